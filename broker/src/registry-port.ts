@@ -1,0 +1,59 @@
+import type { AuthFailureCode } from '@latchkey/device-sdk/protocol';
+
+/**
+ * What the broker needs from the registry. The broker never imports provisioning: its
+ * composition root hands it an object of this shape (the SQLite registry implements it).
+ * All calls are synchronous (better-sqlite3) and must not throw for unknown ids.
+ */
+export interface BrokerRegistryPort {
+  /** The principal (device id or `svc:{name}`) with its credentials, or null if unknown. */
+  findPrincipal(principal: string): PrincipalRecord | null;
+  /** Subscribe to registry changes; returns an unsubscribe function. */
+  onChange(listener: (change: RegistryChange) => void): () => void;
+  /** Device status (http-api.md device resource `status`). `at` is epoch ms. */
+  recordConnected(deviceId: string, at: number): void;
+  recordDisconnected(deviceId: string, at: number): void;
+  /** Batched `lastSeenAt` updates: one write for many devices. */
+  recordSeen(entries: ReadonlyArray<readonly [deviceId: string, at: number]>): void;
+  /**
+   * A refused CONNECT: sets the device's `lastError` when `principal` names a known device
+   * and appends an audit entry with the internal reason. Never given the token.
+   */
+  recordAuthFailure(failure: AuthFailureRecord): void;
+  /** Last `devices/{id}/state` payload (JSON text, already validated as JSON). */
+  saveState(deviceId: string, stateJson: string, at: number): void;
+}
+
+export interface AuthFailureRecord {
+  /** device id or `svc:{name}` when the client id parsed, else null */
+  principal: string | null;
+  clientId: string;
+  reason: AuthFailureCode;
+  remoteAddress: string | null;
+  at: number;
+}
+
+export interface PrincipalRecord {
+  kind: 'device' | 'service';
+  /** device id, or `svc:{name}` */
+  principal: string;
+  /** always false for services */
+  blocked: boolean;
+  /** service accounts only; null for devices */
+  acl: { publish: readonly string[]; subscribe: readonly string[] } | null;
+  credentials: ReadonlyArray<{
+    kid: string;
+    /** canonical SPKI DER of the P-256 public key */
+    spkiDer: Uint8Array;
+    /** epoch ms, or null for no expiry */
+    expiresAt: number | null;
+  }>;
+}
+
+/** The registry change feed (design.md: block, delete, key removed end live sessions). */
+export type RegistryChange =
+  | { type: 'principal_blocked'; principal: string }
+  | { type: 'principal_unblocked'; principal: string }
+  | { type: 'principal_deleted'; principal: string }
+  | { type: 'credential_added'; principal: string; kid: string }
+  | { type: 'credential_removed'; principal: string; kid: string };

@@ -1,0 +1,89 @@
+/**
+ * The one error class of the wire contract, with a stable string `code`.
+ * Tests assert `code`, never message text. Transports map codes to wire results
+ * through exhaustive tables (`connack.ts`, provisioning's HTTP status table).
+ */
+
+/** Codes for identifiers (protocol.md §Device ids, §Service accounts). */
+export const ID_ERROR_CODES = ['invalid_device_id', 'invalid_service_name', 'invalid_client_id'] as const;
+
+/** Codes for public keys (protocol.md §Keys). */
+export const KEY_ERROR_CODES = [
+  'invalid_public_key', // malformed PEM/JWK/certificate, off-curve point, bad encoding
+  'private_key_rejected', // a private key (PEM, or JWK carrying `d`) was sent
+  'unsupported_key_type', // RSA, Ed25519, X25519, DSA, ...
+  'unsupported_curve', // EC, but not P-256 (P-384, secp256k1, explicit parameters, ...)
+  'certificate_expired', // an X.509 certificate whose notAfter has passed
+] as const;
+
+/**
+ * Internal reasons a CONNECT is refused (protocol.md §MQTT CONNECT, §The connect token).
+ * Never sent to a client; recorded in device status, the audit log and metrics.
+ */
+export const AUTH_FAILURE_CODES = [
+  'client_id_invalid',
+  'token_missing',
+  'token_too_large',
+  'token_malformed',
+  'alg_not_allowed',
+  'header_forbidden',
+  'header_invalid',
+  'unknown_principal',
+  'unknown_credential',
+  'credential_expired',
+  'signature_invalid',
+  'claim_missing',
+  'claim_invalid',
+  'token_expired',
+  'token_not_yet_valid',
+  'token_issued_in_future',
+  'lifetime_exceeded',
+  'audience_mismatch',
+  'subject_mismatch',
+  'jti_missing',
+  'jti_replayed',
+  'principal_blocked',
+  'throttled',
+  'will_not_allowed',
+  'auth_timeout',
+  'internal_error',
+] as const;
+
+/** Codes for topic authorization (protocol.md §Topics). */
+export const TOPIC_ERROR_CODES = ['publish_denied', 'subscribe_denied', 'invalid_topic'] as const;
+
+export type IdErrorCode = (typeof ID_ERROR_CODES)[number];
+export type KeyErrorCode = (typeof KEY_ERROR_CODES)[number];
+export type AuthFailureCode = (typeof AUTH_FAILURE_CODES)[number];
+export type TopicErrorCode = (typeof TOPIC_ERROR_CODES)[number];
+export type ProtocolErrorCode = IdErrorCode | KeyErrorCode | AuthFailureCode | TopicErrorCode;
+
+export const PROTOCOL_ERROR_CODES: readonly ProtocolErrorCode[] = [
+  ...ID_ERROR_CODES,
+  ...KEY_ERROR_CODES,
+  ...AUTH_FAILURE_CODES,
+  ...TOPIC_ERROR_CODES,
+];
+
+/**
+ * A rule of the wire contract was broken. `message` is safe to show an operator:
+ * it never contains a token, a key or any other secret.
+ *
+ * @example
+ * ```ts
+ * try { parseDeviceId(input) } catch (e) { if (isProtocolError(e, 'invalid_device_id')) ... }
+ * ```
+ */
+export class ProtocolError<C extends ProtocolErrorCode = ProtocolErrorCode> extends Error {
+  override readonly name = 'ProtocolError';
+  readonly code: C;
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** Type guard: `e` is a ProtocolError, optionally with one of the given codes. */
+export function isProtocolError<C extends ProtocolErrorCode>(e: unknown, ...codes: C[]): e is ProtocolError<C> {
+  return e instanceof ProtocolError && (codes.length === 0 || (codes as string[]).includes(e.code));
+}

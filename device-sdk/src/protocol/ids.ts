@@ -1,0 +1,70 @@
+import { ProtocolError } from './errors.ts';
+
+/** protocol.md §Device ids: 3 to 64 characters, never `/ + #`, case-sensitive. */
+export const DEVICE_ID_PATTERN = /^[A-Za-z][A-Za-z0-9._-]{2,63}$/;
+/** protocol.md §Service accounts: the service name. */
+export const SERVICE_NAME_PATTERN = /^[a-z][a-z0-9-]{2,63}$/;
+/** protocol.md §Service accounts: an instance suffix after `svc:{name}:`. Same alphabet as a device id level. */
+export const SERVICE_INSTANCE_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+export const SERVICE_PREFIX = 'svc:';
+
+export function isDeviceId(s: unknown): s is string {
+  return typeof s === 'string' && DEVICE_ID_PATTERN.test(s);
+}
+
+export function isServiceName(s: unknown): s is string {
+  return typeof s === 'string' && SERVICE_NAME_PATTERN.test(s);
+}
+
+/** Throws `invalid_device_id` unless `s` is a valid device id. */
+export function assertDeviceId(s: unknown): string {
+  if (!isDeviceId(s)) {
+    throw new ProtocolError('invalid_device_id', 'device id must match ^[A-Za-z][A-Za-z0-9._-]{2,63}$');
+  }
+  return s;
+}
+
+/** Throws `invalid_service_name` unless `s` is a valid service-account name. */
+export function assertServiceName(s: unknown): string {
+  if (!isServiceName(s)) {
+    throw new ProtocolError('invalid_service_name', 'service name must match ^[a-z][a-z0-9-]{2,63}$');
+  }
+  return s;
+}
+
+/**
+ * Who a client id speaks for. `principal` is the registry key and the token `sub`:
+ * the device id, or `svc:{name}` for a service account (whatever the instance).
+ */
+export type ClientIdentity =
+  | { kind: 'device'; principal: string; deviceId: string }
+  | { kind: 'service'; principal: string; serviceName: string; instance: string | null };
+
+/**
+ * Parses an MQTT client id (protocol.md §MQTT CONNECT, §Service accounts).
+ * Returns null for anything that is neither a device id nor `svc:{name}[:{instance}]`
+ * (CONNACK 2).
+ *
+ * @example
+ * ```ts
+ * parseClientId('svc:dashboard:2') // { kind: 'service', principal: 'svc:dashboard', serviceName: 'dashboard', instance: '2' }
+ * ```
+ */
+export function parseClientId(clientId: unknown): ClientIdentity | null {
+  if (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > 200) return null;
+  if (isDeviceId(clientId)) return { kind: 'device', principal: clientId, deviceId: clientId };
+  if (!clientId.startsWith(SERVICE_PREFIX)) return null;
+  const rest = clientId.slice(SERVICE_PREFIX.length);
+  const colon = rest.indexOf(':');
+  const name = colon === -1 ? rest : rest.slice(0, colon);
+  const instance = colon === -1 ? null : rest.slice(colon + 1);
+  if (!isServiceName(name)) return null;
+  if (instance !== null && !SERVICE_INSTANCE_PATTERN.test(instance)) return null;
+  return { kind: 'service', principal: SERVICE_PREFIX + name, serviceName: name, instance };
+}
+
+/** The token `sub` / registry principal of a service account. */
+export function servicePrincipal(name: string): string {
+  return SERVICE_PREFIX + name;
+}

@@ -1,0 +1,58 @@
+/**
+ * `@latchkey/device-sdk/protocol` — the wire contract (../../shared/spec/protocol.md) as code.
+ * Pure: every function takes `now` (or a Clock) and depends only on jose and node:crypto.
+ * Broker and provisioning import the rules from here, so each rule exists exactly once.
+ */
+export {
+  ProtocolError,
+  isProtocolError,
+  PROTOCOL_ERROR_CODES,
+  ID_ERROR_CODES,
+  KEY_ERROR_CODES,
+  AUTH_FAILURE_CODES,
+  TOPIC_ERROR_CODES,
+} from './errors.ts';
+export type { ProtocolErrorCode, IdErrorCode, KeyErrorCode, AuthFailureCode, TopicErrorCode } from './errors.ts';
+export {
+  DEVICE_ID_PATTERN,
+  SERVICE_NAME_PATTERN,
+  SERVICE_PREFIX,
+  isDeviceId,
+  isServiceName,
+  assertDeviceId,
+  assertServiceName,
+  parseClientId,
+  servicePrincipal,
+} from './ids.ts';
+export type { ClientIdentity } from './ids.ts';
+export {
+  systemClock,
+  DEFAULT_TOKEN_RULES,
+  DEFAULT_LIMITS,
+  MAX_TOKEN_BYTES,
+  MAX_CREDENTIALS,
+  MAX_ENROLL_PROOF_LIFETIME,
+  enrollAudience,
+} from './limits.ts';
+export type { Clock, TokenRules } from './limits.ts';
+export { CONNACK, CONNACK_FOR, connackFor } from './connack.ts';
+export type { RefusalCode } from './connack.ts';
+export { parsePublicKey, publicKeyFromSpkiDer } from './public-key.ts';
+export type { ParsedPublicKey, PublicKeyFormat } from './public-key.ts';
+export { fingerprintOf, canonicalSpkiDer } from './fingerprint.ts';
+export { decodeSegments, checkHeader } from './token-header.ts';
+export type { DecodedToken, TokenHeader } from './token-header.ts';
+export { checkClaims } from './claims.ts';
+export type { TokenClaims } from './claims.ts';
+export { verifyToken, verifySignatureP1363 } from './verify-token.ts';
+export type { VerifiableCredential, VerifyTokenOptions, VerifiedToken } from './verify-token.ts';
+export {
+  deviceTopics,
+  topicMatches,
+  filterWithin,
+  isValidTopicName,
+  isValidTopicFilter,
+  canPublish,
+  canSubscribe,
+} from './topics.ts';
+export type { TopicPrincipal, TopicAcl } from './topics.ts';

@@ -1,0 +1,55 @@
+/**
+ * Defaults and hard limits of the wire contract (protocol.md §Limits, §The connect token, §Keys).
+ * Times in configuration are seconds, as in cli.md; a Clock returns epoch milliseconds.
+ */
+
+/** Returns the current time in epoch milliseconds (like `Date.now`). Injected wherever time matters. */
+export type Clock = () => number;
+export const systemClock: Clock = () => Date.now();
+
+/** Token rules a verifier applies (protocol.md §The connect token). */
+export interface TokenRules {
+  /** Expected `aud`. */
+  readonly audience: string;
+  /** Largest allowed `exp − iat`, seconds. */
+  readonly maxTokenLifetime: number;
+  /** Allowed clock skew for `iat`, `exp`, `nbf`, seconds. */
+  readonly clockTolerance: number;
+  /** Require a single-use `jti`. */
+  readonly requireJti: boolean;
+}
+
+export const DEFAULT_TOKEN_RULES: TokenRules = Object.freeze({
+  audience: 'latchkey',
+  maxTokenLifetime: 86_400,
+  clockTolerance: 300,
+  requireJti: false,
+});
+
+/** A token longer than this many bytes is refused before it is parsed. */
+export const MAX_TOKEN_BYTES = 4096;
+
+/** A device (or service account) holds at most this many credentials at once. */
+export const MAX_CREDENTIALS = 3;
+
+/** Enrollment proofs (http-api.md §Zero-touch enrollment): `exp − iat` at most 5 minutes. */
+export const MAX_ENROLL_PROOF_LIFETIME = 300;
+
+/** The audience of an enrollment proof for a broker audience. */
+export function enrollAudience(audience: string): string {
+  return `${audience}:enroll`;
+}
+
+/** protocol.md §Limits and cli.md defaults. */
+export const DEFAULT_LIMITS = Object.freeze({
+  /** seconds from TCP connect to CONNECT */
+  connectTimeout: 10,
+  /** bytes, largest MQTT packet */
+  maxPacketSize: 262_144,
+  /** QoS 1 messages queued for an offline persistent session */
+  maxQueuedMessages: 1000,
+  /** refused connects per source address per window (0 = off) */
+  authFailureLimit: 60,
+  /** the throttling window, ms */
+  authFailureWindowMs: 60_000,
+});

@@ -1,0 +1,13 @@
+/**
+ * How the provisioning API reaches devices over MQTT (commands, config). The broker's
+ * composition root hands an implementation in (the broker implements it in-process);
+ * provisioning never imports the broker.
+ */
+export interface DeviceMessagingPort {
+  /** True while the device has a live authenticated MQTT session. */
+  isOnline(deviceId: string): boolean;
+  /** Publish as the backend (bypasses device ACLs). Resolves once the broker accepted it. */
+  publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
+  /** Receive messages published by clients on topics matching `filter`; returns an unsubscribe function. */
+  subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): () => void;
+}
