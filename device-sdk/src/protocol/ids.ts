@@ -53,13 +53,13 @@ export type ClientIdentity =
  */
 export function parseClientId(clientId: unknown): ClientIdentity | null {
   if (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > 200) return null;
-  if (isDeviceId(clientId)) return { kind: 'device', principal: clientId, deviceId: clientId };
+  if (DEVICE_ID_PATTERN.test(clientId)) return { kind: 'device', principal: clientId, deviceId: clientId };
   if (!clientId.startsWith(SERVICE_PREFIX)) return null;
   const rest = clientId.slice(SERVICE_PREFIX.length);
   const colon = rest.indexOf(':');
   const name = colon === -1 ? rest : rest.slice(0, colon);
   const instance = colon === -1 ? null : rest.slice(colon + 1);
-  if (!isServiceName(name)) return null;
+  if (!SERVICE_NAME_PATTERN.test(name)) return null;
   if (instance !== null && !SERVICE_INSTANCE_PATTERN.test(instance)) return null;
   return { kind: 'service', principal: SERVICE_PREFIX + name, serviceName: name, instance };
 }

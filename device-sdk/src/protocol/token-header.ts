@@ -1,0 +1,107 @@
+import { ProtocolError } from './errors.ts';
+import { MAX_TOKEN_BYTES } from './limits.ts';
+
+/** The protected header of a connect token, after `checkHeader`. */
+export interface TokenHeader {
+  alg: 'ES256';
+  typ?: string;
+  kid?: string;
+}
+
+/** A compact JWS split into its parts, every segment checked against the base64url alphabet. */
+export interface DecodedToken {
+  header: Record<string, unknown>;
+  /** the raw payload bytes; claims are parsed from them only after the signature verified */
+  payload: Buffer;
+  signature: Buffer;
+  /** ASCII(BASE64URL(header) || '.' || BASE64URL(payload)) — RFC 7515 §5.2 */
+  signingInput: Buffer;
+}
+
+// RFC 7515 §2: base64url without padding; nothing outside [A-Za-z0-9_-].
+const B64URL = /^[A-Za-z0-9_-]*$/;
+/** Headers that would let a token choose its own verification key (RFC 7515 §4.1) or demand unknown processing. */
+const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'x5t', 'x5t#S256', 'crit'] as const;
+const MAX_KID_LENGTH = 128;
+
+/**
+ * Strict base64url decode: rejects padding, spaces, stray characters, an impossible length
+ * (≡ 1 mod 4) and non-canonical trailing bits, all of which Node's decoder would silently accept.
+ */
+function decodeSegment(segment: string, what: string): Buffer {
+  if (!B64URL.test(segment) || segment.length % 4 === 1) {
+    throw new ProtocolError('token_malformed', `${what} is not unpadded base64url`);
+  }
+  const bytes = Buffer.from(segment, 'base64url');
+  if (bytes.toString('base64url') !== segment) {
+    throw new ProtocolError('token_malformed', `${what} is not canonical base64url`);
+  }
+  return bytes;
+}
+
+/** Parses UTF-8 JSON that must be an object (RFC 7515 §5.2 step 3, RFC 7519 §7.2 step 10). */
+export function parseJsonObject(bytes: Buffer, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw new ProtocolError('token_malformed', `${what} is not JSON`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ProtocolError('token_malformed', `${what} is not a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Steps 1–2 of verification: the size cap, then the three strict base64url segments and the
+ * header JSON. The payload stays raw bytes until the signature has verified.
+ *
+ * @example
+ * ```ts
+ * const { header, signingInput, signature } = decodeSegments(password);
+ * ```
+ */
+export function decodeSegments(token: string | Uint8Array): DecodedToken {
+  // protocol.md §The connect token: "A token longer than 4096 bytes is refused before it is parsed."
+  const length = typeof token === 'string' ? Buffer.byteLength(token) : token.byteLength;
+  if (length === 0) throw new ProtocolError('token_missing', 'no token');
+  if (length > MAX_TOKEN_BYTES) throw new ProtocolError('token_too_large', `token longer than ${MAX_TOKEN_BYTES} bytes`);
+  const text = typeof token === 'string' ? token : Buffer.from(token).toString('latin1');
+  const parts = text.split('.');
+  if (parts.length !== 3) throw new ProtocolError('token_malformed', 'token is not three dot-separated segments');
+  const [h, p, s] = parts as [string, string, string];
+  if (h.length === 0) throw new ProtocolError('token_malformed', 'empty header segment');
+  const headerBytes = decodeSegment(h, 'header');
+  const payload = decodeSegment(p, 'payload');
+  const signature = decodeSegment(s, 'signature');
+  const header = parseJsonObject(headerBytes, 'header');
+  return { header, payload, signature, signingInput: Buffer.from(`${h}.${p}`, 'latin1') };
+}
+
+/**
+ * protocol.md §The connect token, header rules: `alg` exactly `ES256`; `typ`, if present, `JWT`
+ * (compared case-insensitively, as media types are — RFC 7515 §4.1.9); `kid` optional, a short
+ * non-empty string; `jwk`, `jku`, `x5u`, `x5c`, `x5t`, `crit` refused outright.
+ */
+export function checkHeader(header: Record<string, unknown>): TokenHeader {
+  // RFC 8725 §3.1: the algorithm is fixed by the verifier, never chosen by the token.
+  if (header.alg !== 'ES256') throw new ProtocolError('alg_not_allowed', 'alg must be ES256');
+  for (const name of FORBIDDEN_HEADERS) {
+    if (Object.hasOwn(header, name)) throw new ProtocolError('header_forbidden', `header "${name}" is not allowed`);
+  }
+  const out: TokenHeader = { alg: 'ES256' };
+  if (header.typ !== undefined) {
+    if (typeof header.typ !== 'string' || header.typ.toUpperCase() !== 'JWT') {
+      throw new ProtocolError('header_invalid', 'typ must be JWT');
+    }
+    out.typ = header.typ;
+  }
+  if (header.kid !== undefined) {
+    if (typeof header.kid !== 'string' || header.kid.length === 0 || header.kid.length > MAX_KID_LENGTH) {
+      throw new ProtocolError('header_invalid', 'kid must be a non-empty string');
+    }
+    out.kid = header.kid;
+  }
+  return out;
+}
