@@ -1,0 +1,135 @@
+import { timingSafeEqual } from 'node:crypto';
+import { idMatchesPattern } from '../enrollment/id-pattern.ts';
+import type { RegistryContext } from './context.ts';
+import type { DeviceStore } from './devices.ts';
+import { RegistryError } from './errors.ts';
+import type { DeviceRecord, EnrollmentTokenRecord, JsonObject, NewDevice, NewEnrollmentToken } from './types.ts';
+
+interface TokenRow {
+  id: string;
+  secret_hash: Buffer;
+  uses_total: number;
+  uses_left: number;
+  expires_at: number;
+  id_pattern: string | null;
+  metadata: string;
+  created_at: number;
+}
+
+const SELECT = 'SELECT id, secret_hash, uses_total, uses_left, expires_at, id_pattern, metadata, created_at FROM enrollment_tokens';
+
+function toRecord(r: TokenRow): EnrollmentTokenRecord {
+  return {
+    tokenId: r.id,
+    usesTotal: r.uses_total,
+    usesLeft: r.uses_left,
+    expiresAt: r.expires_at,
+    idPattern: r.id_pattern,
+    metadata: JSON.parse(r.metadata) as JsonObject,
+    createdAt: r.created_at,
+  };
+}
+
+/**
+ * Enrollment tokens (http-api.md §Zero-touch enrollment). Only the SHA-256 of a token's secret
+ * is stored; redeeming one use is atomic with the device registration, and a refused
+ * enrollment consumes nothing.
+ */
+export class EnrollmentStore {
+  readonly #ctx: RegistryContext;
+  readonly #devices: DeviceStore;
+
+  constructor(ctx: RegistryContext, devices: DeviceStore) {
+    this.#ctx = ctx;
+    this.#devices = devices;
+  }
+
+  create(input: NewEnrollmentToken, actor: string): EnrollmentTokenRecord {
+    if (input.secretHash.byteLength !== 32) throw new TypeError('secretHash must be a SHA-256 digest');
+    if (!Number.isSafeInteger(input.uses) || input.uses < 1) throw new TypeError('uses must be a positive integer');
+    return this.#ctx.write(() => {
+      const createdAt = this.#ctx.clock();
+      this.#ctx
+        .stmt(
+          `INSERT INTO enrollment_tokens (id, secret_hash, uses_total, uses_left, expires_at, id_pattern, metadata, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(input.tokenId, Buffer.from(input.secretHash), input.uses, input.uses, input.expiresAt, input.idPattern, JSON.stringify(input.metadata), createdAt);
+      this.#ctx.audit({
+        actor,
+        action: 'enrollment_token.create',
+        target: input.tokenId,
+        detail: { uses: input.uses, expiresAt: input.expiresAt, idPattern: input.idPattern },
+      });
+      return {
+        tokenId: input.tokenId,
+        usesTotal: input.uses,
+        usesLeft: input.uses,
+        expiresAt: input.expiresAt,
+        idPattern: input.idPattern,
+        metadata: input.metadata,
+        createdAt,
+      };
+    });
+  }
+
+  list(): EnrollmentTokenRecord[] {
+    return this.#ctx.read(() => (this.#ctx.stmt(`${SELECT} ORDER BY created_at, id`).all() as TokenRow[]).map(toRecord));
+  }
+
+  /** Throws `enrollment_token_not_found`. */
+  delete(tokenId: string, actor: string): void {
+    this.#ctx.write(() => {
+      const info = this.#ctx.stmt('DELETE FROM enrollment_tokens WHERE id = ?').run(tokenId);
+      if (info.changes === 0) throw new RegistryError('enrollment_token_not_found', 'no such enrollment token');
+      this.#ctx.audit({ actor, action: 'enrollment_token.delete', target: tokenId });
+    });
+  }
+
+  /**
+   * The usable token for this id and secret hash (constant-time comparison), without consuming
+   * it. Unknown, wrong secret, expired and used up are all `enrollment_token_invalid`.
+   */
+  check(tokenId: string, secretHash: Uint8Array): EnrollmentTokenRecord {
+    return this.#ctx.read(() => toRecord(this.#usable(tokenId, secretHash)));
+  }
+
+  /**
+   * Registers `device` and consumes one use of the token, in one transaction. Throws
+   * `enrollment_token_invalid`, `device_id_not_allowed`, `device_exists`, `key_in_use`;
+   * on any of them nothing is stored and no use is consumed.
+   */
+  enroll(tokenId: string, secretHash: Uint8Array, device: NewDevice): DeviceRecord {
+    return this.#ctx.write(() => {
+      const token = this.#usable(tokenId, secretHash);
+      if (token.id_pattern !== null && !idMatchesPattern(token.id_pattern, device.id)) {
+        throw new RegistryError('device_id_not_allowed', 'device id does not match the enrollment token pattern');
+      }
+      const metadata = { ...(JSON.parse(token.metadata) as JsonObject), ...(device.metadata ?? {}) };
+      const record = this.#devices.insert({ ...device, metadata });
+      const used = this.#ctx
+        .stmt('UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE id = ? AND uses_left > 0 AND expires_at > ?')
+        .run(tokenId, this.#ctx.clock());
+      if (used.changes !== 1) throw new RegistryError('enrollment_token_invalid', 'enrollment token is not valid');
+      this.#ctx.audit({
+        actor: `enrollment:${tokenId}`,
+        action: 'device.enroll',
+        target: device.id,
+        detail: { tokenId, kid: record.credentials[0]?.kid },
+      });
+      return record;
+    });
+  }
+
+  #usable(tokenId: string, secretHash: Uint8Array): TokenRow {
+    const row = this.#ctx.stmt(`${SELECT} WHERE id = ?`).get(tokenId) as TokenRow | undefined;
+    const valid =
+      row !== undefined &&
+      secretHash.byteLength === row.secret_hash.byteLength &&
+      timingSafeEqual(row.secret_hash, secretHash) &&
+      row.uses_left > 0 &&
+      row.expires_at > this.#ctx.clock();
+    if (!valid) throw new RegistryError('enrollment_token_invalid', 'enrollment token is not valid');
+    return row;
+  }
+}

@@ -1,0 +1,26 @@
+/** `@latchkey/provisioning/registry` — the SQLite device registry. */
+export { Registry, openRegistry } from './registry.ts';
+export type { RegistryOptions } from './registry.ts';
+export { RegistryError, isRegistryError, REGISTRY_ERROR_CODES } from './errors.ts';
+export type { RegistryErrorCode, BatchItemError } from './errors.ts';
+export { MAX_BATCH } from './devices.ts';
+export { MIGRATIONS, migrate } from './migrations.ts';
+export type { Migration } from './migrations.ts';
+export type {
+  AuditEntry,
+  AuthFailure,
+  CredentialKey,
+  CredentialRecord,
+  DeviceRecord,
+  DeviceStatus,
+  EnrollmentTokenRecord,
+  JsonObject,
+  NewDevice,
+  NewEnrollmentToken,
+  NewService,
+  Page,
+  PrincipalRecord,
+  RegistryChange,
+  ServiceAcl,
+  ServiceRecord,
+} from './types.ts';

@@ -1,0 +1,123 @@
+import type { Database } from 'better-sqlite3';
+
+/**
+ * Versioned schema migrations. Each runs once, in order, inside one transaction together with
+ * its `schema_migrations` row, so a crash mid-migration leaves the previous version intact.
+ * Never edit a shipped migration: append a new one.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE devices (
+        id         TEXT PRIMARY KEY,
+        blocked    INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1)),
+        metadata   TEXT NOT NULL DEFAULT '{}',
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE services (
+        name       TEXT PRIMARY KEY,
+        acl        TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- protocol.md §Keys: one key identifies one principal, across devices and services.
+      CREATE TABLE credentials (
+        kid          TEXT PRIMARY KEY,
+        principal    TEXT NOT NULL,
+        device_id    TEXT REFERENCES devices(id) ON DELETE CASCADE,
+        service_name TEXT REFERENCES services(name) ON DELETE CASCADE,
+        fingerprint  TEXT NOT NULL UNIQUE,
+        spki_der     BLOB NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER,
+        CHECK ((device_id IS NULL) <> (service_name IS NULL))
+      ) STRICT;
+      CREATE INDEX credentials_by_principal ON credentials(principal);
+      CREATE INDEX credentials_by_device ON credentials(device_id);
+      CREATE INDEX credentials_by_service ON credentials(service_name);
+
+      -- http-api.md §Zero-touch enrollment: only the SHA-256 of the secret is stored.
+      CREATE TABLE enrollment_tokens (
+        id          TEXT PRIMARY KEY,
+        secret_hash BLOB NOT NULL,
+        uses_total  INTEGER NOT NULL CHECK (uses_total >= 1),
+        uses_left   INTEGER NOT NULL CHECK (uses_left >= 0),
+        expires_at  INTEGER NOT NULL,
+        id_pattern  TEXT,
+        metadata    TEXT NOT NULL DEFAULT '{}',
+        created_at  INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE device_config (
+        device_id  TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+        version    INTEGER NOT NULL,
+        config     TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE device_state (
+        device_id   TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+        state       TEXT NOT NULL,
+        reported_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE device_status (
+        device_id            TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+        sessions             INTEGER NOT NULL DEFAULT 0 CHECK (sessions >= 0),
+        last_connected_at    INTEGER,
+        last_disconnected_at INTEGER,
+        last_seen_at         INTEGER,
+        last_error_code      TEXT,
+        last_error_at        INTEGER
+      ) STRICT;
+
+      CREATE TABLE audit_log (
+        seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+        at     INTEGER NOT NULL,
+        actor  TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT,
+        detail TEXT NOT NULL DEFAULT '{}'
+      ) STRICT;
+      CREATE INDEX audit_by_target ON audit_log(target, seq);
+    `,
+  },
+];
+
+/**
+ * Brings the schema up to the newest migration. Idempotent: applied versions are skipped.
+ * Throws TypeError if the file was written by a newer latchkey (unknown versions).
+ */
+export function migrate(db: Database, clock: () => number, migrations: readonly Migration[] = MIGRATIONS): number {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at INTEGER NOT NULL
+  ) STRICT`);
+  const applied = new Set(
+    (db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]),
+  );
+  const newest = Math.max(0, ...migrations.map((m) => m.version));
+  for (const v of applied) {
+    if (v > newest) throw new TypeError(`database schema version ${v} is newer than this latchkey (${newest})`);
+  }
+  const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (applied.has(m.version)) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      record.run(m.version, m.name, clock());
+    }).immediate();
+  }
+  db.pragma(`user_version = ${newest}`);
+  return newest;
+}

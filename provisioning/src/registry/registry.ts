@@ -1,0 +1,155 @@
+import Database from 'better-sqlite3';
+import type { Database as Db } from 'better-sqlite3';
+import type { Clock } from '@latchkey/device-sdk/protocol';
+import { AuditStore } from './audit.ts';
+import { ChangeFeed } from './change-feed.ts';
+import { ConfigStateStore } from './config-state.ts';
+import { RegistryContext } from './context.ts';
+import { CredentialStore } from './credentials.ts';
+import { DeviceStore } from './devices.ts';
+import { EnrollmentStore } from './enrollment.ts';
+import { toRegistryError } from './errors.ts';
+import { migrate } from './migrations.ts';
+import { ServiceStore } from './services.ts';
+import { StatusStore } from './status.ts';
+import type { AuthFailure, PrincipalRecord, RegistryChange } from './types.ts';
+
+export interface RegistryOptions {
+  /** epoch ms; every stored time comes from it */
+  clock: Clock;
+  /** told about listener exceptions and swallowed write failures of the broker-facing methods */
+  onInternalError?: (err: unknown) => void;
+  /** zero every device's live-session count at open (default true: no session survives a restart) */
+  resetSessions?: boolean;
+}
+
+/**
+ * The device registry on one SQLite file: the only code that speaks SQL. Structurally implements
+ * the broker's `BrokerRegistryPort` (findPrincipal, onChange, record*, saveState).
+ *
+ * @example
+ * ```ts
+ * const registry = openRegistry('./data/latchkey.db', { clock: Date.now });
+ * registry.devices.create({ id: 'thermo-1', key: parsePublicKey(pem, Date.now()) }, 'admin');
+ * registry.close();
+ * ```
+ */
+export class Registry {
+  readonly devices: DeviceStore;
+  readonly services: ServiceStore;
+  readonly enrollment: EnrollmentStore;
+  readonly configState: ConfigStateStore;
+  readonly status: StatusStore;
+  readonly audit: AuditStore;
+  readonly #db: Db;
+  readonly #ctx: RegistryContext;
+  readonly #credentials: CredentialStore;
+  readonly #feed: ChangeFeed;
+  readonly #onInternalError: (err: unknown) => void;
+
+  constructor(db: Db, options: RegistryOptions) {
+    this.#db = db;
+    this.#onInternalError = options.onInternalError ?? (() => {});
+    this.#feed = new ChangeFeed(this.#onInternalError);
+    this.#ctx = new RegistryContext(db, options.clock, this.#feed);
+    this.#credentials = new CredentialStore(this.#ctx);
+    this.devices = new DeviceStore(this.#ctx, this.#credentials);
+    this.services = new ServiceStore(this.#ctx, this.#credentials);
+    this.enrollment = new EnrollmentStore(this.#ctx, this.devices);
+    this.configState = new ConfigStateStore(this.#ctx);
+    this.status = new StatusStore(this.#ctx);
+    this.audit = new AuditStore(this.#ctx);
+  }
+
+  /** The principal (device id or `svc:{name}`) with its credentials, or null. Never throws. */
+  findPrincipal(principal: string): PrincipalRecord | null {
+    try {
+      if (principal.startsWith('svc:')) {
+        const acl = this.services.acl(principal.slice(4));
+        if (acl === null) return null;
+        return { kind: 'service', principal, blocked: false, acl, credentials: this.#credentials.verifiable(principal) };
+      }
+      const blocked = this.#ctx.stmt('SELECT blocked FROM devices WHERE id = ?').pluck().get(principal) as number | undefined;
+      if (blocked === undefined) return null;
+      return { kind: 'device', principal, blocked: blocked === 1, acl: null, credentials: this.#credentials.verifiable(principal) };
+    } catch (e) {
+      this.#onInternalError(toRegistryError(e));
+      return null;
+    }
+  }
+
+  /** Subscribes to changes committed from now on; returns the unsubscribe function. */
+  onChange(listener: (change: RegistryChange) => void): () => void {
+    return this.#feed.subscribe(listener);
+  }
+
+  recordConnected(deviceId: string, at: number): void {
+    this.#quietly(() => this.status.connected(deviceId, at));
+  }
+
+  recordDisconnected(deviceId: string, at: number): void {
+    this.#quietly(() => this.status.disconnected(deviceId, at));
+  }
+
+  recordSeen(entries: ReadonlyArray<readonly [deviceId: string, at: number]>): void {
+    this.#quietly(() => this.status.seen(entries));
+  }
+
+  recordAuthFailure(failure: AuthFailure): void {
+    this.#quietly(() => this.status.authFailure(failure));
+  }
+
+  saveState(deviceId: string, stateJson: string, at: number): void {
+    this.#quietly(() => this.configState.saveState(deviceId, stateJson, at));
+  }
+
+  /** For readiness probes: true when the database answers and passes a quick check. */
+  ping(): boolean {
+    try {
+      return this.#db.prepare('PRAGMA quick_check').pluck().get() === 'ok';
+    } catch {
+      return false;
+    }
+  }
+
+  get open(): boolean {
+    return this.#db.open;
+  }
+
+  /** Closes the database (idempotent). */
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+
+  /** The broker-facing writes must not throw into aedes hooks: failures are reported, not raised. */
+  #quietly(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.#onInternalError(e);
+    }
+  }
+}
+
+/**
+ * Opens (creating if needed) the registry at `path` (`:memory:` works too), in WAL mode with
+ * foreign keys on, and migrates it to the newest schema.
+ */
+export function openRegistry(path: string, options: RegistryOptions): Registry {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError('registry path must be a non-empty string');
+  if (typeof options?.clock !== 'function') throw new TypeError('options.clock must be a function returning epoch ms');
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    migrate(db, options.clock);
+    const registry = new Registry(db, options);
+    if (options.resetSessions !== false) registry.status.resetSessions();
+    return registry;
+  } catch (e) {
+    db.close();
+    throw e instanceof TypeError ? e : toRegistryError(e);
+  }
+}
