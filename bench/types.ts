@@ -1,0 +1,6 @@
+/** What every benchmark module returns: printable lines plus the numbers behind them. */
+export interface BenchResult {
+  name: string;
+  lines: string[];
+  metrics: Record<string, number>;
+}
