@@ -1,0 +1,37 @@
+/**
+ * Child process for crash.test.ts: commits one device, then runs a 10,000-device batch and,
+ * from inside that transaction (while reading the last item's key), tells the parent so on
+ * stdout and blocks until it is SIGKILLed. Keys are synthetic: the registry stores what it is
+ * given, and this test is about the transaction, not about parsing.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { writeSync } from 'node:fs';
+import { openRegistry, type CredentialKey, type NewDevice } from '../../provisioning/src/registry/index.ts';
+
+const file = process.argv[2];
+if (file === undefined) throw new TypeError('usage: crash-child.ts <db file>');
+
+function key(i: number): CredentialKey {
+  return { fingerprint: createHash('sha256').update(`crash-${i}`).digest('hex'), spkiDer: randomBytes(91), expiresAt: null };
+}
+
+const registry = openRegistry(file, { clock: Date.now });
+registry.devices.create({ id: 'committed-1', key: key(-1) }, 'admin');
+
+const COUNT = 10_000;
+const batch: NewDevice[] = Array.from({ length: COUNT }, (_, i) => ({ id: `batch-${i}`, key: key(i), metadata: { i } }));
+const last = key(COUNT - 1);
+batch[COUNT - 1] = {
+  id: `batch-${COUNT - 1}`,
+  key: {
+    get fingerprint() {
+      writeSync(1, 'inside-transaction\n');
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); // until SIGKILL
+      return last.fingerprint;
+    },
+    spkiDer: last.spkiDer,
+    expiresAt: null,
+  },
+};
+registry.devices.createMany(batch, 'admin');
+writeSync(1, 'batch-committed\n'); // never reached

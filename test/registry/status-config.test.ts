@@ -1,0 +1,71 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RegistryError } from '../../provisioning/src/registry/index.ts';
+import { newKey, registryFixture, T0, type RegistryFixture } from './registry-fixture.ts';
+
+let fx: RegistryFixture;
+beforeEach(() => {
+  fx = registryFixture();
+  fx.registry.devices.create({ id: 'stat-1', key: newKey().parsed }, 'admin');
+});
+afterEach(() => fx.cleanup());
+
+describe('device status (broker port)', () => {
+  it('counts sessions so a takeover’s late disconnect keeps the device connected', () => {
+    fx.registry.recordConnected('stat-1', T0 + 1);
+    fx.registry.recordConnected('stat-1', T0 + 2); // takeover
+    fx.registry.recordDisconnected('stat-1', T0 + 3); // the old session ends
+    expect(fx.registry.devices.get('stat-1').status).toMatchObject({ connected: true, lastConnectedAt: T0 + 2, lastDisconnectedAt: T0 + 3 });
+    fx.registry.recordDisconnected('stat-1', T0 + 4);
+    fx.registry.recordDisconnected('stat-1', T0 + 5); // never below zero
+    expect(fx.registry.devices.get('stat-1').status.connected).toBe(false);
+    fx.registry.recordConnected('stat-1', T0 + 6);
+    expect(fx.registry.devices.get('stat-1').status.connected).toBe(true);
+    fx.reopen(); // no session survives a restart
+    expect(fx.registry.devices.get('stat-1').status.connected).toBe(false);
+  });
+
+  it('batches lastSeenAt, never moving it backwards, ignoring unknown ids', () => {
+    fx.registry.devices.create({ id: 'stat-2', key: newKey().parsed }, 'admin');
+    fx.registry.recordSeen([['stat-1', T0 + 50], ['stat-2', T0 + 60], ['ghost', T0 + 70]]);
+    fx.registry.recordSeen([['stat-1', T0 + 10]]);
+    expect(fx.registry.devices.get('stat-1').status.lastSeenAt).toBe(T0 + 50);
+    expect(fx.registry.devices.get('stat-2').status.lastSeenAt).toBe(T0 + 60);
+    expect(fx.registry.devices.find('ghost')).toBeNull();
+  });
+
+  it('records an auth failure as lastError and in the audit log, for unknown principals too', () => {
+    fx.registry.recordAuthFailure({ principal: 'stat-1', clientId: 'stat-1', reason: 'signature_invalid', remoteAddress: '10.0.0.1', at: T0 + 9 });
+    fx.registry.recordAuthFailure({ principal: null, clientId: 'bad/id', reason: 'client_id_invalid', remoteAddress: null, at: T0 + 10 });
+    fx.registry.recordAuthFailure({ principal: 'ghost-1', clientId: 'ghost-1', reason: 'unknown_principal', remoteAddress: null, at: T0 + 11 });
+    expect(fx.registry.devices.get('stat-1').status.lastError).toEqual({ code: 'signature_invalid', at: T0 + 9 });
+    const audit = fx.registry.audit.list({ limit: 10 }).filter((a) => a.action === 'auth.failure');
+    expect(audit.map((a) => [a.target, a.detail.reason])).toEqual([
+      ['ghost-1', 'unknown_principal'],
+      [null, 'client_id_invalid'],
+      ['stat-1', 'signature_invalid'],
+    ]);
+    expect(fx.registry.audit.list({ limit: 10, target: 'stat-1' }).map((a) => a.action)).toEqual(['auth.failure', 'device.create']);
+  });
+});
+
+describe('config and state', () => {
+  it('bumps config versions and enforces ifVersion', () => {
+    expect(fx.registry.configState.setConfig('stat-1', { mode: 'eco' }, undefined, 'admin')).toBe(1);
+    expect(fx.registry.configState.setConfig('stat-1', { mode: 'heat' }, 1, 'admin')).toBe(2);
+    expect(() => fx.registry.configState.setConfig('stat-1', { mode: 'off' }, 1, 'admin')).toThrow(
+      expect.objectContaining({ code: 'config_version_mismatch' }),
+    );
+    expect(fx.registry.configState.getConfig('stat-1')).toMatchObject({ version: 2, config: { mode: 'heat' } });
+    expect(fx.registry.devices.get('stat-1').config).toEqual({ version: 2 });
+    expect(() => fx.registry.configState.setConfig('nobody', {}, undefined, 'admin')).toThrow(RegistryError);
+  });
+
+  it('keeps the last state of known devices only', () => {
+    expect(fx.registry.configState.getState('stat-1')).toBeNull();
+    fx.registry.saveState('stat-1', '{"t":20}', T0 + 1);
+    fx.registry.saveState('stat-1', '{"t":21}', T0 + 2);
+    fx.registry.saveState('ghost', '{"t":1}', T0 + 3);
+    expect(fx.registry.configState.getState('stat-1')).toEqual({ state: { t: 21 }, reportedAt: T0 + 2 });
+    expect(fx.registry.configState.getState('ghost')).toBeNull();
+  });
+});
