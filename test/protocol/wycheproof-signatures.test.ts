@@ -7,9 +7,8 @@ type Result = 'valid' | 'invalid' | 'acceptable';
 
 describe('Wycheproof ecdsa_secp256r1_sha256_p1363_test.json (RFC 7518 §3.4 signature layer)', () => {
   const file = readWycheproof('ecdsa_secp256r1_sha256_p1363_test.json');
-  const cases = file.testGroups.flatMap((g: any) =>
-    g.tests.map((t: any) => ({ key: g.publicKeyDer as string, ...t }) as { key: string; tcId: number; comment: string; msg: string; sig: string; result: Result }),
-  );
+  type Case = { key: string; tcId: number; comment: string; msg: string; sig: string; result: Result };
+  const cases: Case[] = file.testGroups.flatMap((g: any) => g.tests.map((t: any): Case => ({ key: g.publicKeyDer as string, ...t })));
   const keys = new Map<string, ReturnType<typeof createPublicKey>>();
   const keyOf = (der: string) => {
     let k = keys.get(der);
@@ -22,7 +21,7 @@ describe('Wycheproof ecdsa_secp256r1_sha256_p1363_test.json (RFC 7518 §3.4 sign
     expect(cases.filter((c) => c.result === 'invalid').length).toBeGreaterThan(50);
   });
 
-  it.each(cases.filter((c) => c.result !== 'acceptable').map((c) => [c.tcId, c.comment, c] as const))(
+  it.each(cases.filter((c) => c.result !== 'acceptable').map((c) => [c.tcId, c.comment, c] as [number, string, Case]))(
     'tcId %i %s',
     (_id, _comment, c) => {
       const ok = verifySignatureP1363(keyOf(c.key), Buffer.from(c.msg, 'hex'), Buffer.from(c.sig, 'hex'));
@@ -59,7 +58,7 @@ describe('Wycheproof json_web_signature_test.json, ES256 groups (below the claim
     expect(cases.length).toBeGreaterThanOrEqual(30);
   });
 
-  it.each(cases.filter((c: any) => c.result !== 'acceptable').map((c: any) => [c.tcId, c.comment, c] as const))(
+  it.each(cases.filter((c: any) => c.result !== 'acceptable').map((c: any) => [c.tcId, c.comment, c] as [number, string, any]))(
     'tcId %i %s',
     (_id, _comment, c: any) => {
       const r = verifyJws(c.jws, c.jwk);
