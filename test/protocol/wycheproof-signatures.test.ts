@@ -33,7 +33,7 @@ describe('Wycheproof ecdsa_secp256r1_sha256_p1363_test.json (RFC 7518 §3.4 sign
 describe('Wycheproof json_web_signature_test.json, ES256 groups (below the claim rules)', () => {
   const file = readWycheproof('json_web_signature_test.json');
   const groups = file.testGroups.filter((g: any) => (g.public ?? g.key)?.alg === 'ES256');
-  const cases = groups.flatMap((g: any) => g.tests.map((t: any) => ({ jwk: g.public ?? g.key, ...t })));
+  const cases: any[] = groups.flatMap((g: any) => g.tests.map((t: any) => ({ jwk: g.public ?? g.key, ...t })));
 
   /** decode → header rules → P1363 signature with the group's key; true when the JWS verifies */
   function verifyJws(jws: unknown, jwk: any): { ok: boolean; code?: string } {
