@@ -1,0 +1,61 @@
+import { canPublish, canSubscribe } from '@latchkey/device-sdk/protocol';
+import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes';
+import type { SessionPrincipal } from '../auth/session-table.ts';
+
+export interface AuthorizeDeps {
+  readonly principalOf: (client: Client | null) => SessionPrincipal | undefined;
+  /** A refused publish (the connection is closed by aedes). */
+  readonly onPublishDenied: (principal: SessionPrincipal | undefined, topic: string) => void;
+}
+
+/** A refusal aedes turns into closing the connection; the message never names the rule. */
+const denied = (): Error => new Error('not authorized');
+
+/**
+ * The aedes topic hooks (protocol.md §Topics, §Service accounts), all from the protocol core's
+ * rules: `authorizePublish` (refused → connection closed; retain cleared for devices),
+ * `authorizeSubscribe` (refused filter → SUBACK 0x80) and `authorizeForward` (re-checked per
+ * message: aedes persists refused filters of a `clean:false` SUBSCRIBE, design.md).
+ * `$`-topics are closed to everyone by the same rules.
+ *
+ * @example
+ * ```ts
+ * const hooks = createAuthorizers({ principalOf: (c) => sessions.principalOf(c), onPublishDenied });
+ * const aedes = new Aedes({ ...hooks });
+ * ```
+ */
+export function createAuthorizers(deps: AuthorizeDeps) {
+  function authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
+    const p = deps.principalOf(client);
+    if (p === undefined || !canPublish(p.topics, packet.topic)) {
+      deps.onPublishDenied(p, packet.topic);
+      callback(denied());
+      return;
+    }
+    // protocol.md §Topics: the retain flag on device publishes is ignored
+    if (p.kind === 'device') packet.retain = false;
+    callback(null);
+  }
+
+  function authorizeSubscribe(
+    client: Client,
+    sub: Subscription,
+    callback: (error: Error | null, subscription?: Subscription | null) => void,
+  ): void {
+    const p = deps.principalOf(client);
+    if (p === undefined) {
+      callback(denied());
+      return;
+    }
+    // [MQTT-3.9.3-1] 0x80 for this filter only; the others of the SUBSCRIBE stand
+    callback(null, canSubscribe(p.topics, sub.topic) ? sub : null);
+  }
+
+  function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    const p = deps.principalOf(client);
+    // a topic name is a filter matching exactly itself: may this client subscribe to it?
+    return p !== undefined && canSubscribe(p.topics, packet.topic) ? packet : null;
+  }
+
+  return { authorizePublish, authorizeSubscribe, authorizeForward };
+}

@@ -1,0 +1,216 @@
+import {
+  CONNACK_FOR,
+  MAX_TOKEN_BYTES,
+  ProtocolError,
+  canPublish,
+  connackFor,
+  isProtocolError,
+  parseClientId,
+  verifyToken,
+  type AuthFailureCode,
+  type ClientIdentity,
+  type Clock,
+  type TokenRules,
+  type TopicPrincipal,
+  type VerifiedToken,
+} from '@latchkey/device-sdk/protocol';
+import type { AuthenticateError, Client } from 'aedes';
+import type { AuthFailureRecord } from '../registry-port.ts';
+import type { CachedPrincipal, CredentialCache } from './credential-cache.ts';
+import type { FailureThrottle } from './failure-throttle.ts';
+import type { JtiCache } from './jti-cache.ts';
+import { runSteps, type Step } from './run-steps.ts';
+import type { SessionPrincipal, SessionTable } from './session-table.ts';
+
+export interface AuthenticateDeps {
+  readonly rules: TokenRules;
+  readonly clock: Clock;
+  readonly credentials: CredentialCache;
+  readonly throttle: FailureThrottle;
+  /** null unless `requireJti` */
+  readonly jtis: JtiCache | null;
+  readonly sessions: SessionTable;
+  /** Clients whose CONNECT carried an empty client id (aedes substitutes a generated one). */
+  readonly emptyClientIds: WeakSet<Client>;
+  readonly remoteAddressOf: (client: Client) => string | null;
+  readonly timeoutMs: number;
+  /** Seconds spent in `verifyToken` (metrics). */
+  readonly observeVerify: (seconds: number) => void;
+  readonly onAccepted: (principal: SessionPrincipal) => void;
+  /** `notice` is false for a repeated throttled attempt (metrics only, no audit entry). */
+  readonly onRefused: (failure: AuthFailureRecord, notice: boolean, cause: unknown) => void;
+}
+
+/** One CONNECT being authenticated; steps fill it in. */
+interface ConnectAttempt {
+  readonly client: Client;
+  readonly password: Buffer | undefined;
+  readonly remoteAddress: string | null;
+  readonly now: number;
+  identity: ClientIdentity | null;
+  record: CachedPrincipal | null;
+  token: VerifiedToken | null;
+  notice: boolean;
+}
+
+type AedesAuthenticate = (
+  client: Client,
+  username: Readonly<string | undefined>,
+  password: Readonly<Buffer | undefined>,
+  done: (error: AuthenticateError | null, success: boolean | null) => void,
+) => void;
+
+/** aedes keeps the CONNECT's will here while authenticating (lib/handlers/connect.js). */
+interface ConnectingClient {
+  _will?: { topic: string } | null;
+  clean: boolean;
+}
+
+/** design.md: aedes needs `returnCode` on the error for 2, 3, 4 (and maps a bare refusal to 5). */
+function connackError(code: AuthFailureCode): AuthenticateError {
+  return Object.assign(new Error('connection refused'), { returnCode: connackFor(code) }) as AuthenticateError;
+}
+
+const refuse = (code: AuthFailureCode, message: string): never => {
+  throw new ProtocolError(code, message);
+};
+
+/**
+ * The aedes `authenticate` hook (protocol.md §MQTT CONNECT), as a named list of steps:
+ * client id (2) → throttle (5, token untouched) → password present and in size (4) →
+ * verifyToken against cached KeyObjects (4) → blocked (5) → will topic allowed (5) → attach.
+ * Calls back exactly once, within `timeoutMs`, never throws; every failure becomes a CONNACK
+ * code through CONNACK_FOR, and the internal reason goes only to `onRefused`.
+ *
+ * @example
+ * ```ts
+ * const aedes = new Aedes({ authenticate: createAuthenticate(deps) });
+ * ```
+ */
+export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
+  const { rules, credentials, throttle, jtis, sessions } = deps;
+
+  /** [MQTT-3.1.3-5] + protocol.md §MQTT CONNECT: a device id or `svc:{name}[:{instance}]`, else 2. */
+  const checkClientId: Step<ConnectAttempt> = (a) => {
+    if (deps.emptyClientIds.has(a.client)) refuse('client_id_invalid', 'client id missing');
+    a.identity = parseClientId(a.client.id);
+    if (a.identity === null) refuse('client_id_invalid', 'client id is neither a device id nor a service client id');
+  };
+
+  /** protocol.md §MQTT CONNECT: a throttled address gets 5 without its token being checked. */
+  const checkThrottle: Step<ConnectAttempt> = (a) => {
+    const state = throttle.check(a.remoteAddress, a.now);
+    if (state === 'open') return;
+    a.notice = state === 'throttled_first';
+    refuse('throttled', 'too many refused connects from this address');
+  };
+
+  /** design.md: the password is a Buffer; check its length before anything decodes it. */
+  const checkPassword: Step<ConnectAttempt> = (a) => {
+    if (a.password === undefined || a.password.length === 0) refuse('token_missing', 'no password');
+    if ((a.password as Buffer).length > MAX_TOKEN_BYTES) refuse('token_too_large', 'token longer than 4096 bytes');
+  };
+
+  /** protocol.md §The connect token: every rule, by the protocol core. */
+  const verify: Step<ConnectAttempt> = (a) => {
+    const principal = (a.identity as ClientIdentity).principal;
+    const started = performance.now();
+    try {
+      a.token = verifyToken(a.password as Buffer, {
+        ...rules,
+        now: a.now,
+        principal,
+        resolveCredentials: (p) => {
+          a.record = credentials.get(p);
+          return a.record === null ? null : a.record.credentials;
+        },
+        ...(jtis === null ? {} : { checkJti: (p: string, jti: string, expMs: number) => jtis.use(p, jti, expMs, a.now) }),
+      });
+    } finally {
+      deps.observeVerify((performance.now() - started) / 1000);
+    }
+    // the registry must agree on the kind the client id names (a device id never names a service)
+    if (a.record === null || a.record.kind !== (a.identity as ClientIdentity).kind) refuse('unknown_principal', 'unknown principal');
+  };
+
+  /** protocol.md §MQTT CONNECT: a valid token for a blocked device gets 5. */
+  const checkBlocked: Step<ConnectAttempt> = (a) => {
+    if ((a.record as CachedPrincipal).blocked) refuse('principal_blocked', 'principal is blocked');
+  };
+
+  /** protocol.md §Limits: a will only on a topic the client may publish to, otherwise 5. */
+  const checkWill: Step<ConnectAttempt> = (a) => {
+    const will = (a.client as unknown as ConnectingClient)._will;
+    if (will && !canPublish(topicPrincipalOf(a.identity as ClientIdentity, a.record as CachedPrincipal), will.topic)) {
+      refuse('will_not_allowed', 'will topic outside the client ACL');
+    }
+  };
+
+  /** design.md: attach the verified principal during authenticate (WeakMap<Client, Principal>). */
+  const attach: Step<ConnectAttempt> = (a) => {
+    const identity = a.identity as ClientIdentity;
+    const token = a.token as VerifiedToken;
+    const principal: SessionPrincipal = {
+      kind: identity.kind,
+      principal: identity.principal,
+      clientId: a.client.id,
+      topics: topicPrincipalOf(identity, a.record as CachedPrincipal),
+      kid: token.kid,
+      endsAt: token.expiresAtMs + rules.clockTolerance * 1000,
+    };
+    sessions.attach(a.client, principal);
+  };
+
+  const steps = [checkClientId, checkThrottle, checkPassword, verify, checkBlocked, checkWill, attach];
+
+  return function authenticate(client, _username, password, done) {
+    let attempt: ConnectAttempt | null = null;
+    try {
+      attempt = {
+        client,
+        password: password as Buffer | undefined,
+        remoteAddress: deps.remoteAddressOf(client),
+        now: deps.clock(),
+        identity: null,
+        record: null,
+        token: null,
+        notice: true,
+      };
+    } catch (err) {
+      done(connackError('internal_error'), null);
+      deps.onRefused({ principal: null, clientId: '', reason: 'internal_error', remoteAddress: null, at: Date.now() }, true, err);
+      return;
+    }
+    const a = attempt;
+    runSteps(steps, a, deps.timeoutMs, (err) => {
+      if (err === null) {
+        done(null, true);
+        if (!client.closed) deps.onAccepted(sessions.principalOf(client) as SessionPrincipal);
+        return;
+      }
+      const reason: AuthFailureCode = isProtocolError(err) && Object.hasOwn(CONNACK_FOR, err.code) ? (err.code as AuthFailureCode) : 'internal_error';
+      // A refused client with another device's id must not disturb that device's session:
+      // aedes wipes the QoS 2 store of `client.id` when a clean client closes ([MQTT-3.1.2-6]).
+      (client as unknown as ConnectingClient).clean = false;
+      done(connackError(reason), null);
+      if (reason !== 'throttled') throttle.recordFailure(a.remoteAddress, a.now);
+      deps.onRefused(
+        {
+          principal: a.identity?.principal ?? null,
+          clientId: typeof client.id === 'string' ? client.id.slice(0, 200) : '',
+          reason,
+          remoteAddress: a.remoteAddress,
+          at: a.now,
+        },
+        a.notice,
+        reason === 'internal_error' || reason === 'auth_timeout' ? err : null,
+      );
+    });
+  };
+}
+
+/** What the topic rules need to know about a principal (protocol.md §Topics, §Service accounts). */
+export function topicPrincipalOf(identity: ClientIdentity, record: CachedPrincipal): TopicPrincipal {
+  if (identity.kind === 'device') return { kind: 'device', deviceId: identity.deviceId };
+  return { kind: 'service', acl: record.acl ?? { publish: [], subscribe: [] } };
+}

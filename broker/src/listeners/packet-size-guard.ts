@@ -1,0 +1,83 @@
+import type { Duplex } from 'node:stream';
+
+/**
+ * Follows the MQTT framing of a byte stream — fixed header byte, remaining length
+ * (1 to 4 bytes, [MQTT-2.2.3]), then that many bytes — and reports a packet larger than
+ * `maxPacketSize` (fixed header included) as soon as its length field is complete, before
+ * any of its body is buffered (protocol.md §Limits; aedes has no such limit, issue #831).
+ * Skipping a body is arithmetic, so the cost per chunk is constant.
+ *
+ * @example
+ * ```ts
+ * const guard = new PacketSizeGuard(262_144);
+ * guard.feed(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f])) // false: a PUBLISH claiming 256 MiB
+ * ```
+ */
+export class PacketSizeGuard {
+  readonly maxPacketSize: number;
+  /** body bytes of the current packet still to skip */
+  #left = 0;
+  /** true while reading the remaining-length bytes */
+  #inLength = false;
+  #length = 0;
+  #multiplier = 1;
+  #lengthBytes = 0;
+
+  constructor(maxPacketSize: number) {
+    if (!Number.isInteger(maxPacketSize) || maxPacketSize < 2) throw new TypeError('maxPacketSize must be an integer >= 2');
+    this.maxPacketSize = maxPacketSize;
+  }
+
+  /** Consumes the next chunk of the stream; false when a packet is too large or its length is malformed. */
+  feed(chunk: Uint8Array): boolean {
+    const n = chunk.length;
+    let i = 0;
+    while (i < n) {
+      if (this.#left > 0) {
+        const skip = Math.min(this.#left, n - i);
+        this.#left -= skip;
+        i += skip;
+        continue;
+      }
+      if (!this.#inLength) {
+        // the fixed header's first byte (packet type and flags)
+        this.#inLength = true;
+        this.#length = 0;
+        this.#multiplier = 1;
+        this.#lengthBytes = 0;
+        i++;
+        continue;
+      }
+      const byte = chunk[i++] as number;
+      this.#length += (byte & 0x7f) * this.#multiplier;
+      this.#multiplier *= 128;
+      this.#lengthBytes++;
+      if ((byte & 0x80) !== 0) {
+        if (this.#lengthBytes === 4) return false; // [MQTT-2.2.3] at most four length bytes
+        if (1 + this.#lengthBytes + this.#length > this.maxPacketSize) return false;
+        continue;
+      }
+      this.#inLength = false;
+      if (1 + this.#lengthBytes + this.#length > this.maxPacketSize) return false;
+      this.#left = this.#length;
+    }
+    return true;
+  }
+}
+
+/**
+ * Watches the bytes aedes reads from `stream` and calls `onViolation` once when a packet is
+ * too large. Attach it AFTER `aedes.handle(stream)`: aedes reads in paused mode (`'readable'` +
+ * `read()`), and `read()` emits `'data'` with each chunk before returning it to aedes's parser,
+ * so the check runs before the parser buffers the chunk, and adding this listener does not
+ * switch the stream to flowing mode.
+ */
+export function guardPacketSize(stream: Duplex, maxPacketSize: number, onViolation: () => void): void {
+  const guard = new PacketSizeGuard(maxPacketSize);
+  let violated = false;
+  stream.on('data', (chunk: Buffer) => {
+    if (violated || guard.feed(chunk)) return;
+    violated = true;
+    onViolation();
+  });
+}

@@ -1,0 +1,42 @@
+import type { BrokerConfig } from '../config.ts';
+import { listenTcp, listenTls, listenWs, type ConnectionHandler, type Listener } from './listeners.ts';
+
+/** Where the broker listens (actual ports, also when configured as 0). */
+export interface BrokerAddresses {
+  readonly mqtt: { host: string; port: number } | null;
+  readonly mqtts: { host: string; port: number } | null;
+  readonly ws: { host: string; port: number } | null;
+}
+
+/**
+ * Opens the configured listeners (protocol.md §MQTT CONNECT: TCP by default, TLS and WebSocket
+ * by configuration). If one fails to bind, the ones already open are closed again.
+ */
+export async function startListeners(config: BrokerConfig, onConnection: ConnectionHandler): Promise<Listener[]> {
+  const open: Listener[] = [];
+  const timeoutMs = config.connectTimeout * 1000;
+  try {
+    open.push(await listenTcp({ host: config.host, port: config.mqttPort, onConnection }));
+    if (config.mqttsPort !== null) {
+      open.push(
+        await listenTls({
+          host: config.host,
+          port: config.mqttsPort,
+          onConnection,
+          cert: config.tlsCert as string,
+          key: config.tlsKey as string,
+          handshakeTimeoutMs: timeoutMs,
+        }),
+      );
+    }
+    if (config.wsPort !== null) {
+      open.push(
+        await listenWs({ host: config.host, port: config.wsPort, onConnection, maxPayload: config.maxPacketSize, upgradeTimeoutMs: timeoutMs }),
+      );
+    }
+    return open;
+  } catch (err) {
+    await Promise.all(open.map((l) => l.close()));
+    throw err;
+  }
+}

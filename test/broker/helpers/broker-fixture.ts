@@ -1,0 +1,150 @@
+/**
+ * A real broker on 127.0.0.1 port 0 over a real SQLite registry in a temp dir, with a clock
+ * the test advances, a log that records entries, and helpers to register principals and mint
+ * tokens. Every fixture is torn down by `close()`.
+ */
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { Registry as MetricsRegistry } from 'prom-client';
+import { parsePublicKey } from '@latchkey/device-sdk/protocol';
+import { mintConnectToken, type MintConnectTokenOptions } from '../../../device-sdk/src/mint-token.ts';
+import { openRegistry, type Registry } from '../../../provisioning/src/registry/index.ts';
+import { createBroker, type Broker, type BrokerConfigInput, type BrokerLog } from '../../../broker/src/index.ts';
+
+export interface TestClock {
+  (): number;
+  now: number;
+  advance(ms: number): void;
+}
+
+export function testClock(start = Math.floor(Date.now() / 1000) * 1000): TestClock {
+  const clock = (() => clock.now) as TestClock;
+  clock.now = start;
+  clock.advance = (ms) => {
+    clock.now += ms;
+  };
+  return clock;
+}
+
+export interface LogEntry {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  obj: object;
+  msg: string;
+}
+
+export function recordingLog(): BrokerLog & { entries: LogEntry[]; text(): string } {
+  const entries: LogEntry[] = [];
+  const at = (level: LogEntry['level']) => (obj: object, msg: string) => {
+    entries.push({ level, obj, msg });
+  };
+  return {
+    entries,
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    text: () => entries.map((e) => `${e.msg} ${JSON.stringify(e.obj, (_k, v) => (v instanceof Error ? v.message : v))}`).join('\n'),
+  };
+}
+
+export interface TestPrincipal {
+  id: string;
+  privateKey: KeyObject;
+  kid: string;
+  token(opts?: Partial<MintConnectTokenOptions>): Promise<string>;
+}
+
+export interface BrokerFixture {
+  broker: Broker;
+  registry: Registry;
+  clock: TestClock;
+  log: ReturnType<typeof recordingLog>;
+  metrics: MetricsRegistry;
+  port: number;
+  url: string;
+  device(id: string, opts?: { blocked?: boolean }): Promise<TestPrincipal>;
+  service(name: string, acl: { publish: string[]; subscribe: string[] }): Promise<TestPrincipal>;
+  /** mqtt.js client, connected (rejects on refusal); closed at teardown. */
+  connect(clientId: string, password: string, opts?: IClientOptions): Promise<MqttClient>;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+  close(): Promise<void>;
+}
+
+export function newKeyPair(): { privateKey: KeyObject; pem: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { privateKey, pem: publicKey.export({ type: 'spki', format: 'pem' }) as string };
+}
+
+export async function startBroker(config: BrokerConfigInput = {}, clock: TestClock = testClock()): Promise<BrokerFixture> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-broker-'));
+  const registry = openRegistry(path.join(dir, 'latchkey.db'), { clock });
+  const log = recordingLog();
+  const metrics = new MetricsRegistry();
+  const broker = createBroker({ config: { host: '127.0.0.1', mqttPort: 0, ...config }, registry, clock, log, metrics });
+  await broker.listen();
+  const port = broker.addresses.mqtt?.port as number;
+  const clients: MqttClient[] = [];
+  const principal = (id: string, privateKey: KeyObject, kid: string): TestPrincipal => ({
+    id,
+    privateKey,
+    kid,
+    token: async (opts = {}) => (await mintConnectToken({ subject: id, privateKey, ttlSeconds: 3600, clock, ...opts })).token,
+  });
+  const fx: BrokerFixture = {
+    broker,
+    registry,
+    clock,
+    log,
+    metrics,
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    async device(id, opts = {}) {
+      const { privateKey, pem } = newKeyPair();
+      const record = registry.devices.create({ id, key: parsePublicKey(pem) }, 'test');
+      if (opts.blocked === true) registry.devices.update(id, { blocked: true }, 'test');
+      return principal(id, privateKey, record.credentials[0]?.kid as string);
+    },
+    async service(name, acl) {
+      const { privateKey, pem } = newKeyPair();
+      const record = registry.services.create({ name, key: parsePublicKey(pem), acl }, 'test');
+      return principal(`svc:${name}`, privateKey, record.credentials[0]?.kid as string);
+    },
+    async connect(clientId, password, opts = {}) {
+      const client = await mqtt.connectAsync(fx.url, {
+        clientId,
+        username: 'x',
+        password,
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+        ...opts,
+      });
+      clients.push(client);
+      return client;
+    },
+    async metric(name, labels = {}) {
+      const m = await metrics.getSingleMetric(name)?.get();
+      const v = m?.values.find((x) => Object.entries(labels).every(([k, val]) => (x.labels as Record<string, unknown>)[k] === val));
+      return v?.value ?? 0;
+    },
+    async close() {
+      await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+      await broker.close();
+      registry.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return fx;
+}
+
+/** Resolves when `predicate` holds, polling every 10 ms; rejects after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
+  const started = Date.now();
+  while (!(await predicate())) {
+    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
