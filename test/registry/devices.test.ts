@@ -205,3 +205,18 @@ describe('errors', () => {
     expect(fx.registry.ping()).toBe(false);
   });
 });
+
+describe('batch create with caller-refused items', () => {
+  it('checks the remaining items, names their failures and stores nothing', () => {
+    const k = newKey();
+    fx.registry.devices.create({ id: 'pre-1', key: k.parsed }, 'admin');
+    try {
+      fx.registry.devices.createMany([{ id: 'ok-1', key: newKey().parsed }, null, { id: 'pre-1', key: newKey().parsed }], 'admin');
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toMatchObject({ code: 'batch_rejected', items: [{ index: 2, code: 'device_exists' }] });
+    }
+    expect(() => fx.registry.devices.createMany([null], 'admin')).toThrow(expect.objectContaining({ code: 'batch_rejected', items: [] }));
+    expect(fx.registry.devices.find('ok-1')).toBeNull();
+  });
+});

@@ -29,12 +29,24 @@ export class DeviceStore {
   /**
    * Registers up to 10,000 devices in ONE transaction, all-or-nothing. Every refused item is
    * named by index in a `batch_rejected` error (duplicates inside the batch included).
+   * A `null` item stands for one the caller already refused (its own validation): the others
+   * are still checked, so every bad item gets named, and nothing is stored.
+   *
+   * @example
+   * ```ts
+   * registry.devices.createMany([{ id: 'a-1', key }, null], 'admin') // throws batch_rejected, items: []
+   * ```
    */
-  createMany(inputs: readonly NewDevice[], actor: string): string[] {
+  createMany(inputs: ReadonlyArray<NewDevice | null>, actor: string): string[] {
     if (!Array.isArray(inputs) || inputs.length > MAX_BATCH) throw new TypeError(`a batch holds 0..${MAX_BATCH} devices`);
     return this.#ctx.write(() => {
       const failures: BatchItemError[] = [];
+      let refusedByCaller = 0;
       inputs.forEach((input, index) => {
+        if (input === null) {
+          refusedByCaller += 1;
+          return;
+        }
         try {
           this.insert(input);
         } catch (e) {
@@ -43,11 +55,11 @@ export class DeviceStore {
           failures.push({ index, code: err.code });
         }
       });
-      if (failures.length > 0) {
-        throw new RegistryError('batch_rejected', `${failures.length} device(s) refused`, { items: failures });
+      if (failures.length > 0 || refusedByCaller > 0) {
+        throw new RegistryError('batch_rejected', `${failures.length + refusedByCaller} device(s) refused`, { items: failures });
       }
       this.#ctx.audit({ actor, action: 'device.batch_create', target: null, detail: { count: inputs.length } });
-      return inputs.map((d) => d.id);
+      return (inputs as NewDevice[]).map((d) => d.id);
     });
   }
 
