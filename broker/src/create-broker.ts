@@ -169,7 +169,8 @@ export function createBroker(deps: BrokerDeps): Broker {
 
   const isDeviceOnline = (deviceId: string): boolean => {
     const client = state === 'listening' ? internals.clients[deviceId] : undefined;
-    return client !== undefined && client.connected && !client.closed && sessions.principalOf(client)?.kind === 'device';
+    // registered in aedes.clients before its CONNACK is written; `connected` is set only later
+    return client !== undefined && !client.closed && sessions.principalOf(client)?.kind === 'device';
   };
   const messaging = createMessaging({
     aedes: () => (state === 'listening' ? aedes : null),
