@@ -1,0 +1,62 @@
+import path from 'node:path';
+import { DeviceKeyError, loadPrivateKey, mintConnectToken } from '@latchkey/device-sdk';
+import { DEFAULT_TOKEN_RULES, isDeviceId, isServiceName, SERVICE_PREFIX } from '@latchkey/device-sdk/protocol';
+import { intOption, parseCommandArgs, requireOption } from '../args.ts';
+import { CliError } from '../cli-error.ts';
+import type { Command } from '../command.ts';
+import { displayPath } from '../paths.ts';
+
+const DEFAULT_TTL = 3600;
+
+const HELP = `Usage: latchkey token --device <id> --key <private key pem> [options]
+
+Mints an ES256 connect token (protocol.md) and prints only the token, so any MQTT client can
+connect as the device:
+  mosquitto_pub -i thermo-1 -u x -P "$(latchkey token --device thermo-1 --key thermo-1/device.key.pem)" \\
+    -t devices/thermo-1/telemetry -m '{"temp":21.5}'
+
+Options:
+  --device <id>      device id (or svc:<name> for a service account); the MQTT client id (required)
+  --key <file>       the device's private key PEM, PKCS#8 or SEC 1 (required)
+  --audience <aud>   the broker's audience (default ${DEFAULT_TOKEN_RULES.audience})
+  --ttl <seconds>    lifetime, 1..86400 (default ${DEFAULT_TTL})
+  --kid <kid>        name the credential to verify with (default: the broker tries each)
+  --jti              add a random single-use token id (for brokers run with --require-jti)
+  -h, --help         show this help`;
+
+/** `latchkey token` (cli.md): prints a connect token and nothing else on stdout. */
+export const tokenCommand: Command = {
+  name: 'token',
+  help: HELP,
+  async run(ctx) {
+    const { values } = parseCommandArgs(
+      'token',
+      ctx.argv,
+      { device: { type: 'string' }, key: { type: 'string' }, audience: { type: 'string' }, ttl: { type: 'string' }, kid: { type: 'string' }, jti: { type: 'boolean' } },
+      0,
+    );
+    const subject = requireOption('token', 'device', values.device);
+    const isService = subject.startsWith(SERVICE_PREFIX) && isServiceName(subject.slice(SERVICE_PREFIX.length));
+    if (!isService && !isDeviceId(subject)) {
+      throw new CliError('usage', '--device must be a device id (^[A-Za-z][A-Za-z0-9._-]{2,63}$) or svc:<name>');
+    }
+    const keyFile = path.resolve(ctx.cwd, requireOption('token', 'key', values.key));
+    const ttlSeconds = intOption('token', 'ttl', values.ttl, { min: 1, max: 86_400 }) ?? DEFAULT_TTL;
+    const audience = values.audience ?? DEFAULT_TOKEN_RULES.audience;
+    if (audience.length === 0 || audience.length > 256) throw new CliError('usage', '--audience must be 1 to 256 characters');
+    const kid = values.kid;
+    if (kid !== undefined && (kid.length === 0 || kid.length > 256)) throw new CliError('usage', '--kid must be 1 to 256 characters');
+
+    let privateKey;
+    try {
+      privateKey = await loadPrivateKey(keyFile);
+    } catch (e) {
+      // The key's content never reaches the message: only the path and what is wrong.
+      if (e instanceof DeviceKeyError) throw new CliError(e.code, `${displayPath(ctx.cwd, keyFile)}: ${e.message}`);
+      throw new CliError('file_unreadable', `cannot read ${displayPath(ctx.cwd, keyFile)}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    const { token } = await mintConnectToken({ subject, privateKey, audience, ttlSeconds, ...(kid !== undefined ? { kid } : {}), ...(values.jti === true ? { jti: true } : {}) });
+    ctx.out(token);
+    return 0;
+  },
+};
