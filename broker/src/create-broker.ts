@@ -228,13 +228,13 @@ export function createBroker(deps: BrokerDeps): Broker {
 
   function onConnection(stream: Duplex, remoteAddress: string | null): void {
     remoteAddresses.set(stream, remoteAddress);
-    aedes.handle(stream);
-    // after aedes.handle: see guardPacketSize
+    // protocol.md §Limits: before aedes can buffer a packet (aedes has no maximum, issue #831)
     guardPacketSize(stream, config.maxPacketSize, () => {
       metrics.closed('packet_too_large');
       log.info({ remoteAddress }, 'packet larger than maxPacketSize; closing the connection');
       stream.destroy();
     });
+    aedes.handle(stream);
   }
 
   let unsubscribeFeed: (() => void) | null = null;

@@ -66,18 +66,25 @@ export class PacketSizeGuard {
 }
 
 /**
- * Watches the bytes aedes reads from `stream` and calls `onViolation` once when a packet is
- * too large. Attach it AFTER `aedes.handle(stream)`: aedes reads in paused mode (`'readable'` +
- * `read()`), and `read()` emits `'data'` with each chunk before returning it to aedes's parser,
- * so the check runs before the parser buffers the chunk, and adding this listener does not
- * switch the stream to flowing mode.
+ * Guards the readable side of `stream`: every chunk is framed by a {@link PacketSizeGuard}
+ * before it enters the stream's buffer, and the chunk that breaks the limit never enters it —
+ * aedes cannot parse or buffer any of it — and `onViolation` is called once (it should destroy
+ * the stream). This wraps the instance's `push`, the one entry point through which a Readable
+ * receives data: net and tls sockets (stream_base onStreamRead) and the `ws` stream
+ * (createWebSocketStream) all feed their readable side through it. Attach it when the
+ * connection is handed over, before data flows; no extra stream sits in the pipeline.
  */
 export function guardPacketSize(stream: Duplex, maxPacketSize: number, onViolation: () => void): void {
   const guard = new PacketSizeGuard(maxPacketSize);
+  const push = stream.push.bind(stream);
   let violated = false;
-  stream.on('data', (chunk: Buffer) => {
-    if (violated || guard.feed(chunk)) return;
+  stream.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+    if (chunk === null || chunk === undefined) return push(chunk, encoding);
+    if (violated) return false;
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : (chunk as Uint8Array);
+    if (guard.feed(bytes)) return push(chunk, encoding);
     violated = true;
     onViolation();
-  });
+    return false;
+  };
 }
