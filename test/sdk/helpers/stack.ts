@@ -1,0 +1,128 @@
+/**
+ * The real latchkey stack for SDK tests: a SQLite registry in a temp dir, `createBroker` on
+ * 127.0.0.1 port 0 (restartable on the same port), and a counting TCP proxy to see every
+ * connection attempt a client makes. Torn down by `close()`.
+ */
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Registry as MetricsRegistry } from 'prom-client';
+import { parsePublicKey, systemClock, type Clock } from '@latchkey/device-sdk/protocol';
+import { openRegistry, type Registry } from '../../../provisioning/src/registry/index.ts';
+import { createBroker, type Broker, type BrokerConfigInput, type BrokerLog } from '../../../broker/src/index.ts';
+
+export const quietLog: BrokerLog = { debug() {}, info() {}, warn() {}, error() {} };
+
+export interface TestIdentity {
+  id: string;
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  publicKeyPem: string;
+}
+
+export interface Stack {
+  registry: Registry;
+  broker: Broker;
+  port: number;
+  brokerUrl: string;
+  dir: string;
+  device(id: string): TestIdentity;
+  service(name: string, acl: { publish: string[]; subscribe: string[] }): TestIdentity;
+  /** Closes the broker (every session ends) and starts a new one on the same port after `downMs`. */
+  restartBroker(downMs: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function newIdentity(id: string): TestIdentity {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { id, privateKey, publicKey, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string };
+}
+
+export async function startStack(config: BrokerConfigInput = {}, clock: Clock = systemClock): Promise<Stack> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-sdk-'));
+  const registry = openRegistry(path.join(dir, 'latchkey.db'), { clock });
+  const make = (port: number) =>
+    createBroker({ config: { host: '127.0.0.1', mqttPort: port, ...config }, registry, clock, log: quietLog, metrics: new MetricsRegistry() });
+  let broker = make(0);
+  await broker.listen();
+  const port = broker.addresses.mqtt?.port as number;
+  const stack: Stack = {
+    registry,
+    get broker() {
+      return broker;
+    },
+    port,
+    brokerUrl: `mqtt://127.0.0.1:${port}`,
+    dir,
+    device(id) {
+      const ident = newIdentity(id);
+      registry.devices.create({ id, key: parsePublicKey(ident.publicKeyPem) }, 'test');
+      return ident;
+    },
+    service(name, acl) {
+      const ident = newIdentity(`svc:${name}`);
+      registry.services.create({ name, key: parsePublicKey(ident.publicKeyPem), acl }, 'test');
+      return ident;
+    },
+    async restartBroker(downMs) {
+      await broker.close();
+      await new Promise((r) => setTimeout(r, downMs));
+      broker = make(port);
+      await broker.listen();
+    },
+    async close() {
+      await broker.close().catch(() => undefined);
+      registry.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
+
+/** A TCP proxy in front of the broker that counts every connection (= one MQTT CONNECT from mqtt.js). */
+export interface CountingProxy {
+  url: string;
+  connections: number;
+  close(): Promise<void>;
+}
+
+export async function countingProxy(targetPort: number): Promise<CountingProxy> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((inbound) => {
+    proxy.connections++;
+    const outbound = net.connect(targetPort, '127.0.0.1');
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => {
+        sockets.delete(s);
+        inbound.destroy();
+        outbound.destroy();
+      });
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const proxy: CountingProxy = {
+    url: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    connections: 0,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+  return proxy;
+}
+
+/** Resolves when `predicate` holds (polling every 10 ms); rejects after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+  const started = Date.now();
+  while (!predicate()) {
+    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
