@@ -1,6 +1,6 @@
 /** protocol.md §Limits and §MQTT CONNECT throttling: hostile input is closed, the broker keeps serving. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { connackFor, connectPacket, packet, publishPacket, rawConnect } from './helpers/raw-mqtt.ts';
+import { connackFor, connectPacket, publishPacket, rawConnect } from './helpers/raw-mqtt.ts';
 import { startBroker, waitFor, type BrokerFixture } from './helpers/broker-fixture.ts';
 
 let fx: BrokerFixture | null = null;
@@ -167,7 +167,6 @@ function varint(n: number): number[] {
 
 async function verifyCount(f: BrokerFixture): Promise<number> {
   const m = await f.metrics.getSingleMetric('latchkey_broker_verify_seconds')?.get();
-  return m?.values.find((v) => v.metricName === 'latchkey_broker_verify_seconds_count')?.value ?? 0;
+  return m?.values.find((v) => (v as { metricName?: string }).metricName === 'latchkey_broker_verify_seconds_count')?.value ?? 0;
 }
 
-void packet;

@@ -153,7 +153,7 @@ describe('device status', () => {
 describe('shutdown', () => {
   it('close() ends sessions and listeners within 5 s; the broker is no longer ready', async () => {
     const c = await fx.connect('thermo-1', await dev.token());
-    const closed = new Promise((r) => c.once('close', r));
+    const closed = new Promise<void>((r) => c.once('close', () => r()));
     const started = performance.now();
     await fx.broker.close();
     await closed;

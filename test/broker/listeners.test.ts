@@ -76,7 +76,7 @@ describe('WebSocket', () => {
     const c = await mqtt.connectAsync(`ws://127.0.0.1:${port}`, {
       clientId: 'thermo-1', username: 'x', password: await dev.token(), reconnectPeriod: 0, protocolVersion: 4,
     });
-    const closed = new Promise((r) => c.once('close', r));
+    const closed = new Promise<void>((r) => c.once('close', () => r()));
     c.publish('devices/thermo-1/telemetry', Buffer.alloc(300 * 1024), { qos: 0 });
     await closed;
   });

@@ -54,7 +54,7 @@ for (const [rulesKey, cases] of groups) {
 
     for (const c of cases) {
       it(`${c.name} → CONNACK ${c.expectedConnack}${c.reason === null ? '' : ` (${c.reason})`}`, async () => {
-        const labels = c.reason === null ? { result: 'accepted' } : { result: 'refused', reason: c.reason };
+        const labels: Record<string, string> = c.reason === null ? { result: 'accepted' } : { result: 'refused', reason: c.reason };
         const before = await fx.metric('latchkey_broker_connects_total', labels);
         const code = await connackFor(fx.port, {
           clientId: c.clientId,
