@@ -85,6 +85,10 @@ export async function startStack(config: BrokerConfigInput = {}, clock: Clock = 
 export interface CountingProxy {
   url: string;
   connections: number;
+  /** Cuts every open connection (a network failure; the broker keeps persistent sessions). */
+  drop(): void;
+  /** While true, new connections are cut at once (the network stays down). */
+  refusing: boolean;
   close(): Promise<void>;
 }
 
@@ -92,6 +96,10 @@ export async function countingProxy(targetPort: number): Promise<CountingProxy> 
   const sockets = new Set<net.Socket>();
   const server = net.createServer((inbound) => {
     proxy.connections++;
+    if (proxy.refusing) {
+      inbound.destroy();
+      return;
+    }
     const outbound = net.connect(targetPort, '127.0.0.1');
     for (const s of [inbound, outbound]) {
       sockets.add(s);
@@ -108,6 +116,10 @@ export async function countingProxy(targetPort: number): Promise<CountingProxy> 
   const proxy: CountingProxy = {
     url: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
     connections: 0,
+    refusing: false,
+    drop() {
+      for (const s of sockets) s.destroy();
+    },
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));
