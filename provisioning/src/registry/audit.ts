@@ -1,5 +1,5 @@
 import type { RegistryContext } from './context.ts';
-import type { AuditEntry, JsonObject } from './types.ts';
+import type { AuditEntry, JsonObject, NewAuditEntry } from './types.ts';
 
 interface AuditRow {
   seq: number;
@@ -16,6 +16,11 @@ export class AuditStore {
 
   constructor(ctx: RegistryContext) {
     this.#ctx = ctx;
+  }
+
+  /** Appends one entry on its own (for actions that change nothing else, e.g. a command sent). */
+  record(entry: NewAuditEntry): void {
+    this.#ctx.write(() => this.#ctx.audit(entry));
   }
 
   /** Newest first; `target` filters by device id or `svc:{name}`; `before` is an exclusive `seq` cursor. */

@@ -107,7 +107,7 @@ export class DeviceStore {
   }
 
   exists(id: string): boolean {
-    return this.#ctx.stmt('SELECT 1 FROM devices WHERE id = ?').get(id) !== undefined;
+    return this.#ctx.read(() => this.#ctx.stmt('SELECT 1 FROM devices WHERE id = ?').get(id) !== undefined);
   }
 
   /** Devices ordered by id, after `after` (exclusive), optionally filtered by `blocked`. */

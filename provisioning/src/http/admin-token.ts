@@ -1,0 +1,57 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { MIN_ADMIN_TOKEN_LENGTH } from './config.ts';
+
+export const ADMIN_TOKEN_FILE = 'admin-token';
+
+/**
+ * http-api.md §Authentication: the admin token from `<dataDir>/admin-token`, generated on first
+ * start (32 random bytes, base64url) with mode 0600. An existing file readable by others is
+ * tightened to 0600.
+ *
+ * @example
+ * ```ts
+ * const { token, path } = loadOrCreateAdminToken('./data'); console.log(`admin token in ${path}`);
+ * ```
+ */
+export function loadOrCreateAdminToken(dataDir: string): { token: string; path: string; created: boolean } {
+  if (typeof dataDir !== 'string' || dataDir.length === 0) throw new TypeError('dataDir must be a non-empty string');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = path.join(dataDir, ADMIN_TOKEN_FILE);
+  try {
+    const token = randomBytes(32).toString('base64url');
+    writeFileSync(file, `${token}\n`, { mode: 0o600, flag: 'wx' }); // wx: never overwrite
+    return { token, path: file, created: true };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+  const token = readFileSync(file, 'utf8').trim();
+  if (token.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(token)) {
+    throw new TypeError(`${file} does not hold a valid admin token (at least ${MIN_ADMIN_TOKEN_LENGTH} characters)`);
+  }
+  return { token, path: file, created: false };
+}
+
+const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+
+/**
+ * A constant-time bearer check: both sides are hashed to 32 bytes first, so neither the
+ * comparison time nor an early length mismatch reveals anything about the token.
+ */
+export function bearerMatcher(expected: string): (authorization: string | undefined) => boolean {
+  const expectedHash = sha256(expected);
+  return (authorization) => {
+    if (typeof authorization !== 'string' || authorization.length > 1024) return false;
+    const m = /^Bearer ([^\s]+)$/i.exec(authorization);
+    return m !== null && timingSafeEqual(sha256(m[1]!), expectedHash);
+  };
+}
+
+/** The bearer credential of an Authorization header, or null. */
+export function bearerToken(authorization: string | undefined): string | null {
+  if (typeof authorization !== 'string' || authorization.length > 1024) return null;
+  const m = /^Bearer ([^\s]+)$/i.exec(authorization);
+  return m === null ? null : m[1]!;
+}

@@ -1,0 +1,60 @@
+/**
+ * Reading device input from request bodies: id, key, expiry and metadata, each by the rule's
+ * one home (the protocol core for ids and keys). Used by single and batch creation alike, so a
+ * batch item is judged exactly as a single device would be.
+ */
+import { assertDeviceId, parsePublicKey } from '@latchkey/device-sdk/protocol';
+import type { JsonObject, NewDevice } from '../registry/index.ts';
+import { ApiError } from './api-error.ts';
+
+/** Serialized metadata larger than this is refused (it is returned with every device). */
+export const MAX_METADATA_BYTES = 4096;
+
+function isPlainObject(v: unknown): v is JsonObject {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Optional metadata: a JSON object of at most 4 KiB. */
+export function readMetadata(v: unknown): JsonObject | undefined {
+  if (v === undefined) return undefined;
+  if (!isPlainObject(v)) throw new ApiError('validation_failed', 'metadata must be a JSON object');
+  if (Buffer.byteLength(JSON.stringify(v)) > MAX_METADATA_BYTES) {
+    throw new ApiError('validation_failed', `metadata must serialize to at most ${MAX_METADATA_BYTES} bytes`);
+  }
+  return v;
+}
+
+/** Optional explicit credential expiry, epoch ms, in the future. */
+export function readExpiresAt(v: unknown, now: number): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new ApiError('validation_failed', 'expiresAt must be an integer (epoch ms)');
+  if (v <= now) throw new ApiError('validation_failed', 'expiresAt must be in the future (epoch ms)');
+  return v;
+}
+
+/** protocol.md §Keys, via the protocol core: precise codes for every refusal. */
+export function readPublicKey(v: unknown, now: number) {
+  if (typeof v !== 'string' && !isPlainObject(v)) {
+    throw new ApiError('validation_failed', 'publicKey must be a PEM string or a JWK object');
+  }
+  return parsePublicKey(v, { now });
+}
+
+const DEVICE_FIELDS = new Set(['id', 'publicKey', 'expiresAt', 'metadata']);
+
+/** One device of `POST /v1/devices` or of a batch. Throws ApiError / ProtocolError. */
+export function readNewDevice(item: unknown, now: number): NewDevice {
+  if (!isPlainObject(item)) throw new ApiError('validation_failed', 'a device must be a JSON object');
+  for (const k of Object.keys(item)) {
+    if (!DEVICE_FIELDS.has(k)) throw new ApiError('validation_failed', `unknown property ${JSON.stringify(k.slice(0, 64))}`);
+  }
+  if (typeof item.id !== 'string') throw new ApiError('validation_failed', 'id must be a string');
+  const id = assertDeviceId(item.id);
+  const key = readPublicKey(item.publicKey, now);
+  const expiresAt = readExpiresAt(item.expiresAt, now);
+  const metadata = readMetadata(item.metadata);
+  const device: NewDevice = { id, key };
+  if (expiresAt !== undefined) device.expiresAt = expiresAt;
+  if (metadata !== undefined) device.metadata = metadata;
+  return device;
+}
