@@ -12,6 +12,7 @@ import { Registry as MetricsRegistry } from 'prom-client';
 import { parsePublicKey, systemClock, type Clock } from '@latchkey/device-sdk/protocol';
 import { openRegistry, type Registry } from '../../../provisioning/src/registry/index.ts';
 import { createBroker, type Broker, type BrokerConfigInput, type BrokerLog } from '../../../broker/src/index.ts';
+import { buildApp } from '../../../provisioning/src/http/app.ts';
 
 export const quietLog: BrokerLog = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -32,6 +33,8 @@ export interface Stack {
   service(name: string, acl: { publish: string[]; subscribe: string[] }): TestIdentity;
   /** Closes the broker (every session ends) and starts a new one on the same port after `downMs`. */
   restartBroker(downMs: number): Promise<void>;
+  /** The provisioning HTTP API (buildApp) on port 0, wired to the broker's messaging port. */
+  startHttp(): Promise<{ url: string; admin: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }> }>;
   close(): Promise<void>;
 }
 
@@ -47,6 +50,8 @@ export async function startStack(config: BrokerConfigInput = {}, clock: Clock = 
     createBroker({ config: { host: '127.0.0.1', mqttPort: port, ...config }, registry, clock, log: quietLog, metrics: new MetricsRegistry() });
   let broker = make(0);
   await broker.listen();
+  const apps: { close(): Promise<unknown> }[] = [];
+  const adminToken = 'test-admin-token-0123456789';
   const port = broker.addresses.mqtt?.port as number;
   const stack: Stack = {
     registry,
@@ -72,7 +77,24 @@ export async function startStack(config: BrokerConfigInput = {}, clock: Clock = 
       broker = make(port);
       await broker.listen();
     },
+    async startHttp() {
+      const app = await buildApp({ config: { adminToken, audience: config.audience ?? 'latchkey' }, registry, clock, metrics: new MetricsRegistry(), messaging: broker.messaging });
+      apps.push(app);
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const url = `http://127.0.0.1:${(app.server.address() as net.AddressInfo).port}`;
+      const admin = async (method: string, p: string, body?: unknown) => {
+        const res = await fetch(url + p, {
+          method,
+          headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        const text = await res.text();
+        return { status: res.status, body: text.length > 0 ? JSON.parse(text) : null };
+      };
+      return { url, admin };
+    },
     async close() {
+      for (const app of apps) await app.close().catch(() => undefined);
       await broker.close().catch(() => undefined);
       registry.close();
       rmSync(dir, { recursive: true, force: true });
