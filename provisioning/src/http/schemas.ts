@@ -9,15 +9,11 @@ import { API_ERROR_CODES } from './api-error.ts';
 
 export const deviceIdSchema = {
   type: 'string',
-  minLength: 1,
-  maxLength: 256,
   description: `device id, ${DEVICE_ID_PATTERN.source} (protocol.md §Device ids); others get 400 invalid_device_id`,
 } as const;
 
 export const serviceNameSchema = {
   type: 'string',
-  minLength: 1,
-  maxLength: 256,
   description: `service-account name, ${SERVICE_NAME_PATTERN.source}; others get 400 invalid_service_name`,
 } as const;
 

@@ -1,0 +1,121 @@
+/**
+ * A real provisioning API on 127.0.0.1 port 0 over a real SQLite file in a temp dir, with an
+ * injected clock; `fetch` against it; and a full snapshot of the database to prove that
+ * refused requests changed nothing.
+ */
+import { createSign, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { Registry as MetricsRegistry } from 'prom-client';
+import { buildApp, type AppDeps } from '../../provisioning/src/index.ts';
+import { openRegistry, type Registry } from '../../provisioning/src/registry/index.ts';
+import { testClock, type TestClock } from '../registry/registry-fixture.ts';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+export const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+export interface ApiResponse {
+  status: number;
+  contentType: string | null;
+  body: any;
+  headers: Headers;
+}
+
+export interface HttpFixture {
+  url: string;
+  app: FastifyInstance;
+  registry: Registry;
+  clock: TestClock;
+  metrics: MetricsRegistry;
+  file: string;
+  /** JSON request (body serialized unless it is a string); admin token unless `headers` says otherwise */
+  api(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse>;
+  /** every row of every table, for before/after comparisons */
+  snapshot(): Record<string, unknown[]>;
+  close(): Promise<void>;
+}
+
+export async function startApi(extra: Partial<AppDeps> & { config?: Partial<AppDeps['config']>; log?: Logger } = {}): Promise<HttpFixture> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-http-'));
+  const file = path.join(dir, 'latchkey.db');
+  const clock = testClock();
+  const registry = openRegistry(file, { clock });
+  const metrics = new MetricsRegistry();
+  const { config: extraConfig, ...rest } = extra;
+  const app = await buildApp({ registry, clock, metrics, ...rest, config: { adminToken: ADMIN_TOKEN, ...extraConfig } });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no address');
+  const url = `http://127.0.0.1:${address.port}`;
+  const reader = new Database(file, { readonly: true });
+  return {
+    url,
+    app,
+    registry,
+    clock,
+    metrics,
+    file,
+    async api(method, route, body, headers = ADMIN) {
+      const init: RequestInit = { method, headers: { ...headers } };
+      if (body !== undefined) {
+        init.body = typeof body === 'string' ? body : JSON.stringify(body);
+        (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+      }
+      const res = await fetch(url + route, init);
+      const text = await res.text();
+      const contentType = res.headers.get('content-type');
+      let parsed: unknown = text;
+      if (contentType?.includes('json') && text.length > 0) parsed = JSON.parse(text);
+      return { status: res.status, contentType, body: parsed, headers: res.headers };
+    },
+    snapshot() {
+      const tables = reader.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as string[];
+      const out: Record<string, unknown[]> = {};
+      for (const t of tables) out[t] = reader.prepare(`SELECT * FROM "${t}" ORDER BY rowid`).all();
+      return out;
+    },
+    async close() {
+      await app.close();
+      reader.close();
+      registry.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface DeviceKey {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  pem: string;
+  jwk: Record<string, unknown>;
+}
+
+export function deviceKey(): DeviceKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return {
+    privateKey,
+    publicKey,
+    pem: publicKey.export({ type: 'spki', format: 'pem' }) as string,
+    jwk: publicKey.export({ format: 'jwk' }) as Record<string, unknown>,
+  };
+}
+
+/** An ES256 JWS (P1363 signature) over any header and payload, for proofs. */
+export function signJwt(privateKey: KeyObject, payload: Record<string, unknown>, header: Record<string, unknown> = { alg: 'ES256', typ: 'JWT' }): string {
+  const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const input = `${enc(header)}.${enc(payload)}`;
+  const sig = createSign('sha256').update(input).sign({ key: privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${sig.toString('base64url')}`;
+}
+
+/** Expects a problem+json refusal with this status and code; returns the body. */
+export function problem(res: ApiResponse, status: number, code: string): any {
+  if (res.status !== status || res.body?.code !== code || !res.contentType?.startsWith('application/problem+json')) {
+    throw new Error(`expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
+  }
+  return res.body;
+}
