@@ -8,6 +8,10 @@ export interface CommandContext {
   readonly out: (text: string) => void;
   /** writes a line to stderr */
   readonly err: (text: string) => void;
+  /** writes text to stdout as it is (progress lines that redraw themselves) */
+  readonly write: (text: string) => void;
+  /** stdout is a terminal */
+  readonly isTTY: boolean;
 }
 
 /**

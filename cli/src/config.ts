@@ -110,7 +110,7 @@ export const UP_SETTINGS: { readonly [K in keyof UpConfig]: Setting } = Object.f
   maxPacketSize: { flag: 'max-packet-size', env: 'LATCHKEY_MAX_PACKET_SIZE', parse: integer(8192, 268_435_460, 'an integer number of bytes, 8192..268435460 (a CONNECT carries a token of up to 4096 bytes)'), echo: true },
   authFailureLimit: { flag: 'auth-failure-limit', env: 'LATCHKEY_AUTH_FAILURE_LIMIT', parse: integer(0, 1_000_000, 'an integer 0..1000000 (0 = off)'), echo: true },
   // http-api.md §Authentication: a configured admin token must be hard to guess.
-  adminToken: { flag: 'admin-token', env: 'LATCHKEY_ADMIN_TOKEN', parse: (raw) => (/^[\x21-\x7e]{32,512}$/.test(raw) ? ok(raw) : bad('32 to 512 printable characters without spaces')), echo: false },
+  adminToken: { flag: 'admin-token', env: 'LATCHKEY_ADMIN_TOKEN', parse: (raw) => (/^[\x21-\x7e]{16,512}$/.test(raw) ? ok(raw) : bad('16 to 512 printable characters without spaces')), echo: false },
   logLevel: { flag: 'log-level', env: 'LATCHKEY_LOG_LEVEL', parse: (raw) => ((LOG_LEVELS as readonly string[]).includes(raw) ? ok(raw) : bad(`one of ${LOG_LEVELS.join(', ')}`)), echo: true },
 });
 

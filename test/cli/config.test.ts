@@ -129,7 +129,7 @@ describe('latchkey up: invalid configuration exits non-zero with one line naming
   });
 });
 
-describe('latchkey --help', () => {
+describe('latchkey --help', { timeout: 60_000 }, () => {
   it('lists every command, and each command has its own help', async () => {
     const r = await runLatchkey(['--help']);
     expect(r.code).toBe(0);

@@ -1,0 +1,110 @@
+import path from 'node:path';
+import { parseCommandArgs } from '../args.ts';
+import type { Command, CommandContext } from '../command.ts';
+import { DEFAULT_UP_CONFIG, isLoopbackHost, resolveUpConfig, UP_OPTIONS, UP_SETTINGS, type UpConfig } from '../config.ts';
+import { createLogger } from '../logger.ts';
+import { displayPath } from '../paths.ts';
+import { startStack, type Stack } from '../stack.ts';
+
+const DESCRIPTIONS: Record<keyof UpConfig, string> = {
+  dataDir: 'SQLite database and generated admin token',
+  host: 'interface to bind; nothing listens beyond loopback unless asked',
+  httpPort: 'provisioning HTTP API (0 = any free port)',
+  mqttPort: 'plain MQTT (0 = any free port)',
+  mqttsPort: 'MQTT over TLS (needs --tls-cert, --tls-key)',
+  tlsCert: 'PEM certificate (chain) for MQTTS',
+  tlsKey: 'PEM private key for MQTTS',
+  wsPort: 'MQTT over WebSocket',
+  audience: 'the `aud` connect tokens must carry',
+  maxTokenLifetime: 'largest exp − iat accepted, seconds',
+  clockTolerance: 'allowed clock skew, seconds',
+  requireJti: 'require a single-use jti in every token',
+  connectTimeout: 'seconds from TCP connect to CONNECT',
+  maxPacketSize: 'largest MQTT packet, bytes',
+  authFailureLimit: 'refused connects per address per minute before throttling (0 = off)',
+  adminToken: 'admin API token (default: generated into <data dir>/admin-token)',
+  logLevel: 'JSON log lines on stderr',
+};
+
+function defaultOf(key: keyof UpConfig): string {
+  const v = DEFAULT_UP_CONFIG[key];
+  if (key === 'adminToken') return 'generated';
+  return v === null ? 'off' : String(v);
+}
+
+const HELP = [
+  'Usage: latchkey up [options]',
+  '',
+  'Runs the provisioning HTTP API and the MQTT broker in one process on one SQLite file.',
+  'Prints one line per listener on stdout, with the ports actually bound, then the admin token location:',
+  '  http: http://127.0.0.1:8080',
+  '  mqtt: mqtt://127.0.0.1:1883',
+  '  admin token: data/admin-token',
+  'SIGINT/SIGTERM close sessions, HTTP and the database within 5 s.',
+  '',
+  'Options (flag, environment variable, default):',
+  ...(Object.keys(UP_SETTINGS) as (keyof UpConfig)[]).map((k) => {
+    const s = UP_SETTINGS[k];
+    const flag = k === 'requireJti' ? `--${s.flag}` : `--${s.flag} <value>`;
+    return `  ${flag.padEnd(30)} ${s.env.padEnd(28)} ${defaultOf(k)}\n      ${DESCRIPTIONS[k]}`;
+  }),
+  '',
+  'Details: docs/configuration.md',
+].join('\n');
+
+/** `latchkey up` (cli.md): the one-command stack. */
+export const upCommand: Command = {
+  name: 'up',
+  help: HELP,
+  async run(ctx) {
+    const { values } = parseCommandArgs('up', ctx.argv, UP_OPTIONS, 0);
+    const config = resolveUpConfig(values as Record<string, string | boolean | undefined>, ctx.env);
+    const log = createLogger(config.logLevel);
+    const stack = await startStack({ ...config, dataDir: path.resolve(ctx.cwd, config.dataDir) }, { log });
+    const tokenSource = values['admin-token'] !== undefined ? '--admin-token' : 'LATCHKEY_ADMIN_TOKEN';
+    announce(ctx, config, stack, tokenSource);
+    const code = await waitForSignal(stack);
+    // Whatever else still holds the event loop (a client's keep-alive socket), exit now: cli.md's 5 s.
+    setTimeout(() => process.exit(code), 250).unref();
+    return code;
+  },
+};
+
+/** stdout: the address lines scripts read (cli.md); stderr: a warning when exposed without TLS. */
+function announce(ctx: CommandContext, config: UpConfig, stack: Stack, tokenSource: string): void {
+  const a = stack.addresses;
+  if (!isLoopbackHost(config.host)) {
+    const plain = [`mqtt ${a.mqtt.port}`, ...(a.ws !== null ? [`ws ${a.ws.port}`] : [])].join(', ');
+    ctx.err(
+      `warning: insecure_listener: listening on ${config.host} beyond loopback with plain MQTT (${plain}) and plain HTTP: ` +
+        'connect tokens and the admin token cross the network unencrypted; serve MQTT with --mqtts-port/--tls-cert/--tls-key and put HTTP behind TLS, or use --host 127.0.0.1',
+    );
+  }
+  ctx.out(`http: ${a.http.url}`);
+  ctx.out(`mqtt: ${a.mqtt.url}`);
+  if (a.mqtts !== null) ctx.out(`mqtts: ${a.mqtts.url}`);
+  if (a.ws !== null) ctx.out(`ws: ${a.ws.url}`);
+  ctx.out(`admin token: ${stack.adminTokenPath === null ? `from ${tokenSource}` : displayPath(ctx.cwd, stack.adminTokenPath)}`);
+}
+
+/**
+ * Runs until SIGINT or SIGTERM, then closes everything within 5 s (cli.md) and exits 0.
+ * A second signal during shutdown exits at once with 130.
+ */
+function waitForSignal(stack: Stack): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = () => {
+      if (stopping) {
+        process.exit(130);
+      }
+      stopping = true;
+      void stack.close().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

@@ -1,0 +1,220 @@
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { createBroker, type Broker } from '@latchkey/broker';
+import { systemClock, type Clock } from '@latchkey/device-sdk/protocol';
+import { buildApp, loadOrCreateAdminToken } from '@latchkey/provisioning';
+import { openRegistry, type Registry } from '@latchkey/provisioning/registry';
+import type { Logger } from 'pino';
+import { collectDefaultMetrics, Registry as MetricsRegistry } from 'prom-client';
+import { CliError } from './cli-error.ts';
+import type { UpConfig } from './config.ts';
+
+/** One bound listener. */
+export interface BoundAddress {
+  host: string;
+  port: number;
+  /** e.g. `mqtt://127.0.0.1:1883` */
+  url: string;
+}
+
+/** What `up` prints (cli.md): the actual addresses, also when configured with port 0. */
+export interface StackAddresses {
+  http: BoundAddress;
+  mqtt: BoundAddress;
+  mqtts: BoundAddress | null;
+  ws: BoundAddress | null;
+}
+
+export interface Stack {
+  readonly addresses: StackAddresses;
+  /** where the generated admin token is kept, or null when it came from the configuration */
+  readonly adminTokenPath: string | null;
+  readonly registry: Registry;
+  readonly broker: Broker;
+  /**
+   * Ends MQTT sessions, stops HTTP, flushes device status and closes the database, all within
+   * `deadlineMs` (cli.md: 5 s); the database is closed last whatever happened before.
+   */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+export interface StackDeps {
+  log: Logger;
+  clock?: Clock;
+}
+
+export const DATABASE_FILE = 'latchkey.db';
+const CLOSE_DEADLINE_MS = 4_500;
+
+/**
+ * The composition root of `latchkey up` (and `simulate --embedded`): provisioning HTTP and the
+ * MQTT broker in one process on one SQLite file, sharing one prom-client registry; the broker's
+ * messaging is handed to the HTTP API. Steps, in order: data dir, database, admin token,
+ * metrics, broker, HTTP app, listen. If a step fails, what was opened is closed again.
+ *
+ * @example
+ * ```ts
+ * const stack = await startStack(resolveUpConfig({ 'http-port': '0', 'mqtt-port': '0' }, {}), { log });
+ * console.log(stack.addresses.mqtt.url);
+ * await stack.close();
+ * ```
+ */
+export async function startStack(config: UpConfig, deps: StackDeps): Promise<Stack> {
+  const { log } = deps;
+  const clock = deps.clock ?? systemClock;
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const undo = async () => {
+    for (const fn of cleanups.reverse()) await Promise.resolve().then(fn).catch((err) => log.error({ err }, 'cleanup after a failed start failed'));
+  };
+  try {
+    // 1. data dir (0700: it holds the admin token and the registry)
+    const dataDir = path.resolve(config.dataDir);
+    await step('data-dir', () => mkdir(dataDir, { recursive: true, mode: 0o700 }));
+
+    // 2. database
+    const registry = await step('data-dir', () =>
+      openRegistry(path.join(dataDir, DATABASE_FILE), { clock, onInternalError: (err) => log.error({ err }, 'registry internal error') }),
+    );
+    cleanups.push(() => registry.close());
+
+    // 3. admin token: configured, or generated once into <dataDir>/admin-token (0600)
+    let adminToken: string;
+    let adminTokenPath: string | null = null;
+    if (config.adminToken !== null) {
+      adminToken = config.adminToken;
+    } else {
+      const loaded = await step('admin-token', () => loadOrCreateAdminToken(dataDir));
+      adminToken = loaded.token;
+      adminTokenPath = loaded.path;
+    }
+
+    // 4. one metrics registry for HTTP and broker
+    const metrics = new MetricsRegistry();
+    collectDefaultMetrics({ register: metrics });
+
+    // 5. broker
+    const broker = createBroker({
+      config: {
+        host: config.host,
+        mqttPort: config.mqttPort,
+        mqttsPort: config.mqttsPort,
+        tlsCert: config.tlsCert,
+        tlsKey: config.tlsKey,
+        wsPort: config.wsPort,
+        audience: config.audience,
+        maxTokenLifetime: config.maxTokenLifetime,
+        clockTolerance: config.clockTolerance,
+        requireJti: config.requireJti,
+        connectTimeout: config.connectTimeout,
+        maxPacketSize: config.maxPacketSize,
+        authFailureLimit: config.authFailureLimit,
+      },
+      registry,
+      clock,
+      log: log.child({ component: 'broker' }),
+      metrics,
+    });
+
+    // 6. HTTP app, commands and config reaching devices through the broker
+    const app = await buildApp({
+      config: { audience: config.audience, clockTolerance: config.clockTolerance, adminToken },
+      registry,
+      clock,
+      log,
+      metrics,
+      messaging: broker.messaging,
+      brokerReady: () => broker.ready,
+    });
+    cleanups.push(() => app.close());
+
+    // 7. listen: broker first, so /readyz never reports ready without MQTT
+    await step('mqtt', () => broker.listen());
+    cleanups.push(() => broker.close());
+    await step('http', () => app.listen({ host: config.host, port: config.httpPort }));
+
+    const httpAddress = app.server.address() as AddressInfo;
+    const b = broker.addresses;
+    const addresses: StackAddresses = {
+      http: bound('http', config.host, httpAddress.port),
+      mqtt: bound('mqtt', config.host, b.mqtt!.port),
+      mqtts: b.mqtts === null ? null : bound('mqtts', config.host, b.mqtts.port),
+      ws: b.ws === null ? null : bound('ws', config.host, b.ws.port),
+    };
+    log.info({ addresses, dataDir }, 'latchkey is up');
+
+    let closing: Promise<void> | null = null;
+    return {
+      addresses,
+      adminTokenPath,
+      registry,
+      broker,
+      close(deadlineMs = CLOSE_DEADLINE_MS) {
+        closing ??= closeAll({ broker, app, registry, log, deadlineMs });
+        return closing;
+      },
+    };
+  } catch (e) {
+    await undo();
+    throw e;
+  }
+
+  async function step<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw startupError(what, config, e);
+    }
+  }
+}
+
+/** Sessions and HTTP in parallel, bounded by the deadline; the database always closes last. */
+async function closeAll(o: {
+  broker: Broker;
+  app: { close(): Promise<unknown> };
+  registry: Registry;
+  log: Logger;
+  deadlineMs: number;
+}): Promise<void> {
+  const started = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'deadline'>((resolve) => {
+    timer = setTimeout(() => resolve('deadline'), o.deadlineMs);
+  });
+  const shutdown = Promise.allSettled([o.broker.close(), o.app.close()]).then((results) => {
+    for (const r of results) if (r.status === 'rejected') o.log.error({ err: r.reason }, 'error while closing');
+    return 'closed' as const;
+  });
+  const outcome = await Promise.race([shutdown, deadline]);
+  clearTimeout(timer);
+  if (outcome === 'deadline') o.log.warn({ deadlineMs: o.deadlineMs }, 'shutdown deadline reached; closing the database anyway');
+  try {
+    o.registry.close();
+  } catch (err) {
+    o.log.error({ err }, 'closing the database failed');
+  }
+  o.log.info({ ms: Date.now() - started }, 'latchkey stopped');
+}
+
+function bound(scheme: 'http' | 'mqtt' | 'mqtts' | 'ws', host: string, port: number): BoundAddress {
+  const h = host.includes(':') ? `[${host}]` : host;
+  return { host, port, url: `${scheme}://${h}:${port}` };
+}
+
+/** A start-up failure as one line naming the setting involved (cli.md). */
+function startupError(what: string, config: UpConfig, e: unknown): CliError {
+  if (e instanceof CliError) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  const reason = code ?? (e instanceof Error ? e.message : String(e));
+  switch (what) {
+    case 'mqtt': {
+      return new CliError('startup_failed', `cannot start MQTT on ${config.host} (--mqtt-port ${config.mqttPort}${config.mqttsPort !== null ? `, --mqtts-port ${config.mqttsPort}` : ''}${config.wsPort !== null ? `, --ws-port ${config.wsPort}` : ''}): ${reason}`, { cause: e });
+    }
+    case 'http':
+      return new CliError('startup_failed', `cannot listen for HTTP on ${config.host}:${config.httpPort} (--http-port): ${reason}`, { cause: e });
+    case 'data-dir':
+      return new CliError('startup_failed', `cannot open the database in ${config.dataDir} (--data-dir): ${reason}`, { cause: e });
+    default:
+      return new CliError('startup_failed', `cannot prepare the admin token in ${config.dataDir} (--data-dir): ${reason}`, { cause: e });
+  }
+}
