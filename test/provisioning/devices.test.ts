@@ -208,7 +208,8 @@ describe('admin authentication', () => {
     ['GET', '/v1/audit'],
   ];
   it.each(routes)('%s %s answers 401 unauthorized without, or with a wrong, admin token', async (method, route, body) => {
-    for (const headers of [{}, { authorization: 'Bearer wrong-token-wrong-token-123' }, { authorization: ADMIN.authorization.replace('Bearer', 'Basic') }]) {
+    const headerSets: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong-token-wrong-token-123' }, { authorization: ADMIN.authorization.replace('Bearer', 'Basic') }];
+    for (const headers of headerSets) {
       const res = await refused(() => fx.api(method, route, body, headers), 401, 'unauthorized');
       expect(JSON.stringify(res)).not.toContain('wrong-token');
     }

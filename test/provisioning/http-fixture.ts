@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry as MetricsRegistry } from 'prom-client';
-import { buildApp, type AppDeps } from '../../provisioning/src/index.ts';
+import { buildApp, type AppDeps, type HttpConfig } from '../../provisioning/src/index.ts';
 import { openRegistry, type Registry } from '../../provisioning/src/registry/index.ts';
 import { testClock, type TestClock } from '../registry/registry-fixture.ts';
 
@@ -39,7 +39,7 @@ export interface HttpFixture {
   close(): Promise<void>;
 }
 
-export async function startApi(extra: Partial<AppDeps> & { config?: Partial<AppDeps['config']>; log?: Logger } = {}): Promise<HttpFixture> {
+export async function startApi(extra: Omit<Partial<AppDeps>, 'config'> & { config?: Partial<HttpConfig>; log?: Logger } = {}): Promise<HttpFixture> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-http-'));
   const file = path.join(dir, 'latchkey.db');
   const clock = testClock();
