@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { CommandRouter, type CommandHandler } from './command-router.ts';
 import { openSession, type ConnectOptions } from './connect-options.ts';
+import { forwardEvents, type ClientEvents } from './forward-events.ts';
 import { assertDeviceId, deviceTopics } from './protocol/index.ts';
-import type { Session, SessionEvents, SessionStats } from './session.ts';
+import type { Session, SessionStats } from './session.ts';
 
 /** Options of {@link DeviceClient.connect}. */
 export interface DeviceClientOptions extends ConnectOptions {
@@ -21,12 +22,19 @@ export interface TelemetryOptions {
 /** Receives a config delivered on `devices/{id}/config`. */
 export type ConfigHandler = (config: unknown, meta: { version: number }) => void | Promise<void>;
 
-/** Events of a {@link DeviceClient} (and {@link ServiceClient}). */
-export type ClientEvents = SessionEvents;
+export type { ClientEvents } from './forward-events.ts';
 
 const SUBTOPIC_LEVEL = /^[^+#\u0000]+$/;
 
-/** A payload as it goes on the wire: bytes and strings as they are, anything else as JSON. */
+/**
+ * A payload as both clients put it on the wire: bytes and strings as they are, anything else as
+ * JSON. Throws TypeError for what JSON cannot represent (`undefined`, a function).
+ *
+ * @example
+ * ```ts
+ * encodePayload({ celsius: 21.5 }).toString() // '{"celsius":21.5}'
+ * ```
+ */
 export function encodePayload(data: unknown): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -34,18 +42,6 @@ export function encodePayload(data: unknown): Buffer {
   const json = JSON.stringify(data);
   if (json === undefined) throw new TypeError('payload must be bytes, a string or JSON-serializable');
   return Buffer.from(json, 'utf8');
-}
-
-/** Forwards session events; `'error'` only to listeners, so an unheard refusal cannot crash the process. */
-export function forwardEvents(from: Session, to: EventEmitter<ClientEvents>): void {
-  from.on('connect', (i) => to.emit('connect', i));
-  from.on('offline', () => to.emit('offline'));
-  from.on('token-refresh', (i) => to.emit('token-refresh', i));
-  from.on('close', (e) => to.emit('close', e));
-  from.on('handler-error', (e, t) => to.emit('handler-error', e, t));
-  from.on('error', (e) => {
-    if (to.listenerCount('error') > 0) to.emit('error', e);
-  });
 }
 
 /**

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { openSession, type ConnectOptions } from './connect-options.ts';
-import { encodePayload, forwardEvents, type ClientEvents } from './device-client.ts';
+import { encodePayload } from './device-client.ts';
+import { forwardEvents, type ClientEvents } from './forward-events.ts';
 import { assertServiceName, servicePrincipal } from './protocol/index.ts';
 import type { Session, SessionStats } from './session.ts';
 import type { MessageHandler } from './subscription-table.ts';

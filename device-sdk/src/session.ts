@@ -1,75 +1,20 @@
 import { EventEmitter } from 'node:events';
-import { connect as mqttConnect, Store, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
-import { backoffDelay, type BackoffOptions } from './backoff.ts';
+import { connect as mqttConnect, Store, type IConnackPacket, type MqttClient } from 'mqtt';
+import { backoffDelay } from './backoff.ts';
 import { DeviceClientError, FATAL_CONNACK } from './errors.ts';
 import { InflightPublishes } from './inflight-publishes.ts';
-import { OfflineQueue, type PendingPublish, type QueueOverflow } from './offline-queue.ts';
-import { isValidTopicName, type Clock } from './protocol/index.ts';
+import { OfflineQueue, type PendingPublish } from './offline-queue.ts';
+import { isValidTopicName } from './protocol/index.ts';
+import { mqttClientOptions, type SessionEvents, type SessionOptions, type SessionStats } from './session-options.ts';
 import { SubscriptionTable, type MessageHandler } from './subscription-table.ts';
-import type { HeldToken, TokenSource } from './token-source.ts';
+import { refreshDueAt, refreshShare, type HeldToken } from './token-source.ts';
 
-/** TLS settings for `mqtts://` and `wss://` broker URLs. */
-export interface TlsOptions {
-  /** CA certificate(s) to trust, PEM */
-  ca?: string | string[] | Buffer | Buffer[];
-  /** default true; set false only in tests */
-  rejectUnauthorized?: boolean;
-  /** SNI / certificate host name, when it differs from the URL host */
-  servername?: string;
-}
-
-export interface SessionOptions {
-  clientId: string;
-  username: string;
-  brokerUrl: string;
-  tokens: TokenSource;
-  clock: Clock;
-  backoff: Required<BackoffOptions>;
-  maxQueuedMessages: number;
-  queueOverflow: QueueOverflow;
-  /** the first session must be up within this many ms (0 = wait forever) */
-  connectTimeoutMs: number;
-  /** one attempt waits this long for CONNACK */
-  connackTimeoutMs: number;
-  keepaliveSeconds: number;
-  maxPacketSize: number;
-  tls: TlsOptions | undefined;
-  /** runs before the first attempt (clock correction); a failure is retried with backoff */
-  prepare: (() => Promise<void>) | undefined;
-  random: () => number;
-}
-
-export interface SessionStats {
-  /** deliberate reconnects with a fresh token */
-  tokenRefreshes: number;
-  /** sessions re-established after an unplanned loss */
-  reconnects: number;
-  /** CONNECT packets sent */
-  connectAttempts: number;
-  /** publishes evicted or refused by the bounded offline queue */
-  dropped: number;
-  /** publishes waiting for a session */
-  queued: number;
-  /** publishes sent and not yet acknowledged */
-  inflight: number;
-}
-
-export interface SessionEvents {
-  connect: [info: { sessionPresent: boolean }];
-  offline: [];
-  'token-refresh': [info: { exp: number }];
-  error: [err: DeviceClientError];
-  close: [err: DeviceClientError | undefined];
-  'handler-error': [err: unknown, topic: string];
-}
+export type { SessionEvents, SessionOptions, SessionStats, TlsOptions } from './session-options.ts';
 
 type State = 'idle' | 'connecting' | 'online' | 'refreshing' | 'waiting' | 'closed';
 
 /** How long a refresh or close waits for unacknowledged publishes before it cuts the connection. */
 const DRAIN_TIMEOUT_MS = 5_000;
-/** protocol.md §The connect token: refresh between 80% and 90% of the lifetime, random per client. */
-const REFRESH_SHARE_MIN = 0.8;
-const REFRESH_SHARE_SPAN = 0.1;
 /** bytes a PUBLISH adds around topic and payload: fixed header (≤ 5), topic length (2), packet id (2) */
 const PUBLISH_OVERHEAD = 9;
 
@@ -107,8 +52,8 @@ export class Session extends EventEmitter<SessionEvents> {
     super();
     this.#o = o;
     this.#queue = new OfflineQueue(o.maxQueuedMessages, o.queueOverflow);
-    this.#refreshShare = REFRESH_SHARE_MIN + o.random() * REFRESH_SHARE_SPAN;
-    this.#client = mqttConnect(o.brokerUrl, this.#clientOptions());
+    this.#refreshShare = refreshShare(o.random);
+    this.#client = mqttConnect(o.brokerUrl, mqttClientOptions(o, this.#stores));
     this.#client.on('reconnect', () => this.#applyToken());
     this.#client.on('packetreceive', (p) => {
       if (p.cmd === 'connack' && p.returnCode === 0) this.#accepted = true;
@@ -116,7 +61,11 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#client.on('connect', (connack) => this.#onConnect(connack));
     this.#client.on('close', () => this.#onClose());
     this.#client.on('error', (err) => this.#onError(err));
-    this.#client.on('message', (topic, payload, packet) => this.#onMessage(topic, payload, packet));
+    this.#client.on('message', (topic, payload, packet) =>
+      this.#subs.deliver(topic, payload, packet, (err) => {
+        if (this.listenerCount('handler-error') > 0) this.emit('handler-error', err, topic);
+      }),
+    );
   }
 
   /** Opens a session; resolves once the first CONNACK 0 arrived, rejects with a coded error. */
@@ -200,24 +149,6 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   // ── connection lifecycle ────────────────────────────────────────────────────────────────
-
-  #clientOptions(): IClientOptions {
-    const o = this.#o;
-    return {
-      manualConnect: true,
-      protocolVersion: 4, // protocol.md §MQTT CONNECT: MQTT 3.1.1
-      clientId: o.clientId,
-      username: o.username, // mqtt-packet refuses a password without a username
-      clean: false, // persistent session: QoS 1 messages survive a token-refresh reconnect
-      reconnectPeriod: 0, // reconnects are driven here (backoff with jitter, refresh, refusals)
-      resubscribe: false, // the SubscriptionTable resubscribes, one filter per SUBSCRIBE
-      queueQoSZero: false,
-      connectTimeout: o.connackTimeoutMs,
-      keepalive: o.keepaliveSeconds,
-      ...this.#stores,
-      ...(o.tls === undefined ? {} : { ca: o.tls.ca, rejectUnauthorized: o.tls.rejectUnauthorized ?? true, servername: o.tls.servername }),
-    };
-  }
 
   /** One connect attempt: correct the clock once, make sure a fresh token is held, send CONNECT. */
   async #attempt(): Promise<void> {
@@ -307,7 +238,7 @@ export class Session extends EventEmitter<SessionEvents> {
   #scheduleRefresh(): void {
     const t = this.#sessionToken;
     if (t === null) return;
-    const due = t.mintedAt + (t.exp - t.iat) * 1000 * this.#refreshShare;
+    const due = refreshDueAt(t, this.#refreshShare);
     this.#refreshTimer = setTimeout(() => void this.#refresh(), Math.max(0, due - this.#o.clock()));
   }
 
@@ -336,21 +267,6 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   // ── messages ────────────────────────────────────────────────────────────────────────────
-
-  #onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
-    for (const handler of this.#subs.route(topic)) {
-      try {
-        const r = handler(topic, payload, { qos: packet.qos, retain: packet.retain === true, dup: packet.dup === true });
-        if (r instanceof Promise) r.catch((err: unknown) => this.#handlerError(err, topic));
-      } catch (err) {
-        this.#handlerError(err, topic);
-      }
-    }
-  }
-
-  #handlerError(err: unknown, topic: string): void {
-    if (this.listenerCount('handler-error') > 0) this.emit('handler-error', err, topic);
-  }
 
   // ── ending ──────────────────────────────────────────────────────────────────────────────
 

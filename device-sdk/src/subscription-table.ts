@@ -1,4 +1,4 @@
-import { ErrorWithSubackPacket, type MqttClient } from 'mqtt';
+import { ErrorWithSubackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import { DeviceClientError } from './errors.ts';
 import { isValidTopicFilter, topicMatches } from './protocol/index.ts';
 
@@ -76,11 +76,21 @@ export class SubscriptionTable {
     });
   }
 
-  /** The handlers whose filter matches `topic` [MQTT-4.7]. */
-  route(topic: string): MessageHandler[] {
-    const out: MessageHandler[] = [];
-    for (const sub of this.#subs.values()) if (topicMatches(sub.filter, topic)) out.push(sub.handler);
-    return out;
+  /**
+   * Runs every handler whose filter matches `topic` [MQTT-4.7]; a throw or rejection goes to
+   * `onError`, never up into mqtt.js. Messages for filters no longer wanted are dropped.
+   */
+  deliver(topic: string, payload: Buffer, packet: IPublishPacket, onError: (err: unknown) => void): void {
+    const meta: MessageMeta = { qos: packet.qos, retain: packet.retain === true, dup: packet.dup === true };
+    for (const sub of this.#subs.values()) {
+      if (!topicMatches(sub.filter, topic)) continue;
+      try {
+        const r = sub.handler(topic, payload, meta);
+        if (r instanceof Promise) r.catch(onError);
+      } catch (err) {
+        onError(err);
+      }
+    }
   }
 
   /** Rejects every waiting subscribe (the session closed). */

@@ -20,6 +20,23 @@ export interface TokenSourceOptions {
   clockOffsetMs?: number;
 }
 
+/**
+ * protocol.md §MQTT CONNECT ends a session at `exp`; MQTT 3.1.1 cannot re-authenticate in-band, so
+ * a client reconnects with a fresh token at a random point between 80% and 90% of the lifetime,
+ * drawn once per client: a fleet started together does not refresh in lock-step.
+ */
+export const REFRESH_WINDOW = Object.freeze({ from: 0.8, to: 0.9 });
+
+/** This client's share of the lifetime at which to refresh, in [0.8, 0.9). */
+export function refreshShare(random: () => number): number {
+  return REFRESH_WINDOW.from + random() * (REFRESH_WINDOW.to - REFRESH_WINDOW.from);
+}
+
+/** When (local clock, ms) the session using `t` should reconnect with a fresh token. */
+export function refreshDueAt(t: HeldToken, share: number): number {
+  return t.mintedAt + (t.exp - t.iat) * 1000 * share;
+}
+
 /** A held token older than this share of its lifetime (at most 60 s) is re-minted before use. */
 const FRESH_SHARE = 0.1;
 const FRESH_CAP_MS = 60_000;
