@@ -37,8 +37,11 @@ interface ChildReport {
 
 // ---------------------------------------------------------------- 1. installed size
 
-interface PackageSize {
+export interface PackageSize {
   name: string;
+  version: string;
+  /** the installed directory (one package may be installed in two versions) */
+  dir: string;
   bytes: number;
   files: number;
 }
@@ -78,10 +81,11 @@ export function sdkClosure(): PackageSize[] {
     const real = path.resolve(dir);
     if (seen.has(real)) return;
     const manifest = JSON.parse(readFileSync(path.join(real, 'package.json'), 'utf8')) as {
+      version?: string;
       dependencies?: Record<string, string>;
       optionalDependencies?: Record<string, string>;
     };
-    seen.set(real, { name, ...dirSize(real) });
+    seen.set(real, { name, version: manifest.version ?? '?', dir: real, ...dirSize(real) });
     for (const dep of Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies })) {
       const depDir = findPackageDir(dep, real);
       if (depDir === null) {

@@ -26,6 +26,25 @@ const DESCRIPTIONS: Record<keyof UpConfig, string> = {
   logLevel: 'JSON log lines on stderr',
 };
 
+const PLACEHOLDER: Partial<Record<keyof UpConfig, string>> = {
+  dataDir: '<dir>',
+  host: '<addr>',
+  httpPort: '<port>',
+  mqttPort: '<port>',
+  mqttsPort: '<port>',
+  wsPort: '<port>',
+  tlsCert: '<file>',
+  tlsKey: '<file>',
+  audience: '<aud>',
+  maxTokenLifetime: '<s>',
+  clockTolerance: '<s>',
+  connectTimeout: '<s>',
+  maxPacketSize: '<bytes>',
+  authFailureLimit: '<n>',
+  adminToken: '<token>',
+  logLevel: '<level>',
+};
+
 function defaultOf(key: keyof UpConfig): string {
   const v = DEFAULT_UP_CONFIG[key];
   if (key === 'adminToken') return 'generated';
@@ -45,7 +64,7 @@ const HELP = [
   'Options (flag, environment variable, default):',
   ...(Object.keys(UP_SETTINGS) as (keyof UpConfig)[]).map((k) => {
     const s = UP_SETTINGS[k];
-    const flag = k === 'requireJti' ? `--${s.flag}` : `--${s.flag} <value>`;
+    const flag = k === 'requireJti' ? `--${s.flag}` : `--${s.flag} ${PLACEHOLDER[k] ?? '<value>'}`;
     return `  ${flag.padEnd(30)} ${s.env.padEnd(28)} ${defaultOf(k)}\n      ${DESCRIPTIONS[k]}`;
   }),
   '',
