@@ -61,8 +61,9 @@ export function createBrokerMetrics(registry: Registry, liveSessions: () => numb
     labelNames: ['reason'] as const,
     registers,
   });
+  const accepted = connects.labels({ result: 'accepted', reason: 'ok' }); // bound once: the hot path
   return {
-    connectAccepted: () => connects.inc({ result: 'accepted', reason: 'ok' }),
+    connectAccepted: () => accepted.inc(),
     connectRefused: (reason) => {
       connects.inc({ result: 'refused', reason });
       if (reason === 'throttled') throttled.inc();

@@ -34,8 +34,8 @@ export interface BrokerConfig {
   readonly throttleTableSize: number;
   /** Used `jti`s remembered until they expire; when full of live entries, connects get CONNACK 3. */
   readonly jtiCacheSize: number;
-  /** Seconds between batched `lastSeenAt` writes. */
-  readonly seenFlushInterval: number;
+  /** Seconds between batched device-status writes (session events, `lastSeenAt`). */
+  readonly statusFlushInterval: number;
 }
 
 export type BrokerConfigInput = Partial<BrokerConfig>;
@@ -59,7 +59,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = Object.freeze({
   credentialCacheSize: 2048,
   throttleTableSize: 100_000,
   jtiCacheSize: 200_000,
-  seenFlushInterval: 5,
+  statusFlushInterval: 1,
 });
 
 /** MQTT caps a packet's remaining length at 268,435,455 bytes [MQTT-2.2.3]. */
@@ -92,7 +92,7 @@ const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   credentialCacheSize: [posInt, 'a positive integer'],
   throttleTableSize: [posInt, 'a positive integer'],
   jtiCacheSize: [posInt, 'a positive integer'],
-  seenFlushInterval: [positive, 'a positive number (seconds)'],
+  statusFlushInterval: [positive, 'a positive number (seconds)'],
 };
 
 /**

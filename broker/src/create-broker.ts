@@ -113,10 +113,12 @@ export function createBroker(deps: BrokerDeps): Broker {
     capacity: config.throttleTableSize,
   });
   const jtis = config.requireJti ? new JtiCache({ capacity: config.jtiCacheSize, toleranceMs: config.clockTolerance * 1000 }) : null;
-  const status = new DeviceStatus(registry, clock, config.seenFlushInterval * 1000, (err) =>
+  const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, (err) =>
     log.error({ err }, 'device status write failed'),
   );
-  const remoteAddresses = new WeakMap<object, string | null>();
+  /** the peer-address getter of a connection, kept on the stream itself */
+  const REMOTE_ADDRESS = Symbol('latchkey.remoteAddress');
+  type Tagged = Duplex & { [REMOTE_ADDRESS]?: () => string | null };
   const emptyClientIds = new WeakSet<Client>();
 
   const authenticate = createAuthenticate({
@@ -127,7 +129,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     jtis,
     sessions,
     emptyClientIds,
-    remoteAddressOf: (client) => remoteAddresses.get(client.conn) ?? null,
+    remoteAddressOf: (client) => (client.conn as Tagged)[REMOTE_ADDRESS]?.() ?? null,
     timeoutMs: AUTH_TIMEOUT_MS,
     observeVerify: (s) => metrics.observeVerify(s),
     onAccepted: (p) => {
@@ -226,12 +228,12 @@ export function createBroker(deps: BrokerDeps): Broker {
   aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
   (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err }, 'aedes error'));
 
-  function onConnection(stream: Duplex, remoteAddress: string | null): void {
-    remoteAddresses.set(stream, remoteAddress);
+  function onConnection(stream: Duplex, remoteAddress: () => string | null): void {
+    (stream as Tagged)[REMOTE_ADDRESS] = remoteAddress;
     // protocol.md §Limits: before aedes can buffer a packet (aedes has no maximum, issue #831)
     guardPacketSize(stream, config.maxPacketSize, () => {
       metrics.closed('packet_too_large');
-      log.info({ remoteAddress }, 'packet larger than maxPacketSize; closing the connection');
+      log.info({ remoteAddress: remoteAddress() }, 'packet larger than maxPacketSize; closing the connection');
       stream.destroy();
     });
     aedes.handle(stream);

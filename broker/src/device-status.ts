@@ -1,24 +1,27 @@
 import type { Clock } from '@latchkey/device-sdk/protocol';
-import type { BrokerRegistryPort } from './registry-port.ts';
+import type { BrokerRegistryPort, SessionEvent } from './registry-port.ts';
 
 /**
- * Device status in the registry (http-api.md `status`) without a write per message:
- * connect and disconnect are written at once, `lastSeenAt` is collected in memory and
- * written in one batch every `flushIntervalMs` and on `close()`.
+ * Device status in the registry (http-api.md `status`) without a write per message or per
+ * connect: session events (connected/disconnected, in order) and `lastSeenAt` are collected in
+ * memory and written in batches every `flushIntervalMs` and on `close()`. The registry's
+ * status may lag the broker by up to one interval; `messaging.isOnline` answers from the
+ * broker's own session table, without lag.
  *
  * @example
  * ```ts
- * const status = new DeviceStatus(registry, clock, 5000, (err) => log.error({ err }, 'status write failed'));
+ * const status = new DeviceStatus(registry, clock, 1000, (err) => log.error({ err }, 'status write failed'));
  * status.start();
- * status.seen('thermo-1');
+ * status.connected('thermo-1');
  * ```
  */
 export class DeviceStatus {
   readonly #registry: BrokerRegistryPort;
   readonly #clock: Clock;
   readonly #onError: (err: unknown) => void;
-  #pending = new Map<string, number>();
   readonly #flushIntervalMs: number;
+  #events: SessionEvent[] = [];
+  #seen = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor(registry: BrokerRegistryPort, clock: Clock, flushIntervalMs: number, onError: (err: unknown) => void) {
@@ -28,7 +31,7 @@ export class DeviceStatus {
     this.#flushIntervalMs = flushIntervalMs;
   }
 
-  /** Starts the periodic `lastSeenAt` flush. */
+  /** Starts the periodic flush. */
   start(): void {
     if (this.#timer !== null) return;
     this.#timer = setInterval(() => this.flush(), this.#flushIntervalMs);
@@ -36,31 +39,48 @@ export class DeviceStatus {
   }
 
   connected(deviceId: string): void {
-    const at = this.#clock();
-    this.#pending.set(deviceId, at); // a CONNECT is something the device sent
-    this.#write(() => this.#registry.recordConnected(deviceId, at));
+    this.#events.push({ deviceId, type: 'connected', at: this.#clock() });
   }
 
   disconnected(deviceId: string): void {
-    this.#write(() => this.#registry.recordDisconnected(deviceId, this.#clock()));
+    this.#events.push({ deviceId, type: 'disconnected', at: this.#clock() });
   }
 
   /** The device sent something (publish, ping). */
   seen(deviceId: string): void {
-    this.#pending.set(deviceId, this.#clock());
+    this.#seen.set(deviceId, this.#clock());
   }
 
+  /** Writes what is pending: session events first (in order), then last-seen times. */
   flush(): void {
-    if (this.#pending.size === 0) return;
-    const batch = [...this.#pending];
-    this.#pending = new Map();
-    this.#write(() => this.#registry.recordSeen(batch));
+    if (this.#events.length > 0) {
+      const events = this.#events;
+      this.#events = [];
+      this.#write(() => this.#writeEvents(events));
+    }
+    if (this.#seen.size > 0) {
+      const seen = [...this.#seen];
+      this.#seen = new Map();
+      this.#write(() => this.#registry.recordSeen(seen));
+    }
   }
 
   close(): void {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
     this.flush();
+  }
+
+  #writeEvents(events: readonly SessionEvent[]): void {
+    if (typeof this.#registry.recordSessionEvents === 'function') {
+      this.#registry.recordSessionEvents(events);
+      return;
+    }
+    for (const e of events) {
+      this.#write(() =>
+        e.type === 'connected' ? this.#registry.recordConnected(e.deviceId, e.at) : this.#registry.recordDisconnected(e.deviceId, e.at),
+      );
+    }
   }
 
   #write(fn: () => void): void {

@@ -16,12 +16,25 @@ export interface BrokerRegistryPort {
   /** Batched `lastSeenAt` updates: one write for many devices. */
   recordSeen(entries: ReadonlyArray<readonly [deviceId: string, at: number]>): void;
   /**
+   * Optional: many connect/disconnect events, in order, in ONE write (same effect as calling
+   * recordConnected/recordDisconnected for each). The broker queues session events and flushes
+   * them about once a second; without this method it falls back to one call per event.
+   */
+  recordSessionEvents?(events: ReadonlyArray<SessionEvent>): void;
+  /**
    * A refused CONNECT: sets the device's `lastError` when `principal` names a known device
    * and appends an audit entry with the internal reason. Never given the token.
    */
   recordAuthFailure(failure: AuthFailureRecord): void;
   /** Last `devices/{id}/state` payload (JSON text, already validated as JSON). */
   saveState(deviceId: string, stateJson: string, at: number): void;
+}
+
+/** A device session opened or closed at `at` (epoch ms). */
+export interface SessionEvent {
+  deviceId: string;
+  type: 'connected' | 'disconnected';
+  at: number;
 }
 
 export interface AuthFailureRecord {

@@ -32,6 +32,7 @@ export interface AuthenticateDeps {
   readonly sessions: SessionTable;
   /** Clients whose CONNECT carried an empty client id (aedes substitutes a generated one). */
   readonly emptyClientIds: WeakSet<Client>;
+  /** The peer address (may cost a system call: read only when needed). */
   readonly remoteAddressOf: (client: Client) => string | null;
   readonly timeoutMs: number;
   /** Seconds spent in `verifyToken` (metrics). */
@@ -45,7 +46,8 @@ export interface AuthenticateDeps {
 interface ConnectAttempt {
   readonly client: Client;
   readonly password: Buffer | undefined;
-  readonly remoteAddress: string | null;
+  /** undefined until first needed */
+  remoteAddress: string | null | undefined;
   readonly now: number;
   identity: ClientIdentity | null;
   record: CachedPrincipal | null;
@@ -99,7 +101,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
 
   /** protocol.md §MQTT CONNECT: a throttled address gets 5 without its token being checked. */
   const checkThrottle: Step<ConnectAttempt> = (a) => {
-    const state = throttle.check(a.remoteAddress, a.now);
+    const state = throttle.check(() => addressOf(a), a.now);
     if (state === 'open') return;
     a.notice = state === 'throttled_first';
     refuse('throttled', 'too many refused connects from this address');
@@ -163,13 +165,18 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
 
   const steps = [checkClientId, checkThrottle, checkPassword, verify, checkBlocked, checkWill, attach];
 
+  const addressOf = (a: ConnectAttempt): string | null => {
+    if (a.remoteAddress === undefined) a.remoteAddress = deps.remoteAddressOf(a.client);
+    return a.remoteAddress;
+  };
+
   return function authenticate(client, _username, password, done) {
     let attempt: ConnectAttempt | null = null;
     try {
       attempt = {
         client,
         password: password as Buffer | undefined,
-        remoteAddress: deps.remoteAddressOf(client),
+        remoteAddress: undefined,
         now: deps.clock(),
         identity: null,
         record: null,
@@ -189,17 +196,19 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
         return;
       }
       const reason: AuthFailureCode = isProtocolError(err) && Object.hasOwn(CONNACK_FOR, err.code) ? (err.code as AuthFailureCode) : 'internal_error';
+      // read the peer address before the refusal starts closing the socket
+      const remoteAddress = addressOf(a);
+      if (reason !== 'throttled') throttle.recordFailure(remoteAddress, a.now);
       // A refused client with another device's id must not disturb that device's session:
       // aedes wipes the QoS 2 store of `client.id` when a clean client closes ([MQTT-3.1.2-6]).
       (client as unknown as ConnectingClient).clean = false;
       done(connackError(reason), null);
-      if (reason !== 'throttled') throttle.recordFailure(a.remoteAddress, a.now);
       deps.onRefused(
         {
           principal: a.identity?.principal ?? null,
           clientId: typeof client.id === 'string' ? client.id.slice(0, 200) : '',
           reason,
-          remoteAddress: a.remoteAddress,
+          remoteAddress,
           at: a.now,
         },
         a.notice,

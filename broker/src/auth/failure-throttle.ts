@@ -35,12 +35,15 @@ export class FailureThrottle {
    * `open`: check the token. `throttled`: refuse with 5. `throttled_first`: refuse with 5, and
    * this is the first throttled attempt of the window (the one worth an audit entry).
    */
-  check(address: string | null, now: number): 'open' | 'throttled' | 'throttled_first' {
-    if (this.limit === 0 || address === null) return 'open';
-    const w = this.#windows.get(address);
+  check(address: string | null | (() => string | null), now: number): 'open' | 'throttled' | 'throttled_first' {
+    // nothing recorded: no need to even look up the address (a getter costs a system call)
+    if (this.limit === 0 || this.#windows.size === 0) return 'open';
+    const key = typeof address === 'function' ? address() : address;
+    if (key === null) return 'open';
+    const w = this.#windows.get(key);
     if (w === undefined) return 'open';
     if (now - w.start >= this.windowMs) {
-      this.#windows.delete(address);
+      this.#windows.delete(key);
       return 'open';
     }
     if (w.count < this.limit) return 'open';
