@@ -37,7 +37,9 @@ function loadCases(file: string): Case[] {
 
 function outcome(input: unknown): { ok: true } | { ok: false; error: unknown } {
   try {
-    parsePublicKey(input, { now: 0 });
+    // an accepted key must also be usable: the KeyObject is built lazily, so build it here
+    const parsed = parsePublicKey(input, { now: 0 });
+    if (parsed.key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('accepted key is not P-256');
     return { ok: true };
   } catch (error) {
     return { ok: false, error };

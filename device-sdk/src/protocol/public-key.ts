@@ -162,9 +162,14 @@ function finish(
   notBefore: number | null,
 ): ParsedPublicKey {
   const spkiDer = spkiFromPoint(point.x, point.y);
+  // The point is already validated; the KeyObject (≈ 0.1 ms to import) is built only when
+  // someone verifies with it, so batch registration does not pay for keys it only stores.
+  let key: KeyObject | undefined;
   return {
     format,
-    key: keyFromCanonical(spkiDer),
+    get key() {
+      return (key ??= keyFromCanonical(spkiDer));
+    },
     spkiDer,
     spkiPem: encodePem('PUBLIC KEY', spkiDer),
     fingerprint: fingerprintOf(spkiDer),
