@@ -42,6 +42,10 @@ export class CommandRouter {
     this.#handlers.set(name, handler);
   }
 
+  unregister(name: string): void {
+    this.#handlers.delete(name);
+  }
+
   /** Handles one delivery of command `name`; errors go to `report`, never up. */
   async dispatch(name: string, payload: Buffer, report: (err: unknown) => void): Promise<void> {
     const command = parseCommand(payload);

@@ -160,9 +160,14 @@ export class DeviceClient extends EventEmitter<ClientEvents> {
    */
   async onCommand(name: string, handler: CommandHandler): Promise<void> {
     this.#commands.register(name, handler);
-    await this.#session.subscribe(this.#topics.command(name), 1, (topic, payload) =>
-      this.#commands.dispatch(name, payload, (err) => this.emit('handler-error', err, topic)),
-    );
+    try {
+      await this.#session.subscribe(this.#topics.command(name), 1, (topic, payload) =>
+        this.#commands.dispatch(name, payload, (err) => this.emit('handler-error', err, topic)),
+      );
+    } catch (err) {
+      this.#commands.unregister(name); // a refused or closed subscription leaves the name free
+      throw err;
+    }
   }
 
   /**
@@ -178,7 +183,12 @@ export class DeviceClient extends EventEmitter<ClientEvents> {
     if (typeof handler !== 'function') throw new TypeError('handler must be a function');
     if (this.#configHandler !== null) throw new TypeError('onConfig was already called');
     this.#configHandler = handler;
-    await this.#session.subscribe(this.#topics.config, 1, (_topic, payload) => this.#onConfigMessage(payload));
+    try {
+      await this.#session.subscribe(this.#topics.config, 1, (_topic, payload) => this.#onConfigMessage(payload));
+    } catch (err) {
+      this.#configHandler = null;
+      throw err;
+    }
   }
 
   /**

@@ -88,6 +88,9 @@ describe('onCommand', () => {
     await expect(device.onCommand('open', () => null)).rejects.toBeInstanceOf(TypeError);
     await expect(device.onCommand('a/b', () => null)).rejects.toBeInstanceOf(TypeError);
     await expect(device.onCommand('#', () => null)).rejects.toBeInstanceOf(TypeError);
+    await device.close();
+    await expect(device.onCommand('late', () => null)).rejects.toMatchObject({ code: 'closed' });
+    await expect(device.onConfig(() => null)).rejects.toMatchObject({ code: 'closed' });
   });
 });
 
