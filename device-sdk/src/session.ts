@@ -208,7 +208,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#inflight.connectionLost();
     if (this.#state === 'closed' || this.#endingForRefresh || this.#state === 'waiting') return;
     if (this.#state === 'connecting' && this.#accepted) this.#inflight.strikeOldest(this.#client);
-    const wasOnline = this.#state === 'online' || this.#state === 'refreshing';
+    // a refresh whose reconnect failed was never reported offline: it is an outage now
+    const wasOnline = this.#state === 'online' || this.#state === 'refreshing' || this.#planned;
     this.#clearTimers();
     this.#planned = false;
     if (wasOnline) this.emit('offline');

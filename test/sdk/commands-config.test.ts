@@ -90,7 +90,7 @@ describe('onCommand', () => {
     await expect(device.onCommand('#', () => null)).rejects.toBeInstanceOf(TypeError);
     await device.close();
     await expect(device.onCommand('late', () => null)).rejects.toMatchObject({ code: 'closed' });
-    await expect(device.onConfig(() => null)).rejects.toMatchObject({ code: 'closed' });
+    await expect(device.onConfig(() => undefined)).rejects.toMatchObject({ code: 'closed' });
   });
 });
 
