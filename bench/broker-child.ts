@@ -2,7 +2,8 @@
  * The broker side of the broker benchmarks, run in its own process so its CPU time and memory
  * can be measured alone: `tsx bench/broker-child.ts <auth|bare> <devices.json>`.
  * - `auth`: latchkey's createBroker over a real SQLite registry holding the devices' public keys.
- * - `bare`: the same aedes 1.x on a plain net server, no hooks (accepts everyone).
+ * - `bare`: the same aedes 1.x with the same options (connect timeout, client-id length) on a
+ *   plain net server, without authentication or latchkey's hooks (accepts everyone).
  * Talks to the parent over IPC: sends {port} when listening, answers {cmd:'cpu'|'mem'|'stop'}.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Aedes } from 'aedes';
 import { Registry as MetricsRegistry } from 'prom-client';
-import { parsePublicKey } from '@latchkey/device-sdk/protocol';
+import { DEFAULT_LIMITS, parsePublicKey } from '@latchkey/device-sdk/protocol';
 import { openRegistry } from '../provisioning/src/registry/index.ts';
 import { createBroker } from '../broker/src/index.ts';
 
@@ -50,7 +51,8 @@ if (mode === 'auth') {
     rmSync(dir, { recursive: true, force: true });
   };
 } else {
-  const aedes = await Aedes.createBroker();
+  // the aedes options createBroker sets besides its hooks (broker/src/create-broker.ts)
+  const aedes = await Aedes.createBroker({ connectTimeout: DEFAULT_LIMITS.connectTimeout * 1000, maxClientsIdLength: 200 });
   const server = createServer(aedes.handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as { port: number }).port;
