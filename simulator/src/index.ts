@@ -1,7 +1,22 @@
 /**
- * `@latchkey/simulator` — simulated thermostats and smart locks, and (soon) the fleet runner
- * behind `latchkey simulate`.
+ * `@latchkey/simulator` — simulated thermostats and smart locks, and the fleet runner behind
+ * `latchkey simulate` (cli.md §simulate). Imports only the SDK's public entry; talks HTTP to
+ * provisioning like any customer backend.
  */
+export { simulateCommand, SIMULATE_HELP, EXIT_OK, EXIT_FAILED, EXIT_USAGE } from './cli-simulate.ts';
+export type { SimulateDeps, EmbeddedStack } from './cli-simulate.ts';
+export { runFleet } from './fleet.ts';
+export type { FleetDeps, FleetResult, ProvisioningMode } from './fleet.ts';
+export { resolveFleetOptions, FLEET_DEFAULTS } from './fleet-options.ts';
+export type { FleetOptions } from './fleet-options.ts';
+export { buildReport, formatSummary, reportProblems, percentile } from './report.ts';
+export type { SimulationReport, FleetMeasurements, ReportProblem } from './report.ts';
+export { createProgress } from './progress.ts';
+export type { Progress, ProgressSnapshot, ProgressOptions } from './progress.ts';
+export { ProvisioningApi, SimulatorError } from './provisioning-api.ts';
+export { TelemetryCounter } from './telemetry-counter.ts';
+export { ROGUE_KINDS } from './rogues.ts';
+export type { RogueKind, RogueResult } from './rogues.ts';
 export { Thermostat, THERMOSTAT_MODES, THERMOSTAT_COMMANDS, DEFAULT_THERMOSTAT_CONFIG, DEFAULT_THERMOSTAT_PHYSICS } from './devices/thermostat.ts';
 export type { ThermostatOptions, ThermostatConfig, ThermostatMode, ThermostatPhysics, HvacState } from './devices/thermostat.ts';
 export { Lock, LOCK_COMMANDS, DEFAULT_LOCK_BEHAVIOUR, DEFAULT_LOCK_CONFIG } from './devices/lock.ts';

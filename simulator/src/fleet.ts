@@ -1,0 +1,288 @@
+/**
+ * The fleet runner behind `latchkey simulate` (cli.md §simulate): provisions devices through the
+ * HTTP API, counts their QoS 1 telemetry at a service account of its own, ramps the connects,
+ * holds a steady state with backend commands and rogue clients, drains, and reports.
+ * Built only from the SDK's public API and HTTP, like a customer's fleet.
+ */
+import { randomBytes } from 'node:crypto';
+import { ServiceClient, enroll, generateDeviceKeyPair, isDeviceClientError, publicKeyToPem } from '@latchkey/device-sdk';
+import { inParallel, sleep } from './async-tools.ts';
+import { CommandDriver } from './command-driver.ts';
+import { createFleetModel } from './fleet-models.ts';
+import { resolveFleetOptions, type FleetOptions } from './fleet-options.ts';
+import type { ProgressSnapshot } from './progress.ts';
+import { ProvisioningApi, SimulatorError } from './provisioning-api.ts';
+import { createRandom } from './random.ts';
+import { buildReport, type SimulationReport } from './report.ts';
+import { runRogues, type RogueResult } from './rogues.ts';
+import { SimulatedDevice, newCounters, type FleetCounters } from './simulated-device.ts';
+import { TelemetryCounter } from './telemetry-counter.ts';
+
+export interface FleetDeps {
+  /** Epoch ms. Default `Date.now`. */
+  clock?: () => number;
+  /** Receives the counters about four times a second (the progress display). */
+  onProgress?: (s: ProgressSnapshot) => void;
+  /** Aborting ends the steady state early; the run still drains and reports. */
+  signal?: AbortSignal;
+}
+
+/** The report plus what explains a failed run. */
+export interface FleetResult {
+  report: SimulationReport;
+  details: {
+    runId: string;
+    connectFailures: Record<string, number>;
+    commandFailures: Record<string, number>;
+    rogues: RogueResult[];
+    duplicates: number;
+    publishFailures: number;
+  };
+}
+
+/** How devices are registered: `POST /v1/devices:batch`, or one enrollment token used by each. */
+export type ProvisioningMode = 'batch' | 'enroll';
+
+type Input = Pick<FleetOptions, 'httpUrl' | 'mqttUrl' | 'adminToken'> & Partial<FleetOptions> & { provisioning?: ProvisioningMode };
+
+const TICK_MS = 250;
+/** The service account sees every device's telemetry (protocol.md §Service accounts). */
+const TELEMETRY_FILTER = 'devices/+/telemetry/#';
+const PARALLEL_HTTP = 16;
+
+interface Run {
+  o: Readonly<FleetOptions>;
+  mode: ProvisioningMode;
+  clock: () => number;
+  deps: FleetDeps;
+  api: ProvisioningApi;
+  runId: string;
+  serviceName: string;
+  devices: SimulatedDevice[];
+  provisioned: SimulatedDevice[];
+  counters: FleetCounters;
+  counter: TelemetryCounter;
+  service: ServiceClient | null;
+  serviceKey: ReturnType<typeof generateDeviceKeyPair>;
+  driver: CommandDriver | null;
+  rogues: RogueResult[];
+  phase: string;
+  ticker: NodeJS.Timeout | null;
+  startedAt: number;
+  firstConnectAt: number | null;
+  telemetryStoppedAt: number | null;
+}
+
+/**
+ * Runs a simulated fleet against a running stack and reports what was measured.
+ * Caller misuse (bad options) throws TypeError; a stack that refuses the run (bad admin token,
+ * unreachable API) rejects with a coded `SimulatorError`.
+ *
+ * @example
+ * ```ts
+ * const { report } = await runFleet({ httpUrl, mqttUrl, adminToken, thermostats: 20, locks: 20, durationS: 10, tokenTtlS: 5, rogue: 3 }, {});
+ * console.log(report.telemetry.received === report.telemetry.sent);
+ * ```
+ */
+export async function runFleet(input: Input, deps: FleetDeps = {}): Promise<FleetResult> {
+  const o = resolveFleetOptions(input);
+  const mode = input.provisioning ?? 'batch';
+  if (mode !== 'batch' && mode !== 'enroll') throw new TypeError('provisioning must be batch or enroll');
+  const clock = deps.clock ?? Date.now;
+  const runId = randomBytes(3).toString('hex');
+  const run: Run = {
+    o, mode, clock, deps, runId,
+    api: new ProvisioningApi({ baseUrl: o.httpUrl, adminToken: o.adminToken, timeoutMs: 60_000 }),
+    serviceName: `sim-${runId}`,
+    devices: [], provisioned: [], counters: newCounters(), counter: new TelemetryCounter([]),
+    service: null, serviceKey: generateDeviceKeyPair(), driver: null, rogues: [], phase: 'provision',
+    ticker: null, startedAt: clock(), firstConnectAt: null, telemetryStoppedAt: null,
+  };
+  try {
+    for (const step of [provisionDevices, registerService, startCounting, connectFleet, holdSteadyState, drainTelemetry]) {
+      await step(run);
+    }
+  } finally {
+    await shutDown(run);
+    if (o.cleanup) await cleanUp(run);
+  }
+  return result(run);
+}
+
+/** Keys, models and registration (batch API, or enrollment tokens with proof of possession). */
+async function provisionDevices(run: Run): Promise<void> {
+  const { o } = run;
+  const kinds = [...Array<'thermostat'>(o.thermostats).fill('thermostat'), ...Array<'lock'>(o.locks).fill('lock')];
+  let t = 0;
+  let l = 0;
+  run.devices = kinds.map((kind) => {
+    const id = `sim-${run.runId}-${kind === 'thermostat' ? `t${String(++t).padStart(5, '0')}` : `l${String(++l).padStart(5, '0')}`}`;
+    const model = createFleetModel(kind, id, { seed: o.seed, intervalS: o.telemetryIntervalS });
+    return new SimulatedDevice(id, model, generateDeviceKeyPair().privateKey, run.counters);
+  });
+  if (run.mode === 'batch') {
+    const created = new Set(
+      await run.api.createDevices(run.devices.map((d) => ({ id: d.id, publicKey: publicKeyToPem(d.privateKey), metadata: { simulator: run.runId, kind: d.kind } }))),
+    );
+    run.provisioned = run.devices.filter((d) => created.has(d.id));
+    return;
+  }
+  const enrollmentToken = await run.api.createEnrollmentToken(run.devices.length, 3600);
+  const enrolled = await inParallel(
+    run.devices,
+    PARALLEL_HTTP,
+    async (d) => {
+      await enroll({ provisioningUrl: o.httpUrl, enrollmentToken, deviceId: d.id, privateKey: d.privateKey, audience: o.audience });
+      return d;
+    },
+    isDeviceClientError,
+  );
+  run.provisioned = enrolled.filter((d): d is SimulatedDevice => d !== null);
+}
+
+/** A service account of the simulator's own, allowed only to read the fleet's telemetry. */
+async function registerService(run: Run): Promise<void> {
+  await run.api.createService(run.serviceName, publicKeyToPem(run.serviceKey.privateKey), { publish: [], subscribe: [TELEMETRY_FILTER] });
+}
+
+/** Subscribe (QoS 1, persistent session) before any device connects, so nothing is missed. */
+async function startCounting(run: Run): Promise<void> {
+  const { o } = run;
+  run.counter = new TelemetryCounter(run.provisioned.map((d) => d.id));
+  const service = await ServiceClient.connect({
+    serviceName: run.serviceName,
+    brokerUrl: o.mqttUrl,
+    privateKey: run.serviceKey.privateKey,
+    audience: o.audience,
+    tokenTtlSeconds: o.serviceTokenTtlS,
+    connectTimeoutMs: o.connectTimeoutMs,
+    clock: run.clock,
+  });
+  run.service = service;
+  service.on('error', () => {});
+  await service.subscribe(TELEMETRY_FILTER, (topic, payload) => run.counter.handle(topic, payload), { qos: 1 });
+}
+
+/** Starts `rampPerS` connects a second; devices simulate from the moment they are connected. */
+async function connectFleet(run: Run): Promise<void> {
+  const { o, clock } = run;
+  run.phase = 'connect';
+  run.ticker = setInterval(() => tick(run), TICK_MS);
+  const start = clock();
+  const gapMs = 1000 / o.rampPerS;
+  const connects: Promise<void>[] = [];
+  for (const [i, device] of run.provisioned.entries()) {
+    if (run.deps.signal?.aborted) break;
+    const wait = start + i * gapMs - clock();
+    if (wait > 1) await sleep(wait);
+    connects.push(
+      device
+        .connect({ brokerUrl: o.mqttUrl, audience: o.audience, tokenTtlS: o.tokenTtlS, connectTimeoutMs: o.connectTimeoutMs, clock })
+        .then((ok) => {
+          if (ok && run.firstConnectAt === null) run.firstConnectAt = clock();
+        }),
+    );
+  }
+  await Promise.all(connects);
+}
+
+/** `durationS` of steady state: commands at `commandsPerS`, rogue clients spread over it. */
+async function holdSteadyState(run: Run): Promise<void> {
+  const { o, clock } = run;
+  run.phase = 'steady';
+  const rng = createRandom(o.seed ^ 0x5eed);
+  run.driver = new CommandDriver({ api: run.api, devices: run.provisioned, ratePerS: o.commandsPerS, timeoutMs: o.commandTimeoutMs, rng, clock });
+  run.driver.start();
+  const rogues = runRogues(run.o.rogue, run.provisioned, {
+    spreadMs: Math.max(0, o.durationS * 1000 - 1000),
+    brokerUrl: o.mqttUrl,
+    audience: o.audience,
+    onResult: (r) => run.rogues.push(r),
+  });
+  await sleep(o.durationS * 1000, run.deps.signal);
+  run.phase = 'finish';
+  await Promise.all([run.driver.stop(), rogues]);
+  if (run.ticker !== null) clearInterval(run.ticker);
+  run.ticker = null;
+  run.telemetryStoppedAt = clock();
+}
+
+/** Waits until every publish settled and every sent message was counted, or the drain timeout. */
+async function drainTelemetry(run: Run): Promise<void> {
+  run.phase = 'drain';
+  const deadline = run.clock() + run.o.drainTimeoutMs;
+  while (run.clock() < deadline) {
+    if (run.counters.pendingPublishes === 0 && run.counter.received >= run.counters.telemetrySent) return;
+    await sleep(50);
+  }
+}
+
+async function shutDown(run: Run): Promise<void> {
+  if (run.ticker !== null) clearInterval(run.ticker);
+  run.ticker = null;
+  await run.driver?.stop();
+  run.telemetryStoppedAt ??= run.clock();
+  await Promise.all(run.devices.map((d) => d.close().catch(() => {})));
+  await run.service?.close().catch(() => {});
+}
+
+/** Deletes what the run registered (a run against a shared stack leaves nothing behind). */
+async function cleanUp(run: Run): Promise<void> {
+  await inParallel(run.provisioned, PARALLEL_HTTP, (d) => run.api.deleteDevice(d.id), (e) => e instanceof SimulatorError);
+  await run.api.deleteService(run.serviceName).catch(() => {});
+}
+
+function tick(run: Run): void {
+  const now = run.clock();
+  for (const d of run.provisioned) d.step(now);
+  run.deps.onProgress?.(snapshot(run));
+}
+
+function snapshot(run: Run): ProgressSnapshot {
+  return {
+    phase: run.phase,
+    connected: run.provisioned.filter((d) => d.connectLatencyMs !== null).length,
+    total: run.devices.length,
+    telemetryReceived: run.counter.received,
+    commandsSent: run.driver?.sent ?? 0,
+    commandsOk: run.driver?.ok ?? 0,
+    rogueRefused: run.rogues.filter((r) => r.refused).length,
+    rogueAttempted: run.rogues.length,
+  };
+}
+
+function result(run: Run): FleetResult {
+  const connected = run.provisioned.filter((d) => d.connectLatencyMs !== null);
+  const stats = run.provisioned.map((d) => d.stats);
+  const windowStart = run.firstConnectAt ?? run.clock();
+  const report = buildReport({
+    requested: run.devices.length,
+    provisioned: run.provisioned.length,
+    connected: connected.length,
+    connectLatenciesMs: connected.map((d) => d.connectLatencyMs!),
+    telemetrySent: run.counters.telemetrySent,
+    telemetryReceived: run.counter.received,
+    telemetryWindowMs: Math.max(0, (run.telemetryStoppedAt ?? run.clock()) - windowStart),
+    commandsSent: run.driver?.sent ?? 0,
+    commandsOk: run.driver?.ok ?? 0,
+    commandsFailed: run.driver?.failed ?? 0,
+    commandLatenciesMs: run.driver?.latenciesMs ?? [],
+    tokenRefreshes: stats.reduce((n, s) => n + s.tokenRefreshes, 0),
+    reconnects: stats.reduce((n, s) => n + s.reconnects, 0),
+    authFailures: run.counters.authFailures,
+    rogueAttempted: run.rogues.length,
+    rogueRefused: run.rogues.filter((r) => r.refused).length,
+    durationMs: run.clock() - run.startedAt,
+  });
+  return {
+    report,
+    details: {
+      runId: run.runId,
+      connectFailures: Object.fromEntries(run.counters.connectFailures),
+      commandFailures: Object.fromEntries(run.driver?.failures ?? []),
+      rogues: run.rogues,
+      duplicates: run.counter.duplicates,
+      publishFailures: run.counters.publishFailures,
+    },
+  };
+}
