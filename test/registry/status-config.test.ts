@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RegistryError } from '../../provisioning/src/registry/index.ts';
 import { newKey, registryFixture, T0, type RegistryFixture } from './registry-fixture.ts';
@@ -45,6 +46,80 @@ describe('device status (broker port)', () => {
       ['stat-1', 'signature_invalid'],
     ]);
     expect(fx.registry.audit.list({ limit: 10, target: 'stat-1' }).map((a) => a.action)).toEqual(['auth.failure', 'device.create']);
+  });
+});
+
+describe('batched session events (recordSessionEvents)', () => {
+  const sequence = (deviceId: string) =>
+    [
+      { deviceId, type: 'connected', at: T0 + 1 },
+      { deviceId, type: 'connected', at: T0 + 2 }, // takeover
+      { deviceId, type: 'disconnected', at: T0 + 3 }, // the old session ends
+      { deviceId, type: 'disconnected', at: T0 + 4 },
+      { deviceId, type: 'disconnected', at: T0 + 5 }, // never below zero
+      { deviceId, type: 'connected', at: T0 + 6 },
+    ] as const;
+
+  it('has the same effect as one recordConnected/recordDisconnected per event, in order', () => {
+    fx.registry.devices.create({ id: 'stat-2', key: newKey().parsed }, 'admin');
+    for (const e of sequence('stat-1')) {
+      if (e.type === 'connected') fx.registry.recordConnected(e.deviceId, e.at);
+      else fx.registry.recordDisconnected(e.deviceId, e.at);
+    }
+    fx.registry.recordSessionEvents(sequence('stat-2'));
+    const batched = fx.registry.devices.get('stat-2').status;
+    expect(batched).toEqual(fx.registry.devices.get('stat-1').status);
+    expect(batched).toMatchObject({ connected: true, lastConnectedAt: T0 + 6, lastDisconnectedAt: T0 + 5, lastSeenAt: T0 + 6 });
+    // a takeover inside one batch: still connected after the old session's late disconnect
+    fx.registry.recordSessionEvents([
+      { deviceId: 'stat-2', type: 'connected', at: T0 + 7 },
+      { deviceId: 'stat-2', type: 'disconnected', at: T0 + 8 },
+      { deviceId: 'stat-2', type: 'disconnected', at: T0 + 9 },
+    ]);
+    expect(fx.registry.devices.get('stat-2').status).toMatchObject({ connected: false, lastConnectedAt: T0 + 7, lastDisconnectedAt: T0 + 9 });
+  });
+
+  it('ignores unknown and deleted devices without losing the rest of the batch', () => {
+    fx.registry.devices.create({ id: 'gone-1', key: newKey().parsed }, 'admin');
+    fx.registry.devices.delete('gone-1', 'admin');
+    fx.registry.recordSessionEvents([
+      { deviceId: 'ghost', type: 'connected', at: T0 + 1 },
+      { deviceId: 'gone-1', type: 'connected', at: T0 + 2 },
+      { deviceId: 'stat-1', type: 'connected', at: T0 + 3 },
+      { deviceId: 'gone-1', type: 'disconnected', at: T0 + 4 },
+    ]);
+    expect(fx.registry.devices.get('stat-1').status).toMatchObject({ connected: true, lastConnectedAt: T0 + 3 });
+    expect(fx.registry.devices.find('ghost')).toBeNull();
+    expect(fx.registry.devices.find('gone-1')).toBeNull();
+    expect(() => fx.registry.recordSessionEvents([])).not.toThrow();
+  });
+
+  it('writes the batch in one transaction: a failure mid-batch leaves nothing of it', () => {
+    const errors: unknown[] = [];
+    fx.reopen({ onInternalError: (e) => errors.push(e) });
+    fx.registry.devices.create({ id: 'poison-1', key: newKey().parsed }, 'admin');
+    // a second connection installs a trigger that makes the third event's write fail
+    const other = new Database(fx.file);
+    other.exec(`CREATE TRIGGER poison BEFORE INSERT ON device_status WHEN NEW.device_id = 'poison-1' BEGIN SELECT RAISE(ABORT, 'poison'); END`);
+    other.close();
+    fx.registry.recordSessionEvents([
+      { deviceId: 'stat-1', type: 'connected', at: T0 + 1 },
+      { deviceId: 'stat-1', type: 'disconnected', at: T0 + 2 },
+      { deviceId: 'poison-1', type: 'connected', at: T0 + 3 },
+    ]);
+    expect(errors).toHaveLength(1); // reported, not thrown into the broker
+    expect(fx.registry.devices.get('stat-1').status).toMatchObject({ connected: false, lastConnectedAt: null, lastDisconnectedAt: null });
+  });
+
+  it('refuses a malformed batch as caller misuse, writing nothing', () => {
+    const bad = [
+      { deviceId: 'stat-1', type: 'connected', at: T0 + 1 },
+      { deviceId: 'stat-1', type: 'reconnected', at: T0 + 2 },
+    ] as unknown as Parameters<typeof fx.registry.recordSessionEvents>[0];
+    expect(() => fx.registry.recordSessionEvents(bad)).toThrow(TypeError);
+    expect(() => fx.registry.recordSessionEvents(null as never)).toThrow(TypeError);
+    expect(() => fx.registry.recordSessionEvents([{ deviceId: 'stat-1', type: 'connected', at: Number.NaN }])).toThrow(TypeError);
+    expect(fx.registry.devices.get('stat-1').status.lastConnectedAt).toBeNull();
   });
 });
 

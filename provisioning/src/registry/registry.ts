@@ -11,7 +11,7 @@ import { EnrollmentStore } from './enrollment.ts';
 import { toRegistryError } from './errors.ts';
 import { migrate } from './migrations.ts';
 import { ServiceStore } from './services.ts';
-import { StatusStore } from './status.ts';
+import { StatusStore, type SessionEvent } from './status.ts';
 import type { AuthFailure, PrincipalRecord, RegistryChange } from './types.ts';
 
 export interface RegistryOptions {
@@ -89,6 +89,26 @@ export class Registry {
 
   recordDisconnected(deviceId: string, at: number): void {
     this.#quietly(() => this.status.disconnected(deviceId, at));
+  }
+
+  /**
+   * The broker's batched session events (BrokerRegistryPort.recordSessionEvents): one
+   * transaction for the whole batch, same semantics as recordConnected/recordDisconnected per
+   * event. A malformed batch is caller misuse: TypeError, nothing written.
+   *
+   * @example
+   * ```ts
+   * registry.recordSessionEvents([{ deviceId: 'thermo-1', type: 'connected', at: Date.now() }]);
+   * ```
+   */
+  recordSessionEvents(events: ReadonlyArray<SessionEvent>): void {
+    if (!Array.isArray(events)) throw new TypeError('events must be an array');
+    for (const e of events as ReadonlyArray<Partial<SessionEvent> | null>) {
+      if (e === null || typeof e !== 'object' || typeof e.deviceId !== 'string' || (e.type !== 'connected' && e.type !== 'disconnected') || !Number.isFinite(e.at)) {
+        throw new TypeError('each event must be { deviceId: string, type: "connected" | "disconnected", at: epoch ms }');
+      }
+    }
+    this.#quietly(() => this.status.sessionEvents(events));
   }
 
   recordSeen(entries: ReadonlyArray<readonly [deviceId: string, at: number]>): void {

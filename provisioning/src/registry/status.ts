@@ -6,6 +6,13 @@ const UPSERT = (set: string, values: string): string => `
   INSERT INTO device_status (device_id, ${values}) SELECT id, ${values.split(',').map(() => '?').join(', ')} FROM devices WHERE id = ?
   ON CONFLICT(device_id) DO UPDATE SET ${set}`;
 
+/** A device session opened or closed at `at` (epoch ms); same shape as the broker port's `SessionEvent`. */
+export interface SessionEvent {
+  deviceId: string;
+  type: 'connected' | 'disconnected';
+  at: number;
+}
+
 /** Device status (http-api.md device resource `status`), written by the broker. */
 export class StatusStore {
   readonly #ctx: RegistryContext;
@@ -28,6 +35,21 @@ export class StatusStore {
       this.#ctx
         .stmt(UPSERT('sessions = max(sessions - 1, 0), last_disconnected_at = excluded.last_disconnected_at', 'sessions, last_disconnected_at'))
         .run(0, at, deviceId);
+    });
+  }
+
+  /**
+   * Many session events, in order, in ONE transaction: the same effect as `connected` /
+   * `disconnected` called for each (session counting, `lastConnectedAt`, `lastDisconnectedAt`;
+   * unknown or deleted devices ignored), at the cost of one commit instead of one per event.
+   */
+  sessionEvents(events: ReadonlyArray<SessionEvent>): void {
+    if (events.length === 0) return;
+    this.#ctx.write(() => {
+      for (const e of events) {
+        if (e.type === 'connected') this.connected(e.deviceId, e.at);
+        else this.disconnected(e.deviceId, e.at);
+      }
     });
   }
 
