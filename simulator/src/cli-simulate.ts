@@ -97,7 +97,7 @@ export async function simulateCommand(argv: readonly string[], deps: SimulateDep
   try {
     values = parse(argv);
   } catch (e) {
-    return fail('usage', `${e instanceof Error ? e.message : 'malformed arguments'} (see latchkey simulate --help)`, EXIT_USAGE);
+    return fail('usage', `${describeParseError(e)} (see latchkey simulate --help)`, EXIT_USAGE);
   }
   if (values.help === true) {
     deps.stdout.write(`${SIMULATE_HELP}\n`);
@@ -214,6 +214,19 @@ function explain(run: FleetResult): string {
   const admitted = details.rogues.filter((r) => !r.refused);
   if (admitted.length > 0) lines.push(`  rogues not refused: ${admitted.map((r) => `${r.kind} (${r.code})`).join(', ')}`);
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
+}
+
+/** Node's parseArgs messages are long and may echo a value (a pasted secret): keep the option name. */
+function describeParseError(e: unknown): string {
+  if (e instanceof UsageError) return e.message;
+  const code = (e as { code?: string }).code;
+  const message = e instanceof Error ? e.message : '';
+  const option = /'(-{1,2}[A-Za-z0-9-]*)/.exec(message)?.[1] ?? 'an option';
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${option}`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    return message.includes('does not take an argument') ? `option ${option} takes no value` : `option ${option} needs a value`;
+  }
+  return 'malformed arguments';
 }
 
 function oneLine(s: string): string {
