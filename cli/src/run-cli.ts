@@ -12,6 +12,7 @@ export const COMMANDS: readonly CommandEntry[] = Object.freeze([
   { name: 'token', summary: 'print a connect token for a device (the MQTT password)', load: async () => (await import('./commands/token.ts')).tokenCommand },
   { name: 'devices', summary: 'add, list, show, block, unblock or delete devices (admin API client)', load: async () => (await import('./commands/devices.ts')).devicesCommand },
   { name: 'enroll-token', summary: 'create an enrollment token for zero-touch enrollment', load: async () => (await import('./commands/enroll-token.ts')).enrollTokenCommand },
+  { name: 'simulate', summary: 'run a simulated fleet of thermostats and locks and report', load: async () => (await import('./commands/simulate.ts')).simulateCommandEntry },
 ]);
 
 function mainHelp(): string {
