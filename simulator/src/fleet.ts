@@ -10,38 +10,12 @@ import { inParallel, sleep } from './async-tools.ts';
 import { CommandDriver } from './command-driver.ts';
 import { createFleetModel } from './fleet-models.ts';
 import { resolveFleetOptions, type FleetOptions } from './fleet-options.ts';
-import type { ProgressSnapshot } from './progress.ts';
 import { ProvisioningApi, SimulatorError } from './provisioning-api.ts';
 import { createRandom } from './random.ts';
-import { buildReport, type SimulationReport } from './report.ts';
-import { runRogues, type RogueResult } from './rogues.ts';
-import { SimulatedDevice, newCounters, type FleetCounters } from './simulated-device.ts';
+import { fleetResult, snapshot, type FleetDeps, type FleetResult, type ProvisioningMode, type Run } from './fleet-run.ts';
+import { runRogues } from './rogues.ts';
+import { SimulatedDevice, newCounters } from './simulated-device.ts';
 import { TelemetryCounter } from './telemetry-counter.ts';
-
-export interface FleetDeps {
-  /** Epoch ms. Default `Date.now`. */
-  clock?: () => number;
-  /** Receives the counters about four times a second (the progress display). */
-  onProgress?: (s: ProgressSnapshot) => void;
-  /** Aborting ends the steady state early; the run still drains and reports. */
-  signal?: AbortSignal;
-}
-
-/** The report plus what explains a failed run. */
-export interface FleetResult {
-  report: SimulationReport;
-  details: {
-    runId: string;
-    connectFailures: Record<string, number>;
-    commandFailures: Record<string, number>;
-    rogues: RogueResult[];
-    duplicates: number;
-    publishFailures: number;
-  };
-}
-
-/** How devices are registered: `POST /v1/devices:batch`, or one enrollment token used by each. */
-export type ProvisioningMode = 'batch' | 'enroll';
 
 type Input = Pick<FleetOptions, 'httpUrl' | 'mqttUrl' | 'adminToken'> & Partial<FleetOptions> & { provisioning?: ProvisioningMode };
 
@@ -50,28 +24,7 @@ const TICK_MS = 250;
 const TELEMETRY_FILTER = 'devices/+/telemetry/#';
 const PARALLEL_HTTP = 16;
 
-interface Run {
-  o: Readonly<FleetOptions>;
-  mode: ProvisioningMode;
-  clock: () => number;
-  deps: FleetDeps;
-  api: ProvisioningApi;
-  runId: string;
-  serviceName: string;
-  devices: SimulatedDevice[];
-  provisioned: SimulatedDevice[];
-  counters: FleetCounters;
-  counter: TelemetryCounter;
-  service: ServiceClient | null;
-  serviceKey: ReturnType<typeof generateDeviceKeyPair>;
-  driver: CommandDriver | null;
-  rogues: RogueResult[];
-  phase: string;
-  ticker: NodeJS.Timeout | null;
-  startedAt: number;
-  firstConnectAt: number | null;
-  telemetryStoppedAt: number | null;
-}
+export type { FleetDeps, FleetResult, ProvisioningMode } from './fleet-run.ts';
 
 /**
  * Runs a simulated fleet against a running stack and reports what was measured.
@@ -106,7 +59,7 @@ export async function runFleet(input: Input, deps: FleetDeps = {}): Promise<Flee
     await shutDown(run);
     if (o.cleanup) await cleanUp(run);
   }
-  return result(run);
+  return fleetResult(run);
 }
 
 /** Keys, models and registration (batch API, or enrollment tokens with proof of possession). */
@@ -238,51 +191,3 @@ function tick(run: Run): void {
   run.deps.onProgress?.(snapshot(run));
 }
 
-function snapshot(run: Run): ProgressSnapshot {
-  return {
-    phase: run.phase,
-    connected: run.provisioned.filter((d) => d.connectLatencyMs !== null).length,
-    total: run.devices.length,
-    telemetryReceived: run.counter.received,
-    commandsSent: run.driver?.sent ?? 0,
-    commandsOk: run.driver?.ok ?? 0,
-    rogueRefused: run.rogues.filter((r) => r.refused).length,
-    rogueAttempted: run.rogues.length,
-  };
-}
-
-function result(run: Run): FleetResult {
-  const connected = run.provisioned.filter((d) => d.connectLatencyMs !== null);
-  const stats = run.provisioned.map((d) => d.stats);
-  const windowStart = run.firstConnectAt ?? run.clock();
-  const report = buildReport({
-    requested: run.devices.length,
-    provisioned: run.provisioned.length,
-    connected: connected.length,
-    connectLatenciesMs: connected.map((d) => d.connectLatencyMs!),
-    telemetrySent: run.counters.telemetrySent,
-    telemetryReceived: run.counter.received,
-    telemetryWindowMs: Math.max(0, (run.telemetryStoppedAt ?? run.clock()) - windowStart),
-    commandsSent: run.driver?.sent ?? 0,
-    commandsOk: run.driver?.ok ?? 0,
-    commandsFailed: run.driver?.failed ?? 0,
-    commandLatenciesMs: run.driver?.latenciesMs ?? [],
-    tokenRefreshes: stats.reduce((n, s) => n + s.tokenRefreshes, 0),
-    reconnects: stats.reduce((n, s) => n + s.reconnects, 0),
-    authFailures: run.counters.authFailures,
-    rogueAttempted: run.rogues.length,
-    rogueRefused: run.rogues.filter((r) => r.refused).length,
-    durationMs: run.clock() - run.startedAt,
-  });
-  return {
-    report,
-    details: {
-      runId: run.runId,
-      connectFailures: Object.fromEntries(run.counters.connectFailures),
-      commandFailures: Object.fromEntries(run.driver?.failures ?? []),
-      rogues: run.rogues,
-      duplicates: run.counter.duplicates,
-      publishFailures: run.counters.publishFailures,
-    },
-  };
-}
