@@ -4,6 +4,9 @@
  * Nothing is drawn unless enabled (a TTY and no `--json`).
  */
 
+/** The telemetry rate shown is averaged over about this long. */
+const RATE_WINDOW_MS = 2_000;
+
 /** A snapshot of the counters the progress line shows. */
 export interface ProgressSnapshot {
   phase: string;
@@ -50,7 +53,8 @@ export function createProgress(o: ProgressOptions): Progress {
   if (typeof o.write !== 'function' || typeof o.clock !== 'function') throw new TypeError('createProgress: write and clock are required');
   const minGapMs = 1000 / (o.maxPerSecond ?? 4);
   let lastDrawAt = -Infinity;
-  let lastReceived = 0;
+  /** (time, received) samples of the last RATE_WINDOW_MS: the rate is averaged over them. */
+  const samples: { at: number; received: number }[] = [];
   let drawn = false;
   let draws = 0;
   return {
@@ -58,9 +62,11 @@ export function createProgress(o: ProgressOptions): Progress {
       if (!o.enabled) return;
       const now = o.clock();
       if (now - lastDrawAt < minGapMs) return;
-      const rate = Number.isFinite(lastDrawAt) ? ((s.telemetryReceived - lastReceived) * 1000) / (now - lastDrawAt) : 0;
       lastDrawAt = now;
-      lastReceived = s.telemetryReceived;
+      samples.push({ at: now, received: s.telemetryReceived });
+      while (samples.length > 2 && now - samples[1]!.at >= RATE_WINDOW_MS) samples.shift();
+      const first = samples[0]!;
+      const rate = now > first.at ? ((s.telemetryReceived - first.received) * 1000) / (now - first.at) : 0;
       const line =
         `${s.phase.padEnd(9)} connected ${s.connected}/${s.total}  ` +
         `telemetry ${s.telemetryReceived} (${Math.round(rate)} msg/s)  ` +

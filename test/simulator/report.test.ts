@@ -78,6 +78,21 @@ describe('progress', () => {
     expect(writes.at(-1)).toBe('\r\x1b[2K');
   });
 
+  it('shows the telemetry rate averaged over the last two seconds', () => {
+    let now = 0;
+    const writes: string[] = [];
+    const p = createProgress({ write: (t) => writes.push(t), clock: () => now, enabled: true, maxPerSecond: 4 });
+    // 100 messages per second, arriving in bursts at whole seconds only
+    for (let ms = 0; ms <= 6_000; ms += 250) {
+      now = ms;
+      p.update({ ...snap(40), telemetryReceived: Math.floor(ms / 1000) * 100 });
+    }
+    expect(writes.at(-1)).toMatch(/telemetry 600 \(100 msg\/s\)/);
+    now = 6_250; // between bursts a per-draw rate would read 0
+    p.update({ ...snap(40), telemetryReceived: 600 });
+    expect(writes.at(-1)).toMatch(/\((8\d|9\d|1\d\d) msg\/s\)/);
+  });
+
   it('draws nothing when disabled (not a TTY, or --json)', () => {
     const writes: string[] = [];
     const p = createProgress({ write: (t) => writes.push(t), clock: () => 0, enabled: false });
