@@ -123,6 +123,8 @@ export class SimulatedDevice {
         client.onConfig((config) => this.#publish(this.model.configure(config).outputs)),
       ]);
     } catch (err) {
+      // Connected but deaf to commands or config: not a working device, so not counted as connected.
+      this.connectLatencyMs = null;
       this.#fail(err);
       await client.close();
       return false;
