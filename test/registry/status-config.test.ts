@@ -77,6 +77,39 @@ describe('batched session events (recordSessionEvents)', () => {
       { deviceId: 'stat-2', type: 'disconnected', at: T0 + 9 },
     ]);
     expect(fx.registry.devices.get('stat-2').status).toMatchObject({ connected: false, lastConnectedAt: T0 + 7, lastDisconnectedAt: T0 + 9 });
+    // from 0 sessions: a stray disconnect, two sessions, one ends → still connected
+    fx.registry.recordSessionEvents(
+      (['disconnected', 'connected', 'connected', 'disconnected'] as const).map((type, i) => ({ deviceId: 'stat-2', type, at: T0 + 10 + i })),
+    );
+    expect(fx.registry.devices.get('stat-2').status).toMatchObject({ connected: true, lastConnectedAt: T0 + 12, lastDisconnectedAt: T0 + 13 });
+  });
+
+  it('matches per-event writes for random interleavings of several devices, from any starting count', () => {
+    let seed = 42; // a fixed LCG: a failure reproduces
+    const rand = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return (seed >>> 16) % n; // the high bits: an LCG's low bits cycle quickly
+    };
+    const ids = ['a', 'b'];
+    for (const id of ids) {
+      fx.registry.devices.create({ id: `pe-${id}`, key: newKey().parsed }, 'admin');
+      fx.registry.devices.create({ id: `ba-${id}`, key: newKey().parsed }, 'admin');
+    }
+    let at = T0;
+    for (let batch = 0; batch < 150; batch++) {
+      const events = Array.from({ length: rand(12) }, () => ({
+        id: ids[rand(ids.length)] as string,
+        type: rand(2) === 0 ? ('connected' as const) : ('disconnected' as const),
+        at: ++at,
+      }));
+      for (const e of events) {
+        if (e.type === 'connected') fx.registry.recordConnected(`pe-${e.id}`, e.at);
+        else fx.registry.recordDisconnected(`pe-${e.id}`, e.at);
+      }
+      fx.registry.recordSessionEvents(events.map((e) => ({ deviceId: `ba-${e.id}`, type: e.type, at: e.at })));
+      for (const id of ids) expect(fx.registry.devices.get(`ba-${id}`).status).toEqual(fx.registry.devices.get(`pe-${id}`).status);
+    }
+    expect(ids.some((id) => fx.registry.devices.get(`ba-${id}`).status.connected)).toBe(true);
   });
 
   it('ignores unknown and deleted devices without losing the rest of the batch', () => {

@@ -13,6 +13,24 @@ export interface SessionEvent {
   at: number;
 }
 
+/** A device's session events of one batch as s ↦ max(s + add, floor), plus its latest times. */
+interface FoldedEvents {
+  add: number;
+  floor: number;
+  connectedAt: number | null;
+  disconnectedAt: number | null;
+}
+
+/** Applies one device's folded events; a new row starts from 0 sessions (see sessionEvents). */
+const FOLDED_UPSERT = `
+  INSERT INTO device_status (device_id, sessions, last_connected_at, last_disconnected_at, last_seen_at)
+  SELECT id, ?, ?, ?, ? FROM devices WHERE id = ?
+  ON CONFLICT(device_id) DO UPDATE SET
+    sessions = max(sessions + ?, ?),
+    last_connected_at = coalesce(excluded.last_connected_at, last_connected_at),
+    last_disconnected_at = coalesce(excluded.last_disconnected_at, last_disconnected_at),
+    last_seen_at = coalesce(excluded.last_seen_at, last_seen_at)`;
+
 /** Device status (http-api.md device resource `status`), written by the broker. */
 export class StatusStore {
   readonly #ctx: RegistryContext;
@@ -39,16 +57,37 @@ export class StatusStore {
   }
 
   /**
-   * Many session events, in order, in ONE transaction: the same effect as `connected` /
-   * `disconnected` called for each (session counting, `lastConnectedAt`, `lastDisconnectedAt`;
-   * unknown or deleted devices ignored), at the cost of one commit instead of one per event.
+   * Many session events, in order, in ONE transaction and one statement per device: the same
+   * effect as `connected` / `disconnected` called for each (session counting, `lastConnectedAt`,
+   * `lastSeenAt`, `lastDisconnectedAt`; unknown or deleted devices ignored).
+   *
+   * Folding a device's events: `connected` is s ↦ s + 1 and `disconnected` is s ↦ max(s − 1, 0);
+   * both have the form s ↦ max(s + add, floor), and that form is closed under composition
+   * (max(max(s + a, b) + c, d) = max(s + a + c, max(b + c, d))), so any sequence is one pair.
    */
   sessionEvents(events: ReadonlyArray<SessionEvent>): void {
     if (events.length === 0) return;
+    const folded = new Map<string, FoldedEvents>();
+    for (const e of events) {
+      let f = folded.get(e.deviceId);
+      if (f === undefined) {
+        f = { add: 0, floor: 0, connectedAt: null, disconnectedAt: null }; // identity: sessions >= 0
+        folded.set(e.deviceId, f);
+      }
+      if (e.type === 'connected') {
+        f.add++;
+        f.floor++;
+        f.connectedAt = e.at;
+      } else {
+        f.add--;
+        f.floor = Math.max(f.floor - 1, 0);
+        f.disconnectedAt = e.at;
+      }
+    }
     this.#ctx.write(() => {
-      for (const e of events) {
-        if (e.type === 'connected') this.connected(e.deviceId, e.at);
-        else this.disconnected(e.deviceId, e.at);
+      const stmt = this.#ctx.stmt(FOLDED_UPSERT);
+      for (const [deviceId, f] of folded) {
+        stmt.run(Math.max(f.add, f.floor), f.connectedAt, f.disconnectedAt, f.connectedAt, deviceId, f.add, f.floor);
       }
     });
   }
