@@ -82,7 +82,7 @@ describe('malformed requests', () => {
     ['a publicKey of the wrong type', { id: 'type-1', publicKey: 42 }],
     ['a publicKey array', { id: 'type-1', publicKey: ['a'] }],
     ['metadata as a string', { id: 'type-1', publicKey: 'x', metadata: 'm' }],
-    ['expiresAt as a string', { id: 'type-1', publicKey: 'x', expiresAt: '1700000000000' }],
+    ['expiresAt as an array', { id: 'type-1', publicKey: 'x', expiresAt: ['1700000000000'] }],
     ['expiresAt as a float', { id: 'type-1', publicKey: 'x', expiresAt: 1.5 }],
     ['an unknown property', { id: 'type-1', publicKey: 'x', admin: true }],
     ['a missing publicKey', { id: 'type-1' }],

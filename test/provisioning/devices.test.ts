@@ -50,6 +50,18 @@ describe('POST /v1/devices', () => {
     await refused(() => fx.api('POST', '/v1/devices', { id: uid(), publicKey: k.pem }), 409, 'key_in_use');
   });
 
+  it('reads expiresAt as RFC 3339, epoch seconds or epoch ms, and refuses anything else unchanged', async () => {
+    const ms = Math.floor(fx.clock() / 1000) * 1000 + 86_400_000;
+    for (const input of [new Date(ms).toISOString(), new Date(ms).toISOString().replace('.000Z', '+00:00'), ms / 1000, ms]) {
+      const ok = await fx.api('POST', '/v1/devices', { id: uid(), publicKey: deviceKey().pem, expiresAt: input });
+      expect(ok.status, String(input)).toBe(201);
+      expect(ok.body.credentials[0].expiresAt, String(input)).toBe(ms);
+    }
+    for (const bad of ['tomorrow', '1700000000000', '2030-01-01', '2030-13-45T00:00:00Z', 1.5, -1, true, { at: ms }]) {
+      await refused(() => fx.api('POST', '/v1/devices', { id: uid(), publicKey: deviceKey().pem, expiresAt: bad }), 400, 'validation_failed');
+    }
+  });
+
   it('takes an explicit expiresAt (epoch ms) and refuses one in the past', async () => {
     const expiresAt = fx.clock() + 3_600_000;
     const ok = await fx.api('POST', '/v1/devices', { id: uid(), publicKey: deviceKey().pem, expiresAt });

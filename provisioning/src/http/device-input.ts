@@ -24,12 +24,27 @@ export function readMetadata(v: unknown): JsonObject | undefined {
   return v;
 }
 
-/** Optional explicit credential expiry, epoch ms, in the future. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+/** Numbers below this are epoch seconds (JWT style), from it epoch milliseconds. */
+const SECONDS_BELOW = 1e11;
+
+/**
+ * Optional explicit credential expiry, in the future; returned as epoch ms. Accepts an RFC 3339
+ * date-time, epoch seconds or epoch milliseconds (docs/api.md §Conventions).
+ */
 export function readExpiresAt(v: unknown, now: number): number | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new ApiError('validation_failed', 'expiresAt must be an integer (epoch ms)');
-  if (v <= now) throw new ApiError('validation_failed', 'expiresAt must be in the future (epoch ms)');
-  return v;
+  let ms: number;
+  if (typeof v === 'string') {
+    ms = RFC3339.test(v) ? Date.parse(v) : Number.NaN;
+    if (!Number.isSafeInteger(ms)) throw new ApiError('validation_failed', 'expiresAt must be an RFC 3339 date-time, epoch seconds or epoch ms');
+  } else if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) {
+    ms = v < SECONDS_BELOW ? v * 1000 : v;
+  } else {
+    throw new ApiError('validation_failed', 'expiresAt must be an RFC 3339 date-time, epoch seconds or epoch ms');
+  }
+  if (ms <= now) throw new ApiError('validation_failed', 'expiresAt must be in the future');
+  return ms;
 }
 
 /** protocol.md §Keys, via the protocol core: precise codes for every refusal. */

@@ -26,6 +26,17 @@ export const publicKeySchema = {
 } as const;
 
 export const epochMsSchema = { type: 'integer', minimum: 0, maximum: 8.64e15, description: 'epoch milliseconds' } as const;
+/**
+ * An expiry as the API accepts it: an RFC 3339 date-time string, or a number of epoch seconds
+ * (below 1e11, i.e. before the year 5138) or epoch milliseconds (from 1e11). Always returned as ms.
+ */
+export const expiresAtInputSchema = {
+  anyOf: [
+    { type: 'integer', minimum: 0, maximum: 8.64e15 },
+    { type: 'string', minLength: 10, maxLength: 40 },
+  ],
+  description: 'RFC 3339 date-time, epoch seconds (< 1e11) or epoch milliseconds',
+} as const;
 export const nullableEpochMs = { type: ['integer', 'null'], description: 'epoch milliseconds, or null' } as const;
 export const jsonObjectSchema = { type: 'object', additionalProperties: true } as const;
 

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../api-error.ts';
 import { readExpiresAt, readPublicKey } from '../device-input.ts';
 import { ADMIN_ACTOR, deviceIdParam, type RouteDeps } from '../route-deps.ts';
-import { ADMIN_SECURITY, credentialSchema, deviceIdSchema, epochMsSchema, publicKeySchema, responses } from '../schemas.ts';
+import { ADMIN_SECURITY, credentialSchema, deviceIdSchema, expiresAtInputSchema, publicKeySchema, responses } from '../schemas.ts';
 
 const KID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -10,7 +10,7 @@ const KID = /^[A-Za-z0-9_-]{1,64}$/;
 export function credentialRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { registry, clock } = deps;
 
-  app.post<{ Params: { id: string }; Body: { publicKey: unknown; expiresAt?: number } }>(
+  app.post<{ Params: { id: string }; Body: { publicKey: unknown; expiresAt?: unknown } }>(
     '/v1/devices/:id/credentials',
     {
       schema: {
@@ -20,7 +20,7 @@ export function credentialRoutes(app: FastifyInstance, deps: RouteDeps): void {
         params: { type: 'object', properties: { id: deviceIdSchema }, required: ['id'] },
         body: {
           type: 'object',
-          properties: { publicKey: publicKeySchema, expiresAt: epochMsSchema },
+          properties: { publicKey: publicKeySchema, expiresAt: expiresAtInputSchema },
           required: ['publicKey'],
           additionalProperties: false,
         },

@@ -9,7 +9,7 @@ import {
   ADMIN_SECURITY,
   deviceIdSchema,
   deviceSchema,
-  epochMsSchema,
+  expiresAtInputSchema,
   jsonObjectSchema,
   publicKeySchema,
   responses,
@@ -17,7 +17,7 @@ import {
 
 const newDeviceBody = {
   type: 'object',
-  properties: { id: deviceIdSchema, publicKey: publicKeySchema, expiresAt: epochMsSchema, metadata: jsonObjectSchema },
+  properties: { id: deviceIdSchema, publicKey: publicKeySchema, expiresAt: expiresAtInputSchema, metadata: jsonObjectSchema },
   required: ['id', 'publicKey'],
   additionalProperties: false,
 } as const;

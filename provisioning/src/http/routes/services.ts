@@ -4,7 +4,7 @@ import type { ServiceAcl } from '../../registry/index.ts';
 import { ApiError } from '../api-error.ts';
 import { readExpiresAt, readPublicKey } from '../device-input.ts';
 import { ADMIN_ACTOR, type RouteDeps } from '../route-deps.ts';
-import { aclSchema, ADMIN_SECURITY, epochMsSchema, publicKeySchema, responses, serviceNameSchema, serviceSchema } from '../schemas.ts';
+import { aclSchema, ADMIN_SECURITY, expiresAtInputSchema, publicKeySchema, responses, serviceNameSchema, serviceSchema } from '../schemas.ts';
 
 /** protocol.md §Service accounts: every ACL entry is a valid MQTT topic filter [MQTT-4.7.1]. */
 function readAcl(acl: ServiceAcl): ServiceAcl {
@@ -21,7 +21,7 @@ export function serviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { registry, clock } = deps;
   const nameParams = { type: 'object', properties: { name: serviceNameSchema }, required: ['name'] } as const;
 
-  app.post<{ Body: { name: string; publicKey: unknown; expiresAt?: number; acl: ServiceAcl } }>(
+  app.post<{ Body: { name: string; publicKey: unknown; expiresAt?: unknown; acl: ServiceAcl } }>(
     '/v1/services',
     {
       schema: {
@@ -30,7 +30,7 @@ export function serviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
         security: ADMIN_SECURITY,
         body: {
           type: 'object',
-          properties: { name: serviceNameSchema, publicKey: publicKeySchema, expiresAt: epochMsSchema, acl: aclSchema },
+          properties: { name: serviceNameSchema, publicKey: publicKeySchema, expiresAt: expiresAtInputSchema, acl: aclSchema },
           required: ['name', 'publicKey', 'acl'],
           additionalProperties: false,
         },
