@@ -45,6 +45,8 @@ export interface AuthenticateDeps {
 /** One CONNECT being authenticated; steps fill it in. */
 interface ConnectAttempt {
   readonly client: Client;
+  /** aedes's callback, called once by `settle` */
+  readonly done: AedesDone;
   readonly password: Buffer | undefined;
   /** undefined until first needed */
   remoteAddress: string | null | undefined;
@@ -55,12 +57,8 @@ interface ConnectAttempt {
   notice: boolean;
 }
 
-type AedesAuthenticate = (
-  client: Client,
-  username: Readonly<string | undefined>,
-  password: Readonly<Buffer | undefined>,
-  done: (error: AuthenticateError | null, success: boolean | null) => void,
-) => void;
+type AedesDone = (error: AuthenticateError | null, success: boolean | null) => void;
+type AedesAuthenticate = (client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>, done: AedesDone) => void;
 
 /** aedes keeps the CONNECT's will here while authenticating (lib/handlers/connect.js). */
 interface ConnectingClient {
@@ -118,15 +116,19 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     const principal = (a.identity as ClientIdentity).principal;
     const started = performance.now();
     try {
+      // a fixed-shape options object: only the token rules, never the whole broker config
       a.token = verifyToken(a.password as Buffer, {
-        ...rules,
+        audience: rules.audience,
+        maxTokenLifetime: rules.maxTokenLifetime,
+        clockTolerance: rules.clockTolerance,
+        requireJti: rules.requireJti,
         now: a.now,
         principal,
         resolveCredentials: (p) => {
           a.record = credentials.get(p);
           return a.record === null ? null : a.record.credentials;
         },
-        ...(jtis === null ? {} : { checkJti: (p: string, jti: string, expMs: number) => jtis.use(p, jti, expMs, a.now) }),
+        checkJti: jtis === null ? undefined : (p: string, jti: string, expMs: number) => jtis.use(p, jti, expMs, a.now),
       });
     } finally {
       deps.observeVerify((performance.now() - started) / 1000);
@@ -170,11 +172,41 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     return a.remoteAddress;
   };
 
+  /** The one callback of every run (shared, not a closure per connect): accept, or refuse with the mapped code. */
+  const settle = (err: unknown, a: ConnectAttempt): void => {
+    const client = a.client;
+    if (err === null) {
+      a.done(null, true);
+      if (!client.closed) deps.onAccepted(sessions.principalOf(client) as SessionPrincipal);
+      return;
+    }
+    const reason: AuthFailureCode = isProtocolError(err) && Object.hasOwn(CONNACK_FOR, err.code) ? (err.code as AuthFailureCode) : 'internal_error';
+    // read the peer address before the refusal starts closing the socket
+    const remoteAddress = addressOf(a);
+    if (reason !== 'throttled') throttle.recordFailure(remoteAddress, a.now);
+    // A refused client with another device's id must not disturb that device's session:
+    // aedes wipes the QoS 2 store of `client.id` when a clean client closes ([MQTT-3.1.2-6]).
+    (client as unknown as ConnectingClient).clean = false;
+    a.done(connackError(reason), null);
+    deps.onRefused(
+      {
+        principal: a.identity?.principal ?? null,
+        clientId: typeof client.id === 'string' ? client.id.slice(0, 200) : '',
+        reason,
+        remoteAddress,
+        at: a.now,
+      },
+      a.notice,
+      reason === 'internal_error' || reason === 'auth_timeout' ? err : null,
+    );
+  };
+
   return function authenticate(client, _username, password, done) {
-    let attempt: ConnectAttempt | null = null;
+    let attempt: ConnectAttempt;
     try {
       attempt = {
         client,
+        done,
         password: password as Buffer | undefined,
         remoteAddress: undefined,
         now: deps.clock(),
@@ -188,33 +220,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
       deps.onRefused({ principal: null, clientId: '', reason: 'internal_error', remoteAddress: null, at: Date.now() }, true, err);
       return;
     }
-    const a = attempt;
-    runSteps(steps, a, deps.timeoutMs, (err) => {
-      if (err === null) {
-        done(null, true);
-        if (!client.closed) deps.onAccepted(sessions.principalOf(client) as SessionPrincipal);
-        return;
-      }
-      const reason: AuthFailureCode = isProtocolError(err) && Object.hasOwn(CONNACK_FOR, err.code) ? (err.code as AuthFailureCode) : 'internal_error';
-      // read the peer address before the refusal starts closing the socket
-      const remoteAddress = addressOf(a);
-      if (reason !== 'throttled') throttle.recordFailure(remoteAddress, a.now);
-      // A refused client with another device's id must not disturb that device's session:
-      // aedes wipes the QoS 2 store of `client.id` when a clean client closes ([MQTT-3.1.2-6]).
-      (client as unknown as ConnectingClient).clean = false;
-      done(connackError(reason), null);
-      deps.onRefused(
-        {
-          principal: a.identity?.principal ?? null,
-          clientId: typeof client.id === 'string' ? client.id.slice(0, 200) : '',
-          reason,
-          remoteAddress,
-          at: a.now,
-        },
-        a.notice,
-        reason === 'internal_error' || reason === 'auth_timeout' ? err : null,
-      );
-    });
+    runSteps(steps, attempt, deps.timeoutMs, settle);
   };
 }
 
