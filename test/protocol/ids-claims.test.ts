@@ -63,6 +63,15 @@ describe('token structure', () => {
     expect(codeOf(() => decodeSegments(new Uint8Array(4097)))).toBe('token_too_large');
     expect(codeOf(() => decodeSegments('a'.repeat(4096)))).toBe('token_malformed');
   });
+  it('refuses non-canonical base64url in any segment (RFC 4648 §3.5)', () => {
+    // "{}" is e30; e31 decodes to the same bytes with a non-zero unused bit
+    expect(Buffer.from('e31', 'base64url').toString()).toBe('{}');
+    expect(codeOf(() => decodeSegments('e31.e30.AA'))).toBe('token_malformed');
+    expect(codeOf(() => decodeSegments('e30.e31.AA'))).toBe('token_malformed');
+    expect(codeOf(() => decodeSegments('e30.e30.AB'))).toBe('token_malformed');
+    expect(decodeSegments('e30.e30.AA').signature).toEqual(Buffer.from([0]));
+    expect(codeOf(() => decodeSegments('e30.e30.AAAAA'))).toBe('token_malformed');
+  });
   it('refuses invalid UTF-8 in the header', () => {
     const bad = Buffer.from([0x7b, 0xff, 0x7d]).toString('base64url');
     expect(codeOf(() => decodeSegments(`${bad}.e30.AA`))).toBe('token_malformed');

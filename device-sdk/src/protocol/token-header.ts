@@ -24,26 +24,32 @@ const B64URL = /^[A-Za-z0-9_-]*$/;
 const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'x5t', 'x5t#S256', 'crit'] as const;
 const MAX_KID_LENGTH = 128;
 
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+/** How many low bits of the last character carry no data, by `length % 4` (RFC 4648 §3.5). */
+const UNUSED_BITS = [0, -1, 4, 2] as const;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
  * Strict base64url decode: rejects padding, spaces, stray characters, an impossible length
- * (≡ 1 mod 4) and non-canonical trailing bits, all of which Node's decoder would silently accept.
+ * (≡ 1 mod 4) and non-canonical trailing bits (RFC 4648 §3.5), all of which Node's decoder
+ * would silently accept.
  */
 function decodeSegment(segment: string, what: string): Buffer {
-  if (!B64URL.test(segment) || segment.length % 4 === 1) {
+  const unused = UNUSED_BITS[segment.length % 4]!;
+  if (unused < 0 || !B64URL.test(segment)) {
     throw new ProtocolError('token_malformed', `${what} is not unpadded base64url`);
   }
-  const bytes = Buffer.from(segment, 'base64url');
-  if (bytes.toString('base64url') !== segment) {
+  if (unused > 0 && (ALPHABET.indexOf(segment[segment.length - 1]!) & ((1 << unused) - 1)) !== 0) {
     throw new ProtocolError('token_malformed', `${what} is not canonical base64url`);
   }
-  return bytes;
+  return Buffer.from(segment, 'base64url');
 }
 
 /** Parses UTF-8 JSON that must be an object (RFC 7515 §5.2 step 3, RFC 7519 §7.2 step 10). */
 export function parseJsonObject(bytes: Buffer, what: string): Record<string, unknown> {
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    value = JSON.parse(UTF8.decode(bytes));
   } catch {
     throw new ProtocolError('token_malformed', `${what} is not JSON`);
   }
