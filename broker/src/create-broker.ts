@@ -116,9 +116,9 @@ export function createBroker(deps: BrokerDeps): Broker {
   const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, (err) =>
     log.error({ err }, 'device status write failed'),
   );
-  /** the peer-address getter of a connection, kept on the stream itself */
+  /** the peer address of a connection, kept on the stream itself */
   const REMOTE_ADDRESS = Symbol('latchkey.remoteAddress');
-  type Tagged = Duplex & { [REMOTE_ADDRESS]?: () => string | null };
+  type Tagged = Duplex & { [REMOTE_ADDRESS]?: string | null };
   const emptyClientIds = new WeakSet<Client>();
 
   const authenticate = createAuthenticate({
@@ -129,7 +129,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     jtis,
     sessions,
     emptyClientIds,
-    remoteAddressOf: (client) => (client.conn as Tagged)[REMOTE_ADDRESS]?.() ?? null,
+    remoteAddressOf: (client) => (client.conn as Tagged)[REMOTE_ADDRESS] ?? null,
     timeoutMs: AUTH_TIMEOUT_MS,
     observeVerify: (s) => metrics.observeVerify(s),
     onAccepted: (p) => {
@@ -228,14 +228,17 @@ export function createBroker(deps: BrokerDeps): Broker {
   aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
   (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err }, 'aedes error'));
 
-  function onConnection(stream: Duplex, remoteAddress: () => string | null): void {
+  /** protocol.md §Limits: one handler for every connection whose packet is too large */
+  const onOversizedPacket = (stream: Duplex): void => {
+    metrics.closed('packet_too_large');
+    log.info({ remoteAddress: (stream as Tagged)[REMOTE_ADDRESS] ?? null }, 'packet larger than maxPacketSize; closing the connection');
+    stream.destroy();
+  };
+
+  function onConnection(stream: Duplex, remoteAddress: string | null): void {
     (stream as Tagged)[REMOTE_ADDRESS] = remoteAddress;
-    // protocol.md §Limits: before aedes can buffer a packet (aedes has no maximum, issue #831)
-    guardPacketSize(stream, config.maxPacketSize, () => {
-      metrics.closed('packet_too_large');
-      log.info({ remoteAddress: remoteAddress() }, 'packet larger than maxPacketSize; closing the connection');
-      stream.destroy();
-    });
+    // before aedes can buffer a packet (aedes has no maximum, issue #831)
+    guardPacketSize(stream, config.maxPacketSize, onOversizedPacket);
     aedes.handle(stream);
   }
 

@@ -65,26 +65,45 @@ export class PacketSizeGuard {
   }
 }
 
+const GUARD = Symbol('latchkey.packetSizeGuard');
+
+/** Per-connection state: the framing guard plus what the shared `push` needs (one object, no closures). */
+class StreamGuard extends PacketSizeGuard {
+  violated = false;
+  constructor(
+    maxPacketSize: number,
+    readonly push: Duplex['push'],
+    readonly onViolation: (stream: Duplex) => void,
+  ) {
+    super(maxPacketSize);
+  }
+}
+
+type Guarded = Duplex & { [GUARD]: StreamGuard };
+
+/** One function shared by every guarded stream: frames the chunk, then hands it to the original push. */
+function guardedPush(this: Guarded, chunk: unknown, encoding?: BufferEncoding): boolean {
+  const g = this[GUARD];
+  if (chunk === null || chunk === undefined) return g.push.call(this, chunk, encoding);
+  if (g.violated) return false;
+  const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : (chunk as Uint8Array);
+  if (g.feed(bytes)) return g.push.call(this, chunk, encoding);
+  g.violated = true;
+  g.onViolation(this);
+  return false;
+}
+
 /**
  * Guards the readable side of `stream`: every chunk is framed by a {@link PacketSizeGuard}
  * before it enters the stream's buffer, and the chunk that breaks the limit never enters it —
- * aedes cannot parse or buffer any of it — and `onViolation` is called once (it should destroy
- * the stream). This wraps the instance's `push`, the one entry point through which a Readable
- * receives data: net and tls sockets (stream_base onStreamRead) and the `ws` stream
+ * aedes cannot parse or buffer any of it — and `onViolation(stream)` is called once (it should
+ * destroy the stream). This replaces the instance's `push`, the one entry point through which a
+ * Readable receives data: net and tls sockets (stream_base onStreamRead) and the `ws` stream
  * (createWebSocketStream) all feed their readable side through it. Attach it when the
- * connection is handed over, before data flows; no extra stream sits in the pipeline.
+ * connection is handed over, before data flows; no extra stream sits in the pipeline, and a
+ * connection costs one small object (idle connections are what a broker holds most of).
  */
-export function guardPacketSize(stream: Duplex, maxPacketSize: number, onViolation: () => void): void {
-  const guard = new PacketSizeGuard(maxPacketSize);
-  const push = stream.push.bind(stream);
-  let violated = false;
-  stream.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
-    if (chunk === null || chunk === undefined) return push(chunk, encoding);
-    if (violated) return false;
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : (chunk as Uint8Array);
-    if (guard.feed(bytes)) return push(chunk, encoding);
-    violated = true;
-    onViolation();
-    return false;
-  };
+export function guardPacketSize(stream: Duplex, maxPacketSize: number, onViolation: (stream: Duplex) => void): void {
+  (stream as Guarded)[GUARD] = new StreamGuard(maxPacketSize, stream.push, onViolation);
+  stream.push = guardedPush;
 }
