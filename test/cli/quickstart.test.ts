@@ -129,6 +129,34 @@ describe.skipIf(!hasMosquitto)('docs/quickstart.md, executed', () => {
   }, 60_000);
 });
 
+describe.skipIf(!hasMosquitto)("the README's quick start, executed", () => {
+  const tmp = tempDir('readme-quickstart');
+  let stack: RunningStack | null = null;
+  afterAll(async () => {
+    await stack?.stop();
+    tmp.cleanup();
+  });
+
+  it('registers a device, connects it with mosquitto_pub and blocks it', async () => {
+    const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+    const blocks = quickstartBlocks(readme).filter((b) => b.role === 'readme');
+    expect(blocks).toHaveLength(1);
+    stack = await startUp([], { cwd: tmp.dir });
+    const mqttPort = new URL(stack.mqttUrl).port;
+    const script = blocks[0]!.script.replaceAll('npx latchkey', `node ${JSON.stringify(BIN)}`).replaceAll('-p 1883', `-p ${mqttPort}`);
+    expect(script).not.toMatch(/-p 1883\b/);
+    const run = await bash(script, tmp.dir, { LATCHKEY_URL: stack.httpUrl }).done;
+    expect(run.code, run.stderr).toBe(0);
+    const shown = await runLatchkey(['devices', 'show', 'thermo-1', '--url', stack.httpUrl], { cwd: tmp.dir });
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ id: 'thermo-1', blocked: true });
+    // and the blocked device is refused (CONNACK 5, "not authorised")
+    const again = await bash(script.split('\n').filter((l) => /^(TOKEN=|mosquitto_pub)/.test(l)).join('\n'), tmp.dir, {}).done;
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/not authori[sz]ed/i);
+  }, 60_000);
+});
+
 describe('npx latchkey from the repository root', () => {
   it('runs the linked bin', async () => {
     const r = spawnSync('npx', ['--no-install', 'latchkey', '--help'], { cwd: REPO_ROOT, env: cleanEnv(), encoding: 'utf8' });
