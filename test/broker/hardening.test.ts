@@ -1,6 +1,6 @@
 /** protocol.md §Limits and §MQTT CONNECT throttling: hostile input is closed, the broker keeps serving. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { connackFor, connectPacket, publishPacket, rawConnect } from './helpers/raw-mqtt.ts';
+import { connackFor, connectPacket, publishPacket, rawConnect, varint } from './helpers/raw-mqtt.ts';
 import { startBroker, waitFor, type BrokerFixture } from './helpers/broker-fixture.ts';
 
 let fx: BrokerFixture | null = null;
@@ -153,17 +153,6 @@ describe('bounded offline queues', () => {
     await waitFor(() => got.length === 6);
   });
 });
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return out;
-}
 
 async function verifyCount(f: BrokerFixture): Promise<number> {
   const m = await f.metrics.getSingleMetric('latchkey_broker_verify_seconds')?.get();

@@ -1,6 +1,7 @@
 /** The broker's small parts, without sockets: packet framing, throttle, jti cache, step runner, config. */
 import { describe, expect, it } from 'vitest';
 import { isProtocolError } from '@latchkey/device-sdk/protocol';
+import { varint } from './helpers/raw-mqtt.ts';
 import { PacketSizeGuard } from '../../broker/src/listeners/packet-size-guard.ts';
 import { FailureThrottle } from '../../broker/src/auth/failure-throttle.ts';
 import { JtiCache } from '../../broker/src/auth/jti-cache.ts';
@@ -8,17 +9,7 @@ import { runSteps } from '../../broker/src/auth/run-steps.ts';
 import { resolveBrokerConfig, DEFAULT_BROKER_CONFIG } from '../../broker/src/config.ts';
 
 describe('PacketSizeGuard', () => {
-  const publish = (bodyLength: number) => {
-    const len: number[] = [];
-    let n = bodyLength;
-    do {
-      let b = n % 128;
-      n = Math.floor(n / 128);
-      if (n > 0) b |= 0x80;
-      len.push(b);
-    } while (n > 0);
-    return Buffer.concat([Buffer.from([0x30, ...len]), Buffer.alloc(bodyLength)]);
-  };
+  const publish = (bodyLength: number) => Buffer.concat([Buffer.from([0x30, ...varint(bodyLength)]), Buffer.alloc(bodyLength)]);
 
   it('passes packets up to the limit, fixed header included, across any chunking', () => {
     const stream = Buffer.concat([publish(0), publish(1021), publish(10), Buffer.from([0xc0, 0x00])]); // 1021 body = 1024 total

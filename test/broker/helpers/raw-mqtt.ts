@@ -1,7 +1,7 @@
 /** Hand-built MQTT 3.1.1 packets over a plain net.Socket (no client library between test and broker). */
 import { connect, type Socket } from 'node:net';
 
-function varint(n: number): number[] {
+export function varint(n: number): number[] {
   const out: number[] = [];
   do {
     let byte = n % 128;
