@@ -1,6 +1,7 @@
 import { DEFAULT_LIMITS, systemClock, type Clock } from '@latchkey/device-sdk/protocol';
 import { Aedes, type AedesPublishPacket, type Client } from 'aedes';
 import type { Registry } from 'prom-client';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAuthorizers } from './acl/authorize.ts';
 import { createAuthenticate } from './auth/authenticate.ts';
@@ -116,9 +117,11 @@ export function createBroker(deps: BrokerDeps): Broker {
   const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, (err) =>
     log.error({ err }, 'device status write failed'),
   );
-  /** the peer address of a connection, kept on the stream itself */
+  /** the peer address of a WebSocket connection, kept on the stream itself (sockets know their own) */
   const REMOTE_ADDRESS = Symbol('latchkey.remoteAddress');
   type Tagged = Duplex & { [REMOTE_ADDRESS]?: string | null };
+  const remoteAddressOf = (stream: Tagged): string | null =>
+    REMOTE_ADDRESS in stream ? (stream[REMOTE_ADDRESS] ?? null) : ((stream as Partial<Socket>).remoteAddress ?? null);
   const emptyClientIds = new WeakSet<Client>();
 
   const authenticate = createAuthenticate({
@@ -129,7 +132,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     jtis,
     sessions,
     emptyClientIds,
-    remoteAddressOf: (client) => (client.conn as Tagged)[REMOTE_ADDRESS] ?? null,
+    remoteAddressOf: (client) => remoteAddressOf(client.conn as Tagged),
     timeoutMs: AUTH_TIMEOUT_MS,
     observeVerify: (s) => metrics.observeVerify(s),
     onAccepted: (p) => {
@@ -231,12 +234,12 @@ export function createBroker(deps: BrokerDeps): Broker {
   /** protocol.md §Limits: one handler for every connection whose packet is too large */
   const onOversizedPacket = (stream: Duplex): void => {
     metrics.closed('packet_too_large');
-    log.info({ remoteAddress: (stream as Tagged)[REMOTE_ADDRESS] ?? null }, 'packet larger than maxPacketSize; closing the connection');
+    log.info({ remoteAddress: remoteAddressOf(stream as Tagged) }, 'packet larger than maxPacketSize; closing the connection');
     stream.destroy();
   };
 
-  function onConnection(stream: Duplex, remoteAddress: string | null): void {
-    (stream as Tagged)[REMOTE_ADDRESS] = remoteAddress;
+  function onConnection(stream: Duplex, remoteAddress?: string | null): void {
+    if (remoteAddress !== undefined) (stream as Tagged)[REMOTE_ADDRESS] = remoteAddress;
     // before aedes can buffer a packet (aedes has no maximum, issue #831)
     guardPacketSize(stream, config.maxPacketSize, onOversizedPacket);
     aedes.handle(stream);

@@ -8,7 +8,12 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
  * Hands a new connection (already decrypted / unwrapped) to the broker. The peer address is a
  * getter: reading it costs a system call, and most connects never need it.
  */
-export type ConnectionHandler = (stream: Duplex, remoteAddress: string | null) => void;
+/**
+ * A new connection. `remoteAddress` is given when the stream cannot tell it (WebSocket); for
+ * net/tls sockets it is undefined and read from the socket only when needed (throttling,
+ * refusals), so an accepted connect never pays for getpeername.
+ */
+export type ConnectionHandler = (stream: Duplex, remoteAddress?: string | null) => void;
 
 /** A bound listener. `close()` stops accepting and destroys every connection it accepted. */
 export interface Listener {
@@ -59,7 +64,7 @@ function closer(server: NetServer | HttpServer, sockets: Set<Socket>, before?: (
 
 /** Plain MQTT over TCP (protocol.md §MQTT CONNECT: TCP by default). */
 export async function listenTcp(opts: ListenOptions): Promise<Listener> {
-  const server = createNetServer((socket) => opts.onConnection(socket, socket.remoteAddress ?? null));
+  const server = createNetServer((socket) => opts.onConnection(socket));
   const sockets = trackSockets(server);
   const port = await bind(server, opts.host, opts.port);
   return { kind: 'mqtt', host: opts.host, port, close: closer(server, sockets) };
@@ -71,7 +76,7 @@ export async function listenTcp(opts: ListenOptions): Promise<Listener> {
  */
 export async function listenTls(opts: ListenOptions & { cert: string; key: string; handshakeTimeoutMs: number }): Promise<Listener> {
   const server = createTlsServer({ cert: opts.cert, key: opts.key, handshakeTimeout: opts.handshakeTimeoutMs }, (socket) =>
-    opts.onConnection(socket, socket.remoteAddress ?? null),
+    opts.onConnection(socket),
   );
   server.on('tlsClientError', (_err, socket) => socket.destroy());
   const sockets = trackSockets(server);
