@@ -1,24 +1,25 @@
 import { DEFAULT_LIMITS, systemClock, type Clock } from '@latchkey/device-sdk/protocol';
-import { Aedes, type AedesPublishPacket, type Client } from 'aedes';
+import { Aedes, type Client } from 'aedes';
 import type { Registry } from 'prom-client';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAuthorizers } from './acl/authorize.ts';
+import { wireAedesEvents } from './aedes-events.ts';
 import { createAuthenticate } from './auth/authenticate.ts';
 import { CredentialCache } from './auth/credential-cache.ts';
 import { FailureThrottle } from './auth/failure-throttle.ts';
 import { JtiCache } from './auth/jti-cache.ts';
-import { SessionTable, type SessionEndReason, type SessionPrincipal } from './auth/session-table.ts';
+import { SessionTable } from './auth/session-table.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { resolveBrokerConfig, type BrokerConfig, type BrokerConfigInput } from './config.ts';
 import { DeviceStatus } from './device-status.ts';
-import { startListeners, type BrokerAddresses } from './listeners/start-listeners.ts';
+import { addressesOf, startListeners, type BrokerAddresses } from './listeners/start-listeners.ts';
 import type { Listener } from './listeners/listeners.ts';
 import { guardPacketSize } from './listeners/packet-size-guard.ts';
 import { createMessaging, type DeviceMessaging } from './messaging.ts';
 import { limitOfflineQueues } from './offline-queue-limit.ts';
-import type { BrokerRegistryPort, RegistryChange } from './registry-port.ts';
-import { onStatePublish } from './state-publish.ts';
+import type { BrokerRegistryPort } from './registry-port.ts';
+import { createSessionEnder } from './session-ender.ts';
 
 /** The logger the broker writes to (a pino logger fits). Never given a token or a key. */
 export interface BrokerLog {
@@ -56,12 +57,7 @@ export interface Broker {
 /** aedes internals this module relies on (present at runtime, missing from its typings). */
 interface AedesInternals {
   clients: Record<string, Client | undefined>;
-  persistence: Parameters<typeof limitOfflineQueues>[0] & { delWill(client: { id: string; brokerId: string }): Promise<unknown> };
-}
-interface ClientInternals {
-  will: unknown;
-  _will: unknown;
-  conn: Duplex;
+  persistence: Parameters<typeof limitOfflineQueues>[0];
 }
 
 /** Enough for 64-character device ids and `svc:{name}:{instance}` (aedes default: 23). */
@@ -103,7 +99,7 @@ export function createBroker(deps: BrokerDeps): Broker {
 
   let state: 'idle' | 'listening' | 'closing' | 'closed' = 'idle';
   let listeners: Listener[] = [];
-  const sessions = new SessionTable((client, p, reason) => endSession(client, p, reason));
+  const sessions = new SessionTable((client, p, reason) => ender.endSession(client, p, reason));
   const metrics = createBrokerMetrics(metricsRegistry, () => sessions.size);
   const credentials = new CredentialCache(registry, config.credentialCacheSize, (err, principal, kid) =>
     log.error({ err, principal, kid }, 'a stored credential does not parse; skipped'),
@@ -183,53 +179,8 @@ export function createBroker(deps: BrokerDeps): Broker {
     onHandlerError: (err, filter) => log.error({ err, filter }, 'a messaging subscriber threw'),
   });
 
-  /** The broker ends a session itself: no will (see above), then close. */
-  function endSession(client: Client, p: SessionPrincipal, reason: SessionEndReason | 'broker_closing'): void {
-    const c = client as unknown as ClientInternals;
-    if (c.will) internals.persistence.delWill({ id: client.id, brokerId: aedes.id }).catch(() => undefined);
-    c.will = null;
-    c._will = null;
-    if (reason !== 'broker_closing') {
-      metrics.closed(reason);
-      log.info({ principal: p.principal, clientId: p.clientId, reason }, 'session ended by the broker');
-    }
-    client.close();
-  }
-
-  function onRegistryChange(change: RegistryChange): void {
-    credentials.invalidate(change.principal);
-    if (change.type === 'principal_blocked' || change.type === 'principal_deleted') {
-      sessions.endWhere((p) => p.principal === change.principal, change.type);
-    } else if (change.type === 'credential_removed') {
-      sessions.endWhere((p) => p.principal === change.principal && p.kid === change.kid, 'credential_removed');
-    }
-  }
-
-  aedes.on('clientReady', (client) => {
-    const p = sessions.principalOf(client);
-    if (p?.kind === 'device') status.connected(p.principal);
-  });
-  aedes.on('clientDisconnect', (client) => {
-    sessions.detach(client);
-    const p = sessions.principalOf(client);
-    if (p?.kind === 'device') status.disconnected(p.principal);
-  });
-  aedes.on('ping', (_packet, client) => {
-    const p = sessions.principalOf(client);
-    if (p?.kind === 'device') status.seen(p.principal);
-  });
-  aedes.on('publish', (packet: AedesPublishPacket, client: Client | null) => {
-    if (client === null) return;
-    const p = sessions.principalOf(client);
-    if (p?.kind === 'device') {
-      status.seen(p.principal);
-      onStatePublish(p.principal, packet, { registry, clock, log });
-    }
-    messaging.dispatch(packet, client);
-  });
-  aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
-  aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
-  (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err }, 'aedes error'));
+  const ender = createSessionEnder({ aedes, sessions, credentials, metrics, log });
+  wireAedesEvents(aedes, { sessions, status, messaging, registry, clock, log });
 
   /** protocol.md §Limits: one handler for every connection whose packet is too large */
   const onOversizedPacket = (stream: Duplex): void => {
@@ -257,7 +208,7 @@ export function createBroker(deps: BrokerDeps): Broker {
       (clientId) => internals.clients[clientId] !== undefined,
       (n) => metrics.dropped('offline_queue_full', n),
     );
-    unsubscribeFeed = registry.onChange(onRegistryChange);
+    unsubscribeFeed = registry.onChange(ender.onRegistryChange);
     let sweeps = 0;
     sweepTimer = setInterval(() => {
       const now = clock();
@@ -286,7 +237,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     unsubscribeFeed?.();
     for (const client of Object.values(internals.clients)) {
       const p = client === undefined ? undefined : sessions.principalOf(client);
-      if (client !== undefined && p !== undefined) endSession(client, p, 'broker_closing');
+      if (client !== undefined && p !== undefined) ender.endSession(client, p, 'broker_closing');
     }
     const shutdown = Promise.all([
       new Promise<void>((resolve) => aedes.close(() => resolve())),
@@ -319,12 +270,4 @@ export function createBroker(deps: BrokerDeps): Broker {
     listen,
     close,
   };
-}
-
-function addressesOf(listeners: readonly Listener[]): BrokerAddresses {
-  const find = (kind: Listener['kind']) => {
-    const l = listeners.find((x) => x.kind === kind);
-    return l === undefined ? null : { host: l.host, port: l.port };
-  };
-  return { mqtt: find('mqtt'), mqtts: find('mqtts'), ws: find('ws') };
 }

@@ -40,3 +40,12 @@ export async function startListeners(config: BrokerConfig, onConnection: Connect
     throw err;
   }
 }
+
+/** The bound address of each listener kind; null for one not configured. */
+export function addressesOf(listeners: readonly Listener[]): BrokerAddresses {
+  const find = (kind: Listener['kind']) => {
+    const l = listeners.find((x) => x.kind === kind);
+    return l === undefined ? null : { host: l.host, port: l.port };
+  };
+  return { mqtt: find('mqtt'), mqtts: find('mqtts'), ws: find('ws') };
+}

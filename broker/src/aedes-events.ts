@@ -1,0 +1,55 @@
+import type { Clock } from '@latchkey/device-sdk/protocol';
+import type { Aedes, AedesPublishPacket, Client } from 'aedes';
+import type { SessionTable } from './auth/session-table.ts';
+import type { DeviceStatus } from './device-status.ts';
+import type { createMessaging } from './messaging.ts';
+import type { BrokerRegistryPort } from './registry-port.ts';
+import { onStatePublish } from './state-publish.ts';
+
+export interface AedesEventDeps {
+  sessions: SessionTable;
+  status: DeviceStatus;
+  messaging: Pick<ReturnType<typeof createMessaging>, 'dispatch'>;
+  registry: BrokerRegistryPort;
+  clock: Clock;
+  log: { debug(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+}
+
+/**
+ * Wires aedes's events to device status (connected, disconnected, last seen), the stored
+ * device state (protocol.md §Topics), in-process messaging and the log. Only devices have a
+ * status; services are not tracked.
+ *
+ * @example
+ * ```ts
+ * wireAedesEvents(aedes, { sessions, status, messaging, registry, clock, log });
+ * ```
+ */
+export function wireAedesEvents(aedes: Aedes, deps: AedesEventDeps): void {
+  const { sessions, status, messaging, registry, clock, log } = deps;
+  aedes.on('clientReady', (client) => {
+    const p = sessions.principalOf(client);
+    if (p?.kind === 'device') status.connected(p.principal);
+  });
+  aedes.on('clientDisconnect', (client) => {
+    sessions.detach(client);
+    const p = sessions.principalOf(client);
+    if (p?.kind === 'device') status.disconnected(p.principal);
+  });
+  aedes.on('ping', (_packet, client) => {
+    const p = sessions.principalOf(client);
+    if (p?.kind === 'device') status.seen(p.principal);
+  });
+  aedes.on('publish', (packet: AedesPublishPacket, client: Client | null) => {
+    if (client === null) return;
+    const p = sessions.principalOf(client);
+    if (p?.kind === 'device') {
+      status.seen(p.principal);
+      onStatePublish(p.principal, packet, { registry, clock, log });
+    }
+    messaging.dispatch(packet, client);
+  });
+  aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
+  aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
+  (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err }, 'aedes error'));
+}
