@@ -1,13 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { connect as mqttConnect, Store, type IConnackPacket, type MqttClient } from 'mqtt';
-import { backoffDelay } from './backoff.ts';
 import { DeviceClientError, FATAL_CONNACK } from './errors.ts';
 import { InflightPublishes } from './inflight-publishes.ts';
 import { OfflineQueue, type PendingPublish } from './offline-queue.ts';
 import { isValidTopicName } from './protocol/index.ts';
+import { ReconnectSchedule } from './reconnect-schedule.ts';
 import { mqttClientOptions, type SessionEvents, type SessionOptions, type SessionStats } from './session-options.ts';
 import { SubscriptionTable, type MessageHandler } from './subscription-table.ts';
-import { refreshDueAt, refreshShare, type HeldToken } from './token-source.ts';
+import type { HeldToken } from './token-source.ts';
 
 export type { SessionEvents, SessionOptions, SessionStats, TlsOptions } from './session-options.ts';
 
@@ -31,19 +31,16 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly #queue: OfflineQueue;
   readonly #subs = new SubscriptionTable();
   readonly #inflight = new InflightPublishes();
-  readonly #refreshShare: number;
+  readonly #schedule: ReconnectSchedule;
   #state: State = 'idle';
   #neverConnected = true;
   #prepared = false;
-  #failures = 0;
   #everOnline = false;
   #planned = false;
   #endingForRefresh = false;
   /** the broker sent CONNACK 0 on the current connection */
   #accepted = false;
   #sessionToken: HeldToken | null = null;
-  #retryTimer: NodeJS.Timeout | null = null;
-  #refreshTimer: NodeJS.Timeout | null = null;
   #lastFailure: unknown = null;
   #closing: Promise<void> | null = null;
   #stats = { tokenRefreshes: 0, reconnects: 0, connectAttempts: 0 };
@@ -52,7 +49,7 @@ export class Session extends EventEmitter<SessionEvents> {
     super();
     this.#o = o;
     this.#queue = new OfflineQueue(o.maxQueuedMessages, o.queueOverflow);
-    this.#refreshShare = refreshShare(o.random);
+    this.#schedule = new ReconnectSchedule(o);
     this.#client = mqttConnect(o.brokerUrl, mqttClientOptions(o, this.#stores));
     this.#client.on('reconnect', () => this.#applyToken());
     this.#client.on('packetreceive', (p) => {
@@ -190,7 +187,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const refreshed = this.#planned;
     this.#planned = false;
     this.#state = 'online';
-    this.#failures = 0;
+    this.#schedule.resetFailures();
     this.#lastFailure = null;
     if (this.#everOnline) {
       if (refreshed) this.#stats.tokenRefreshes++;
@@ -210,7 +207,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.#state === 'connecting' && this.#accepted) this.#inflight.strikeOldest(this.#client);
     // a refresh whose reconnect failed was never reported offline: it is an outage now
     const wasOnline = this.#state === 'online' || this.#state === 'refreshing' || this.#planned;
-    this.#clearTimers();
+    this.#schedule.clear();
     this.#planned = false;
     if (wasOnline) this.emit('offline');
     this.#scheduleRetry();
@@ -228,29 +225,21 @@ export class Session extends EventEmitter<SessionEvents> {
 
   #scheduleRetry(): void {
     this.#state = 'waiting';
-    const delay = backoffDelay(this.#failures++, this.#o.backoff, this.#o.random);
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = null;
-      void this.#attempt();
-    }, delay);
+    this.#schedule.retry(() => void this.#attempt());
   }
 
   /** protocol.md §MQTT CONNECT: the broker ends the session at `exp`; reconnect before, at 80–90% of the lifetime. */
   #scheduleRefresh(): void {
-    const t = this.#sessionToken;
-    if (t === null) return;
-    const due = refreshDueAt(t, this.#refreshShare);
-    this.#refreshTimer = setTimeout(() => void this.#refresh(), Math.max(0, due - this.#o.clock()));
+    if (this.#sessionToken !== null) this.#schedule.refreshBefore(this.#sessionToken, () => void this.#refresh());
   }
 
   async #refresh(): Promise<void> {
-    this.#refreshTimer = null;
     if (this.#state !== 'online') return;
     try {
       await this.#o.tokens.ready();
     } catch (err) {
       this.#lastFailure = err; // keep the current session (its token is still valid) and try again
-      if (this.#state === 'online') this.#refreshTimer = setTimeout(() => void this.#refresh(), this.#o.backoff.initialMs);
+      if (this.#state === 'online') this.#schedule.refreshAgain(() => void this.#refresh());
       return;
     }
     if (this.#state !== 'online') return;
@@ -267,8 +256,6 @@ export class Session extends EventEmitter<SessionEvents> {
     });
   }
 
-  // ── messages ────────────────────────────────────────────────────────────────────────────
-
   // ── ending ──────────────────────────────────────────────────────────────────────────────
 
   /** A refusal that retrying cannot fix: stop, reject everything waiting, report. */
@@ -281,7 +268,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   async #shutDown(err: DeviceClientError, drainFirst: boolean): Promise<void> {
     this.#state = 'closed';
-    this.#clearTimers();
+    this.#schedule.clear();
     this.#queue.rejectAll(err);
     this.#subs.rejectAll(err);
     const drained = drainFirst ? await this.#inflight.drain(DRAIN_TIMEOUT_MS) : false;
@@ -293,12 +280,5 @@ export class Session extends EventEmitter<SessionEvents> {
 
   #closedError(): DeviceClientError {
     return new DeviceClientError('closed', 'the client is closed');
-  }
-
-  #clearTimers(): void {
-    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
-    if (this.#refreshTimer !== null) clearTimeout(this.#refreshTimer);
-    this.#retryTimer = null;
-    this.#refreshTimer = null;
   }
 }
