@@ -2,17 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_CREDENTIALS, parsePublicKey } from '@latchkey/device-sdk/protocol';
 import { isRegistryError, RegistryError } from '../../provisioning/src/registry/index.ts';
 import { createCertFactory, type CertFactory } from '../helpers/certs.ts';
-import { newKey, registryFixture, T0, type RegistryFixture } from './registry-fixture.ts';
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof RegistryError) return e.code;
-    throw e;
-  }
-  throw new Error('expected a RegistryError');
-}
+import { newKey, registryErrorCode, registryFixture, T0, type RegistryFixture } from './registry-fixture.ts';
 
 let fx: RegistryFixture;
 beforeEach(() => {
@@ -32,14 +22,14 @@ describe('devices', () => {
     expect(updated).toMatchObject({ blocked: true, metadata: { room: 'attic' } });
     fx.registry.devices.delete('thermo-1', 'admin');
     expect(fx.registry.devices.find('thermo-1')).toBeNull();
-    expect(codeOf(() => fx.registry.devices.get('thermo-1'))).toBe('device_not_found');
-    expect(codeOf(() => fx.registry.devices.delete('thermo-1', 'admin'))).toBe('device_not_found');
-    expect(codeOf(() => fx.registry.devices.update('thermo-1', { blocked: false }, 'admin'))).toBe('device_not_found');
+    expect(registryErrorCode(() => fx.registry.devices.get('thermo-1'))).toBe('device_not_found');
+    expect(registryErrorCode(() => fx.registry.devices.delete('thermo-1', 'admin'))).toBe('device_not_found');
+    expect(registryErrorCode(() => fx.registry.devices.update('thermo-1', { blocked: false }, 'admin'))).toBe('device_not_found');
   });
 
   it('refuses a duplicate id without touching the first device', () => {
     const first = fx.registry.devices.create({ id: 'dup-1', key: newKey().parsed }, 'admin');
-    expect(codeOf(() => fx.registry.devices.create({ id: 'dup-1', key: newKey().parsed }, 'admin'))).toBe('device_exists');
+    expect(registryErrorCode(() => fx.registry.devices.create({ id: 'dup-1', key: newKey().parsed }, 'admin'))).toBe('device_exists');
     expect(fx.registry.devices.get('dup-1')).toEqual(first);
   });
 
@@ -71,7 +61,7 @@ describe('credentials', () => {
     fx.registry.devices.addCredential('rot-1', newKey().parsed, null, 'admin');
     fx.registry.devices.addCredential('rot-1', newKey().parsed, null, 'admin');
     const extra = newKey().parsed;
-    expect(codeOf(() => fx.registry.devices.addCredential('rot-1', extra, null, 'admin'))).toBe('credential_limit');
+    expect(registryErrorCode(() => fx.registry.devices.addCredential('rot-1', extra, null, 'admin'))).toBe('credential_limit');
     const creds = fx.registry.devices.get('rot-1').credentials;
     expect(creds).toHaveLength(3);
     // Removing one makes room again.
@@ -81,13 +71,13 @@ describe('credentials', () => {
   });
 
   it('refuses unknown devices and credentials with precise codes', () => {
-    expect(codeOf(() => fx.registry.devices.addCredential('nobody', newKey().parsed, null, 'admin'))).toBe('device_not_found');
+    expect(registryErrorCode(() => fx.registry.devices.addCredential('nobody', newKey().parsed, null, 'admin'))).toBe('device_not_found');
     fx.registry.devices.create({ id: 'dev-a', key: newKey().parsed }, 'admin');
-    expect(codeOf(() => fx.registry.devices.removeCredential('dev-a', 'nokid', 'admin'))).toBe('credential_not_found');
-    expect(codeOf(() => fx.registry.devices.removeCredential('nobody', 'nokid', 'admin'))).toBe('device_not_found');
+    expect(registryErrorCode(() => fx.registry.devices.removeCredential('dev-a', 'nokid', 'admin'))).toBe('credential_not_found');
+    expect(registryErrorCode(() => fx.registry.devices.removeCredential('nobody', 'nokid', 'admin'))).toBe('device_not_found');
     // a kid of another device is not found on this one
     const other = fx.registry.devices.create({ id: 'dev-b', key: newKey().parsed }, 'admin');
-    expect(codeOf(() => fx.registry.devices.removeCredential('dev-a', other.credentials[0]!.kid, 'admin'))).toBe('credential_not_found');
+    expect(registryErrorCode(() => fx.registry.devices.removeCredential('dev-a', other.credentials[0]!.kid, 'admin'))).toBe('credential_not_found');
   });
 
   describe('key_in_use across formats', () => {
@@ -106,16 +96,16 @@ describe('credentials', () => {
 
       fx.registry.devices.create({ id: 'owner-1', key: asCert }, 'admin');
       for (const key of [asPem, asJwk, asCert]) {
-        expect(codeOf(() => fx.registry.devices.create({ id: 'thief-1', key }, 'admin'))).toBe('key_in_use');
-        expect(codeOf(() => fx.registry.devices.addCredential('owner-1', key, null, 'admin'))).toBe('key_in_use');
-        expect(codeOf(() => fx.registry.services.create({ name: 'dash', key, acl: { publish: [], subscribe: [] } }, 'admin'))).toBe('key_in_use');
+        expect(registryErrorCode(() => fx.registry.devices.create({ id: 'thief-1', key }, 'admin'))).toBe('key_in_use');
+        expect(registryErrorCode(() => fx.registry.devices.addCredential('owner-1', key, null, 'admin'))).toBe('key_in_use');
+        expect(registryErrorCode(() => fx.registry.services.create({ name: 'dash', key, acl: { publish: [], subscribe: [] } }, 'admin'))).toBe('key_in_use');
       }
       expect(fx.registry.devices.find('thief-1')).toBeNull();
       expect(fx.registry.services.find('dash')).toBeNull();
       // and a service's key cannot be reused by a device
       const svcKey = newKey();
       fx.registry.services.create({ name: 'dash', key: svcKey.parsed, acl: { publish: [], subscribe: [] } }, 'admin');
-      expect(codeOf(() => fx.registry.devices.create({ id: 'thief-2', key: parsePublicKey(svcKey.publicKey.export({ format: 'jwk' })) }, 'admin'))).toBe('key_in_use');
+      expect(registryErrorCode(() => fx.registry.devices.create({ id: 'thief-2', key: parsePublicKey(svcKey.publicKey.export({ format: 'jwk' })) }, 'admin'))).toBe('key_in_use');
     });
 
     it("takes a certificate's notAfter as expiry unless an explicit earlier expiresAt is given", () => {

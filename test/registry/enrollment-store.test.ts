@@ -1,19 +1,8 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { RegistryError } from '../../provisioning/src/registry/index.ts';
-import { newKey, registryFixture, type RegistryFixture } from './registry-fixture.ts';
+import { newKey, registryErrorCode, registryFixture, type RegistryFixture } from './registry-fixture.ts';
 
 const hash = (s: string) => createHash('sha256').update(s).digest();
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof RegistryError) return e.code;
-    throw e;
-  }
-  throw new Error('expected a RegistryError');
-}
 
 let fx: RegistryFixture;
 beforeEach(() => {
@@ -35,7 +24,7 @@ describe('enrollment tokens in the registry', () => {
     expect(d.metadata).toEqual({ batch: 7, x: 1 });
     expect(fx.registry.enrollment.list()[0]).toMatchObject({ usesTotal: 2, usesLeft: 1 });
     fx.registry.enrollment.enroll('tok2', hash('s3cret'), { id: 'enr-2', key: newKey().parsed });
-    expect(codeOf(() => fx.registry.enrollment.enroll('tok2', hash('s3cret'), { id: 'enr-3', key: newKey().parsed }))).toBe(
+    expect(registryErrorCode(() => fx.registry.enrollment.enroll('tok2', hash('s3cret'), { id: 'enr-3', key: newKey().parsed }))).toBe(
       'enrollment_token_invalid',
     );
     expect(fx.registry.devices.find('enr-3')).toBeNull();
@@ -53,7 +42,7 @@ describe('enrollment tokens in the registry', () => {
       ['device_exists', () => fx.registry.enrollment.enroll('tok1', hash('s3cret'), { id: 'lock-9', key: newKey().parsed })],
       ['key_in_use', () => fx.registry.enrollment.enroll('tok1', hash('s3cret'), { id: 'lock-2', key: taken.parsed })],
     ];
-    for (const [code, attempt] of attempts) expect(codeOf(attempt)).toBe(code);
+    for (const [code, attempt] of attempts) expect(registryErrorCode(attempt)).toBe(code);
     expect(fx.registry.enrollment.list()[0]!.usesLeft).toBe(1);
     expect(fx.registry.devices.list({ limit: 10 }).items.map((d) => d.id)).toEqual(['lock-9']);
     fx.registry.enrollment.enroll('tok1', hash('s3cret'), { id: 'lock-1', key: newKey().parsed });
@@ -64,8 +53,8 @@ describe('enrollment tokens in the registry', () => {
     token(5);
     expect(fx.registry.enrollment.check('tok5', hash('s3cret')).usesLeft).toBe(5);
     fx.clock.advance(60_000);
-    expect(codeOf(() => fx.registry.enrollment.check('tok5', hash('s3cret')))).toBe('enrollment_token_invalid');
-    expect(codeOf(() => fx.registry.enrollment.enroll('tok5', hash('s3cret'), { id: 'late-1', key: newKey().parsed }))).toBe(
+    expect(registryErrorCode(() => fx.registry.enrollment.check('tok5', hash('s3cret')))).toBe('enrollment_token_invalid');
+    expect(registryErrorCode(() => fx.registry.enrollment.enroll('tok5', hash('s3cret'), { id: 'late-1', key: newKey().parsed }))).toBe(
       'enrollment_token_invalid',
     );
   });
@@ -75,6 +64,6 @@ describe('enrollment tokens in the registry', () => {
     expect(JSON.stringify(fx.registry.enrollment.list())).not.toContain('s3cret');
     fx.registry.enrollment.delete('tok1', 'admin');
     expect(fx.registry.enrollment.list()).toEqual([]);
-    expect(codeOf(() => fx.registry.enrollment.delete('tok1', 'admin'))).toBe('enrollment_token_not_found');
+    expect(registryErrorCode(() => fx.registry.enrollment.delete('tok1', 'admin'))).toBe('enrollment_token_not_found');
   });
 });

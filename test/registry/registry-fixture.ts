@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parsePublicKey, type ParsedPublicKey } from '@latchkey/device-sdk/protocol';
-import { openRegistry, type Registry, type RegistryOptions } from '../../provisioning/src/registry/index.ts';
+import { openRegistry, RegistryError, type Registry, type RegistryOptions } from '../../provisioning/src/registry/index.ts';
 
 /** Real time at load, so certificates made by openssl now are valid at T0. */
 export const T0 = Math.floor(Date.now() / 1000) * 1000;
@@ -65,4 +65,15 @@ export function newKey(): TestKey {
   const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const pem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
   return { publicKey, pem, parsed: parsePublicKey(pem) };
+}
+
+/** The `code` of the RegistryError `fn` throws; any other error is rethrown, no error fails the test. */
+export function registryErrorCode(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof RegistryError) return e.code;
+    throw e;
+  }
+  throw new Error('expected a RegistryError');
 }
