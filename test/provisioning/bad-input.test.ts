@@ -1,19 +1,12 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deviceKey, problem, startApi, type ApiResponse, type HttpFixture } from './http-fixture.ts';
+import { deviceKey, startApi, type HttpFixture } from './http-fixture.ts';
 
 let fx: HttpFixture;
 beforeAll(async () => {
   fx = await startApi();
 });
 afterAll(() => fx.close());
-
-async function refused(req: () => Promise<ApiResponse>, status: number, code: string): Promise<any> {
-  const before = fx.snapshot();
-  const body = problem(await req(), status, code);
-  expect(fx.snapshot()).toEqual(before);
-  return body;
-}
 
 const spki = (k: { publicKey: { export(o: object): string | Buffer } }) => k.publicKey.export({ type: 'spki', format: 'pem' }) as string;
 const jwkOf = (k: { publicKey: { export(o: object): unknown } }) => k.publicKey.export({ format: 'jwk' }) as Record<string, string>;
@@ -42,17 +35,17 @@ describe('keys the API refuses (protocol.md §Keys)', () => {
   ];
 
   it.each(cases)('refuses %s with 400 %s, echoing nothing', async (_what, publicKey, code) => {
-    const body = await refused(() => fx.api('POST', '/v1/devices', { id: 'key-test-1', publicKey }), 400, code);
+    const body = await fx.refused(() => fx.api('POST', '/v1/devices', { id: 'key-test-1', publicKey }), 400, code);
     const text = JSON.stringify(body);
     expect(text).not.toContain('BEGIN');
     if (typeof publicKey === 'object' && publicKey !== null && 'x' in publicKey) expect(text).not.toContain((publicKey as { x: string }).x);
-    await refused(() => fx.api('POST', '/v1/devices:batch', { devices: [{ id: 'key-test-2', publicKey }] }), 400, 'batch_rejected');
-    await refused(() => fx.api('POST', '/v1/services', { name: 'key-test', publicKey, acl: { publish: [], subscribe: [] } }), 400, code);
+    await fx.refused(() => fx.api('POST', '/v1/devices:batch', { devices: [{ id: 'key-test-2', publicKey }] }), 400, 'batch_rejected');
+    await fx.refused(() => fx.api('POST', '/v1/services', { name: 'key-test', publicKey, acl: { publish: [], subscribe: [] } }), 400, code);
   });
 
   it('refuses a private key on a credential add too', async () => {
     await fx.api('POST', '/v1/devices', { id: 'cred-target', publicKey: deviceKey().pem });
-    await refused(
+    await fx.refused(
       () => fx.api('POST', '/v1/devices/cred-target/credentials', { publicKey: p256.privateKey.export({ format: 'jwk' }) }),
       400,
       'private_key_rejected',
@@ -63,16 +56,16 @@ describe('keys the API refuses (protocol.md §Keys)', () => {
 describe('device ids the API refuses (protocol.md §Device ids)', () => {
   const ids = ['a/b', 'dev+1', 'dev#1', `dev'1`, 'dev"1', `x'); DROP TABLE devices;--`, 'ab', 'a'.repeat(65), '1abc', '', ' dev-1', 'dév-1', 'svc:dash'];
   it.each(ids)('refuses %j with 400 invalid_device_id', async (id) => {
-    await refused(() => fx.api('POST', '/v1/devices', { id, publicKey: deviceKey().pem }), 400, 'invalid_device_id');
+    await fx.refused(() => fx.api('POST', '/v1/devices', { id, publicKey: deviceKey().pem }), 400, 'invalid_device_id');
   });
 
   it('refuses such ids in paths too, never reaching the database', async () => {
     for (const raw of ['dev+1', encodeURIComponent(`x' OR '1'='1`), encodeURIComponent('dev"1'), 'ab']) {
-      await refused(() => fx.api('GET', `/v1/devices/${raw}`), 400, 'invalid_device_id');
-      await refused(() => fx.api('DELETE', `/v1/devices/${raw}`), 400, 'invalid_device_id');
+      await fx.refused(() => fx.api('GET', `/v1/devices/${raw}`), 400, 'invalid_device_id');
+      await fx.refused(() => fx.api('DELETE', `/v1/devices/${raw}`), 400, 'invalid_device_id');
     }
     // a `/` makes it another path: no such route
-    await refused(() => fx.api('GET', '/v1/devices/a/b/c'), 404, 'not_found');
+    await fx.refused(() => fx.api('GET', '/v1/devices/a/b/c'), 404, 'not_found');
   });
 });
 
@@ -90,12 +83,12 @@ describe('malformed requests', () => {
     ['a string body', '"just a string"'],
     ['null', 'null'],
   ])('refuses %s with 400 validation_failed', async (_what, body) => {
-    await refused(() => fx.api('POST', '/v1/devices', body), 400, 'validation_failed');
+    await fx.refused(() => fx.api('POST', '/v1/devices', body), 400, 'validation_failed');
   });
 
   it('refuses malformed and empty JSON with 400 malformed_json', async () => {
-    await refused(() => fx.api('POST', '/v1/devices', '{"id": "x",'), 400, 'malformed_json');
-    await refused(() => fx.api('POST', '/v1/devices', '{"__proto__": {"admin": true}, "id": "x"}'), 400, 'malformed_json');
+    await fx.refused(() => fx.api('POST', '/v1/devices', '{"id": "x",'), 400, 'malformed_json');
+    await fx.refused(() => fx.api('POST', '/v1/devices', '{"__proto__": {"admin": true}, "id": "x"}'), 400, 'malformed_json');
     const res = await fetch(`${fx.url}/v1/devices`, { method: 'POST', headers: { authorization: `Bearer test-admin-token-0123456789abcdef`, 'content-type': 'application/json' } });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { code: string }).code).toBe('malformed_json');
@@ -103,12 +96,12 @@ describe('malformed requests', () => {
 
   it('refuses a 3 MB body with 413 payload_too_large', async () => {
     const big = JSON.stringify({ id: 'big-1', publicKey: deviceKey().pem, metadata: { blob: 'x'.repeat(3 * 1024 * 1024) } });
-    await refused(() => fx.api('POST', '/v1/devices', big), 413, 'payload_too_large');
+    await fx.refused(() => fx.api('POST', '/v1/devices', big), 413, 'payload_too_large');
   });
 
   it('refuses other media types with 415 unsupported_media_type', async () => {
-    await refused(() => fx.api('POST', '/v1/devices', 'id=x', { authorization: 'Bearer test-admin-token-0123456789abcdef', 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
-    await refused(
+    await fx.refused(() => fx.api('POST', '/v1/devices', 'id=x', { authorization: 'Bearer test-admin-token-0123456789abcdef', 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
+    await fx.refused(
       () => fx.api('POST', '/v1/devices', 'id=x', { authorization: 'Bearer test-admin-token-0123456789abcdef', 'content-type': 'application/x-www-form-urlencoded' }),
       415,
       'unsupported_media_type',
@@ -116,7 +109,7 @@ describe('malformed requests', () => {
   });
 
   it('answers unknown routes and methods with 404 not_found as problem+json', async () => {
-    await refused(() => fx.api('GET', '/v2/devices'), 404, 'not_found');
-    await refused(() => fx.api('PUT', '/v1/devices'), 404, 'not_found');
+    await fx.refused(() => fx.api('GET', '/v2/devices'), 404, 'not_found');
+    await fx.refused(() => fx.api('PUT', '/v1/devices'), 404, 'not_found');
   });
 });

@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type TestBroker } from './aedes-messaging.ts';
-import { deviceKey, problem, startApi, type ApiResponse, type HttpFixture } from './http-fixture.ts';
+import { deviceKey, problem, startApi, type HttpFixture } from './http-fixture.ts';
 
 let broker: TestBroker;
 let fx: HttpFixture;
@@ -37,13 +37,6 @@ afterAll(async () => {
   await broker.close();
 });
 
-async function refused(req: () => Promise<ApiResponse>, status: number, code: string): Promise<any> {
-  const before = fx.snapshot();
-  const body = problem(await req(), status, code);
-  expect(fx.snapshot()).toEqual(before);
-  return body;
-}
-
 describe('POST /v1/devices/{id}/commands over real MQTT', () => {
   it('publishes {id, params} and returns the device reply', async () => {
     const res = await fx.api('POST', `/v1/devices/${ID}/commands`, { name: 'echo', params: { setpoint: 21.5 } });
@@ -61,10 +54,10 @@ describe('POST /v1/devices/{id}/commands over real MQTT', () => {
   });
 
   it('answers 409 device_offline, 404 device_not_found, 400 for bad commands', async () => {
-    await refused(() => fx.api('POST', '/v1/devices/thermo-off/commands', { name: 'echo' }), 409, 'device_offline');
-    await refused(() => fx.api('POST', '/v1/devices/nobody-1/commands', { name: 'echo' }), 404, 'device_not_found');
+    await fx.refused(() => fx.api('POST', '/v1/devices/thermo-off/commands', { name: 'echo' }), 409, 'device_offline');
+    await fx.refused(() => fx.api('POST', '/v1/devices/nobody-1/commands', { name: 'echo' }), 404, 'device_not_found');
     for (const body of [{ name: 'a/b' }, { name: '+' }, { name: '#' }, { name: '' }, { name: 'x', timeoutMs: 60_001 }, { name: 'x', timeoutMs: 10 }, { name: 'x', params: [] }, {}]) {
-      await refused(() => fx.api('POST', `/v1/devices/${ID}/commands`, body), 400, 'validation_failed');
+      await fx.refused(() => fx.api('POST', `/v1/devices/${ID}/commands`, body), 400, 'validation_failed');
     }
   });
 
@@ -86,7 +79,7 @@ describe('PUT /v1/devices/{id}/config and GET …/state', () => {
     await device.subscribeAsync(`devices/${ID}/config`, { qos: 1 });
     expect((await fx.api('PUT', `/v1/devices/${ID}/config`, { config: { mode: 'eco' } })).body).toEqual({ version: 1, published: true });
     expect(JSON.parse(await got)).toEqual({ version: 1, config: { mode: 'eco' } });
-    await refused(() => fx.api('PUT', `/v1/devices/${ID}/config`, { config: { mode: 'off' }, ifVersion: 0 }), 409, 'config_version_mismatch');
+    await fx.refused(() => fx.api('PUT', `/v1/devices/${ID}/config`, { config: { mode: 'off' }, ifVersion: 0 }), 409, 'config_version_mismatch');
     expect((await fx.api('PUT', `/v1/devices/${ID}/config`, { config: { mode: 'heat' }, ifVersion: 1 })).body.version).toBe(2);
     expect((await fx.api('GET', `/v1/devices/${ID}`)).body.config).toEqual({ version: 2 });
     // a device connecting later gets the retained latest version
@@ -95,9 +88,9 @@ describe('PUT /v1/devices/{id}/config and GET …/state', () => {
     await late.subscribeAsync(`devices/${ID}/config`, { qos: 1 });
     expect(JSON.parse(await retained)).toEqual({ version: 2, config: { mode: 'heat' } });
     await late.endAsync();
-    await refused(() => fx.api('PUT', '/v1/devices/nobody-1/config', { config: {} }), 404, 'device_not_found');
-    await refused(() => fx.api('PUT', `/v1/devices/${ID}/config`, { config: 'x' }), 400, 'validation_failed');
-    await refused(() => fx.api('PUT', `/v1/devices/${ID}/config`, { config: { big: 'x'.repeat(70_000) } }), 400, 'validation_failed');
+    await fx.refused(() => fx.api('PUT', '/v1/devices/nobody-1/config', { config: {} }), 404, 'device_not_found');
+    await fx.refused(() => fx.api('PUT', `/v1/devices/${ID}/config`, { config: 'x' }), 400, 'validation_failed');
+    await fx.refused(() => fx.api('PUT', `/v1/devices/${ID}/config`, { config: { big: 'x'.repeat(70_000) } }), 400, 'validation_failed');
   });
 
   it('clears the retained config when a device is deleted', async () => {
@@ -112,6 +105,6 @@ describe('PUT /v1/devices/{id}/config and GET …/state', () => {
     expect((await fx.api('GET', '/v1/devices/thermo-off/state')).body).toEqual({ state: null, reportedAt: null });
     fx.registry.saveState('thermo-off', '{"temp":20.5}', fx.clock() + 5);
     expect((await fx.api('GET', '/v1/devices/thermo-off/state')).body).toEqual({ state: { temp: 20.5 }, reportedAt: fx.clock() + 5 });
-    await refused(() => fx.api('GET', '/v1/devices/nobody-1/state'), 404, 'device_not_found');
+    await fx.refused(() => fx.api('GET', '/v1/devices/nobody-1/state'), 404, 'device_not_found');
   });
 });

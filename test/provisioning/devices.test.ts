@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createCertFactory, type CertFactory } from '../helpers/certs.ts';
-import { ADMIN, deviceKey, problem, startApi, type ApiResponse, type HttpFixture } from './http-fixture.ts';
+import { ADMIN, deviceKey, problem, startApi, type HttpFixture } from './http-fixture.ts';
 
 let fx: HttpFixture;
 let certs: CertFactory;
@@ -12,14 +12,6 @@ afterAll(async () => {
   await fx.close();
   certs.cleanup();
 });
-
-/** Runs a refused request and proves the database did not change. */
-async function refused(req: () => Promise<ApiResponse>, status: number, code: string): Promise<any> {
-  const before = fx.snapshot();
-  const body = problem(await req(), status, code);
-  expect(fx.snapshot()).toEqual(before);
-  return body;
-}
 
 let n = 0;
 const uid = (p = 'dev') => `${p}-${++n}`;
@@ -44,10 +36,10 @@ describe('POST /v1/devices', () => {
     const k = deviceKey();
     const id = uid();
     expect((await fx.api('POST', '/v1/devices', { id, publicKey: k.pem })).status).toBe(201);
-    await refused(() => fx.api('POST', '/v1/devices', { id, publicKey: deviceKey().pem }), 409, 'device_exists');
-    await refused(() => fx.api('POST', '/v1/devices', { id: uid(), publicKey: k.jwk }), 409, 'key_in_use');
-    await refused(() => fx.api('POST', '/v1/devices', { id: uid(), publicKey: JSON.stringify(k.jwk) }), 409, 'key_in_use');
-    await refused(() => fx.api('POST', '/v1/devices', { id: uid(), publicKey: k.pem }), 409, 'key_in_use');
+    await fx.refused(() => fx.api('POST', '/v1/devices', { id, publicKey: deviceKey().pem }), 409, 'device_exists');
+    await fx.refused(() => fx.api('POST', '/v1/devices', { id: uid(), publicKey: k.jwk }), 409, 'key_in_use');
+    await fx.refused(() => fx.api('POST', '/v1/devices', { id: uid(), publicKey: JSON.stringify(k.jwk) }), 409, 'key_in_use');
+    await fx.refused(() => fx.api('POST', '/v1/devices', { id: uid(), publicKey: k.pem }), 409, 'key_in_use');
   });
 
   it('reads expiresAt as RFC 3339, epoch seconds or epoch ms, and refuses anything else unchanged', async () => {
@@ -58,7 +50,7 @@ describe('POST /v1/devices', () => {
       expect(ok.body.credentials[0].expiresAt, String(input)).toBe(ms);
     }
     for (const bad of ['tomorrow', '1700000000000', '2030-01-01', '2030-13-45T00:00:00Z', 1.5, -1, true, { at: ms }]) {
-      await refused(() => fx.api('POST', '/v1/devices', { id: uid(), publicKey: deviceKey().pem, expiresAt: bad }), 400, 'validation_failed');
+      await fx.refused(() => fx.api('POST', '/v1/devices', { id: uid(), publicKey: deviceKey().pem, expiresAt: bad }), 400, 'validation_failed');
     }
   });
 
@@ -66,7 +58,7 @@ describe('POST /v1/devices', () => {
     const expiresAt = fx.clock() + 3_600_000;
     const ok = await fx.api('POST', '/v1/devices', { id: uid(), publicKey: deviceKey().pem, expiresAt });
     expect(ok.body.credentials[0].expiresAt).toBe(expiresAt);
-    await refused(() => fx.api('POST', '/v1/devices', { id: uid(), publicKey: deviceKey().pem, expiresAt: fx.clock() - 1 }), 400, 'validation_failed');
+    await fx.refused(() => fx.api('POST', '/v1/devices', { id: uid(), publicKey: deviceKey().pem, expiresAt: fx.clock() - 1 }), 400, 'validation_failed');
   });
 });
 
@@ -108,20 +100,20 @@ describe('GET/PATCH/DELETE /v1/devices/{id}', () => {
     });
     const del = await fx.api('DELETE', `/v1/devices/${id}`);
     expect(del.status).toBe(204);
-    await refused(() => fx.api('GET', `/v1/devices/${id}`), 404, 'device_not_found');
-    await refused(() => fx.api('PATCH', `/v1/devices/${id}`, { blocked: true }), 404, 'device_not_found');
-    await refused(() => fx.api('DELETE', `/v1/devices/${id}`), 404, 'device_not_found');
+    await fx.refused(() => fx.api('GET', `/v1/devices/${id}`), 404, 'device_not_found');
+    await fx.refused(() => fx.api('PATCH', `/v1/devices/${id}`, { blocked: true }), 404, 'device_not_found');
+    await fx.refused(() => fx.api('DELETE', `/v1/devices/${id}`), 404, 'device_not_found');
   });
 
   it('refuses an empty or unknown PATCH and wrong types', async () => {
     const id = uid();
     await fx.api('POST', '/v1/devices', { id, publicKey: deviceKey().pem });
-    await refused(() => fx.api('PATCH', `/v1/devices/${id}`, {}), 400, 'validation_failed');
-    await refused(() => fx.api('PATCH', `/v1/devices/${id}`, { blocked: 'true' }), 400, 'validation_failed');
-    await refused(() => fx.api('PATCH', `/v1/devices/${id}`, { blocked: 1 }), 400, 'validation_failed');
-    await refused(() => fx.api('PATCH', `/v1/devices/${id}`, { metadata: [] }), 400, 'validation_failed');
-    await refused(() => fx.api('PATCH', `/v1/devices/${id}`, { metadata: { big: 'x'.repeat(5000) } }), 400, 'validation_failed');
-    await refused(() => fx.api('PATCH', `/v1/devices/${id}`, { id: 'other-id' }), 400, 'validation_failed');
+    await fx.refused(() => fx.api('PATCH', `/v1/devices/${id}`, {}), 400, 'validation_failed');
+    await fx.refused(() => fx.api('PATCH', `/v1/devices/${id}`, { blocked: 'true' }), 400, 'validation_failed');
+    await fx.refused(() => fx.api('PATCH', `/v1/devices/${id}`, { blocked: 1 }), 400, 'validation_failed');
+    await fx.refused(() => fx.api('PATCH', `/v1/devices/${id}`, { metadata: [] }), 400, 'validation_failed');
+    await fx.refused(() => fx.api('PATCH', `/v1/devices/${id}`, { metadata: { big: 'x'.repeat(5000) } }), 400, 'validation_failed');
+    await fx.refused(() => fx.api('PATCH', `/v1/devices/${id}`, { id: 'other-id' }), 400, 'validation_failed');
   });
 });
 
@@ -133,11 +125,11 @@ describe('credentials', () => {
     expect(second.status).toBe(201);
     expect(second.body).toMatchObject({ kid: expect.any(String), fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/), expiresAt: null });
     expect((await fx.api('POST', `/v1/devices/${id}/credentials`, { publicKey: deviceKey().pem, expiresAt: fx.clock() + 1000 })).status).toBe(201);
-    await refused(() => fx.api('POST', `/v1/devices/${id}/credentials`, { publicKey: deviceKey().pem }), 409, 'credential_limit');
+    await fx.refused(() => fx.api('POST', `/v1/devices/${id}/credentials`, { publicKey: deviceKey().pem }), 409, 'credential_limit');
     const kid = first.body.credentials[0].kid as string;
     expect((await fx.api('DELETE', `/v1/devices/${id}/credentials/${kid}`)).status).toBe(204);
-    await refused(() => fx.api('DELETE', `/v1/devices/${id}/credentials/${kid}`), 404, 'credential_not_found');
-    await refused(() => fx.api('DELETE', `/v1/devices/${id}/credentials/no'kid`), 404, 'credential_not_found');
+    await fx.refused(() => fx.api('DELETE', `/v1/devices/${id}/credentials/${kid}`), 404, 'credential_not_found');
+    await fx.refused(() => fx.api('DELETE', `/v1/devices/${id}/credentials/no'kid`), 404, 'credential_not_found');
     expect((await fx.api('GET', `/v1/devices/${id}`)).body.credentials).toHaveLength(2);
   });
 
@@ -145,9 +137,9 @@ describe('credentials', () => {
     const k = deviceKey();
     const id = uid();
     await fx.api('POST', '/v1/devices', { id, publicKey: k.pem });
-    await refused(() => fx.api('POST', '/v1/devices/nobody-here/credentials', { publicKey: deviceKey().pem }), 404, 'device_not_found');
-    await refused(() => fx.api('DELETE', '/v1/devices/nobody-here/credentials/abc'), 404, 'device_not_found');
-    await refused(() => fx.api('POST', `/v1/devices/${id}/credentials`, { publicKey: k.jwk }), 409, 'key_in_use');
+    await fx.refused(() => fx.api('POST', '/v1/devices/nobody-here/credentials', { publicKey: deviceKey().pem }), 404, 'device_not_found');
+    await fx.refused(() => fx.api('DELETE', '/v1/devices/nobody-here/credentials/abc'), 404, 'device_not_found');
+    await fx.refused(() => fx.api('POST', `/v1/devices/${id}/credentials`, { publicKey: k.jwk }), 409, 'key_in_use');
   });
 });
 
@@ -176,7 +168,7 @@ describe('POST /v1/devices:batch', () => {
       'not an object',
       { id: uid('ok'), publicKey: deviceKey().pem },
     ];
-    const body = await refused(() => fx.api('POST', '/v1/devices:batch', { devices }), 400, 'batch_rejected');
+    const body = await fx.refused(() => fx.api('POST', '/v1/devices:batch', { devices }), 400, 'batch_rejected');
     expect(body.errors.map((e: { index: number; code: string }) => [e.index, e.code])).toEqual([
       [1, 'invalid_device_id'],
       [2, 'invalid_public_key'],
@@ -190,10 +182,10 @@ describe('POST /v1/devices:batch', () => {
   });
 
   it('refuses an empty batch, a missing list and more than 10,000 items', async () => {
-    await refused(() => fx.api('POST', '/v1/devices:batch', { devices: [] }), 400, 'validation_failed');
-    await refused(() => fx.api('POST', '/v1/devices:batch', {}), 400, 'validation_failed');
-    await refused(() => fx.api('POST', '/v1/devices:batch', { devices: {} }), 400, 'validation_failed');
-    await refused(() => fx.api('POST', '/v1/devices:batch', { devices: new Array(10_001).fill({}) }), 400, 'validation_failed');
+    await fx.refused(() => fx.api('POST', '/v1/devices:batch', { devices: [] }), 400, 'validation_failed');
+    await fx.refused(() => fx.api('POST', '/v1/devices:batch', {}), 400, 'validation_failed');
+    await fx.refused(() => fx.api('POST', '/v1/devices:batch', { devices: {} }), 400, 'validation_failed');
+    await fx.refused(() => fx.api('POST', '/v1/devices:batch', { devices: new Array(10_001).fill({}) }), 400, 'validation_failed');
   });
 });
 
@@ -222,7 +214,7 @@ describe('admin authentication', () => {
   it.each(routes)('%s %s answers 401 unauthorized without, or with a wrong, admin token', async (method, route, body) => {
     const headerSets: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong-token-wrong-token-123' }, { authorization: ADMIN.authorization.replace('Bearer', 'Basic') }];
     for (const headers of headerSets) {
-      const res = await refused(() => fx.api(method, route, body, headers), 401, 'unauthorized');
+      const res = await fx.refused(() => fx.api(method, route, body, headers), 401, 'unauthorized');
       expect(JSON.stringify(res)).not.toContain('wrong-token');
     }
   });

@@ -1,18 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { deviceKey, problem, signJwt, startApi, type ApiResponse, type DeviceKey, type HttpFixture } from './http-fixture.ts';
+import { deviceKey, problem, signJwt, startApi, type DeviceKey, type HttpFixture } from './http-fixture.ts';
 
 let fx: HttpFixture;
 beforeEach(async () => {
   fx = await startApi({ config: { authFailureLimit: 0 } });
 });
 afterEach(() => fx.close());
-
-async function refused(req: () => Promise<ApiResponse>, status: number, code: string): Promise<any> {
-  const before = fx.snapshot();
-  const body = problem(await req(), status, code);
-  expect(fx.snapshot()).toEqual(before);
-  return body;
-}
 
 async function newToken(body: Record<string, unknown> = {}): Promise<{ token: string; tokenId: string }> {
   const res = await fx.api('POST', '/v1/enrollment-tokens', { ttlSeconds: 600, ...body });
@@ -39,20 +32,20 @@ describe('enrollment tokens (admin)', () => {
     expect(JSON.stringify(list.body)).not.toContain(secret);
     expect(JSON.stringify(fx.snapshot())).not.toContain(secret);
     expect((await fx.api('DELETE', `/v1/enrollment-tokens/${t.tokenId}`)).status).toBe(204);
-    await refused(() => fx.api('DELETE', `/v1/enrollment-tokens/${t.tokenId}`), 404, 'enrollment_token_not_found');
-    await refused(() => fx.api('DELETE', `/v1/enrollment-tokens/x'y`), 404, 'enrollment_token_not_found');
+    await fx.refused(() => fx.api('DELETE', `/v1/enrollment-tokens/${t.tokenId}`), 404, 'enrollment_token_not_found');
+    await fx.refused(() => fx.api('DELETE', `/v1/enrollment-tokens/x'y`), 404, 'enrollment_token_not_found');
     // a deleted token no longer enrolls
     const k = deviceKey();
-    await refused(() => enroll(t.token, 'lock-1', k), 401, 'enrollment_token_invalid');
+    await fx.refused(() => enroll(t.token, 'lock-1', k), 401, 'enrollment_token_invalid');
   });
 
   it('refuses bad token requests', async () => {
     for (const body of [{}, { ttlSeconds: 0 }, { ttlSeconds: 1.5 }, { ttlSeconds: 60, uses: 0 }, { ttlSeconds: '60' }, { ttlSeconds: 60, extra: 1 }]) {
-      await refused(() => fx.api('POST', '/v1/enrollment-tokens', body), 400, 'validation_failed');
+      await fx.refused(() => fx.api('POST', '/v1/enrollment-tokens', body), 400, 'validation_failed');
     }
     for (const idPattern of ['(a+)+', '(a|a)*', '(?=x)', '\\1', '[', 'x'.repeat(129)]) {
       const code = idPattern.length > 128 ? 'validation_failed' : 'invalid_id_pattern';
-      await refused(() => fx.api('POST', '/v1/enrollment-tokens', { ttlSeconds: 60, idPattern }), 400, code);
+      await fx.refused(() => fx.api('POST', '/v1/enrollment-tokens', { ttlSeconds: 60, idPattern }), 400, code);
     }
   });
 });
@@ -68,20 +61,20 @@ describe('POST /v1/enroll', () => {
     expect((await fx.api('GET', '/v1/audit?deviceId=thermo-100')).body.entries).toMatchObject([
       { action: 'device.enroll', actor: `enrollment:${t.tokenId}` },
     ]);
-    await refused(() => enroll(t.token, 'thermo-101', deviceKey()), 401, 'enrollment_token_invalid');
+    await fx.refused(() => enroll(t.token, 'thermo-101', deviceKey()), 401, 'enrollment_token_invalid');
   });
 
   it('exhausts a multi-use token', async () => {
     const t = await newToken({ uses: 3 });
     for (let i = 0; i < 3; i++) expect((await enroll(t.token, `multi-${i}`, deviceKey())).status).toBe(201);
-    await refused(() => enroll(t.token, 'multi-3', deviceKey()), 401, 'enrollment_token_invalid');
+    await fx.refused(() => enroll(t.token, 'multi-3', deviceKey()), 401, 'enrollment_token_invalid');
   });
 
   it('expires by the injected clock', async () => {
     const t = await newToken({ ttlSeconds: 60, uses: 2 });
     expect((await enroll(t.token, 'early-1', deviceKey())).status).toBe(201);
     fx.clock.advance(60_000);
-    await refused(() => enroll(t.token, 'late-1', deviceKey()), 401, 'enrollment_token_invalid');
+    await fx.refused(() => enroll(t.token, 'late-1', deviceKey()), 401, 'enrollment_token_invalid');
   });
 
   it('refuses missing, malformed, unknown and forged tokens', async () => {
@@ -89,10 +82,10 @@ describe('POST /v1/enroll', () => {
     const k = deviceKey();
     const forged = t.token.slice(0, -1) + (t.token.endsWith('A') ? 'B' : 'A');
     for (const authorization of ['', 'Bearer', `Basic ${t.token}`, 'Bearer lket.nope.nope', forged.replace(/^/, 'Bearer '), `Bearer lket.${'A'.repeat(12)}.${'A'.repeat(43)}`]) {
-      await refused(() => fx.api('POST', '/v1/enroll', { deviceId: 'forge-1', publicKey: k.pem, proof: proof(k, 'forge-1') }, { authorization }), 401, 'enrollment_token_invalid');
+      await fx.refused(() => fx.api('POST', '/v1/enroll', { deviceId: 'forge-1', publicKey: k.pem, proof: proof(k, 'forge-1') }, { authorization }), 401, 'enrollment_token_invalid');
     }
     // the admin token is not an enrollment token
-    await refused(() => fx.api('POST', '/v1/enroll', { deviceId: 'forge-1', publicKey: k.pem, proof: proof(k, 'forge-1') }), 401, 'enrollment_token_invalid');
+    await fx.refused(() => fx.api('POST', '/v1/enroll', { deviceId: 'forge-1', publicKey: k.pem, proof: proof(k, 'forge-1') }), 401, 'enrollment_token_invalid');
     expect((await enroll(t.token, 'forge-1', k)).status).toBe(201);
   });
 
@@ -112,7 +105,7 @@ describe('POST /v1/enroll', () => {
       ['alg none', `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: 'proof-1', aud: 'latchkey:enroll', iat: now, exp: now + 60 })).toString('base64url')}.`],
       ['not a JWT', 'hello'],
     ];
-    for (const [, p] of bad) await refused(() => enroll(t.token, 'proof-1', k, p), 400, 'proof_invalid');
+    for (const [, p] of bad) await fx.refused(() => enroll(t.token, 'proof-1', k, p), 400, 'proof_invalid');
     expect((await fx.api('GET', '/v1/enrollment-tokens')).body.tokens[0].usesLeft).toBe(1);
     // a kid header naming the key is fine
     expect((await enroll(t.token, 'proof-1', k, proof(k, 'proof-1', {}, { alg: 'ES256', typ: 'JWT', kid: 'new-key' }))).status).toBe(201);
@@ -123,13 +116,13 @@ describe('POST /v1/enroll', () => {
     const taken = deviceKey();
     await fx.api('POST', '/v1/devices', { id: 'lock-001', publicKey: taken.pem });
     const k = deviceKey();
-    await refused(() => enroll(t.token, 'bad/id', k), 400, 'invalid_device_id');
-    await refused(() => enroll(t.token, 'lock-002', k, proof(k, 'lock-002'), 'garbage'), 400, 'invalid_public_key');
-    await refused(() => enroll(t.token, 'lock-002', k, proof(k, 'lock-002'), k.privateKey.export({ format: 'jwk' })), 400, 'private_key_rejected');
-    await refused(() => enroll(t.token, 'lock-9999', k), 403, 'device_id_not_allowed');
-    await refused(() => enroll(t.token, 'xlock-002', k), 403, 'device_id_not_allowed');
-    await refused(() => enroll(t.token, 'lock-001', k), 409, 'device_exists');
-    await refused(() => enroll(t.token, 'lock-003', taken), 409, 'key_in_use');
+    await fx.refused(() => enroll(t.token, 'bad/id', k), 400, 'invalid_device_id');
+    await fx.refused(() => enroll(t.token, 'lock-002', k, proof(k, 'lock-002'), 'garbage'), 400, 'invalid_public_key');
+    await fx.refused(() => enroll(t.token, 'lock-002', k, proof(k, 'lock-002'), k.privateKey.export({ format: 'jwk' })), 400, 'private_key_rejected');
+    await fx.refused(() => enroll(t.token, 'lock-9999', k), 403, 'device_id_not_allowed');
+    await fx.refused(() => enroll(t.token, 'xlock-002', k), 403, 'device_id_not_allowed');
+    await fx.refused(() => enroll(t.token, 'lock-001', k), 409, 'device_exists');
+    await fx.refused(() => enroll(t.token, 'lock-003', taken), 409, 'key_in_use');
     expect((await fx.api('GET', '/v1/enrollment-tokens')).body.tokens[0].usesLeft).toBe(5);
   });
 

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { expect } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry as MetricsRegistry } from 'prom-client';
@@ -36,6 +37,8 @@ export interface HttpFixture {
   api(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse>;
   /** every row of every table, for before/after comparisons */
   snapshot(): Record<string, unknown[]>;
+  /** Runs a request that must be refused with this status and code, and proves the database did not change; returns the body. */
+  refused(req: () => Promise<ApiResponse>, status: number, code: string): Promise<any>;
   close(): Promise<void>;
 }
 
@@ -52,7 +55,7 @@ export async function startApi(extra: Omit<Partial<AppDeps>, 'config'> & { confi
   if (address === null || typeof address === 'string') throw new Error('no address');
   const url = `http://127.0.0.1:${address.port}`;
   const reader = new Database(file, { readonly: true });
-  return {
+  const fx: HttpFixture = {
     url,
     app,
     registry,
@@ -78,6 +81,12 @@ export async function startApi(extra: Omit<Partial<AppDeps>, 'config'> & { confi
       for (const t of tables) out[t] = reader.prepare(`SELECT * FROM "${t}" ORDER BY rowid`).all();
       return out;
     },
+    async refused(req, status, code) {
+      const before = fx.snapshot();
+      const body = problem(await req(), status, code);
+      expect(fx.snapshot()).toEqual(before);
+      return body;
+    },
     async close() {
       await app.close();
       reader.close();
@@ -85,6 +94,7 @@ export async function startApi(extra: Omit<Partial<AppDeps>, 'config'> & { confi
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return fx;
 }
 
 export interface DeviceKey {

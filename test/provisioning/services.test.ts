@@ -1,18 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deviceKey, problem, startApi, type ApiResponse, type HttpFixture } from './http-fixture.ts';
+import { deviceKey, startApi, type HttpFixture } from './http-fixture.ts';
 
 let fx: HttpFixture;
 beforeAll(async () => {
   fx = await startApi();
 });
 afterAll(() => fx.close());
-
-async function refused(req: () => Promise<ApiResponse>, status: number, code: string): Promise<any> {
-  const before = fx.snapshot();
-  const body = problem(await req(), status, code);
-  expect(fx.snapshot()).toEqual(before);
-  return body;
-}
 
 const acl = { publish: ['devices/+/commands/#'], subscribe: ['devices/+/telemetry/#', 'devices/+/state'] };
 
@@ -26,29 +19,29 @@ describe('service accounts (http-api.md §Service accounts)', () => {
     expect((await fx.api('GET', '/v1/services')).body.services.map((s: { name: string }) => s.name)).toEqual(['dashboard']);
     expect((await fx.api('GET', '/v1/services/dashboard')).body).toMatchObject({ name: 'dashboard' });
     expect((await fx.api('DELETE', '/v1/services/dashboard')).status).toBe(204);
-    await refused(() => fx.api('GET', '/v1/services/dashboard'), 404, 'service_not_found');
-    await refused(() => fx.api('DELETE', '/v1/services/dashboard'), 404, 'service_not_found');
+    await fx.refused(() => fx.api('GET', '/v1/services/dashboard'), 404, 'service_not_found');
+    await fx.refused(() => fx.api('DELETE', '/v1/services/dashboard'), 404, 'service_not_found');
   });
 
   it('refuses a duplicate name, a key in use by a device, bad names and bad ACL filters', async () => {
     const k = deviceKey();
     await fx.api('POST', '/v1/services', { name: 'rules-engine', publicKey: deviceKey().pem, acl });
-    await refused(() => fx.api('POST', '/v1/services', { name: 'rules-engine', publicKey: deviceKey().pem, acl }), 409, 'service_exists');
+    await fx.refused(() => fx.api('POST', '/v1/services', { name: 'rules-engine', publicKey: deviceKey().pem, acl }), 409, 'service_exists');
     await fx.api('POST', '/v1/devices', { id: 'svc-key-owner', publicKey: k.pem });
-    await refused(() => fx.api('POST', '/v1/services', { name: 'thief', publicKey: k.jwk, acl }), 409, 'key_in_use');
+    await fx.refused(() => fx.api('POST', '/v1/services', { name: 'thief', publicKey: k.jwk, acl }), 409, 'key_in_use');
     for (const name of ['Dash', 'ab', 'svc:dash', 'dash/x', `d'; --`, '']) {
-      await refused(() => fx.api('POST', '/v1/services', { name, publicKey: deviceKey().pem, acl }), 400, 'invalid_service_name');
+      await fx.refused(() => fx.api('POST', '/v1/services', { name, publicKey: deviceKey().pem, acl }), 400, 'invalid_service_name');
     }
-    await refused(() => fx.api('GET', '/v1/services/Bad+Name'), 400, 'invalid_service_name');
+    await fx.refused(() => fx.api('GET', '/v1/services/Bad+Name'), 400, 'invalid_service_name');
     for (const bad of [['devices/#/x'], ['devices/a+/b'], [''], ['a\u0000b']]) {
-      await refused(
+      await fx.refused(
         () => fx.api('POST', '/v1/services', { name: 'acl-test', publicKey: deviceKey().pem, acl: { publish: [], subscribe: bad } }),
         400,
         bad[0] === '' ? 'validation_failed' : 'invalid_topic_filter',
       );
     }
-    await refused(() => fx.api('POST', '/v1/services', { name: 'acl-test', publicKey: deviceKey().pem, acl: { publish: [] } }), 400, 'validation_failed');
-    await refused(
+    await fx.refused(() => fx.api('POST', '/v1/services', { name: 'acl-test', publicKey: deviceKey().pem, acl: { publish: [] } }), 400, 'validation_failed');
+    await fx.refused(
       () => fx.api('POST', '/v1/services', { name: 'acl-test', publicKey: deviceKey().pem, acl: { publish: 'devices/#', subscribe: [] } }),
       400,
       'validation_failed',
