@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommandError, DeviceClient, ServiceClient } from '@latchkey/device-sdk';
-import { sleep, startStack, waitFor, type Stack } from './helpers/stack.ts';
+import { closeAll, sleep, startStack, waitFor, type Stack } from './helpers/stack.ts';
 
 let stack: Stack;
 let backend: ServiceClient;
@@ -27,7 +27,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+  await closeAll(closers);
   await stack.close();
 });
 

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeviceClient, DeviceClientError, ServiceClient, privateKeyToPem } from '@latchkey/device-sdk';
-import { countingProxy, newIdentity, sleep, startStack, waitFor, type CountingProxy, type Stack } from './helpers/stack.ts';
+import { closeAll, countingProxy, newIdentity, sleep, startStack, waitFor, type CountingProxy, type Stack } from './helpers/stack.ts';
 
 let stack: Stack;
 let proxy: CountingProxy;
@@ -13,7 +13,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+  await closeAll(closers);
   await proxy.close();
   await stack.close();
 });

@@ -5,13 +5,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeviceClient, DeviceClientError, enroll, fetchClockOffset, generateDeviceKeyPair, publicKeyToPem } from '@latchkey/device-sdk';
 import { sign as cryptoSign } from 'node:crypto';
-import { startStack, waitFor, type Stack } from './helpers/stack.ts';
+import { closeAll, startStack, waitFor, type Stack } from './helpers/stack.ts';
 
 let stack: Stack | null = null;
 const closers: (() => Promise<unknown>)[] = [];
 
 afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+  await closeAll(closers);
   await stack?.close();
   stack = null;
 });

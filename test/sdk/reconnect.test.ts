@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeviceClient, ServiceClient, type DeviceClientOptions } from '@latchkey/device-sdk';
-import { countingProxy, sleep, startStack, waitFor, type CountingProxy, type Stack, type TestIdentity } from './helpers/stack.ts';
+import { closeAll, countingProxy, sleep, startStack, waitFor, type CountingProxy, type Stack, type TestIdentity } from './helpers/stack.ts';
 
 let stack: Stack;
 let proxy: CountingProxy;
@@ -24,7 +24,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+  await closeAll(closers);
   await proxy.close();
   await stack.close();
 });

@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeviceClient, ServiceClient } from '@latchkey/device-sdk';
-import { sleep, startStack, waitFor, type Stack } from './helpers/stack.ts';
+import { closeAll, sleep, startStack, waitFor, type Stack } from './helpers/stack.ts';
 
 let stack: Stack | null = null;
 const closers: (() => Promise<unknown>)[] = [];
 
 afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+  await closeAll(closers);
   await stack?.close();
   stack = null;
 });

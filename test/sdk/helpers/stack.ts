@@ -160,3 +160,8 @@ export async function waitFor(predicate: () => boolean, timeoutMs = 5000): Promi
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a test's closers, last opened first; one that fails does not stop the others. Empties the list. */
+export async function closeAll(closers: (() => Promise<unknown>)[]): Promise<void> {
+  for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+}
