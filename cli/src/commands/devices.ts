@@ -29,6 +29,15 @@ function deviceIdOf(sub: string, values: Record<string, unknown>, positionals: s
 
 const enc = encodeURIComponent;
 
+/** `show`, `block`, `unblock`: one request on `/v1/devices/{id}`; prints the device it returns. */
+function runOnDevice(sub: string, method: 'GET' | 'PATCH', body?: { blocked: boolean }): Subcommand['run'] {
+  return async (api, values, positionals, ctx) => {
+    const id = deviceIdOf(sub, values, positionals);
+    const { body: device } = await api.request<DeviceResource>(method, `/v1/devices/${enc(id)}`, body);
+    ctx.out(JSON.stringify(device, null, 2));
+  };
+}
+
 const SUBCOMMANDS: Record<string, Subcommand> = {
   add: {
     usage: 'devices add --id <id> --key <public key file> [--metadata <json>]',
@@ -74,33 +83,21 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     about: 'show one device: credentials, status, config version',
     options: ID_OPTION,
     positionals: 1,
-    async run(api, values, positionals, ctx) {
-      const id = deviceIdOf('show', values, positionals);
-      const { body } = await api.request<DeviceResource>('GET', `/v1/devices/${enc(id)}`);
-      ctx.out(JSON.stringify(body, null, 2));
-    },
+    run: runOnDevice('show', 'GET'),
   },
   block: {
     usage: 'devices block <id>',
     about: 'block a device (its live sessions are closed; it cannot connect until unblocked)',
     options: ID_OPTION,
     positionals: 1,
-    async run(api, values, positionals, ctx) {
-      const id = deviceIdOf('block', values, positionals);
-      const { body } = await api.request<DeviceResource>('PATCH', `/v1/devices/${enc(id)}`, { blocked: true });
-      ctx.out(JSON.stringify(body, null, 2));
-    },
+    run: runOnDevice('block', 'PATCH', { blocked: true }),
   },
   unblock: {
     usage: 'devices unblock <id>',
     about: 'unblock a device',
     options: ID_OPTION,
     positionals: 1,
-    async run(api, values, positionals, ctx) {
-      const id = deviceIdOf('unblock', values, positionals);
-      const { body } = await api.request<DeviceResource>('PATCH', `/v1/devices/${enc(id)}`, { blocked: false });
-      ctx.out(JSON.stringify(body, null, 2));
-    },
+    run: runOnDevice('unblock', 'PATCH', { blocked: false }),
   },
   delete: {
     usage: 'devices delete <id>',
