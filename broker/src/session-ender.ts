@@ -7,7 +7,13 @@ import type { RegistryChange } from './registry-port.ts';
 /** aedes internals this module relies on (present at runtime, missing from its typings). */
 interface AedesPersistenceInternals {
   /** set by `aedes.listen()`, so read at the time of use */
-  persistence: { delWill(client: { id: string; brokerId: string }): Promise<unknown> };
+  persistence: {
+    delWill(client: { id: string; brokerId: string }): Promise<unknown>;
+    cleanSubscriptions(client: { id: string }): Promise<unknown>;
+    outgoingStream(client: { id: string }): AsyncIterable<unknown>;
+    outgoingClearMessageId(client: { id: string }, packet: unknown): Promise<unknown>;
+    cleanIncoming?: (client: { id: string }) => Promise<unknown>;
+  };
 }
 interface ClientInternals {
   will: unknown;
@@ -19,13 +25,16 @@ export interface SessionEnderDeps {
   sessions: SessionTable;
   credentials: CredentialCache;
   metrics: Pick<BrokerMetrics, 'closed'>;
-  log: { info(obj: object, msg: string): void };
+  log: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
 export interface SessionEnder {
   /** The broker ends a session itself: no will (see createBroker), then close. */
   endSession(client: Client, p: SessionPrincipal, reason: SessionEndReason | 'broker_closing'): void;
-  /** The registry change feed: drop cached credentials; end the sessions a block, delete or key removal revokes. */
+  /**
+   * The registry change feed: drop cached credentials; end the sessions a block, delete or key
+   * removal revokes; and forget a deleted device's persistent session.
+   */
   onRegistryChange(change: RegistryChange): void;
 }
 
@@ -43,11 +52,27 @@ export interface SessionEnder {
  */
 export function createSessionEnder(deps: SessionEnderDeps): SessionEnder {
   const { aedes, sessions, credentials, metrics, log } = deps;
+  const persistence = () => (aedes as unknown as AedesPersistenceInternals).persistence;
+
+  /**
+   * A deleted device leaves nothing behind: its stored subscriptions, the QoS 1 messages queued for
+   * its offline session, its will and its QoS 2 state. Otherwise a device registered later under the
+   * same id would resume the old session (`sessionPresent`) and receive the old device's commands.
+   */
+  async function forgetSession(clientId: string): Promise<void> {
+    const store = persistence();
+    const client = { id: clientId };
+    await store.cleanSubscriptions(client);
+    const queued: unknown[] = [];
+    for await (const packet of store.outgoingStream(client)) queued.push(packet);
+    for (const packet of queued) await store.outgoingClearMessageId(client, packet);
+    await store.delWill({ id: clientId, brokerId: aedes.id });
+    if (typeof store.cleanIncoming === 'function') await store.cleanIncoming(client);
+  }
 
   function endSession(client: Client, p: SessionPrincipal, reason: SessionEndReason | 'broker_closing'): void {
     const c = client as unknown as ClientInternals;
-    const internals = aedes as unknown as AedesPersistenceInternals;
-    if (c.will) internals.persistence.delWill({ id: client.id, brokerId: aedes.id }).catch(() => undefined);
+    if (c.will) persistence().delWill({ id: client.id, brokerId: aedes.id }).catch(() => undefined);
     c.will = null;
     c._will = null;
     if (reason !== 'broker_closing') {
@@ -61,6 +86,12 @@ export function createSessionEnder(deps: SessionEnderDeps): SessionEnder {
     credentials.invalidate(change.principal);
     if (change.type === 'principal_blocked' || change.type === 'principal_deleted') {
       sessions.endWhere((p) => p.principal === change.principal, change.type);
+      // a device id is its one client id; after the close above has run its synchronous part
+      if (change.type === 'principal_deleted' && !change.principal.startsWith('svc:')) {
+        setImmediate(() => {
+          forgetSession(change.principal).catch((err: unknown) => log.error({ err, principal: change.principal }, 'forgetting a deleted device session failed'));
+        });
+      }
     } else if (change.type === 'credential_removed') {
       sessions.endWhere((p) => p.principal === change.principal && p.kid === change.kid, 'credential_removed');
     }

@@ -95,6 +95,35 @@ describe('registry changes end live sessions within 1 s', () => {
     expect(await connackFor(fx.port, { clientId: 'thermo-1', username: 'u', password: await dev.token() })).toBe(4);
   });
 
+  it('delete forgets the persistent session: a device registered again under that id starts clean', async () => {
+    // the device keeps a persistent session subscribed to its commands, then goes offline
+    const c = await fx.connect('thermo-1', await dev.token(), { clean: false });
+    await c.subscribeAsync('devices/thermo-1/commands/#', { qos: 1 });
+    await c.endAsync();
+    // a command is queued for the offline session; its queue and subscription exist
+    await fx.broker.messaging.publish('devices/thermo-1/commands/unlock', Buffer.from('{"id":"old"}'), { qos: 1, retain: false });
+    const resumed = await fx.connect('thermo-1', await dev.token(), { clean: false });
+    const first = await new Promise<string>((resolve) => resumed.once('message', (_t, payload) => resolve(payload.toString())));
+    expect(first).toBe('{"id":"old"}'); // the queue was really there (so the test can fail)
+    await fx.broker.messaging.publish('devices/thermo-1/commands/unlock', Buffer.from('{"id":"stale"}'), { qos: 1, retain: false });
+    await resumed.endAsync();
+    await fx.broker.messaging.publish('devices/thermo-1/commands/unlock', Buffer.from('{"id":"queued"}'), { qos: 1, retain: false });
+
+    fx.registry.devices.delete('thermo-1', 'test');
+    await new Promise((r) => setTimeout(r, 100));
+    const again = await fx.device('thermo-1'); // a new key under the old id
+    const got: string[] = [];
+    const fresh = await fx.connect('thermo-1', await again.token(), { clean: false });
+    fresh.on('message', (_t, payload) => got.push(payload.toString()));
+    expect(fresh.connected).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(got).toEqual([]);
+    // no subscription survived either: a new command reaches nobody until the device subscribes
+    await fx.broker.messaging.publish('devices/thermo-1/commands/unlock', Buffer.from('{"id":"new"}'), { qos: 1, retain: false });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(got).toEqual([]);
+  });
+
   it('credential removal closes only the session that used that credential', async () => {
     const second = newKeyPair();
     const kid2 = fx.registry.devices.addCredential('thermo-1', parsePublicKey(second.pem), null, 'test').kid;
