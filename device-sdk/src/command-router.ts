@@ -3,8 +3,11 @@
  * answers on `devices/{id}/replies/{id}` with `{"ok":true,"result"}` or `{"ok":false,"error"}`.
  */
 
-/** Runs one command; its return value (JSON-serializable) becomes the reply's `result`. */
-export type CommandHandler = (params: unknown, ctx: { id: string; name: string }) => unknown;
+/**
+ * Runs one command; its return value (JSON-serializable) becomes the reply's `result`. `P` is the
+ * shape you expect `params` to have: it arrives from the network, so validate it before trusting it.
+ */
+export type CommandHandler<P = unknown> = (params: P, ctx: { id: string; name: string }) => unknown;
 
 /**
  * Throw this from a command handler to send `message` as the reply's `error`. Any other error is

@@ -61,7 +61,7 @@ export function encodePayload(data: unknown): Buffer {
  *   brokerUrl: 'mqtt://127.0.0.1:1883',
  *   privateKey: await loadPrivateKey('./device.key.pem'),
  * });
- * await client.onCommand('setSetpoint', async ({ celsius }) => ({ setpoint: celsius }));
+ * await client.onCommand<{ celsius: number }>('setSetpoint', async ({ celsius }) => ({ setpoint: celsius }));
  * await client.publishTelemetry({ celsius: 21.5 });
  * await client.close();
  * ```
@@ -158,8 +158,8 @@ export class DeviceClient extends EventEmitter<ClientEvents> {
    * await client.onCommand('unlock', async (params) => { await door.unlock(); return { unlocked: true }; });
    * ```
    */
-  async onCommand(name: string, handler: CommandHandler): Promise<void> {
-    this.#commands.register(name, handler);
+  async onCommand<P = unknown>(name: string, handler: CommandHandler<P>): Promise<void> {
+    this.#commands.register(name, handler as CommandHandler);
     try {
       await this.#session.subscribe(this.#topics.command(name), 1, (topic, payload) =>
         this.#commands.dispatch(name, payload, (err) => this.emit('handler-error', err, topic)),
