@@ -49,7 +49,11 @@ export function wireAedesEvents(aedes: Aedes, deps: AedesEventDeps): void {
     }
     messaging.dispatch(packet, client);
   });
-  aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
+  aedes.on('clientError', (client, err) => {
+    // the id as authenticated, else (a refused or unparsed id) only its first 64 characters
+    const clientId = sessions.principalOf(client)?.clientId ?? String(client.id ?? '').slice(0, 64);
+    log.debug({ clientId, err: err.message }, 'client error');
+  });
   aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
   (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err }, 'aedes error'));
 }

@@ -145,6 +145,17 @@ describe('what the client never sees', () => {
     expect(JSON.stringify(audit)).not.toContain(token.split('.')[2]);
   });
 
+  it('a client id that does not parse is recorded only to its first 64 characters', async () => {
+    // e.g. a secret pasted into the wrong field: what does not parse is not kept whole
+    const clientId = `pasted.${'s'.repeat(64)}.${'t'.repeat(70)}`;
+    expect(await connackFor(fx.port, { clientId, username: 'u', password: await dev.token() })).toBe(2);
+    const audit = JSON.stringify(fx.registry.audit.list({ limit: 50 }));
+    expect(audit).toContain('client_id_invalid');
+    expect(audit).toContain(clientId.slice(0, 64));
+    expect(audit).not.toContain(clientId.slice(0, 65));
+    expect(fx.log.text()).not.toContain('t'.repeat(70));
+  });
+
   it('a refused client gets its CONNACK and then the socket is closed', async () => {
     const conn = await rawConnect(fx.port);
     conn.send(connectPacket({ clientId: 'thermo-1', username: 'u', password: 'x.y.z' }));

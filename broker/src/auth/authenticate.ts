@@ -191,7 +191,8 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     deps.onRefused(
       {
         principal: a.identity?.principal ?? null,
-        clientId: typeof client.id === 'string' ? client.id.slice(0, 200) : '',
+        // an id that did not parse is kept to 64 characters: never a whole token pasted into the wrong field
+        clientId: typeof client.id !== 'string' ? '' : a.identity === null ? client.id.slice(0, 64) : client.id,
         reason,
         remoteAddress,
         at: a.now,
