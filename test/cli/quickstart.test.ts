@@ -39,9 +39,22 @@ interface BashRun {
   readonly stdout: string;
 }
 
-/** Runs a script in bash (errexit, pipefail). */
+/** Every script still running when a test ends (a failed or timed-out step) is killed with its children. */
+const running = new Set<number>();
+afterAll(() => {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** Runs a script in bash (errexit, pipefail), in its own process group. */
 function bash(script: string, cwd: string, env: Record<string, string>): BashRun {
-  const child = spawn('bash', ['-euo', 'pipefail', '-c', script], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('bash', ['-euo', 'pipefail', '-c', script], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  if (child.pid !== undefined) running.add(child.pid);
   let stdout = '';
   let stderr = '';
   let finished = false;
@@ -54,6 +67,7 @@ function bash(script: string, cwd: string, env: Record<string, string>): BashRun
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
     child.on('close', (code) => {
+      if (child.pid !== undefined) running.delete(child.pid);
       finished = true;
       markerSeen();
       resolve({ code, stdout, stderr });
