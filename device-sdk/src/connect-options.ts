@@ -5,7 +5,7 @@ import { DeviceClientError } from './errors.ts';
 import { loadPrivateKeyPem } from './keys.ts';
 import { mintConnectToken, type Es256Signer } from './mint-token.ts';
 import type { QueueOverflow } from './offline-queue.ts';
-import { DEFAULT_LIMITS, systemClock, type Clock } from './protocol/index.ts';
+import { assertDeviceId, DEFAULT_LIMITS, systemClock, type Clock } from './protocol/index.ts';
 import { Session, type TlsOptions } from './session.ts';
 import { TokenSource } from './token-source.ts';
 
@@ -52,6 +52,15 @@ export interface ConnectOptions {
 }
 
 const BROKER_PROTOCOLS = new Set(['mqtt:', 'mqtts:', 'tcp:', 'tls:', 'ssl:', 'ws:', 'wss:']);
+
+/** Caller misuse (design.md #5): a bad deviceId option is a TypeError naming the rule. */
+export function deviceIdOption(id: unknown): string {
+  try {
+    return assertDeviceId(id);
+  } catch {
+    throw new TypeError('deviceId must match ^[A-Za-z][A-Za-z0-9._-]{2,63}$');
+  }
+}
 
 function positiveInt(name: string, v: unknown, dflt: number, min = 1): number {
   const n = v ?? dflt;

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { CommandRouter, type CommandHandler } from './command-router.ts';
-import { openSession, type ConnectOptions } from './connect-options.ts';
+import { deviceIdOption, openSession, type ConnectOptions } from './connect-options.ts';
 import { forwardEvents, type ClientEvents } from './forward-events.ts';
-import { assertDeviceId, deviceTopics } from './protocol/index.ts';
+import { deviceTopics } from './protocol/index.ts';
 import type { Session, SessionStats } from './session.ts';
 
 /** Options of {@link DeviceClient.connect}. */
@@ -95,7 +95,7 @@ export class DeviceClient extends EventEmitter<ClientEvents> {
    * ```
    */
   static async connect(o: DeviceClientOptions): Promise<DeviceClient> {
-    const deviceId = assertDeviceIdOption(o?.deviceId);
+    const deviceId = deviceIdOption(o?.deviceId);
     const session = await openSession(o, { clientId: deviceId, subject: deviceId });
     return new DeviceClient(deviceId, session);
   }
@@ -219,10 +219,3 @@ export class DeviceClient extends EventEmitter<ClientEvents> {
   }
 }
 
-function assertDeviceIdOption(id: unknown): string {
-  try {
-    return assertDeviceId(id);
-  } catch {
-    throw new TypeError('deviceId must match ^[A-Za-z][A-Za-z0-9._-]{2,63}$');
-  }
-}

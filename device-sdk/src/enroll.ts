@@ -4,7 +4,8 @@ import { DeviceClientError } from './errors.ts';
 import { postJson } from './http-json.ts';
 import { loadPrivateKeyPem, publicKeyToPem } from './keys.ts';
 import { mintEnrollProof, type Es256Signer } from './mint-token.ts';
-import { assertDeviceId, type Clock } from './protocol/index.ts';
+import { deviceIdOption } from './connect-options.ts';
+import type { Clock } from './protocol/index.ts';
 
 /** Options of {@link enroll}. */
 export interface EnrollOptions {
@@ -50,7 +51,7 @@ export interface EnrolledDevice {
  */
 export async function enroll(o: EnrollOptions): Promise<EnrolledDevice> {
   if (o === null || typeof o !== 'object') throw new TypeError('enroll: options are required');
-  const deviceId = checkDeviceId(o.deviceId);
+  const deviceId = deviceIdOption(o.deviceId);
   if (typeof o.enrollmentToken !== 'string' || o.enrollmentToken.length === 0) throw new TypeError('enrollmentToken must be a non-empty string');
   const base = withSlash(o.provisioningUrl);
   const privateKey = typeof o.privateKey === 'string' ? loadPrivateKeyPem(o.privateKey) : o.privateKey;
@@ -74,14 +75,6 @@ export async function enroll(o: EnrollOptions): Promise<EnrolledDevice> {
     throw new DeviceClientError('invalid_response', 'POST /v1/enroll did not return the enrolled device');
   }
   return device as EnrolledDevice;
-}
-
-function checkDeviceId(id: unknown): string {
-  try {
-    return assertDeviceId(id);
-  } catch {
-    throw new TypeError('deviceId must match ^[A-Za-z][A-Za-z0-9._-]{2,63}$');
-  }
 }
 
 function publicKeyPemOf(publicKey: KeyObject | string | undefined, privateKey: KeyObject | undefined): string {

@@ -1,6 +1,6 @@
 import { randomBytes, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { base64url } from 'jose';
-import { isDeviceId, isServiceName, SERVICE_PREFIX } from './protocol/ids.ts';
+import { isDeviceId, isPrincipal } from './protocol/ids.ts';
 import { enrollAudience, MAX_ENROLL_PROOF_LIFETIME, systemClock, type Clock } from './protocol/limits.ts';
 
 /** A signer for keys held in a secure element: returns the 64-byte IEEE P1363 r‖s ES256 signature of `data`. */
@@ -138,10 +138,7 @@ function signerOf(privateKey: KeyObject | undefined, sign: Es256Signer | undefin
 
 /** protocol.md §Device ids / §Service accounts: `sub` is a device id or `svc:{name}`. */
 function checkSubject(subject: unknown): string {
-  if (isDeviceId(subject)) return subject;
-  if (typeof subject === 'string' && subject.startsWith(SERVICE_PREFIX) && isServiceName(subject.slice(SERVICE_PREFIX.length))) {
-    return subject;
-  }
+  if (isPrincipal(subject)) return subject;
   throw new TypeError('subject must be a device id or svc:{name}');
 }
 

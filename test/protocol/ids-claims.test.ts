@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_TOKEN_RULES, ProtocolError, assertDeviceId, checkClaims, checkHeader, decodeSegments, parseClientId } from '@latchkey/device-sdk/protocol';
+import { DEFAULT_TOKEN_RULES, ProtocolError, assertDeviceId, isPrincipal, checkClaims, checkHeader, decodeSegments, parseClientId } from '@latchkey/device-sdk/protocol';
 
 const codeOf = (fn: () => unknown) => {
   try {
@@ -21,6 +21,10 @@ describe('protocol.md §Device ids and client ids', () => {
   it('parses service-account client ids', () => {
     expect(parseClientId('svc:dashboard')).toEqual({ kind: 'service', principal: 'svc:dashboard', serviceName: 'dashboard', instance: null });
     expect(parseClientId('svc:dashboard:2')).toMatchObject({ principal: 'svc:dashboard', instance: '2' });
+  });
+  it('knows a principal (token sub): a device id or svc:{name}, never an instance', () => {
+    for (const p of ['thermo-1', 'svc:dashboard']) expect(isPrincipal(p)).toBe(true);
+    for (const p of ['svc:dashboard:2', 'svc:Dash', 'svc:', 'ab', 'a/b', 7, null]) expect(isPrincipal(p)).toBe(false);
   });
   it('refuses non-strings', () => {
     expect(parseClientId(undefined)).toBeNull();

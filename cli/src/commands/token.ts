@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { DeviceKeyError, loadPrivateKey, mintConnectToken } from '@latchkey/device-sdk';
-import { DEFAULT_TOKEN_RULES, isDeviceId, isServiceName, SERVICE_PREFIX } from '@latchkey/device-sdk/protocol';
+import { DEFAULT_TOKEN_RULES, isPrincipal } from '@latchkey/device-sdk/protocol';
 import { intOption, parseCommandArgs, requireOption } from '../args.ts';
 import { CliError } from '../cli-error.ts';
 import type { Command } from '../command.ts';
@@ -36,8 +36,7 @@ export const tokenCommand: Command = {
       0,
     );
     const subject = requireOption('token', 'device', values.device);
-    const isService = subject.startsWith(SERVICE_PREFIX) && isServiceName(subject.slice(SERVICE_PREFIX.length));
-    if (!isService && !isDeviceId(subject)) {
+    if (!isPrincipal(subject)) {
       throw new CliError('usage', '--device must be a device id (^[A-Za-z][A-Za-z0-9._-]{2,63}$) or svc:<name>');
     }
     const keyFile = path.resolve(ctx.cwd, requireOption('token', 'key', values.key));

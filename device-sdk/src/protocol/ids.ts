@@ -64,6 +64,20 @@ export function parseClientId(clientId: unknown): ClientIdentity | null {
   return { kind: 'service', principal: SERVICE_PREFIX + name, serviceName: name, instance };
 }
 
+/**
+ * A principal: what a token's `sub` and the registry name — a device id, or `svc:{name}` for a
+ * service account (never with an instance suffix).
+ *
+ * @example
+ * ```ts
+ * isPrincipal('svc:dashboard') // true; isPrincipal('svc:dashboard:2') // false
+ * ```
+ */
+export function isPrincipal(s: unknown): s is string {
+  if (isDeviceId(s)) return true;
+  return typeof s === 'string' && s.startsWith(SERVICE_PREFIX) && SERVICE_NAME_PATTERN.test(s.slice(SERVICE_PREFIX.length));
+}
+
 /** The token `sub` / registry principal of a service account. */
 export function servicePrincipal(name: string): string {
   return SERVICE_PREFIX + name;

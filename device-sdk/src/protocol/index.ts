@@ -19,6 +19,7 @@ export {
   SERVICE_PREFIX,
   isDeviceId,
   isServiceName,
+  isPrincipal,
   assertDeviceId,
   assertServiceName,
   parseClientId,

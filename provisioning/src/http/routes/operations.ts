@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Registry as MetricsRegistry } from 'prom-client';
-import { isDeviceId } from '@latchkey/device-sdk/protocol';
+import { isPrincipal } from '@latchkey/device-sdk/protocol';
 import { ApiError } from '../api-error.ts';
 import type { RouteDeps } from '../route-deps.ts';
 import { ADMIN_SECURITY, jsonObjectSchema, responses } from '../schemas.ts';
@@ -95,7 +95,7 @@ export function adminOperationRoutes(app: FastifyInstance, deps: RouteDeps): voi
     async (request) => {
       const q = request.query;
       const target = q.deviceId ?? null;
-      if (target !== null && !isDeviceId(target) && !/^svc:[a-z][a-z0-9-]{2,63}$/.test(target)) {
+      if (target !== null && !isPrincipal(target)) {
         throw new ApiError('invalid_device_id', 'deviceId must be a device id or svc:{name}');
       }
       const limit = q.limit === undefined ? 100 : Number(q.limit);
