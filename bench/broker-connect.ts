@@ -26,7 +26,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mintConnectToken } from '../device-sdk/src/mint-token.ts';
+import { mintConnectToken } from '../device-sdk/src/token/mint-token.ts';
 import type { BenchResult } from './types.ts';
 
 const CHILD = fileURLToPath(new URL('./broker-child.ts', import.meta.url));

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connackFor, connectPacket, rawConnect } from './helpers/raw-mqtt.ts';
 import { newKeyPair, startBroker, type BrokerFixture, type TestPrincipal } from './helpers/broker-fixture.ts';
-import { mintConnectToken } from '../../device-sdk/src/mint-token.ts';
+import { mintConnectToken } from '../../device-sdk/src/token/mint-token.ts';
 import { parsePublicKey } from '@latchkey/device-sdk/protocol';
 
 let fx: BrokerFixture;

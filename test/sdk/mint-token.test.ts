@@ -1,8 +1,8 @@
 import { createPublicKey, generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { generateDeviceKeyPair } from '../../device-sdk/src/keys.ts';
-import { mintConnectToken, mintEnrollProof, type Es256Signer } from '../../device-sdk/src/mint-token.ts';
+import { generateDeviceKeyPair } from '../../device-sdk/src/keys/keys.ts';
+import { mintConnectToken, mintEnrollProof, type Es256Signer } from '../../device-sdk/src/token/mint-token.ts';
 import { DEFAULT_TOKEN_RULES } from '../../device-sdk/src/protocol/limits.ts';
 import { verifyToken } from '../../device-sdk/src/protocol/verify-token.ts';
 

@@ -44,7 +44,7 @@ describe('@latchkey/device-sdk public entry', () => {
 
   it('every public function and class carries TSDoc with an @example', () => {
     const dir = new URL('device-sdk/src/', root);
-    const sources = readdirSync(dir)
+    const sources = readdirSync(dir, { recursive: true, encoding: 'utf8' })
       .filter((f) => f.endsWith('.ts'))
       .map((f) => readFileSync(new URL(f, dir), 'utf8'))
       .join('\n');

@@ -10,7 +10,7 @@ import path from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { parsePublicKey } from '@latchkey/device-sdk/protocol';
-import { mintConnectToken, type MintConnectTokenOptions } from '../../../device-sdk/src/mint-token.ts';
+import { mintConnectToken, type MintConnectTokenOptions } from '../../../device-sdk/src/token/mint-token.ts';
 import { openRegistry, type Registry } from '../../../provisioning/src/registry/index.ts';
 import { createBroker, type Broker, type BrokerConfigInput, type BrokerLog } from '../../../broker/src/index.ts';
 

@@ -1,5 +1,5 @@
-import { DeviceClientError } from './errors.ts';
-import type { Clock } from './protocol/index.ts';
+import { DeviceClientError } from '../errors.ts';
+import type { Clock } from '../protocol/index.ts';
 import { getJson } from './http-json.ts';
 
 export interface FetchClockOffsetOptions {

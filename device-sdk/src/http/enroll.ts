@@ -1,11 +1,11 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { withSlash } from './clock-offset.ts';
-import { DeviceClientError } from './errors.ts';
+import { DeviceClientError } from '../errors.ts';
 import { postJson } from './http-json.ts';
-import { loadPrivateKeyPem, publicKeyToPem } from './keys.ts';
-import { mintEnrollProof, type Es256Signer } from './mint-token.ts';
-import { deviceIdOption } from './connect-options.ts';
-import type { Clock } from './protocol/index.ts';
+import { loadPrivateKeyPem, publicKeyToPem } from '../keys/keys.ts';
+import { mintEnrollProof, type Es256Signer } from '../token/mint-token.ts';
+import { deviceIdOption } from '../client/connect-options.ts';
+import type { Clock } from '../protocol/index.ts';
 
 /** Options of {@link enroll}. */
 export interface EnrollOptions {

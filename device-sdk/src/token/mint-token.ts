@@ -1,7 +1,7 @@
 import { randomBytes, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { base64url } from 'jose';
-import { isDeviceId, isPrincipal } from './protocol/ids.ts';
-import { enrollAudience, MAX_ENROLL_PROOF_LIFETIME, systemClock, type Clock } from './protocol/limits.ts';
+import { isDeviceId, isPrincipal } from '../protocol/ids.ts';
+import { enrollAudience, MAX_ENROLL_PROOF_LIFETIME, systemClock, type Clock } from '../protocol/limits.ts';
 
 /** A signer for keys held in a secure element: returns the 64-byte IEEE P1363 r‖s ES256 signature of `data`. */
 export type Es256Signer = (data: Uint8Array) => Promise<Uint8Array>;

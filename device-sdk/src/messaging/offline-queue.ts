@@ -1,4 +1,4 @@
-import { DeviceClientError } from './errors.ts';
+import { DeviceClientError } from '../errors.ts';
 
 /** What to do with a publish when the offline queue is full. */
 export type QueueOverflow = 'drop-oldest' | 'reject';

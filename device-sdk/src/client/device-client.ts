@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { CommandRouter, type CommandHandler } from './command-router.ts';
+import { CommandRouter, type CommandHandler } from '../messaging/command-router.ts';
 import { deviceIdOption, openSession, type ConnectOptions } from './connect-options.ts';
 import { forwardEvents, type ClientEvents } from './forward-events.ts';
-import { deviceTopics } from './protocol/index.ts';
-import type { Session, SessionStats } from './session.ts';
+import { deviceTopics } from '../protocol/index.ts';
+import type { Session, SessionStats } from '../session/session.ts';
 
 /** Options of {@link DeviceClient.connect}. */
 export interface DeviceClientOptions extends ConnectOptions {

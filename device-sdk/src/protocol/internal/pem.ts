@@ -1,4 +1,4 @@
-import { ProtocolError } from './errors.ts';
+import { ProtocolError } from '../errors.ts';
 
 /** One decoded PEM block (RFC 7468). */
 export interface PemBlock {

@@ -1,4 +1,4 @@
-import { DeviceClientError, HTTP_ERROR_CODES, type HttpErrorCode } from './errors.ts';
+import { DeviceClientError, HTTP_ERROR_CODES, type HttpErrorCode } from '../errors.ts';
 
 /** Largest response body read from the provisioning API. */
 const MAX_BODY_BYTES = 1_048_576;

@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import type { Session, SessionEvents } from './session.ts';
+import type { Session, SessionEvents } from '../session/session.ts';
 
 /** Events of a DeviceClient and a ServiceClient. */
 export type ClientEvents = SessionEvents;

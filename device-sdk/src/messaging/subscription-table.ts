@@ -1,6 +1,6 @@
 import { ErrorWithSubackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
-import { DeviceClientError } from './errors.ts';
-import { isValidTopicFilter, topicMatches } from './protocol/index.ts';
+import { DeviceClientError } from '../errors.ts';
+import { isValidTopicFilter, topicMatches } from '../protocol/index.ts';
 
 /** Delivery details of a received message. */
 export interface MessageMeta {

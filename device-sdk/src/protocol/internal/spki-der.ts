@@ -1,4 +1,4 @@
-import { ProtocolError } from './errors.ts';
+import { ProtocolError } from '../errors.ts';
 import { contentOf, encodingOf, readChildren, readTlv, readWhole, TAG, type Tlv } from './der-reader.ts';
 import { decodePoint, type P256Point } from './p256-point.ts';
 import { PRIVATE_KEY_MESSAGE } from './pem.ts';

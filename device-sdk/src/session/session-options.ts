@@ -1,9 +1,9 @@
 import type { IClientOptions } from 'mqtt';
 import type { BackoffOptions } from './backoff.ts';
-import type { DeviceClientError } from './errors.ts';
-import type { QueueOverflow } from './offline-queue.ts';
-import type { Clock } from './protocol/index.ts';
-import type { TokenSource } from './token-source.ts';
+import type { DeviceClientError } from '../errors.ts';
+import type { QueueOverflow } from '../messaging/offline-queue.ts';
+import type { Clock } from '../protocol/index.ts';
+import type { TokenSource } from '../token/token-source.ts';
 
 /** TLS settings for `mqtts://` and `wss://` broker URLs. */
 export interface TlsOptions {

@@ -1,4 +1,4 @@
-import { ProtocolError } from './errors.ts';
+import { ProtocolError } from '../errors.ts';
 
 /**
  * The NIST P-256 (secp256r1) group, SEC 2 §2.4.2 / FIPS 186-4 §D.1.2.3.

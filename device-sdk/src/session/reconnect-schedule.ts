@@ -1,6 +1,6 @@
-import type { Clock } from './protocol/index.ts';
+import type { Clock } from '../protocol/index.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
-import { refreshDueAt, refreshShare, type HeldToken } from './token-source.ts';
+import { refreshDueAt, refreshShare, type HeldToken } from '../token/token-source.ts';
 
 /**
  * When the session reconnects: after a failure (backoff with full jitter, growing with each

@@ -1,13 +1,13 @@
 import type { KeyObject } from 'node:crypto';
-import { resolveBackoff, type BackoffOptions } from './backoff.ts';
-import { fetchClockOffset } from './clock-offset.ts';
-import { DeviceClientError } from './errors.ts';
-import { loadPrivateKeyPem } from './keys.ts';
-import { mintConnectToken, type Es256Signer } from './mint-token.ts';
-import type { QueueOverflow } from './offline-queue.ts';
-import { assertDeviceId, DEFAULT_LIMITS, systemClock, type Clock } from './protocol/index.ts';
-import { Session, type TlsOptions } from './session.ts';
-import { TokenSource } from './token-source.ts';
+import { resolveBackoff, type BackoffOptions } from '../session/backoff.ts';
+import { fetchClockOffset } from '../http/clock-offset.ts';
+import { DeviceClientError } from '../errors.ts';
+import { loadPrivateKeyPem } from '../keys/keys.ts';
+import { mintConnectToken, type Es256Signer } from '../token/mint-token.ts';
+import type { QueueOverflow } from '../messaging/offline-queue.ts';
+import { assertDeviceId, DEFAULT_LIMITS, systemClock, type Clock } from '../protocol/index.ts';
+import { Session, type TlsOptions } from '../session/session.ts';
+import { TokenSource } from '../token/token-source.ts';
 
 /** Options shared by {@link DeviceClient.connect} and {@link ServiceClient.connect}. */
 export interface ConnectOptions {

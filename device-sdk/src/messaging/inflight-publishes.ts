@@ -1,5 +1,5 @@
 import type { MqttClient } from 'mqtt';
-import { DeviceClientError } from './errors.ts';
+import { DeviceClientError } from '../errors.ts';
 import type { PendingPublish } from './offline-queue.ts';
 
 interface Inflight {

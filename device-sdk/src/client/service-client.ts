@@ -2,9 +2,9 @@ import { EventEmitter } from 'node:events';
 import { openSession, type ConnectOptions } from './connect-options.ts';
 import { encodePayload } from './device-client.ts';
 import { forwardEvents, type ClientEvents } from './forward-events.ts';
-import { assertServiceName, servicePrincipal } from './protocol/index.ts';
-import type { Session, SessionStats } from './session.ts';
-import type { MessageHandler } from './subscription-table.ts';
+import { assertServiceName, servicePrincipal } from '../protocol/index.ts';
+import type { Session, SessionStats } from '../session/session.ts';
+import type { MessageHandler } from '../messaging/subscription-table.ts';
 
 /** Options of {@link ServiceClient.connect}. */
 export interface ServiceClientOptions extends ConnectOptions {

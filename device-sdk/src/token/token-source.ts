@@ -1,4 +1,4 @@
-import type { Clock } from './protocol/index.ts';
+import type { Clock } from '../protocol/index.ts';
 
 /** A minted connect token and when this process minted it (local clock, ms). */
 export interface HeldToken {

@@ -1,4 +1,4 @@
-import { ProtocolError } from './errors.ts';
+import { ProtocolError } from '../errors.ts';
 
 /**
  * A strict DER (X.690 §10) reader, just enough for SubjectPublicKeyInfo and the path to it

@@ -1,13 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { connect as mqttConnect, Store, type IConnackPacket, type MqttClient } from 'mqtt';
-import { DeviceClientError, FATAL_CONNACK } from './errors.ts';
-import { InflightPublishes } from './inflight-publishes.ts';
-import { OfflineQueue, type PendingPublish } from './offline-queue.ts';
-import { isValidTopicName } from './protocol/index.ts';
+import { DeviceClientError, FATAL_CONNACK } from '../errors.ts';
+import { InflightPublishes } from '../messaging/inflight-publishes.ts';
+import { OfflineQueue, type PendingPublish } from '../messaging/offline-queue.ts';
+import { isValidTopicName } from '../protocol/index.ts';
 import { ReconnectSchedule } from './reconnect-schedule.ts';
 import { mqttClientOptions, type SessionEvents, type SessionOptions, type SessionStats } from './session-options.ts';
-import { SubscriptionTable, type MessageHandler } from './subscription-table.ts';
-import type { HeldToken } from './token-source.ts';
+import { SubscriptionTable, type MessageHandler } from '../messaging/subscription-table.ts';
+import type { HeldToken } from '../token/token-source.ts';
 
 export type { SessionEvents, SessionOptions, SessionStats, TlsOptions } from './session-options.ts';
 
