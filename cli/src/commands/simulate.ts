@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { SIMULATE_HELP, simulateCommand, type EmbeddedStack } from '@latchkey/simulator';
 import type { Command } from '../command.ts';
 import { resolveUpConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
+import { SIMULATE_HELP, simulateCommand, type EmbeddedStack } from '../simulate/simulate-command.ts';
 import { startStack } from '../stack.ts';
 
 /**

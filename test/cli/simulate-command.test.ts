@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { simulateCommand, type SimulateDeps } from '../../simulator/src/cli-simulate.ts';
-import { startTestStack } from './helpers/stack.ts';
+import { simulateCommand, type SimulateDeps } from '../../cli/src/simulate/simulate-command.ts';
+import { startTestStack } from '../simulator/helpers/stack.ts';
 
 const cwd = mkdtempSync(path.join(tmpdir(), 'latchkey-sim-cli-'));
 afterAll(() => rmSync(cwd, { recursive: true, force: true }));

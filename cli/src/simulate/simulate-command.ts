@@ -7,11 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isDeviceClientError } from '@latchkey/device-sdk';
-import { runFleet, type FleetResult } from './fleet.ts';
-import { FLEET_DEFAULTS } from './fleet-options.ts';
-import { createProgress } from './progress.ts';
-import { SimulatorError } from './provisioning-api.ts';
-import { formatSummary, reportProblems } from './report.ts';
+import { createProgress, FLEET_DEFAULTS, formatSummary, reportProblems, runFleet, SimulatorError, type FleetResult } from '@latchkey/simulator';
 
 /** A stack started in-process for `--embedded` (provisioning + broker on free ports). */
 export interface EmbeddedStack {
