@@ -31,6 +31,9 @@ export {
   DEFAULT_TOKEN_RULES,
   DEFAULT_LIMITS,
   MAX_TOKEN_BYTES,
+  MAX_KID_LENGTH,
+  MAX_AUDIENCE_LENGTH,
+  MAX_JTI_LENGTH,
   MAX_CREDENTIALS,
   MAX_ENROLL_PROOF_LIFETIME,
   enrollAudience,
@@ -41,9 +44,9 @@ export type { RefusalCode } from './connack.ts';
 export { parsePublicKey, publicKeyFromSpkiDer } from './public-key.ts';
 export type { ParsedPublicKey, PublicKeyFormat } from './public-key.ts';
 export { fingerprintOf, canonicalSpkiDer } from './fingerprint.ts';
-export { decodeSegments, checkHeader } from './token-header.ts';
+export { decodeSegments, checkHeader, isKid } from './token-header.ts';
 export type { DecodedToken, TokenHeader } from './token-header.ts';
-export { checkClaims } from './claims.ts';
+export { checkClaims, isAudience, isJti } from './claims.ts';
 export type { TokenClaims } from './claims.ts';
 export { verifyToken, verifySignatureP1363 } from './verify-token.ts';
 export type { VerifiableCredential, VerifyTokenOptions, VerifiedToken } from './verify-token.ts';

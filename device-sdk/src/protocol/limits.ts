@@ -29,6 +29,18 @@ export const DEFAULT_TOKEN_RULES: TokenRules = Object.freeze({
 /** A token longer than this many bytes is refused before it is parsed. */
 export const MAX_TOKEN_BYTES = 4096;
 
+/**
+ * The longest `kid` a connect token's header may carry, in characters. The verifier refuses a longer
+ * one as `header_invalid`, so token minting (SDK and CLI) refuses it too.
+ */
+export const MAX_KID_LENGTH = 128;
+
+/** The broker's audience, and every audience a token is minted for: 1 to this many characters. */
+export const MAX_AUDIENCE_LENGTH = 256;
+
+/** A `jti`: 1 to this many characters. */
+export const MAX_JTI_LENGTH = 256;
+
 /** A device (or service account) holds at most this many credentials at once. */
 export const MAX_CREDENTIALS = 3;
 

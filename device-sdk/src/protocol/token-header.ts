@@ -1,5 +1,5 @@
 import { ProtocolError } from './errors.ts';
-import { MAX_TOKEN_BYTES } from './limits.ts';
+import { MAX_KID_LENGTH, MAX_TOKEN_BYTES } from './limits.ts';
 
 /** The protected header of a connect token, after `checkHeader`. */
 export interface TokenHeader {
@@ -22,12 +22,24 @@ export interface DecodedToken {
 const B64URL = /^[A-Za-z0-9_-]*$/;
 /** Headers that would let a token choose its own verification key (RFC 7515 §4.1) or demand unknown processing. */
 const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'x5t', 'x5t#S256', 'crit'] as const;
-const MAX_KID_LENGTH = 128;
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 /** How many low bits of the last character carry no data, by `length % 4` (RFC 4648 §3.5). */
 const UNUSED_BITS = [0, -1, 4, 2] as const;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A `kid` the verifier accepts: a non-empty string of at most {@link MAX_KID_LENGTH} characters.
+ * Minting checks the same predicate, so no minter produces a kid this verifier refuses.
+ *
+ * @example
+ * ```ts
+ * isKid('k-1') // true; isKid('x'.repeat(129)) // false
+ * ```
+ */
+export function isKid(kid: unknown): kid is string {
+  return typeof kid === 'string' && kid.length > 0 && kid.length <= MAX_KID_LENGTH;
+}
 
 /**
  * Strict base64url decode: rejects padding, spaces, stray characters, an impossible length
@@ -104,8 +116,8 @@ export function checkHeader(header: Record<string, unknown>): TokenHeader {
     out.typ = header.typ;
   }
   if (header.kid !== undefined) {
-    if (typeof header.kid !== 'string' || header.kid.length === 0 || header.kid.length > MAX_KID_LENGTH) {
-      throw new ProtocolError('header_invalid', 'kid must be a non-empty string');
+    if (!isKid(header.kid)) {
+      throw new ProtocolError('header_invalid', `kid must be a non-empty string of at most ${MAX_KID_LENGTH} characters`);
     }
     out.kid = header.kid;
   }

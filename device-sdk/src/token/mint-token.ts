@@ -1,7 +1,20 @@
 import { randomBytes, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { base64url } from 'jose';
-import { isDeviceId, isPrincipal } from '../protocol/ids.ts';
-import { enrollAudience, MAX_ENROLL_PROOF_LIFETIME, systemClock, type Clock } from '../protocol/limits.ts';
+import {
+  enrollAudience,
+  isAudience,
+  isDeviceId,
+  isJti,
+  isKid,
+  isPrincipal,
+  MAX_AUDIENCE_LENGTH,
+  MAX_ENROLL_PROOF_LIFETIME,
+  MAX_JTI_LENGTH,
+  MAX_KID_LENGTH,
+  DEFAULT_TOKEN_RULES,
+  systemClock,
+  type Clock,
+} from '../protocol/index.ts';
 
 /** A signer for keys held in a secure element: returns the 64-byte IEEE P1363 r‖s ES256 signature of `data`. */
 export type Es256Signer = (data: Uint8Array) => Promise<Uint8Array>;
@@ -35,12 +48,10 @@ export interface MintedToken {
   exp: number;
 }
 
-const DEFAULT_AUDIENCE = 'latchkey';
+const DEFAULT_AUDIENCE = DEFAULT_TOKEN_RULES.audience;
 const DEFAULT_TTL = 3600;
-/** protocol.md §The connect token: the verifier's default max token lifetime. */
-const MAX_TTL = 86_400;
-/** claims.ts accepts `kid` and `jti` up to this length. */
-const MAX_LABEL = 256;
+/** The verifier's default max token lifetime: a longer-lived token would be refused by a default broker. */
+const MAX_TTL = DEFAULT_TOKEN_RULES.maxTokenLifetime;
 const ES256_SIGNATURE_BYTES = 64;
 
 type Header = { alg: 'ES256'; typ: 'JWT'; kid?: string };
@@ -61,10 +72,10 @@ export async function mintConnectToken(o: MintConnectTokenOptions): Promise<Mint
   if (o === null || typeof o !== 'object') throw new TypeError('mintConnectToken: options are required');
   const subject = checkSubject(o.subject);
   const signer = signerOf(o.privateKey, o.sign);
-  const audience = checkLabel('audience', o.audience ?? DEFAULT_AUDIENCE);
+  const audience = checkAudience(o.audience ?? DEFAULT_AUDIENCE);
   const ttl = checkTtl(o.ttlSeconds ?? DEFAULT_TTL, MAX_TTL);
   const header: Header = { alg: 'ES256', typ: 'JWT' };
-  if (o.kid !== undefined) header.kid = checkLabel('kid', o.kid);
+  if (o.kid !== undefined) header.kid = checkKid(o.kid);
   const jti = jtiOf(o.jti);
   const iat = nowSeconds(o.clock, o.clockOffsetMs);
   const claims: Claims = { sub: subject, aud: audience, iat, exp: iat + ttl };
@@ -94,7 +105,7 @@ export async function mintEnrollProof(o: {
   if (o === null || typeof o !== 'object') throw new TypeError('mintEnrollProof: options are required');
   if (!isDeviceId(o.deviceId)) throw new TypeError('mintEnrollProof: deviceId must be a valid device id');
   const signer = signerOf(o.privateKey, o.sign);
-  const audience = enrollAudience(checkLabel('audience', o.audience ?? DEFAULT_AUDIENCE));
+  const audience = enrollAudience(checkAudience(o.audience ?? DEFAULT_AUDIENCE));
   const ttl = checkTtl(o.ttlSeconds ?? MAX_ENROLL_PROOF_LIFETIME, MAX_ENROLL_PROOF_LIFETIME);
   const iat = nowSeconds(o.clock, o.clockOffsetMs);
   return signCompact({ alg: 'ES256', typ: 'JWT' }, { sub: o.deviceId, aud: audience, iat, exp: iat + ttl }, signer);
@@ -142,11 +153,15 @@ function checkSubject(subject: unknown): string {
   throw new TypeError('subject must be a device id or svc:{name}');
 }
 
-function checkLabel(name: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_LABEL) {
-    throw new TypeError(`${name} must be a non-empty string of at most ${MAX_LABEL} characters`);
-  }
-  return value;
+/** The verifier's rules (protocol core), so no token is minted that the broker refuses for its header or claims. */
+function checkKid(kid: unknown): string {
+  if (!isKid(kid)) throw new TypeError(`kid must be a non-empty string of at most ${MAX_KID_LENGTH} characters`);
+  return kid;
+}
+
+function checkAudience(audience: unknown): string {
+  if (!isAudience(audience)) throw new TypeError(`audience must be a non-empty string of at most ${MAX_AUDIENCE_LENGTH} characters`);
+  return audience;
 }
 
 function checkTtl(ttl: unknown, max: number): number {
@@ -159,7 +174,8 @@ function checkTtl(ttl: unknown, max: number): number {
 function jtiOf(jti: unknown): string | undefined {
   if (jti === undefined || jti === false) return undefined;
   if (jti === true) return randomBytes(16).toString('base64url');
-  return checkLabel('jti', jti);
+  if (!isJti(jti)) throw new TypeError(`jti must be a non-empty string of at most ${MAX_JTI_LENGTH} characters`);
+  return jti;
 }
 
 /** Integer seconds (RFC 7519 §2 NumericDate) from the clock plus the offset. */
