@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, systemClock, type Clock } from '@latchkey/device-sdk/protocol';
+import { DEFAULT_LIMITS, MAX_CLIENT_ID_LENGTH, systemClock, type Clock } from '@latchkey/device-sdk/protocol';
 import { Aedes, type Client } from 'aedes';
 import type { Registry } from 'prom-client';
 import type { Socket } from 'node:net';
@@ -60,8 +60,6 @@ interface AedesInternals {
   persistence: Parameters<typeof limitOfflineQueues>[0];
 }
 
-/** Enough for 64-character device ids and `svc:{name}:{instance}` (aedes default: 23). */
-const MAX_CLIENT_ID_LENGTH = 200;
 const SWEEP_INTERVAL_MS = 250; // protocol.md: sessions end ≤ 1 s after exp + tolerance
 const PRUNE_EVERY_SWEEPS = 40;
 const AUTH_TIMEOUT_MS = 5_000;
@@ -157,7 +155,7 @@ export function createBroker(deps: BrokerDeps): Broker {
 
   const aedes = new Aedes({
     connectTimeout: config.connectTimeout * 1000, // protocol.md §Limits
-    maxClientsIdLength: MAX_CLIENT_ID_LENGTH,
+    maxClientsIdLength: MAX_CLIENT_ID_LENGTH, // aedes's default, 23, is shorter than a 64-character device id
     preConnect(client, packet, callback) {
       // aedes replaces an empty client id with a generated one; remember it was missing (CONNACK 2)
       if (typeof packet.clientId !== 'string' || packet.clientId.length === 0) emptyClientIds.add(client);

@@ -4,8 +4,8 @@
  */
 export { createBroker } from './create-broker.ts';
 export type { Broker, BrokerDeps, BrokerLog } from './create-broker.ts';
-export { resolveBrokerConfig, DEFAULT_BROKER_CONFIG } from './config.ts';
-export type { BrokerConfig, BrokerConfigInput } from './config.ts';
+export { checkBrokerConfig, resolveBrokerConfig, DEFAULT_BROKER_CONFIG } from './config.ts';
+export type { BrokerConfig, BrokerConfigInput, ConfigProblem } from './config.ts';
 export type { BrokerAddresses } from './listeners/start-listeners.ts';
 export type { DeviceMessaging } from './messaging.ts';
 export type { BrokerRegistryPort, PrincipalRecord, RegistryChange, AuthFailureRecord } from './registry-port.ts';

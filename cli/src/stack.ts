@@ -95,21 +95,7 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
 
     // 5. broker
     const broker = createBroker({
-      config: {
-        host: config.host,
-        mqttPort: config.mqttPort,
-        mqttsPort: config.mqttsPort,
-        tlsCert: config.tlsCert,
-        tlsKey: config.tlsKey,
-        wsPort: config.wsPort,
-        audience: config.audience,
-        maxTokenLifetime: config.maxTokenLifetime,
-        clockTolerance: config.clockTolerance,
-        requireJti: config.requireJti,
-        connectTimeout: config.connectTimeout,
-        maxPacketSize: config.maxPacketSize,
-        authFailureLimit: config.authFailureLimit,
-      },
+      config: config.broker,
       registry,
       clock,
       log: log.child({ component: 'broker' }),
@@ -118,7 +104,7 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
 
     // 6. HTTP app, commands and config reaching devices through the broker
     const app = await buildApp({
-      config: { audience: config.audience, clockTolerance: config.clockTolerance, adminToken },
+      config: { ...config.http, adminToken },
       registry,
       clock,
       log,
@@ -131,15 +117,15 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
     // 7. listen: broker first, so /readyz never reports ready without MQTT
     await step('mqtt', () => broker.listen());
     cleanups.push(() => broker.close());
-    await step('http', () => app.listen({ host: config.host, port: config.httpPort }));
+    await step('http', () => app.listen({ host: config.broker.host, port: config.httpPort }));
 
     const httpAddress = app.server.address() as AddressInfo;
     const b = broker.addresses;
     const addresses: StackAddresses = {
-      http: bound('http', config.host, httpAddress.port),
-      mqtt: bound('mqtt', config.host, b.mqtt!.port),
-      mqtts: b.mqtts === null ? null : bound('mqtts', config.host, b.mqtts.port),
-      ws: b.ws === null ? null : bound('ws', config.host, b.ws.port),
+      http: bound('http', config.broker.host, httpAddress.port),
+      mqtt: bound('mqtt', config.broker.host, b.mqtt!.port),
+      mqtts: b.mqtts === null ? null : bound('mqtts', config.broker.host, b.mqtts.port),
+      ws: b.ws === null ? null : bound('ws', config.broker.host, b.ws.port),
     };
     log.info({ addresses, dataDir }, 'latchkey is up');
 
@@ -206,12 +192,13 @@ function startupError(what: string, config: UpConfig, e: unknown): CliError {
   if (e instanceof CliError) return e;
   const code = (e as NodeJS.ErrnoException).code;
   const reason = code ?? (e instanceof Error ? e.message : String(e));
+  const b = config.broker;
   switch (what) {
     case 'mqtt': {
-      return new CliError('startup_failed', `cannot start MQTT on ${config.host} (--mqtt-port ${config.mqttPort}${config.mqttsPort !== null ? `, --mqtts-port ${config.mqttsPort}` : ''}${config.wsPort !== null ? `, --ws-port ${config.wsPort}` : ''}): ${reason}`, { cause: e });
+      return new CliError('startup_failed', `cannot start MQTT on ${b.host} (--mqtt-port ${b.mqttPort}${b.mqttsPort !== null ? `, --mqtts-port ${b.mqttsPort}` : ''}${b.wsPort !== null ? `, --ws-port ${b.wsPort}` : ''}): ${reason}`, { cause: e });
     }
     case 'http':
-      return new CliError('startup_failed', `cannot listen for HTTP on ${config.host}:${config.httpPort} (--http-port): ${reason}`, { cause: e });
+      return new CliError('startup_failed', `cannot listen for HTTP on ${b.host}:${config.httpPort} (--http-port): ${reason}`, { cause: e });
     case 'data-dir':
       return new CliError('startup_failed', `cannot open the database in ${config.dataDir} (--data-dir): ${reason}`, { cause: e });
     default:

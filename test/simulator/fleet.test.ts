@@ -63,3 +63,12 @@ describe('a small fleet end to end (real SQLite, broker, HTTP)', () => {
     expect(stack.sessionCount).toBe(0);
   });
 });
+
+describe('fleet options', () => {
+  it('an audience the SDK cannot mint for is caller misuse, found before anything is registered', async () => {
+    // the API address is unreachable: a run that got as far as registering would fail with network_error
+    const o = { httpUrl: 'http://127.0.0.1:9', mqttUrl: 'mqtt://127.0.0.1:9', adminToken: 'x'.repeat(20) };
+    await expect(runFleet({ ...o, audience: '' })).rejects.toThrow(TypeError);
+    await expect(runFleet({ ...o, audience: 'a'.repeat(257) })).rejects.toThrow(/audience/);
+  });
+});

@@ -34,7 +34,7 @@ export async function startEmbeddedStack(): Promise<EmbeddedStack> {
     httpUrl: stack.addresses.http.url,
     mqttUrl: stack.addresses.mqtt.url,
     adminToken,
-    audience: config.audience,
+    audience: config.broker.audience,
     async close() {
       await stack.close();
       await rm(dataDir, { recursive: true, force: true });

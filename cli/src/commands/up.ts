@@ -1,12 +1,12 @@
 import path from 'node:path';
 import { parseCommandArgs } from '../args.ts';
 import type { Command, CommandContext } from '../command.ts';
-import { DEFAULT_UP_CONFIG, isLoopbackHost, resolveUpConfig, UP_OPTIONS, UP_SETTINGS, type UpConfig } from '../config.ts';
+import { DEFAULT_UP_CONFIG, isLoopbackHost, resolveUpConfig, UP_OPTIONS, UP_SETTINGS, type UpConfig, type UpSetting } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { displayPath } from '../paths.ts';
 import { startStack, type Stack } from '../stack.ts';
 
-const DESCRIPTIONS: Record<keyof UpConfig, string> = {
+const DESCRIPTIONS: Record<UpSetting, string> = {
   dataDir: 'SQLite database and generated admin token',
   host: 'interface to bind; nothing listens beyond loopback unless asked',
   httpPort: 'provisioning HTTP API (0 = any free port)',
@@ -26,7 +26,7 @@ const DESCRIPTIONS: Record<keyof UpConfig, string> = {
   logLevel: 'JSON log lines on stderr',
 };
 
-const PLACEHOLDER: Partial<Record<keyof UpConfig, string>> = {
+const PLACEHOLDER: Partial<Record<UpSetting, string>> = {
   dataDir: '<dir>',
   host: '<addr>',
   httpPort: '<port>',
@@ -45,9 +45,12 @@ const PLACEHOLDER: Partial<Record<keyof UpConfig, string>> = {
   logLevel: '<level>',
 };
 
-function defaultOf(key: keyof UpConfig): string {
-  const v = DEFAULT_UP_CONFIG[key];
+/** The default each setting's owner gives it. */
+function defaultOf(key: UpSetting): string {
   if (key === 'adminToken') return 'generated';
+  const owner = UP_SETTINGS[key].owner;
+  const defaults: object = owner === 'broker' ? DEFAULT_UP_CONFIG.broker : owner === 'http' ? DEFAULT_UP_CONFIG.http : DEFAULT_UP_CONFIG;
+  const v = (defaults as Record<string, unknown>)[key];
   return v === null ? 'off' : String(v);
 }
 
@@ -62,9 +65,9 @@ const HELP = [
   'SIGINT/SIGTERM close sessions, HTTP and the database within 5 s.',
   '',
   'Options (flag, environment variable, default):',
-  ...(Object.keys(UP_SETTINGS) as (keyof UpConfig)[]).map((k) => {
+  ...(Object.keys(UP_SETTINGS) as UpSetting[]).map((k) => {
     const s = UP_SETTINGS[k];
-    const flag = k === 'requireJti' ? `--${s.flag}` : `--${s.flag} ${PLACEHOLDER[k] ?? '<value>'}`;
+    const flag = s.kind === 'switch' ? `--${s.flag}` : `--${s.flag} ${PLACEHOLDER[k] ?? '<value>'}`;
     return `  ${flag.padEnd(30)} ${s.env.padEnd(28)} ${defaultOf(k)}\n      ${DESCRIPTIONS[k]}`;
   }),
   '',
@@ -92,10 +95,10 @@ export const upCommand: Command = {
 /** stdout: the address lines scripts read (cli.md); stderr: a warning when exposed without TLS. */
 function announce(ctx: CommandContext, config: UpConfig, stack: Stack, tokenSource: string): void {
   const a = stack.addresses;
-  if (!isLoopbackHost(config.host)) {
+  if (!isLoopbackHost(config.broker.host)) {
     const plain = [`mqtt ${a.mqtt.port}`, ...(a.ws !== null ? [`ws ${a.ws.port}`] : [])].join(', ');
     ctx.err(
-      `warning: insecure_listener: listening on ${config.host} beyond loopback with plain MQTT (${plain}) and plain HTTP: ` +
+      `warning: insecure_listener: listening on ${config.broker.host} beyond loopback with plain MQTT (${plain}) and plain HTTP: ` +
         'connect tokens and the admin token cross the network unencrypted; serve MQTT with --mqtts-port/--tls-cert/--tls-key and put HTTP behind TLS, or use --host 127.0.0.1',
     );
   }

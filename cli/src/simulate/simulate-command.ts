@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isDeviceClientError } from '@latchkey/device-sdk';
+import { DEFAULT_TOKEN_RULES, isAudience, MAX_AUDIENCE_LENGTH } from '@latchkey/device-sdk/protocol';
 import { createProgress, FLEET_DEFAULTS, formatSummary, reportProblems, runFleet, SimulatorError, type FleetResult } from '@latchkey/simulator';
 
 /** A stack started in-process for `--embedded` (provisioning + broker on free ports). */
@@ -167,8 +168,8 @@ function fleetSettings(v: ReturnType<typeof parse>) {
     return n;
   };
   if (v.embedded === true && (v.url !== undefined || v['mqtt-url'] !== undefined)) throw new UsageError('--embedded and --url/--mqtt-url exclude each other');
-  const audience = v.audience ?? 'latchkey';
-  if (audience.length === 0 || audience.length > 256) throw new UsageError('--audience must be 1 to 256 characters');
+  const audience = v.audience ?? DEFAULT_TOKEN_RULES.audience;
+  if (!isAudience(audience)) throw new UsageError(`--audience must be 1 to ${MAX_AUDIENCE_LENGTH} characters`);
   const settings = {
     thermostats: int('thermostats', FLEET_DEFAULTS.thermostats, 0, 100_000),
     locks: int('locks', FLEET_DEFAULTS.locks, 0, 100_000),

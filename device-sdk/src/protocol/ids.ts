@@ -1,4 +1,5 @@
 import { ProtocolError } from './errors.ts';
+import { MAX_CLIENT_ID_LENGTH } from './limits.ts';
 
 /** protocol.md §Device ids: 3 to 64 characters, never `/ + #`, case-sensitive. */
 export const DEVICE_ID_PATTERN = /^[A-Za-z][A-Za-z0-9._-]{2,63}$/;
@@ -52,7 +53,7 @@ export type ClientIdentity =
  * ```
  */
 export function parseClientId(clientId: unknown): ClientIdentity | null {
-  if (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > 200) return null;
+  if (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > MAX_CLIENT_ID_LENGTH) return null;
   if (DEVICE_ID_PATTERN.test(clientId)) return { kind: 'device', principal: clientId, deviceId: clientId };
   if (!clientId.startsWith(SERVICE_PREFIX)) return null;
   const rest = clientId.slice(SERVICE_PREFIX.length);

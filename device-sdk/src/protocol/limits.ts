@@ -41,6 +41,20 @@ export const MAX_AUDIENCE_LENGTH = 256;
 /** A `jti`: 1 to this many characters. */
 export const MAX_JTI_LENGTH = 256;
 
+/** A client id longer than this is refused (CONNACK 2); the longest valid one, `svc:{name}:{instance}`, has 133. */
+export const MAX_CLIENT_ID_LENGTH = 200;
+
+/** The largest packet MQTT can frame: a type byte, 4 remaining-length bytes and 268,435,455 more [MQTT-2.2.3]. */
+export const MAX_MQTT_PACKET_SIZE = 1 + 4 + 268_435_455;
+
+/**
+ * The smallest `maxPacketSize` a broker may be configured with. A CONNECT must fit a token of
+ * {@link MAX_TOKEN_BYTES} with the longest client id, a username as long and a will message; twice the
+ * token cap leaves room for them all (4,515 bytes without the will). A smaller limit would close the
+ * CONNECT of a valid device before its token is read.
+ */
+export const MIN_PACKET_SIZE = 2 * MAX_TOKEN_BYTES;
+
 /** A device (or service account) holds at most this many credentials at once. */
 export const MAX_CREDENTIALS = 3;
 
