@@ -80,3 +80,40 @@ describe('import rules (docs/architecture.md)', () => {
     expect(violations('broker/src', () => false, 'broker/src').length).toBeGreaterThan(0);
   });
 });
+
+/** Source text without comments (a `//` right after `:` is a URL, not a comment). */
+function codeOf(file: string): string {
+  return readFileSync(path.join(root, file), 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/(^|[^:\\])\/\/.*$/gm, '$1');
+}
+
+const SOURCE_DIRS = ['device-sdk/src', 'broker/src', 'provisioning/src', 'cli/src', 'simulator/src'];
+const CORE = `device-sdk/src/protocol${path.sep}`;
+
+/** Files outside the protocol core whose code matches `pattern`, with the matching text. */
+function restatements(pattern: RegExp): string[] {
+  return SOURCE_DIRS.flatMap(sourceFiles)
+    .filter((file) => !`${file}${path.sep}`.startsWith(CORE) && !file.startsWith(CORE))
+    .flatMap((file) => [...codeOf(file).matchAll(pattern)].map((m) => `${file}: ${m[0]}`));
+}
+
+describe('one owner for the principal and topic forms (docs/architecture.md)', () => {
+  const SVC_LITERAL = /['"`]svc:/g;
+  const DEVICE_TOPIC_TEMPLATE = /`devices\/\$\{/g;
+
+  it("no 'svc:' literal outside the protocol core (servicePrincipal, serviceClientId, parsePrincipal, parseClientId)", () => {
+    expect(restatements(SVC_LITERAL)).toEqual([]);
+  });
+
+  it('no `devices/${` template outside the protocol core (deviceTopics)', () => {
+    expect(restatements(DEVICE_TOPIC_TEMPLATE)).toEqual([]);
+  });
+
+  it('the checks see what they look for (they can fail)', () => {
+    expect(codeOf('device-sdk/src/protocol/ids.ts')).toMatch(SVC_LITERAL);
+    expect(codeOf('device-sdk/src/protocol/topics.ts')).toMatch(DEVICE_TOPIC_TEMPLATE);
+    expect(codeOf('device-sdk/src/protocol/ids.ts')).not.toContain('protocol.md');
+    expect(codeOf('cli/src/admin-client.ts')).toContain("'http://127.0.0.1:8080'");
+  });
+});

@@ -1,3 +1,4 @@
+import { parsePrincipal } from '@latchkey/device-sdk/protocol';
 import type { Aedes, Client } from 'aedes';
 import type { CredentialCache } from './auth/credential-cache.ts';
 import type { SessionEndReason, SessionPrincipal, SessionTable } from './auth/session-table.ts';
@@ -87,7 +88,7 @@ export function createSessionEnder(deps: SessionEnderDeps): SessionEnder {
     if (change.type === 'principal_blocked' || change.type === 'principal_deleted') {
       sessions.endWhere((p) => p.principal === change.principal, change.type);
       // a device id is its one client id; after the close above has run its synchronous part
-      if (change.type === 'principal_deleted' && !change.principal.startsWith('svc:')) {
+      if (change.type === 'principal_deleted' && parsePrincipal(change.principal)?.kind === 'device') {
         setImmediate(() => {
           forgetSession(change.principal).catch((err: unknown) => log.error({ err, principal: change.principal }, 'forgetting a deleted device session failed'));
         });

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { DeviceKeyError, loadPrivateKey, mintConnectToken } from '@latchkey/device-sdk';
-import { DEFAULT_TOKEN_RULES, isAudience, isKid, isPrincipal, MAX_AUDIENCE_LENGTH, MAX_KID_LENGTH } from '@latchkey/device-sdk/protocol';
+import { DEFAULT_TOKEN_RULES, DEVICE_ID_PATTERN, isAudience, isKid, isPrincipal, MAX_AUDIENCE_LENGTH, MAX_KID_LENGTH } from '@latchkey/device-sdk/protocol';
 import { intOption, parseCommandArgs, requireOption } from '../args.ts';
 import { CliError } from '../cli-error.ts';
 import type { Command } from '../command.ts';
@@ -38,7 +38,7 @@ export const tokenCommand: Command = {
     );
     const subject = requireOption('token', 'device', values.device);
     if (!isPrincipal(subject)) {
-      throw new CliError('usage', '--device must be a device id (^[A-Za-z][A-Za-z0-9._-]{2,63}$) or svc:<name>');
+      throw new CliError('usage', `--device must be a device id (${DEVICE_ID_PATTERN.source}) or svc:<name>`);
     }
     const keyFile = path.resolve(ctx.cwd, requireOption('token', 'key', values.key));
     const ttlSeconds = intOption('token', 'ttl', values.ttl, { min: 1, max: MAX_TTL }) ?? DEFAULT_TTL;

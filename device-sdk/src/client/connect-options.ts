@@ -5,7 +5,7 @@ import { DeviceClientError } from '../errors.ts';
 import { loadPrivateKeyPem } from '../keys/keys.ts';
 import { mintConnectToken, type Es256Signer } from '../token/mint-token.ts';
 import type { QueueOverflow } from '../messaging/offline-queue.ts';
-import { assertDeviceId, DEFAULT_LIMITS, systemClock, type Clock } from '../protocol/index.ts';
+import { assertDeviceId, DEFAULT_LIMITS, DEVICE_ID_PATTERN, systemClock, type Clock } from '../protocol/index.ts';
 import { Session, type TlsOptions } from '../session/session.ts';
 import { TokenSource } from '../token/token-source.ts';
 
@@ -58,7 +58,7 @@ export function deviceIdOption(id: unknown): string {
   try {
     return assertDeviceId(id);
   } catch {
-    throw new TypeError('deviceId must match ^[A-Za-z][A-Za-z0-9._-]{2,63}$');
+    throw new TypeError(`deviceId must match ${DEVICE_ID_PATTERN.source}`);
   }
 }
 

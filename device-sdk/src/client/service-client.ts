@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { openSession, type ConnectOptions } from './connect-options.ts';
 import { encodePayload } from './device-client.ts';
 import { forwardEvents, type ClientEvents } from './forward-events.ts';
-import { assertServiceName, servicePrincipal } from '../protocol/index.ts';
+import { serviceClientId, servicePrincipal } from '../protocol/index.ts';
 import type { Session, SessionStats } from '../session/session.ts';
 import type { MessageHandler } from '../messaging/subscription-table.ts';
 
@@ -21,8 +21,6 @@ export interface ServicePublishOptions {
   /** Default false. */
   retain?: boolean;
 }
-
-const INSTANCE = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
  * A backend application's MQTT connection as a service account (protocol.md §Service accounts):
@@ -58,17 +56,8 @@ export class ServiceClient extends EventEmitter<ClientEvents> {
    * ```
    */
   static async connect(o: ServiceClientOptions): Promise<ServiceClient> {
-    let name: string;
-    try {
-      name = assertServiceName(o?.serviceName);
-    } catch {
-      throw new TypeError('serviceName must match ^[a-z][a-z0-9-]{2,63}$');
-    }
-    if (o.instance !== undefined && (typeof o.instance !== 'string' || !INSTANCE.test(o.instance))) {
-      throw new TypeError('instance must match ^[A-Za-z0-9._-]{1,64}$');
-    }
-    const subject = servicePrincipal(name);
-    const clientId = o.instance === undefined ? subject : `${subject}:${o.instance}`;
+    const clientId = serviceClientId(o?.serviceName, o?.instance); // TypeError for a bad name or instance
+    const subject = servicePrincipal(o.serviceName);
     const session = await openSession(o, { clientId, subject });
     return new ServiceClient(clientId, session);
   }

@@ -16,14 +16,18 @@ export type { ProtocolErrorCode, IdErrorCode, KeyErrorCode, AuthFailureCode, Top
 export {
   DEVICE_ID_PATTERN,
   SERVICE_NAME_PATTERN,
+  SERVICE_INSTANCE_PATTERN,
   SERVICE_PREFIX,
   isDeviceId,
   isServiceName,
+  isServiceInstance,
   isPrincipal,
   assertDeviceId,
   assertServiceName,
   parseClientId,
+  parsePrincipal,
   servicePrincipal,
+  serviceClientId,
 } from './ids.ts';
 export type { ClientIdentity } from './ids.ts';
 export {

@@ -92,7 +92,7 @@ export const serviceSchema = {
   type: 'object',
   properties: {
     name: { type: 'string' },
-    principal: { type: 'string', description: '`svc:{name}`: the MQTT client id and token `sub`' },
+    principal: { type: 'string', description: 'the MQTT client id and token `sub`, svc:{name}' },
     acl: aclSchema,
     createdAt: { type: 'integer' },
     credentials: { type: 'array', items: credentialSchema },

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
-import type { Clock } from '@latchkey/device-sdk/protocol';
+import { parsePrincipal, type Clock } from '@latchkey/device-sdk/protocol';
 import { AuditStore } from './audit.ts';
 import { ChangeFeed } from './change-feed.ts';
 import { ConfigStateStore } from './config-state.ts';
@@ -64,8 +64,10 @@ export class Registry {
   /** The principal (device id or `svc:{name}`) with its credentials, or null. Never throws. */
   findPrincipal(principal: string): PrincipalRecord | null {
     try {
-      if (principal.startsWith('svc:')) {
-        const acl = this.services.acl(principal.slice(4));
+      const named = parsePrincipal(principal);
+      if (named === null) return null;
+      if (named.kind === 'service') {
+        const acl = this.services.acl(named.serviceName);
         if (acl === null) return null;
         return { kind: 'service', principal, blocked: false, acl, credentials: this.#credentials.verifiable(principal) };
       }

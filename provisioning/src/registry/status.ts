@@ -1,3 +1,4 @@
+import { parsePrincipal } from '@latchkey/device-sdk/protocol';
 import type { RegistryContext } from './context.ts';
 import type { AuthFailure } from './types.ts';
 
@@ -104,10 +105,10 @@ export class StatusStore {
   /** protocol.md §MQTT CONNECT: the internal reason goes to status and the audit log, never to the client. */
   authFailure(f: AuthFailure): void {
     this.#ctx.write(() => {
-      if (f.principal !== null && !f.principal.startsWith('svc:')) {
+      if (parsePrincipal(f.principal)?.kind === 'device') {
         this.#ctx
           .stmt(UPSERT('last_error_code = excluded.last_error_code, last_error_at = excluded.last_error_at', 'last_error_code, last_error_at'))
-          .run(f.reason, f.at, f.principal);
+          .run(f.reason, f.at, f.principal as string);
       }
       this.#ctx.audit({
         actor: 'broker',

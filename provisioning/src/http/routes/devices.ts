@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { deviceTopics } from '@latchkey/device-sdk/protocol';
 import { MAX_BATCH, isRegistryError, type JsonObject, type NewDevice } from '../../registry/index.ts';
 import { ApiError, type ProblemItem } from '../api-error.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
@@ -188,7 +189,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
       registry.devices.delete(id, ADMIN_ACTOR);
       // A device re-created under this id must not receive the old retained config.
       if (messaging !== null) {
-        await messaging.publish(`devices/${id}/config`, Buffer.alloc(0), { qos: 1, retain: true }).catch((err: unknown) => {
+        await messaging.publish(deviceTopics(id).config, Buffer.alloc(0), { qos: 1, retain: true }).catch((err: unknown) => {
           request.log.warn({ err, deviceId: id }, 'could not clear the retained config of a deleted device');
         });
       }
