@@ -1,7 +1,7 @@
 import {
   CONNACK_FOR,
-  MAX_TOKEN_BYTES,
   ProtocolError,
+  checkTokenSize,
   canPublish,
   connackFor,
   isProtocolError,
@@ -105,11 +105,8 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     refuse('throttled', 'too many refused connects from this address');
   };
 
-  /** design.md: the password is a Buffer; check its length before anything decodes it. */
-  const checkPassword: Step<ConnectAttempt> = (a) => {
-    if (a.password === undefined || a.password.length === 0) refuse('token_missing', 'no password');
-    if ((a.password as Buffer).length > MAX_TOKEN_BYTES) refuse('token_too_large', 'token longer than 4096 bytes');
-  };
+  /** The password is a Buffer: its size is checked (the protocol core's rule) before anything decodes it. */
+  const checkPassword: Step<ConnectAttempt> = (a) => checkTokenSize(a.password);
 
   /** protocol.md §The connect token: every rule, by the protocol core. */
   const verify: Step<ConnectAttempt> = (a) => {

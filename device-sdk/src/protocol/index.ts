@@ -51,7 +51,7 @@ export type { RefusalCode } from './connack.ts';
 export { parsePublicKey, publicKeyFromSpkiDer } from './public-key.ts';
 export type { ParsedPublicKey, PublicKeyFormat } from './public-key.ts';
 export { fingerprintOf, canonicalSpkiDer } from './fingerprint.ts';
-export { decodeSegments, checkHeader, isKid } from './token-header.ts';
+export { decodeSegments, checkHeader, checkTokenSize, isKid } from './token-header.ts';
 export type { DecodedToken, TokenHeader } from './token-header.ts';
 export { checkClaims, isAudience, isJti } from './claims.ts';
 export type { TokenClaims } from './claims.ts';

@@ -72,6 +72,22 @@ export function parseJsonObject(bytes: Buffer, what: string): Record<string, unk
 }
 
 /**
+ * protocol.md §The connect token: "A token longer than 4096 bytes is refused before it is parsed";
+ * none at all is `token_missing`. The broker runs this on the CONNECT password before anything
+ * decodes it, and {@link decodeSegments} first of all.
+ *
+ * @example
+ * ```ts
+ * checkTokenSize(packet.password); // throws token_missing or token_too_large
+ * ```
+ */
+export function checkTokenSize(token: string | Uint8Array | undefined): void {
+  const length = token === undefined ? 0 : typeof token === 'string' ? Buffer.byteLength(token) : token.byteLength;
+  if (length === 0) throw new ProtocolError('token_missing', 'no token');
+  if (length > MAX_TOKEN_BYTES) throw new ProtocolError('token_too_large', `token longer than ${MAX_TOKEN_BYTES} bytes`);
+}
+
+/**
  * Steps 1–2 of verification: the size cap, then the three strict base64url segments and the
  * header JSON. The payload stays raw bytes until the signature has verified.
  *
@@ -81,10 +97,7 @@ export function parseJsonObject(bytes: Buffer, what: string): Record<string, unk
  * ```
  */
 export function decodeSegments(token: string | Uint8Array): DecodedToken {
-  // protocol.md §The connect token: "A token longer than 4096 bytes is refused before it is parsed."
-  const length = typeof token === 'string' ? Buffer.byteLength(token) : token.byteLength;
-  if (length === 0) throw new ProtocolError('token_missing', 'no token');
-  if (length > MAX_TOKEN_BYTES) throw new ProtocolError('token_too_large', `token longer than ${MAX_TOKEN_BYTES} bytes`);
+  checkTokenSize(token);
   const text = typeof token === 'string' ? token : Buffer.from(token).toString('latin1');
   const parts = text.split('.');
   if (parts.length !== 3) throw new ProtocolError('token_malformed', 'token is not three dot-separated segments');
