@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAuthorizers } from './acl/authorize.ts';
+import { allClients, clientById, memoryPersistence, type BrokerPersistence } from './aedes-internals.ts';
 import { wireAedesEvents } from './aedes-events.ts';
 import { createAuthenticate } from './auth/authenticate.ts';
 import { CredentialCache } from './auth/credential-cache.ts';
@@ -37,6 +38,8 @@ export interface BrokerDeps {
   log: BrokerLog;
   /** prom-client Registry shared with provisioning */
   metrics: Registry;
+  /** aedes persistence (sessions, queued messages, retained messages, wills); default: in memory */
+  persistence?: BrokerPersistence;
 }
 
 export interface Broker {
@@ -52,12 +55,6 @@ export interface Broker {
   listen(): Promise<void>;
   /** Ends every session (wills suppressed), closes the listeners and flushes device status; within 5 s. */
   close(): Promise<void>;
-}
-
-/** aedes internals this module relies on (present at runtime, missing from its typings). */
-interface AedesInternals {
-  clients: Record<string, Client | undefined>;
-  persistence: Parameters<typeof limitOfflineQueues>[0];
 }
 
 const SWEEP_INTERVAL_MS = 250; // protocol.md: sessions end ≤ 1 s after exp + tolerance
@@ -153,7 +150,14 @@ export function createBroker(deps: BrokerDeps): Broker {
     },
   });
 
-  const aedes = new Aedes({
+  // protocol.md §Limits: the offline-queue bound decorates whichever persistence aedes is given
+  const persistence: BrokerPersistence = limitOfflineQueues(deps.persistence ?? memoryPersistence(), {
+    max: config.maxQueuedMessages,
+    isOnline: (clientId) => clientById(aedes, clientId) !== undefined,
+    onDrop: (n) => metrics.dropped('offline_queue_full', n),
+  });
+  const aedes: Aedes = new Aedes({
+    persistence,
     connectTimeout: config.connectTimeout * 1000, // protocol.md §Limits
     maxClientsIdLength: MAX_CLIENT_ID_LENGTH, // aedes's default, 23, is shorter than a 64-character device id
     preConnect(client, packet, callback) {
@@ -164,11 +168,9 @@ export function createBroker(deps: BrokerDeps): Broker {
     authenticate,
     ...authorizers,
   });
-  const internals = aedes as unknown as AedesInternals;
-
   const isDeviceOnline = (deviceId: string): boolean => {
-    const client = state === 'listening' ? internals.clients[deviceId] : undefined;
-    // registered in aedes.clients before its CONNACK is written; `connected` is set only later
+    const client = state === 'listening' ? clientById(aedes, deviceId) : undefined;
+    // clientById: registered before its CONNACK is written; `connected` is set only later
     return client !== undefined && !client.closed && sessions.principalOf(client)?.kind === 'device';
   };
   const messaging = createMessaging({
@@ -177,7 +179,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     onHandlerError: (err, filter) => log.error({ err, filter }, 'a messaging subscriber threw'),
   });
 
-  const ender = createSessionEnder({ aedes, sessions, credentials, metrics, log });
+  const ender = createSessionEnder({ aedes, persistence, sessions, credentials, metrics, log });
   wireAedesEvents(aedes, { sessions, status, messaging, registry, clock, log });
 
   /** protocol.md §Limits: one handler for every connection whose packet is too large */
@@ -200,12 +202,6 @@ export function createBroker(deps: BrokerDeps): Broker {
   async function listen(): Promise<void> {
     if (state !== 'idle') throw new TypeError('listen() may be called once');
     await aedes.listen();
-    limitOfflineQueues(
-      internals.persistence,
-      config.maxQueuedMessages,
-      (clientId) => internals.clients[clientId] !== undefined,
-      (n) => metrics.dropped('offline_queue_full', n),
-    );
     unsubscribeFeed = registry.onChange(ender.onRegistryChange);
     let sweeps = 0;
     sweepTimer = setInterval(() => {
@@ -233,9 +229,9 @@ export function createBroker(deps: BrokerDeps): Broker {
     state = 'closing';
     if (sweepTimer !== null) clearInterval(sweepTimer);
     unsubscribeFeed?.();
-    for (const client of Object.values(internals.clients)) {
-      const p = client === undefined ? undefined : sessions.principalOf(client);
-      if (client !== undefined && p !== undefined) ender.endSession(client, p, 'broker_closing');
+    for (const client of allClients(aedes)) {
+      const p = sessions.principalOf(client);
+      if (p !== undefined) ender.endSession(client, p, 'broker_closing');
     }
     const shutdown = Promise.all([
       new Promise<void>((resolve) => aedes.close(() => resolve())),

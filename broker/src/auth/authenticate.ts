@@ -15,6 +15,7 @@ import {
   type VerifiedToken,
 } from '@latchkey/device-sdk/protocol';
 import type { AuthenticateError, Client } from 'aedes';
+import { connectingWill, keepStoredSessionOnClose } from '../aedes-internals.ts';
 import type { AuthFailureRecord } from '../registry-port.ts';
 import type { CachedPrincipal, CredentialCache } from './credential-cache.ts';
 import type { FailureThrottle } from './failure-throttle.ts';
@@ -59,12 +60,6 @@ interface ConnectAttempt {
 
 type AedesDone = (error: AuthenticateError | null, success: boolean | null) => void;
 type AedesAuthenticate = (client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>, done: AedesDone) => void;
-
-/** aedes keeps the CONNECT's will here while authenticating (lib/handlers/connect.js). */
-interface ConnectingClient {
-  _will?: { topic: string } | null;
-  clean: boolean;
-}
 
 /** design.md: aedes needs `returnCode` on the error for 2, 3, 4 (and maps a bare refusal to 5). */
 function connackError(code: AuthFailureCode): AuthenticateError {
@@ -141,7 +136,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
 
   /** protocol.md §Limits: a will only on a topic the client may publish to, otherwise 5. */
   const checkWill: Step<ConnectAttempt> = (a) => {
-    const will = (a.client as unknown as ConnectingClient)._will;
+    const will = connectingWill(a.client);
     if (will && !canPublish(topicPrincipalOf(a.identity as ClientIdentity, a.record as CachedPrincipal), will.topic)) {
       refuse('will_not_allowed', 'will topic outside the client ACL');
     }
@@ -183,7 +178,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     if (reason !== 'throttled') throttle.recordFailure(remoteAddress, a.now);
     // A refused client with another device's id must not disturb that device's session:
     // aedes wipes the QoS 2 store of `client.id` when a clean client closes ([MQTT-3.1.2-6]).
-    (client as unknown as ConnectingClient).clean = false;
+    keepStoredSessionOnClose(client);
     a.done(connackError(reason), null);
     deps.onRefused(
       {
