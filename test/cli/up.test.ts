@@ -4,9 +4,9 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, runLatchkey, startUp, tempDir, type RunningStack } from './cli-process.ts';
+import { requireTools } from '../helpers/tools.ts';
 
-const hasMosquitto = spawnSync('sh', ['-c', 'command -v mosquitto_pub']).status === 0;
-if (!hasMosquitto) console.warn('mosquitto_pub test SKIPPED: mosquitto_pub is not installed (apt-get install mosquitto-clients)');
+const mosquitto = requireTools(['mosquitto_pub'], 'apt-get install mosquitto-clients');
 
 /** One CONNECT with mqtt.js; resolves with the CONNACK return code (0 = accepted). */
 function connackOf(url: string, clientId: string, password: string): Promise<number> {
@@ -70,7 +70,8 @@ describe('latchkey up on port 0 (cli.md)', { timeout: 60_000 }, () => {
     expect(await connackOf(stack.mqttUrl, 'thermo-1', other)).toBe(4);
   });
 
-  it.skipIf(!hasMosquitto)('the token works with mosquitto_pub', async () => {
+  it.skipIf(mosquitto.skip)(`the token works with mosquitto_pub${mosquitto.note}`, async () => {
+    mosquitto.assertPresent();
     const token = (await runLatchkey(['token', '--device', 'thermo-1', '--key', 'k1/device.key.pem'], { cwd: tmp.dir })).stdout.trim();
     const port = new URL(stack.mqttUrl).port;
     const pub = (pw: string) => spawnSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-i', 'thermo-1', '-u', 'x', '-P', pw, '-q', '1', '-t', 'devices/thermo-1/telemetry', '-m', '{"temp":21}'], { encoding: 'utf8', timeout: 15_000 });
