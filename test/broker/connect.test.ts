@@ -112,8 +112,15 @@ describe('CONNACK 4: bad user name or password', () => {
     expect(lastError('thermo-1')).toBe('signature_invalid');
   });
 
-  it('a device id used with a service token (kinds must agree)', async () => {
-    expect(await connackFor(fx.port, { clientId: 'thermo-1', username: 'u', password: await svc.token() })).toBe(4);
+  it("a device presenting a service account's subject, and a service presenting a device's (kinds must agree)", async () => {
+    // each token is signed by the key registered for its client id, so only the subject is wrong
+    expect(await connackFor(fx.port, { clientId: 'thermo-1', username: 'u', password: await dev.token({ subject: 'svc:dashboard' }) })).toBe(4);
+    expect(lastError('thermo-1')).toBe('subject_mismatch');
+    const before = await fx.metric('latchkey_broker_connects_total', { result: 'refused', reason: 'subject_mismatch' });
+    expect(await connackFor(fx.port, { clientId: 'svc:dashboard', username: 'u', password: await svc.token({ subject: 'dashboard' }) })).toBe(4);
+    expect(await fx.metric('latchkey_broker_connects_total', { result: 'refused', reason: 'subject_mismatch' })).toBe(before + 1);
+    const audit = fx.registry.audit.list({ limit: 5, target: 'svc:dashboard' });
+    expect(audit[0]).toMatchObject({ action: 'auth.failure', detail: { reason: 'subject_mismatch' } });
   });
 });
 
