@@ -117,3 +117,26 @@ describe('one owner for the principal and topic forms (docs/architecture.md)', (
     expect(codeOf('cli/src/admin-client.ts')).toContain("'http://127.0.0.1:8080'");
   });
 });
+
+describe('one error base (docs/architecture.md §Conventions)', () => {
+  it("every layer's error class is a CodedError with its own name and code", async () => {
+    const { CodedError, ProtocolError } = await import('@latchkey/device-sdk/protocol');
+    const { DeviceClientError, DeviceKeyError } = await import('@latchkey/device-sdk');
+    const { RegistryError } = await import('../provisioning/src/registry/index.ts');
+    const { ApiError } = await import('../provisioning/src/http/api-error.ts');
+    const { CliError } = await import('../cli/src/cli-error.ts');
+    const errors = [
+      new ProtocolError('token_malformed', 'm'),
+      new DeviceClientError('closed', 'm'),
+      new DeviceKeyError('key_exists', 'm'),
+      new RegistryError('device_exists', 'm'),
+      new ApiError('device_exists', 'm'),
+      new CliError('usage', 'm'),
+    ];
+    for (const e of errors) {
+      expect(e).toBeInstanceOf(CodedError);
+      expect(e.name).toBe(e.constructor.name);
+      expect(e.code.length).toBeGreaterThan(0);
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { isApiErrorCode } from '@latchkey/provisioning/errors';
 import { CliError } from './cli-error.ts';
 
 /** Where the admin commands find the API and the admin token (cli.md; docs/configuration.md). */
@@ -103,7 +104,9 @@ export class AdminClient {
     const problem = parsed as { code?: unknown; detail?: unknown; title?: unknown } | undefined;
     if (problem !== undefined && typeof problem === 'object' && problem !== null && typeof problem.code === 'string') {
       const detail = typeof problem.detail === 'string' ? problem.detail : typeof problem.title === 'string' ? problem.title : `HTTP ${res.status}`;
-      throw new CliError(problem.code, detail);
+      // docs/errors.md: the API's code as it is; one this CLI does not know is reported as api_error
+      if (isApiErrorCode(problem.code)) throw new CliError(problem.code, detail);
+      throw new CliError('api_error', `${method} ${url.pathname} answered HTTP ${res.status} ${problem.code.slice(0, 64)}: ${detail}`);
     }
     throw new CliError('api_error', `${method} ${url.pathname} answered HTTP ${res.status}`);
   }

@@ -8,6 +8,6 @@ export { loadOrCreateAdminToken, ADMIN_TOKEN_FILE } from './http/admin-token.ts'
 export { checkHttpConfig, resolveHttpConfig, isAdminToken, ADMIN_TOKEN_RULE, DEFAULT_HTTP_CONFIG } from './http/config.ts';
 export type { HttpConfig, HttpSettings, HttpConfigProblem } from './http/config.ts';
 export { createHttpLogger, LOG_REDACT_PATHS } from './http/http-logger.ts';
-export { API_ERROR_STATUS, API_ERROR_CODES, ApiError } from './http/api-error.ts';
+export { API_ERROR_STATUS, API_ERROR_CODES, ApiError, isApiErrorCode } from './http/api-error.ts';
 export type { ApiErrorCode, Problem } from './http/api-error.ts';
 export type { DeviceMessagingPort } from './http/messaging-port.ts';

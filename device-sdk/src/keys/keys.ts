@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, ty
 import { constants as fsConstants } from 'node:fs';
 import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { CodedError } from '../protocol/index.ts';
 
 /** A device's P-256 key pair (protocol.md §Keys). Only the public key leaves the device. */
 export interface DeviceKeyPair {
@@ -22,13 +23,8 @@ export type DeviceKeyErrorCode =
  * try { await saveKeyPair(dir, pair) } catch (e) { if (e instanceof DeviceKeyError && e.code === 'key_exists') ... }
  * ```
  */
-export class DeviceKeyError extends Error {
+export class DeviceKeyError extends CodedError<DeviceKeyErrorCode> {
   override readonly name = 'DeviceKeyError';
-  readonly code: DeviceKeyErrorCode;
-  constructor(code: DeviceKeyErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
 }
 
 /** File names inside a key directory. */

@@ -4,15 +4,16 @@
  * Broker and provisioning import the rules from here, so each rule exists exactly once.
  */
 export {
+  CodedError,
+  isCodedError,
   ProtocolError,
   isProtocolError,
   PROTOCOL_ERROR_CODES,
   ID_ERROR_CODES,
   KEY_ERROR_CODES,
   AUTH_FAILURE_CODES,
-  TOPIC_ERROR_CODES,
 } from './errors.ts';
-export type { ProtocolErrorCode, IdErrorCode, KeyErrorCode, AuthFailureCode, TopicErrorCode } from './errors.ts';
+export type { ProtocolErrorCode, IdErrorCode, KeyErrorCode, AuthFailureCode } from './errors.ts';
 export {
   DEVICE_ID_PATTERN,
   SERVICE_NAME_PATTERN,

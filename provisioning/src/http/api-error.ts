@@ -1,8 +1,9 @@
 /**
  * The HTTP error contract (http-api.md §Errors): every refusal is RFC 9457 problem+json
  * `{type, title, status, detail, code}` with a stable `code`. One exhaustive table maps each
- * code to its status, so a new code does not compile until it has one (design.md rule 4).
+ * code to its status, so a new code does not compile until it has one.
  */
+import { CodedError } from '@latchkey/device-sdk/protocol';
 
 export const API_ERROR_STATUS = {
   // request shape
@@ -49,6 +50,11 @@ export const API_ERROR_STATUS = {
 export type ApiErrorCode = keyof typeof API_ERROR_STATUS;
 
 export const API_ERROR_CODES = Object.keys(API_ERROR_STATUS) as ApiErrorCode[];
+
+/** Is `code` one of the API's codes (for instance the `code` of a problem document)? */
+export function isApiErrorCode(code: unknown): code is ApiErrorCode {
+  return typeof code === 'string' && Object.hasOwn(API_ERROR_STATUS, code);
+}
 
 /** Titles: one short, fixed, human sentence per code (the `title` member of RFC 9457). */
 export const API_ERROR_TITLE: Record<ApiErrorCode, string> = {
@@ -102,15 +108,13 @@ export interface ProblemItem {
  * throw new ApiError('device_offline', 'device thermo-1 has no live session');
  * ```
  */
-export class ApiError extends Error {
+export class ApiError extends CodedError<ApiErrorCode> {
   override readonly name = 'ApiError';
-  readonly code: ApiErrorCode;
   readonly status: number;
   /** batch_rejected: every refused item, by index */
   readonly items: readonly ProblemItem[] | undefined;
   constructor(code: ApiErrorCode, detail?: string, options?: { items?: readonly ProblemItem[]; cause?: unknown }) {
-    super(detail ?? API_ERROR_TITLE[code], options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, detail ?? API_ERROR_TITLE[code], options);
     this.status = API_ERROR_STATUS[code];
     this.items = options?.items;
   }
