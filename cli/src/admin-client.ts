@@ -49,7 +49,8 @@ export async function resolveAdminTarget(
   return { baseUrl, adminToken: token };
 }
 
-function nonEmpty(v: string | undefined): string | undefined {
+/** An environment variable's value; empty counts as unset. */
+export function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 

@@ -112,6 +112,28 @@ export function intOption(
 }
 
 /**
+ * A decimal number option (`--ramp 0.5`), or a `usage` error naming it.
+ *
+ * @example
+ * ```ts
+ * const rate = numberOption('simulate', 'ramp', values.ramp, { min: 0.01, max: 100_000 });
+ * ```
+ */
+export function numberOption(
+  command: string,
+  name: string,
+  value: string | undefined,
+  range: { min: number; max: number },
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\d{1,9}(\.\d{1,6})?$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= range.min && n <= range.max)) {
+    throw new CliError('usage', `--${name} must be a number in ${range.min}..${range.max} (see latchkey ${command} --help)`);
+  }
+  return n;
+}
+
+/**
  * A JSON-object option (`--metadata`), or a `usage` error naming it.
  *
  * @example
