@@ -106,9 +106,16 @@ export function isDeviceClientError<C extends DeviceClientErrorCode>(
 }
 
 /** protocol.md §MQTT CONNECT: the CONNACK refusals after which retrying cannot help. */
-export const FATAL_CONNACK: Readonly<Record<number, ConnectionErrorCode>> = Object.freeze({
+const FATAL_CONNACK: Readonly<Record<number, ConnectionErrorCode>> = Object.freeze({
   1: 'protocol_rejected',
   2: 'identifier_rejected',
   4: 'bad_credentials',
   5: 'not_authorized',
 });
+
+/** The coded refusal an mqtt.js connection error stands for, when it is a CONNACK retrying cannot fix; else null. */
+export function fatalRefusal(err: Error): DeviceClientError | null {
+  const rc = (err as { code?: unknown }).code;
+  const code = typeof rc === 'number' ? FATAL_CONNACK[rc] : undefined;
+  return code === undefined ? null : new DeviceClientError(code, `the broker refused the connection (CONNACK ${rc})`, { returnCode: rc as number });
+}

@@ -1,45 +1,38 @@
 import { EventEmitter } from 'node:events';
 import { connect as mqttConnect, Store, type IConnackPacket, type MqttClient } from 'mqtt';
-import { DeviceClientError, FATAL_CONNACK } from '../errors.ts';
-import { InflightPublishes } from '../messaging/inflight-publishes.ts';
-import { OfflineQueue, type PendingPublish } from '../messaging/offline-queue.ts';
+import { DeviceClientError, fatalRefusal } from '../errors.ts';
+import { Outbox } from '../messaging/outbox.ts';
 import { isValidTopicName } from '../protocol/index.ts';
+import { untilFirstConnect } from './first-connect.ts';
 import { ReconnectSchedule } from './reconnect-schedule.ts';
+import { causeAfterLoss, hasDialled, reportedOnline, type ConnectCause, type SessionState } from './session-state.ts';
 import { mqttClientOptions, type SessionEvents, type SessionOptions, type SessionStats } from './session-options.ts';
 import { SubscriptionTable, type MessageHandler } from '../messaging/subscription-table.ts';
 import type { HeldToken } from '../token/token-source.ts';
 
 export type { SessionEvents, SessionOptions, SessionStats, TlsOptions } from './session-options.ts';
 
-type State = 'idle' | 'connecting' | 'online' | 'refreshing' | 'waiting' | 'closed';
-
 /** How long a refresh or close waits for unacknowledged publishes before it cuts the connection. */
 const DRAIN_TIMEOUT_MS = 5_000;
-/** bytes a PUBLISH adds around topic and payload: fixed header (≤ 5), topic length (2), packet id (2) */
-const PUBLISH_OVERHEAD = 9;
 
 /**
  * The connection engine shared by DeviceClient and ServiceClient: one persistent MQTT 3.1.1
  * session (clean=false, QoS 1) kept alive across network failures (backoff with full jitter) and
  * token expiry (a deliberate reconnect with a fresh token before `exp`). mqtt.js's own reconnect
- * timer is off (its period is fixed); this class decides when to reconnect.
+ * timer is off (its period is fixed); this class decides when to reconnect. Its state is one
+ * {@link SessionState}; each transition below is named after what happened.
  */
 export class Session extends EventEmitter<SessionEvents> {
   readonly #o: SessionOptions;
   readonly #client: MqttClient;
   readonly #stores = { incomingStore: new Store({ clean: false }), outgoingStore: new Store({ clean: false }) };
-  readonly #queue: OfflineQueue;
+  readonly #outbox: Outbox;
   readonly #subs = new SubscriptionTable();
-  readonly #inflight = new InflightPublishes();
   readonly #schedule: ReconnectSchedule;
-  #state: State = 'idle';
-  #neverConnected = true;
-  #prepared = false;
-  #everOnline = false;
-  #planned = false;
-  #endingForRefresh = false;
-  /** the broker sent CONNACK 0 on the current connection */
-  #accepted = false;
+  #state: SessionState = { name: 'idle' };
+  /** the clock correction still to do before the first CONNECT (dropped once it succeeded) */
+  #prepare: (() => Promise<void>) | undefined;
+  /** the token the current (or last) session was opened with */
   #sessionToken: HeldToken | null = null;
   #lastFailure: unknown = null;
   #closing: Promise<void> | null = null;
@@ -48,16 +41,17 @@ export class Session extends EventEmitter<SessionEvents> {
   private constructor(o: SessionOptions) {
     super();
     this.#o = o;
-    this.#queue = new OfflineQueue(o.maxQueuedMessages, o.queueOverflow);
+    this.#outbox = new Outbox(o);
     this.#schedule = new ReconnectSchedule(o);
+    this.#prepare = o.prepare;
     this.#client = mqttConnect(o.brokerUrl, mqttClientOptions(o, this.#stores));
     this.#client.on('reconnect', () => this.#applyToken());
     this.#client.on('packetreceive', (p) => {
-      if (p.cmd === 'connack' && p.returnCode === 0) this.#accepted = true;
+      if (p.cmd === 'connack' && p.returnCode === 0 && this.#state.name === 'awaiting-connack') this.#state.accepted = true;
     });
-    this.#client.on('connect', (connack) => this.#onConnect(connack));
-    this.#client.on('close', () => this.#onClose());
-    this.#client.on('error', (err) => this.#onError(err));
+    this.#client.on('connect', (connack) => this.#sessionUp(connack));
+    this.#client.on('close', () => this.#connectionLost());
+    this.#client.on('error', (err) => this.#clientError(err));
     this.#client.on('message', (topic, payload, packet) =>
       this.#subs.deliver(topic, payload, packet, (err) => {
         if (this.listenerCount('handler-error') > 0) this.emit('handler-error', err, topic);
@@ -68,35 +62,20 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Opens a session; resolves once the first CONNACK 0 arrived, rejects with a coded error. */
   static open(o: SessionOptions): Promise<Session> {
     const session = new Session(o);
-    return new Promise((resolve, reject) => {
-      const deadline =
-        o.connectTimeoutMs > 0
-          ? setTimeout(() => {
-              const cause = session.#lastFailure ?? undefined;
-              session.#fail(new DeviceClientError('connect_timeout', `no session within ${o.connectTimeoutMs} ms`, { cause }));
-            }, o.connectTimeoutMs)
-          : null;
-      const settle = (err: DeviceClientError | undefined) => {
-        if (deadline !== null) clearTimeout(deadline);
-        session.off('connect', onConnect);
-        session.off('close', onClose);
-        if (err === undefined) resolve(session);
-        else reject(err);
-      };
-      const onConnect = () => settle(undefined);
-      const onClose = (err: DeviceClientError | undefined) => settle(err ?? new DeviceClientError('closed', 'closed before connecting'));
-      session.on('connect', onConnect);
-      session.on('close', onClose);
-      void session.#attempt();
+    const opened = untilFirstConnect(session, o.connectTimeoutMs, () => {
+      const cause = session.#lastFailure ?? undefined;
+      session.#fail(new DeviceClientError('connect_timeout', `no session within ${o.connectTimeoutMs} ms`, { cause }));
     });
+    void session.#attempt('first');
+    return opened.then(() => session);
   }
 
   get connected(): boolean {
-    return this.#state === 'online';
+    return this.#state.name === 'online';
   }
 
   get stats(): SessionStats {
-    return { ...this.#stats, dropped: this.#queue.dropped, queued: this.#queue.length, inflight: this.#inflight.size };
+    return { ...this.#stats, ...this.#outbox.stats };
   }
 
   /**
@@ -106,29 +85,21 @@ export class Session extends EventEmitter<SessionEvents> {
   publish(topic: string, payload: Buffer, qos: 0 | 1, retain = false): Promise<void> {
     if (!isValidTopicName(topic)) throw new TypeError('invalid topic name');
     if (qos !== 0 && qos !== 1) throw new TypeError('qos must be 0 or 1');
-    return new Promise<void>((resolve, reject) => {
-      if (this.#state === 'closed') return reject(this.#closedError());
-      if (payload.byteLength + Buffer.byteLength(topic) + PUBLISH_OVERHEAD > this.#o.maxPacketSize) {
-        // protocol.md §Limits: a larger packet closes the connection; resending it after every reconnect would loop
-        return reject(new DeviceClientError('payload_too_large', `PUBLISH exceeds maxPacketSize (${this.#o.maxPacketSize} bytes)`));
-      }
-      const item: PendingPublish = { topic, payload, qos, retain, resolve, reject };
-      if (this.#state === 'online') this.#inflight.send(this.#client, item);
-      else this.#queue.push(item);
-    });
+    if (this.#state.name === 'closed') return Promise.reject(this.#closedError());
+    return this.#outbox.publish({ topic, payload, qos, retain }, this.#state.name === 'online' ? this.#client : null);
   }
 
   /** Subscribes one filter (one SUBSCRIBE per filter); resolves on SUBACK, rejects `subscribe_denied`. */
   subscribe(filter: string, qos: 0 | 1, handler: MessageHandler): Promise<void> {
-    if (this.#state === 'closed') return Promise.reject(this.#closedError());
+    if (this.#state.name === 'closed') return Promise.reject(this.#closedError());
     const granted = this.#subs.add(filter, qos, handler);
-    if (this.#state === 'online') this.#subs.sendPending(this.#client, filter);
+    if (this.#state.name === 'online') this.#subs.sendPending(this.#client, filter);
     return granted;
   }
 
   /** Removes a subscription (told to the broker now, or after the next reconnect). */
   unsubscribe(filter: string): void {
-    if (this.#subs.remove(filter) && this.#state === 'online') this.#subs.sendUnsubscribe(this.#client, filter);
+    if (this.#subs.remove(filter) && this.#state.name === 'online') this.#subs.sendUnsubscribe(this.#client, filter);
   }
 
   /**
@@ -137,36 +108,33 @@ export class Session extends EventEmitter<SessionEvents> {
    */
   close(): Promise<void> {
     if (this.#closing !== null) return this.#closing;
-    const wasOnline = this.#state === 'online' || (this.#state === 'refreshing' && !this.#endingForRefresh);
-    const err = new DeviceClientError('closed', 'the client was closed');
-    this.#closing = this.#shutDown(err, wasOnline).then(() => {
-      this.emit('close', undefined);
-    });
+    const wasOnline = this.#state.name === 'online' || this.#state.name === 'draining';
+    this.#closing = this.#shutDown(new DeviceClientError('closed', 'the client was closed'), wasOnline).then(() => void this.emit('close', undefined));
     return this.#closing;
   }
 
-  // ── connection lifecycle ────────────────────────────────────────────────────────────────
+  // ── connecting: each transition named after what happened ──────────────────────────────────
 
-  /** One connect attempt: correct the clock once, make sure a fresh token is held, send CONNECT. */
-  async #attempt(): Promise<void> {
-    this.#state = 'connecting';
+  /** An attempt starts: correct the clock once, hold a fresh token, send CONNECT. */
+  async #attempt(cause: ConnectCause): Promise<void> {
+    const preparing: SessionState = { name: 'preparing', cause };
+    this.#state = preparing;
     try {
-      if (!this.#prepared && this.#o.prepare !== undefined) {
-        await this.#o.prepare();
-        this.#prepared = true;
+      if (this.#prepare !== undefined) {
+        await this.#prepare();
+        this.#prepare = undefined;
       }
       await this.#o.tokens.ready();
     } catch (err) {
-      if (this.#state !== 'connecting') return;
+      if (this.#state !== preparing) return;
       this.#lastFailure = err;
-      this.#scheduleRetry();
+      this.#backOff(cause);
       return;
     }
-    if (this.#state !== 'connecting') return;
+    if (this.#state !== preparing) return;
     this.#stats.connectAttempts++;
-    this.#accepted = false;
-    if (this.#neverConnected) {
-      this.#neverConnected = false;
+    this.#state = { name: 'awaiting-connack', cause, accepted: false };
+    if (cause === 'first') {
       this.#applyToken();
       this.#client.connect();
     } else {
@@ -174,7 +142,7 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
-  /** Synchronous, right before mqtt.js builds CONNECT from `options` (design.md §Facts: mqtt.js). */
+  /** Synchronous, right before mqtt.js builds CONNECT from `options` (it cannot await a signature). */
   #applyToken(): void {
     const held = this.#o.tokens.take();
     if (held === null) return;
@@ -182,77 +150,75 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#client.options.password = held.token;
   }
 
-  #onConnect(connack: IConnackPacket): void {
-    if (this.#state !== 'connecting') return;
-    const refreshed = this.#planned;
-    this.#planned = false;
-    this.#state = 'online';
+  /** CONNACK 0: a session is up; what it counts as depends on why the session was connecting. */
+  #sessionUp(connack: IConnackPacket): void {
+    const s = this.#state;
+    if (s.name !== 'awaiting-connack') return;
+    this.#state = { name: 'online' };
     this.#schedule.resetFailures();
     this.#lastFailure = null;
-    if (this.#everOnline) {
-      if (refreshed) this.#stats.tokenRefreshes++;
-      else this.#stats.reconnects++;
-    }
-    this.#everOnline = true;
+    if (s.cause === 'refresh') this.#stats.tokenRefreshes++;
+    else if (s.cause === 'outage') this.#stats.reconnects++;
     this.#scheduleRefresh();
     this.#subs.sync(this.#client, connack.sessionPresent === true);
-    for (const item of this.#queue.drain()) this.#inflight.send(this.#client, item);
+    this.#outbox.flush(this.#client);
     this.emit('connect', { sessionPresent: connack.sessionPresent === true });
-    if (refreshed && this.#sessionToken !== null) this.emit('token-refresh', { exp: this.#sessionToken.exp });
+    if (s.cause === 'refresh' && this.#sessionToken !== null) this.emit('token-refresh', { exp: this.#sessionToken.exp });
   }
 
-  #onClose(): void {
-    this.#inflight.connectionLost();
-    if (this.#state === 'closed' || this.#endingForRefresh || this.#state === 'waiting') return;
-    if (this.#state === 'connecting' && this.#accepted) this.#inflight.strikeOldest(this.#client);
-    // a refresh whose reconnect failed was never reported offline: it is an outage now
-    const wasOnline = this.#state === 'online' || this.#state === 'refreshing' || this.#planned;
+  /** The connection closed without this session asking for it (while refreshing, it did). */
+  #connectionLost(): void {
+    this.#outbox.connectionLost();
+    const s = this.#state;
+    if (s.name === 'closed' || s.name === 'disconnecting' || s.name === 'backing-off') return;
+    if (s.name === 'awaiting-connack' && s.accepted) this.#outbox.strikeOldest(this.#client);
     this.#schedule.clear();
-    this.#planned = false;
-    if (wasOnline) this.emit('offline');
-    this.#scheduleRetry();
+    if (reportedOnline(s)) this.emit('offline');
+    this.#backOff(causeAfterLoss(s));
   }
 
   /** protocol.md §MQTT CONNECT: refusals 1, 2, 4, 5 end the client; everything else is retried. */
-  #onError(err: Error): void {
-    const rc = (err as { code?: unknown }).code;
-    if (this.#state === 'connecting' && typeof rc === 'number' && FATAL_CONNACK[rc] !== undefined) {
-      this.#fail(new DeviceClientError(FATAL_CONNACK[rc], `the broker refused the connection (CONNACK ${rc})`, { returnCode: rc }));
-      return;
-    }
-    this.#lastFailure = err; // transient: the 'close' that follows schedules a retry
+  #clientError(err: Error): void {
+    const refusal = fatalRefusal(err);
+    if (refusal !== null && (this.#state.name === 'preparing' || this.#state.name === 'awaiting-connack')) this.#fail(refusal);
+    else this.#lastFailure = err; // transient: the 'close' that follows schedules a retry
   }
 
-  #scheduleRetry(): void {
-    this.#state = 'waiting';
-    this.#schedule.retry(() => void this.#attempt());
+  /** An attempt failed: the next one starts after the backoff delay. */
+  #backOff(cause: ConnectCause): void {
+    this.#state = { name: 'backing-off', cause };
+    this.#schedule.retry(() => void this.#attempt(cause));
   }
+
+  // ── refreshing ──────────────────────────────────────────────────────────────────────────
 
   /** protocol.md §MQTT CONNECT: the broker ends the session at `exp`; reconnect before, at 80–90% of the lifetime. */
   #scheduleRefresh(): void {
-    if (this.#sessionToken !== null) this.#schedule.refreshBefore(this.#sessionToken, () => void this.#refresh());
+    if (this.#sessionToken !== null) this.#schedule.refreshBefore(this.#sessionToken, () => void this.#refreshDue());
   }
 
-  async #refresh(): Promise<void> {
-    if (this.#state !== 'online') return;
+  /** A refresh fell due: with a fresh token in hand, drain, end the session gracefully, reconnect. */
+  async #refreshDue(): Promise<void> {
+    const online = this.#state;
+    if (online.name !== 'online') return;
     try {
       await this.#o.tokens.ready();
     } catch (err) {
       this.#lastFailure = err; // keep the current session (its token is still valid) and try again
-      if (this.#state === 'online') this.#schedule.refreshAgain(() => void this.#refresh());
+      if (this.#state === online) this.#schedule.refreshAgain(() => void this.#refreshDue());
       return;
     }
-    if (this.#state !== 'online') return;
-    this.#state = 'refreshing';
-    this.#planned = true;
-    const drained = await this.#inflight.drain(DRAIN_TIMEOUT_MS);
-    if (this.#state !== 'refreshing') return;
+    if (this.#state !== online) return;
+    const draining: SessionState = { name: 'draining' };
+    this.#state = draining;
+    const drained = await this.#outbox.drain(DRAIN_TIMEOUT_MS);
+    if (this.#state !== draining) return;
     const idle = drained && Object.keys(this.#client.outgoing).length === 0;
-    this.#endingForRefresh = true;
+    const disconnecting: SessionState = { name: 'disconnecting' };
+    this.#state = disconnecting;
     // a graceful DISCONNECT (no will) when nothing is unacknowledged; otherwise cut, and mqtt.js resends
     this.#client.end(!idle, () => {
-      this.#endingForRefresh = false;
-      if (this.#state === 'refreshing') void this.#attempt();
+      if (this.#state === disconnecting) void this.#attempt('refresh');
     });
   }
 
@@ -267,15 +233,16 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   async #shutDown(err: DeviceClientError, drainFirst: boolean): Promise<void> {
-    this.#state = 'closed';
+    const dialled = hasDialled(this.#state);
+    this.#state = { name: 'closed' };
     this.#schedule.clear();
-    this.#queue.rejectAll(err);
+    this.#outbox.rejectQueued(err);
     this.#subs.rejectAll(err);
-    const drained = drainFirst ? await this.#inflight.drain(DRAIN_TIMEOUT_MS) : false;
-    if (!this.#neverConnected) {
+    const drained = drainFirst ? await this.#outbox.drain(DRAIN_TIMEOUT_MS) : false;
+    if (dialled) {
       await new Promise<void>((resolve) => this.#client.end(!drained, () => resolve()));
     }
-    this.#inflight.rejectAll(err);
+    this.#outbox.rejectInflight(err);
   }
 
   #closedError(): DeviceClientError {
