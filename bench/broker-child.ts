@@ -37,7 +37,7 @@ let port: number;
 const devices = JSON.parse(readFileSync(devicesFile as string, 'utf8')) as Array<{ id: string; publicKeyPem: string }>;
 
 type Done = (error: AuthenticateError | null, success: boolean | null) => void;
-/** aedes sends CONNACK 4 only when the error carries returnCode 4 (design.md). */
+/** aedes sends CONNACK 4 only when the error carries returnCode 4 (architecture.md §Library facts). */
 const refused = () => Object.assign(new Error('bad credentials'), { returnCode: 4 }) as AuthenticateError;
 const JOSE_OPTIONS = { algorithms: ['ES256'], audience: 'latchkey', requiredClaims: ['exp', 'iat', 'sub'] };
 

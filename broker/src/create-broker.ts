@@ -64,7 +64,7 @@ const CLOSE_DEADLINE_MS = 5_000;
 
 /**
  * Builds the MQTT broker (aedes 1.x) with token authentication, topic ACLs, session lifecycle
- * and hardening (issue 4). Nothing listens until `listen()` (design.md style #8).
+ * and hardening (issue 4). Nothing listens until `listen()` (architecture.md §Conventions).
  *
  * Wills: when the broker itself ends a session (token expiry, block, delete, credential
  * removal, shutdown) the will is suppressed — the device did not fail, and a revoked principal

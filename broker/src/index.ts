@@ -1,6 +1,6 @@
 /**
  * `@latchkey/broker` — the MQTT broker: token authentication, topic ACLs, session lifecycle,
- * hardening (issue 4; ../../shared/spec/protocol.md).
+ * hardening (issue 4; docs/protocol.md).
  */
 export { createBroker } from './create-broker.ts';
 export type { Broker, BrokerDeps, BrokerLog } from './create-broker.ts';

@@ -10,7 +10,7 @@ export interface BrokerRegistryPort {
   findPrincipal(principal: string): PrincipalRecord | null;
   /** Subscribe to registry changes; returns an unsubscribe function. */
   onChange(listener: (change: RegistryChange) => void): () => void;
-  /** Device status (http-api.md device resource `status`). `at` is epoch ms. */
+  /** Device status (docs/api.md device resource `status`). `at` is epoch ms. */
   recordConnected(deviceId: string, at: number): void;
   recordDisconnected(deviceId: string, at: number): void;
   /** Batched `lastSeenAt` updates: one write for many devices. */
@@ -63,7 +63,7 @@ export interface PrincipalRecord {
   }>;
 }
 
-/** The registry change feed (design.md: block, delete, key removed end live sessions). */
+/** The registry change feed (protocol.md §MQTT CONNECT: block, delete, key removal end live sessions). */
 export type RegistryChange =
   | { type: 'principal_blocked'; principal: string }
   | { type: 'principal_unblocked'; principal: string }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { isApiErrorCode } from '@latchkey/provisioning/errors';
 import { CliError } from './cli-error.ts';
 
-/** Where the admin commands find the API and the admin token (cli.md; docs/configuration.md). */
+/** Where the admin commands find the API and the admin token (docs/configuration.md). */
 export interface AdminTarget {
   baseUrl: URL;
   adminToken: string;
@@ -61,7 +61,7 @@ export interface ApiResponse<T> {
 }
 
 /**
- * A minimal client of the provisioning HTTP API's admin routes (http-api.md). A problem document
+ * A minimal client of the provisioning HTTP API's admin routes (docs/api.md). A problem document
  * (RFC 9457) becomes a CliError with the API's `code`; no token reaches an error.
  *
  * @example

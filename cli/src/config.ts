@@ -64,7 +64,7 @@ export const UP_SETTINGS: { readonly [K in UpSetting]: Setting } = Object.freeze
   connectTimeout: setting('connect-timeout', 'broker', 'number'),
   maxPacketSize: setting('max-packet-size', 'broker', 'number'),
   authFailureLimit: setting('auth-failure-limit', 'broker', 'number'),
-  // docs/api.md §Authentication: a configured admin token must be hard to guess
+  // docs/api.md §Conventions: a configured admin token must be hard to guess
   adminToken: setting('admin-token', 'http', 'text', false),
   logLevel: setting('log-level', 'cli', 'text'),
 });

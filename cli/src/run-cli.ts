@@ -3,7 +3,7 @@ import type { CommandContext, CommandEntry } from './command.ts';
 import { redactSecrets } from './redact.ts';
 
 /**
- * Every command, in the order `latchkey --help` lists them (cli.md). Modules load on demand, so
+ * Every command, in the order `latchkey --help` lists them (docs/configuration.md). Modules load on demand, so
  * `latchkey token` does not pay for the broker, fastify and SQLite.
  */
 export const COMMANDS: readonly CommandEntry[] = Object.freeze([

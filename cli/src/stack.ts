@@ -18,7 +18,7 @@ export interface BoundAddress {
   url: string;
 }
 
-/** What `up` prints (cli.md): the actual addresses, also when configured with port 0. */
+/** What `up` prints (docs/configuration.md): the actual addresses, also when configured with port 0. */
 export interface StackAddresses {
   http: BoundAddress;
   mqtt: BoundAddress;
@@ -34,7 +34,7 @@ export interface Stack {
   readonly broker: Broker;
   /**
    * Ends MQTT sessions, stops HTTP, flushes device status and closes the database, all within
-   * `deadlineMs` (cli.md: 5 s); the database is closed last whatever happened before.
+   * `deadlineMs` (docs/configuration.md: 5 s); the database is closed last whatever happened before.
    */
   close(deadlineMs?: number): Promise<void>;
 }
@@ -187,7 +187,7 @@ function bound(scheme: 'http' | 'mqtt' | 'mqtts' | 'ws', host: string, port: num
   return { host, port, url: `${scheme}://${h}:${port}` };
 }
 
-/** A start-up failure as one line naming the setting involved (cli.md). */
+/** A start-up failure as one line naming the setting involved (docs/configuration.md). */
 function startupError(what: string, config: UpConfig, e: unknown): CliError {
   if (e instanceof CliError) return e;
   const code = (e as NodeJS.ErrnoException).code;

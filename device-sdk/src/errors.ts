@@ -28,7 +28,7 @@ export const MESSAGING_ERROR_CODES = [
 ] as const;
 
 /**
- * Codes of the provisioning HTTP API (http-api.md §Errors) that `enroll()` and `fetchClockOffset()`
+ * Codes of the provisioning HTTP API (errors.md §HTTP API) that `enroll()` and `fetchClockOffset()`
  * surface as they are, plus the SDK's own transport codes.
  */
 export const HTTP_ERROR_CODES = [

@@ -1,5 +1,5 @@
 /**
- * `@latchkey/provisioning` — the provisioning HTTP API (http-api.md) and its pieces for the
+ * `@latchkey/provisioning` — the provisioning HTTP API (docs/api.md) and its pieces for the
  * composition root. The registry is exported separately as `@latchkey/provisioning/registry`.
  */
 export { buildApp } from './http/app.ts';

@@ -1,6 +1,6 @@
 /**
  * The state of one fleet run, and what is read from it: the progress snapshot and the result
- * (the cli.md report plus the details that explain a failed run).
+ * (the docs/simulator.md report plus the details that explain a failed run).
  */
 import type { DeviceKeyPair, ServiceClient } from '@latchkey/device-sdk';
 import type { CommandDriver } from './command-driver.ts';
@@ -76,7 +76,7 @@ export function snapshot(run: Run): ProgressSnapshot {
   };
 }
 
-/** The report (cli.md §simulate) and the details of a finished run. */
+/** The report (simulator.md §Measurements) and the details of a finished run. */
 export function fleetResult(run: Run): FleetResult {
   const connected = run.provisioned.filter((d) => d.connectLatencyMs !== null);
   const stats = run.provisioned.map((d) => d.stats);

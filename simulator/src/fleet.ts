@@ -1,5 +1,5 @@
 /**
- * The fleet runner behind `latchkey simulate` (cli.md §simulate): provisions devices through the
+ * The fleet runner behind `latchkey simulate` (docs/simulator.md): provisions devices through the
  * HTTP API, counts their QoS 1 telemetry at a service account of its own, ramps the connects,
  * holds a steady state with backend commands and rogue clients, drains, and reports.
  * Built only from the SDK's public API and HTTP, like a customer's fleet.

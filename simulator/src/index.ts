@@ -1,6 +1,6 @@
 /**
  * `@latchkey/simulator` — simulated thermostats and smart locks, and the fleet runner behind
- * `latchkey simulate` (cli.md §simulate). Imports only the SDK's public entry; talks HTTP to
+ * `latchkey simulate` (docs/simulator.md). Imports only the SDK's public entry; talks HTTP to
  * provisioning like any customer backend.
  */
 export { runFleet } from './fleet.ts';

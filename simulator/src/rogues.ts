@@ -1,6 +1,6 @@
 /**
- * Rogue clients: connects that present credentials the broker must refuse (protocol.md §MQTT
- * CONNECT, CONNACK 4/5). They use the SDK like any device, so a refusal surfaces as a coded
+ * Rogue clients: connects that present credentials the broker must refuse (CONNACK 4/5,
+ * protocol.md §MQTT CONNECT). They use the SDK like any device, so a refusal surfaces as a coded
  * `DeviceClientError`; one that connects has got in and fails the run.
  */
 import type { KeyObject } from 'node:crypto';

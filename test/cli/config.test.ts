@@ -17,11 +17,11 @@ function problemOf(fn: () => unknown): CliError {
   throw new Error('expected a CliError');
 }
 
-describe('resolveUpConfig (cli.md §Configuration)', () => {
+describe('resolveUpConfig (configuration.md §`latchkey up`)', () => {
   const tmp = tempDir('config');
   afterAll(tmp.cleanup);
 
-  it('defaults match cli.md and are frozen', () => {
+  it('defaults match docs/configuration.md and are frozen', () => {
     const c = resolveUpConfig({}, {});
     expect(c).toEqual(DEFAULT_UP_CONFIG);
     expect(c).toMatchObject({ dataDir: './data', httpPort: 8080, adminToken: null, logLevel: 'info' });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDeviceKeyPair, mintEnrollProof, publicKeyToPem } from '@latchkey/device-sdk';
 import { errorLine, runLatchkey, startUp, tempDir, type RunningStack } from './cli-process.ts';
 
-describe('latchkey devices and enroll-token against a running up (cli.md, http-api.md)', { timeout: 60_000 }, () => {
+describe('latchkey devices and enroll-token against a running up (docs/configuration.md, docs/api.md)', { timeout: 60_000 }, () => {
   const tmp = tempDir('devices');
   let stack: RunningStack;
   let adminToken: string;

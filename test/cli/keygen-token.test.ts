@@ -9,7 +9,7 @@ import { errorLine, runLatchkey, tempDir } from './cli-process.ts';
 const tmp = tempDir('keygen');
 afterAll(tmp.cleanup);
 
-describe('latchkey keygen (cli.md)', () => {
+describe('latchkey keygen (docs/configuration.md)', () => {
   it('writes device.key.pem (PKCS#8, 0600) and device.pub.pem (SPKI), creating the directory', async () => {
     const r = await runLatchkey(['keygen', '--out', 'dev-a/keys'], { cwd: tmp.dir });
     expect(r.code).toBe(0);
@@ -49,7 +49,7 @@ describe('latchkey keygen (cli.md)', () => {
   });
 });
 
-describe('latchkey token (cli.md)', () => {
+describe('latchkey token (docs/configuration.md)', () => {
   let keyFile: string;
   let pubPem: string;
   beforeAll(async () => {

@@ -56,7 +56,7 @@ describe('latchkey simulate: arguments', () => {
 });
 
 describe('latchkey simulate --embedded', () => {
-  it('--json prints exactly the report object of cli.md and exits 0 on a clean run', async () => {
+  it('--json prints exactly the report object of docs/simulator.md and exits 0 on a clean run', async () => {
     const t = await simulate(
       ['--embedded', '--json', '--thermostats', '3', '--locks', '3', '--duration', '2', '--token-ttl', '2', '--rogue', '3', '--telemetry-interval', '1', '--commands-per-s', '4'],
       { isTTY: true },

@@ -21,7 +21,7 @@ function connackOf(url: string, clientId: string, password: string): Promise<num
   });
 }
 
-describe('latchkey up on port 0 (cli.md)', { timeout: 60_000 }, () => {
+describe('latchkey up on port 0 (docs/configuration.md)', { timeout: 60_000 }, () => {
   const tmp = tempDir('up');
   let stack: RunningStack;
   beforeAll(async () => {
@@ -97,7 +97,7 @@ describe('latchkey up on port 0 (cli.md)', { timeout: 60_000 }, () => {
     const exit = await stack.stop();
     const elapsed = Date.now() - started;
     expect(exit).toEqual({ code: 0, signal: null });
-    expect(elapsed).toBeLessThan(5_000); // cli.md: within 5 s
+    expect(elapsed).toBeLessThan(5_000); // docs/configuration.md: within 5 s
     await closed;
     client.end(true);
     // the database was closed cleanly: WAL checkpointed and removed by SQLite

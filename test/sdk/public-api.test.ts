@@ -6,7 +6,7 @@ const root = new URL('../../', import.meta.url);
 const read = (p: string) => readFileSync(new URL(p, root), 'utf8');
 
 describe('@latchkey/device-sdk public entry', () => {
-  it('exports exactly this list of runtime values (design.md style #11)', () => {
+  it('exports exactly this list of runtime values (architecture.md §Conventions)', () => {
     expect(Object.keys(sdk).sort()).toEqual(
       [
         'CommandError',
@@ -58,7 +58,7 @@ describe('@latchkey/device-sdk public entry', () => {
     expect(checked).toBeGreaterThanOrEqual(15);
   });
 
-  it('the error-code table in docs/sdk.md matches DEVICE_CLIENT_ERROR_CODES exactly (design.md style #12)', () => {
+  it('the error-code table in docs/sdk.md matches DEVICE_CLIENT_ERROR_CODES exactly (architecture.md §Conventions)', () => {
     const doc = read('docs/sdk.md');
     const section = doc.slice(doc.indexOf('## Error codes'));
     const documented = [...section.matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]);

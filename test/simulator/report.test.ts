@@ -31,7 +31,7 @@ describe('report', () => {
     expect(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 99)).toBe(99);
   });
 
-  it('has exactly the fields of cli.md §simulate, all integers', () => {
+  it('has exactly the fields of simulator.md §Measurements, all integers', () => {
     const r = buildReport(measurements);
     expect(r).toEqual({
       devices: { requested: 40, provisioned: 40, connected: 40 },

@@ -61,7 +61,7 @@ interface ConnectAttempt {
 type AedesDone = (error: AuthenticateError | null, success: boolean | null) => void;
 type AedesAuthenticate = (client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>, done: AedesDone) => void;
 
-/** design.md: aedes needs `returnCode` on the error for 2, 3, 4 (and maps a bare refusal to 5). */
+/** architecture.md §Library facts: aedes needs `returnCode` on the error for 2, 3, 4 (and maps a bare refusal to 5). */
 function connackError(code: AuthFailureCode): AuthenticateError {
   return Object.assign(new Error('connection refused'), { returnCode: connackFor(code) }) as AuthenticateError;
 }
@@ -142,7 +142,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     }
   };
 
-  /** design.md: attach the verified principal during authenticate (WeakMap<Client, Principal>). */
+  /** architecture.md §Library facts: attach the verified principal during authenticate (WeakMap<Client, Principal>). */
   const attach: Step<ConnectAttempt> = (a) => {
     const identity = a.identity as ClientIdentity;
     const token = a.token as VerifiedToken;

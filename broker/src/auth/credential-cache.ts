@@ -12,7 +12,7 @@ export interface CachedPrincipal {
 
 /**
  * An LRU of principals with their credentials as `KeyObject`s, filled from
- * `registry.findPrincipal` and invalidated by the change feed (design.md: a map lookup plus
+ * `registry.findPrincipal` and invalidated by the change feed (architecture.md §Library facts: a map lookup plus
  * verify, never a JWK set per connect; bounded, because a KeyObject costs ~3.4 KB).
  * Unknown principals are not cached: registering one needs no invalidation.
  *

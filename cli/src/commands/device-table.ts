@@ -1,4 +1,4 @@
-/** The device resource of http-api.md §Devices (the fields the CLI shows). */
+/** The device resource of api.md §Devices (the fields the CLI shows). */
 export interface DeviceResource {
   id: string;
   blocked: boolean;

@@ -9,7 +9,7 @@ const MAX_TTL = 366 * 86_400;
 
 const HELP = `Usage: latchkey enroll-token create [--uses <n>] [--ttl <seconds>] [--id-pattern <regex>] [--metadata <json>]
 
-Creates a zero-touch enrollment token (http-api.md §Zero-touch enrollment) and prints only the
+Creates a zero-touch enrollment token (api.md §Zero-touch enrollment) and prints only the
 token on stdout (its expiry goes to stderr). The secret is shown once; the server keeps a hash.
 Devices present it to POST /v1/enroll with their new public key and a proof of possession.
 
@@ -22,7 +22,7 @@ Options:
 
 ${ADMIN_OPTIONS_HELP}`;
 
-/** `latchkey enroll-token create` (cli.md). */
+/** `latchkey enroll-token create` (docs/configuration.md). */
 export const enrollTokenCommand: Command = {
   name: 'enroll-token',
   help: HELP,

@@ -25,7 +25,7 @@ Options:
   --jti              add a random single-use token id (for brokers run with --require-jti)
   -h, --help         show this help`;
 
-/** `latchkey token` (cli.md): prints a connect token and nothing else on stdout. */
+/** `latchkey token` (docs/configuration.md): prints a connect token and nothing else on stdout. */
 export const tokenCommand: Command = {
   name: 'token',
   help: HELP,

@@ -74,7 +74,7 @@ const HELP = [
   'Details: docs/configuration.md',
 ].join('\n');
 
-/** `latchkey up` (cli.md): the one-command stack. */
+/** `latchkey up` (docs/configuration.md): the one-command stack. */
 export const upCommand: Command = {
   name: 'up',
   help: HELP,
@@ -86,13 +86,13 @@ export const upCommand: Command = {
     const tokenSource = values['admin-token'] !== undefined ? '--admin-token' : 'LATCHKEY_ADMIN_TOKEN';
     announce(ctx, config, stack, tokenSource);
     const code = await waitForSignal(stack);
-    // Whatever else still holds the event loop (a client's keep-alive socket), exit now: cli.md's 5 s.
+    // Whatever else still holds the event loop (a client's keep-alive socket), exit now: docs/configuration.md's 5 s.
     setTimeout(() => process.exit(code), 250).unref();
     return code;
   },
 };
 
-/** stdout: the address lines scripts read (cli.md); stderr: a warning when exposed without TLS. */
+/** stdout: the address lines scripts read (docs/configuration.md); stderr: a warning when exposed without TLS. */
 function announce(ctx: CommandContext, config: UpConfig, stack: Stack, tokenSource: string): void {
   const a = stack.addresses;
   if (!isLoopbackHost(config.broker.host)) {
@@ -110,7 +110,7 @@ function announce(ctx: CommandContext, config: UpConfig, stack: Stack, tokenSour
 }
 
 /**
- * Runs until SIGINT or SIGTERM, then closes everything within 5 s (cli.md) and exits 0.
+ * Runs until SIGINT or SIGTERM, then closes everything within 5 s (docs/configuration.md) and exits 0.
  * A second signal during shutdown exits at once with 130.
  */
 function waitForSignal(stack: Stack): Promise<number> {

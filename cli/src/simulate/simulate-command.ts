@@ -59,7 +59,7 @@ Fleet:
   --seed <n>               seeds device behaviour and command choice (default ${FLEET_DEFAULTS.seed})
   --keep                   keep the run's devices and service account on an external stack
 Output:
-  --json                   print only the report (cli.md) on stdout
+  --json                   print only the report (docs/simulator.md) on stdout
   -h, --help               show this help`;
 
 const OPTIONS = {

@@ -53,7 +53,7 @@ export interface ConnectOptions {
 
 const BROKER_PROTOCOLS = new Set(['mqtt:', 'mqtts:', 'tcp:', 'tls:', 'ssl:', 'ws:', 'wss:']);
 
-/** Caller misuse (design.md #5): a bad deviceId option is a TypeError naming the rule. */
+/** Caller misuse (architecture.md §Conventions): a bad deviceId option is a TypeError naming the rule. */
 export function deviceIdOption(id: unknown): string {
   try {
     return assertDeviceId(id);

@@ -10,7 +10,7 @@ export interface FetchClockOffsetOptions {
 }
 
 /**
- * Asks the provisioning service for its time (`GET /v1/time` → `{now}` epoch seconds, http-api.md
+ * Asks the provisioning service for its time (`GET /v1/time` → `{now}` epoch seconds, docs/api.md
  * §Zero-touch enrollment) and returns the offset to add to the local clock, in ms. The server time
  * is taken to be the midpoint of the request, as NTP does; `now` has second resolution, which the
  * broker's clock tolerance absorbs.

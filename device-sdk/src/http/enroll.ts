@@ -29,7 +29,7 @@ export interface EnrollOptions {
   timeoutMs?: number;
 }
 
-/** The registered device as the API returns it (http-api.md §Devices, never a secret). */
+/** The registered device as the API returns it (api.md §Devices, never a secret). */
 export interface EnrolledDevice {
   id: string;
   credentials: Array<{ kid: string; fingerprint: string; createdAt: string | number; expiresAt: string | number | null }>;
@@ -37,7 +37,7 @@ export interface EnrolledDevice {
 }
 
 /**
- * Zero-touch enrollment (http-api.md §Zero-touch enrollment): registers this device's public key
+ * Zero-touch enrollment (api.md §Zero-touch enrollment): registers this device's public key
  * with a one-time enrollment token, proving possession of the private key with an ES256 proof.
  * Errors carry the API's problem `code`: `enrollment_token_invalid`, `proof_invalid`,
  * `device_exists`, `key_in_use`, … (`network_error` when there is no answer).

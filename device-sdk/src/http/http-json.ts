@@ -3,12 +3,12 @@ import { DeviceClientError, HTTP_ERROR_CODES, type HttpErrorCode } from '../erro
 /** Largest response body read from the provisioning API. */
 const MAX_BODY_BYTES = 1_048_576;
 
-/** GET a JSON document; non-2xx answers become coded errors (http-api.md §Errors). */
+/** GET a JSON document; non-2xx answers become coded errors (errors.md §HTTP API). */
 export function getJson(url: URL, timeoutMs: number): Promise<unknown> {
   return requestJson(url, { method: 'GET', headers: { accept: 'application/json' } }, timeoutMs);
 }
 
-/** POST a JSON body; non-2xx answers become coded errors (http-api.md §Errors). */
+/** POST a JSON body; non-2xx answers become coded errors (errors.md §HTTP API). */
 export function postJson(url: URL, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<unknown> {
   return requestJson(
     url,

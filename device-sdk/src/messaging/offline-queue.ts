@@ -15,7 +15,7 @@ export interface PendingPublish {
 
 /**
  * Publishes made while the client has no session (reconnecting, refreshing its token), delivered
- * in order once it has one. Bounded, unlike mqtt.js's own offline queue (design.md §Facts:
+ * in order once it has one. Bounded, unlike mqtt.js's own offline queue (architecture.md §Library facts:
  * mqtt.js): at `max` entries, `drop-oldest` evicts the oldest (its promise rejects with
  * `message_dropped`, and `dropped` counts it), `reject` refuses the new one with `queue_full`.
  */

@@ -24,7 +24,7 @@ interface Subscription {
 
 /**
  * The subscriptions a session wants, sent one filter per SUBSCRIBE: mqtt.js drops every topic of a
- * call with one refused filter from its resubscribe list (design.md §Facts: mqtt.js), and a refused
+ * call with one refused filter from its resubscribe list (architecture.md §Library facts), and a refused
  * filter on a persistent session must not drag allowed ones down with it. The table, not mqtt.js,
  * resubscribes when the broker has no session for us.
  */

@@ -1,5 +1,5 @@
 /**
- * `@latchkey/device-sdk/protocol` — the wire contract (../../shared/spec/protocol.md) as code.
+ * `@latchkey/device-sdk/protocol` — the wire contract (docs/protocol.md) as code.
  * Pure: every function takes `now` (or a Clock) and depends only on jose and node:crypto.
  * Broker and provisioning import the rules from here, so each rule exists exactly once.
  */

@@ -1,6 +1,6 @@
 /**
  * Defaults and hard limits of the wire contract (protocol.md §Limits, §The connect token, §Keys).
- * Times in configuration are seconds, as in cli.md; a Clock returns epoch milliseconds.
+ * Times in configuration are seconds, as in docs/configuration.md; a Clock returns epoch milliseconds.
  */
 
 /** Returns the current time in epoch milliseconds (like `Date.now`). Injected wherever time matters. */
@@ -58,7 +58,7 @@ export const MIN_PACKET_SIZE = 2 * MAX_TOKEN_BYTES;
 /** A device (or service account) holds at most this many credentials at once. */
 export const MAX_CREDENTIALS = 3;
 
-/** Enrollment proofs (http-api.md §Zero-touch enrollment): `exp − iat` at most 5 minutes. */
+/** Enrollment proofs (api.md §Zero-touch enrollment): `exp − iat` at most 5 minutes. */
 export const MAX_ENROLL_PROOF_LIFETIME = 300;
 
 /** The audience of an enrollment proof for a broker audience. */
@@ -66,7 +66,7 @@ export function enrollAudience(audience: string): string {
   return `${audience}:enroll`;
 }
 
-/** protocol.md §Limits and cli.md defaults. */
+/** protocol.md §Limits and docs/configuration.md defaults. */
 export const DEFAULT_LIMITS = Object.freeze({
   /** seconds from TCP connect to CONNECT */
   connectTimeout: 10,

@@ -84,7 +84,7 @@ export async function mintConnectToken(o: MintConnectTokenOptions): Promise<Mint
 }
 
 /**
- * Mints the enrollment proof of http-api.md §Zero-touch enrollment: an ES256 JWT signed by the
+ * Mints the enrollment proof of api.md §Zero-touch enrollment: an ES256 JWT signed by the
  * device's new key with `sub` = deviceId, `aud` = `<audience>:enroll` (`audience` is the
  * broker audience, default `latchkey`), and `exp − iat` ≤ 300 s (default 300).
  *

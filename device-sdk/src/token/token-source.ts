@@ -45,7 +45,7 @@ const FRESH_CAP_MS = 60_000;
  * Always holds a ready, unspent connect token.
  *
  * mqtt.js builds CONNECT synchronously from `client.options` on every (re)connect, while signing
- * is asynchronous (design.md §Facts: mqtt.js). So the session awaits {@link ready} before it asks
+ * is asynchronous (architecture.md §Library facts). So the session awaits {@link ready} before it asks
  * mqtt.js to reconnect, and the synchronous `'reconnect'` listener calls {@link take}, which hands
  * over that token and starts minting the next one at once. Each CONNECT gets its own token, so a
  * broker with `requireJti` on never sees one twice.

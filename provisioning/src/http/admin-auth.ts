@@ -4,7 +4,7 @@ import { ApiError } from './api-error.ts';
 import type { FailureLimiter } from './failure-limiter.ts';
 
 /**
- * http-api.md §Authentication: every route registered in `app` (an encapsulated admin scope)
+ * api.md §Conventions: every route registered in `app` (an encapsulated admin scope)
  * requires `Authorization: Bearer <admin token>`, compared in constant time. Repeated refusals
  * from one address are throttled (429) before the token is even looked at.
  */

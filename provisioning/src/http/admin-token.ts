@@ -6,7 +6,7 @@ import { ADMIN_TOKEN_RULE, isAdminToken } from './config.ts';
 export const ADMIN_TOKEN_FILE = 'admin-token';
 
 /**
- * http-api.md §Authentication: the admin token from `<dataDir>/admin-token`, generated on first
+ * api.md §Conventions: the admin token from `<dataDir>/admin-token`, generated on first
  * start (32 random bytes, base64url) with mode 0600. An existing file readable by others is
  * tightened to 0600.
  *

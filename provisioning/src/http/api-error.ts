@@ -1,5 +1,5 @@
 /**
- * The HTTP error contract (http-api.md §Errors): every refusal is RFC 9457 problem+json
+ * The HTTP error contract (errors.md §HTTP API): every refusal is RFC 9457 problem+json
  * `{type, title, status, detail, code}` with a stable `code`. One exhaustive table maps each
  * code to its status, so a new code does not compile until it has one.
  */

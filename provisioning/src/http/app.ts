@@ -36,7 +36,7 @@ export interface AppDeps {
 }
 
 /**
- * Builds the provisioning HTTP API (http-api.md) as a fastify instance, without listening.
+ * Builds the provisioning HTTP API (docs/api.md) as a fastify instance, without listening.
  *
  * @example
  * ```ts
@@ -72,7 +72,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'latchkey provisioning API', version: '1.0.0', description: 'http-api.md; errors are RFC 9457 problem+json' },
+      info: { title: 'latchkey provisioning API', version: '1.0.0', description: 'docs/api.md; errors are RFC 9457 problem+json' },
       components: {
         securitySchemes: {
           adminToken: { type: 'http', scheme: 'bearer', description: 'the admin token' },

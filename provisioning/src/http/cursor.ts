@@ -1,7 +1,7 @@
 import { ApiError } from './api-error.ts';
 
 /**
- * Opaque list cursors (http-api.md §Devices `cursor`): base64url of a versioned key, so clients
+ * Opaque list cursors (api.md §Devices `cursor`): base64url of a versioned key, so clients
  * cannot depend on its content and a malformed one is a 400, never a query.
  */
 export function encodeCursor(key: string): string {

@@ -3,7 +3,7 @@ import { ApiError, problemOf } from './api-error.ts';
 import { toApiError } from './error-mapping.ts';
 
 /**
- * One exit for every refusal (http-api.md §Errors): RFC 9457 problem+json, status from the one
+ * One exit for every refusal (errors.md §HTTP API): RFC 9457 problem+json, status from the one
  * table. A 500 carries no detail; its cause goes to the server log only.
  */
 export function installProblemHandlers(app: FastifyInstance): void {

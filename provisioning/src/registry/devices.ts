@@ -4,7 +4,7 @@ import { DEVICE_SELECT, toDeviceRecord, type DeviceRow } from './device-rows.ts'
 import { RegistryError, toRegistryError, type BatchItemError } from './errors.ts';
 import type { CredentialKey, CredentialRecord, DeviceRecord, JsonObject, NewDevice, Page } from './types.ts';
 
-/** http-api.md §Devices: a batch holds at most this many devices. */
+/** api.md §Devices: a batch holds at most this many devices. */
 export const MAX_BATCH = 10_000;
 
 /** Devices and their credentials. Every write is one transaction with its audit entry. */

@@ -31,7 +31,7 @@ function toRecord(r: TokenRow): EnrollmentTokenRecord {
 }
 
 /**
- * Enrollment tokens (http-api.md §Zero-touch enrollment). Only the SHA-256 of a token's secret
+ * Enrollment tokens (api.md §Zero-touch enrollment). Only the SHA-256 of a token's secret
  * is stored; redeeming one use is atomic with the device registration, and a refused
  * enrollment consumes nothing.
  */

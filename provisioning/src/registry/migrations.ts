@@ -45,7 +45,7 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX credentials_by_device ON credentials(device_id);
       CREATE INDEX credentials_by_service ON credentials(service_name);
 
-      -- http-api.md §Zero-touch enrollment: only the SHA-256 of the secret is stored.
+      -- api.md §Zero-touch enrollment: only the SHA-256 of the secret is stored.
       CREATE TABLE enrollment_tokens (
         id          TEXT PRIMARY KEY,
         secret_hash BLOB NOT NULL,

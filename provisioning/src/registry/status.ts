@@ -32,7 +32,7 @@ const FOLDED_UPSERT = `
     last_disconnected_at = coalesce(excluded.last_disconnected_at, last_disconnected_at),
     last_seen_at = coalesce(excluded.last_seen_at, last_seen_at)`;
 
-/** Device status (http-api.md device resource `status`), written by the broker. */
+/** Device status (docs/api.md device resource `status`), written by the broker. */
 export class StatusStore {
   readonly #ctx: RegistryContext;
 

@@ -1,6 +1,6 @@
 /**
  * Records the registry hands out. Times are epoch milliseconds from the injected clock.
- * Shapes follow http-api.md's resources so the HTTP layer serializes them as they are.
+ * Shapes follow docs/api.md's resources so the HTTP layer serializes them as they are.
  */
 import type { ParsedPublicKey } from '@latchkey/device-sdk/protocol';
 
@@ -25,7 +25,7 @@ export interface DeviceStatus {
   lastError: { code: string; at: number } | null;
 }
 
-/** http-api.md: a device resource. Never any secret. */
+/** docs/api.md: a device resource. Never any secret. */
 export interface DeviceRecord {
   id: string;
   blocked: boolean;

@@ -75,7 +75,7 @@ async function sendCommand(
   }
 }
 
-/** http-api.md §Devices: commands, config and state, reaching devices through the broker. */
+/** api.md §Devices: commands, config and state, reaching devices through the broker. */
 export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { registry, messaging, config } = deps;
   const params = { type: 'object', properties: { id: deviceIdSchema }, required: ['id'] } as const;

@@ -26,7 +26,7 @@ const newDeviceBody = {
 const idParams = { type: 'object', properties: { id: deviceIdSchema }, required: ['id'] } as const;
 const KEY_ERRORS = [400, 401, 409, 413, 415, 429];
 
-/** http-api.md §Devices: create (single and batch), list, get, PATCH, delete. */
+/** api.md §Devices: create (single and batch), list, get, PATCH, delete. */
 export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { registry, clock, messaging } = deps;
 

@@ -16,7 +16,7 @@ interface EnrollBody {
 }
 
 /**
- * http-api.md §Zero-touch enrollment (device side), as named steps:
+ * api.md §Zero-touch enrollment (device side), as named steps:
  * [checkThrottle, checkToken, parseDeviceId, parseKey, verifyProof, register].
  * The token is checked first so that an unauthenticated caller learns nothing else; the
  * registration re-checks it and consumes one use in the same transaction.

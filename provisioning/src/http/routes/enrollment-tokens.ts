@@ -10,7 +10,7 @@ import { ADMIN_SECURITY, enrollmentTokenSchema, jsonObjectSchema, responses } fr
 export const MAX_ENROLLMENT_USES = 100_000;
 export const MAX_ENROLLMENT_TTL_SECONDS = 366 * 86_400;
 
-/** http-api.md §Zero-touch enrollment (admin side): create (secret shown once), list, delete. */
+/** api.md §Zero-touch enrollment (admin side): create (secret shown once), list, delete. */
 export function enrollmentTokenRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { registry, clock } = deps;
 
