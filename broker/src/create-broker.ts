@@ -1,12 +1,11 @@
 import { DEFAULT_LIMITS, MAX_CLIENT_ID_LENGTH, systemClock, type Clock } from '@latchkey/device-sdk/protocol';
 import { Aedes, type Client } from 'aedes';
 import type { Registry } from 'prom-client';
-import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { createAuthorizers } from './acl/authorize.ts';
 import { allClients, clientById, memoryPersistence, type BrokerPersistence } from './aedes-internals.ts';
 import { wireAedesEvents } from './aedes-events.ts';
 import { createAuthenticate } from './auth/authenticate.ts';
+import { reportConnects } from './auth/connect-report.ts';
 import { CredentialCache } from './auth/credential-cache.ts';
 import { FailureThrottle } from './auth/failure-throttle.ts';
 import { JtiCache } from './auth/jti-cache.ts';
@@ -16,7 +15,7 @@ import { resolveBrokerConfig, type BrokerConfig, type BrokerConfigInput } from '
 import { DeviceStatus } from './device-status.ts';
 import { addressesOf, startListeners, type BrokerAddresses } from './listeners/start-listeners.ts';
 import type { Listener } from './listeners/listeners.ts';
-import { guardPacketSize } from './listeners/packet-size-guard.ts';
+import { connectionIntake, remoteAddressOf } from './listeners/connection-intake.ts';
 import { createMessaging, type DeviceMessaging } from './messaging.ts';
 import { limitOfflineQueues } from './offline-queue-limit.ts';
 import type { BrokerRegistryPort } from './registry-port.ts';
@@ -108,11 +107,6 @@ export function createBroker(deps: BrokerDeps): Broker {
   const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, (err) =>
     log.error({ err }, 'device status write failed'),
   );
-  /** the peer address of a WebSocket connection, kept on the stream itself (sockets know their own) */
-  const REMOTE_ADDRESS = Symbol('latchkey.remoteAddress');
-  type Tagged = Duplex & { [REMOTE_ADDRESS]?: string | null };
-  const remoteAddressOf = (stream: Tagged): string | null =>
-    REMOTE_ADDRESS in stream ? (stream[REMOTE_ADDRESS] ?? null) : ((stream as Partial<Socket>).remoteAddress ?? null);
   const emptyClientIds = new WeakSet<Client>();
 
   const authenticate = createAuthenticate({
@@ -123,24 +117,9 @@ export function createBroker(deps: BrokerDeps): Broker {
     jtis,
     sessions,
     emptyClientIds,
-    remoteAddressOf: (client) => remoteAddressOf(client.conn as Tagged),
+    remoteAddressOf: (client) => remoteAddressOf(client.conn),
     timeoutMs: AUTH_TIMEOUT_MS,
-    observeVerify: (s) => metrics.observeVerify(s),
-    onAccepted: (p) => {
-      metrics.connectAccepted();
-      log.debug({ principal: p.principal, clientId: p.clientId, kid: p.kid }, 'connect accepted');
-    },
-    onRefused: (failure, notice, cause) => {
-      metrics.connectRefused(failure.reason);
-      if (cause !== null) log.error({ err: cause, clientId: failure.clientId }, 'authenticate failed unexpectedly');
-      if (!notice) return; // a repeated throttled attempt: counted, not audited
-      log.info({ ...failure }, 'connect refused');
-      try {
-        registry.recordAuthFailure(failure);
-      } catch (err) {
-        log.error({ err }, 'recording an auth failure failed');
-      }
-    },
+    ...reportConnects({ metrics, log, registry }),
   });
   const authorizers = createAuthorizers({
     principalOf: (client) => sessions.principalOf(client),
@@ -182,19 +161,15 @@ export function createBroker(deps: BrokerDeps): Broker {
   const ender = createSessionEnder({ aedes, persistence, sessions, credentials, metrics, log });
   wireAedesEvents(aedes, { sessions, status, messaging, registry, clock, log });
 
-  /** protocol.md §Limits: one handler for every connection whose packet is too large */
-  const onOversizedPacket = (stream: Duplex): void => {
-    metrics.closed('packet_too_large');
-    log.info({ remoteAddress: remoteAddressOf(stream as Tagged) }, 'packet larger than maxPacketSize; closing the connection');
-    stream.destroy();
-  };
-
-  function onConnection(stream: Duplex, remoteAddress?: string | null): void {
-    if (remoteAddress !== undefined) (stream as Tagged)[REMOTE_ADDRESS] = remoteAddress;
-    // before aedes can buffer a packet (aedes has no maximum, issue #831)
-    guardPacketSize(stream, config.maxPacketSize, onOversizedPacket);
-    aedes.handle(stream);
-  }
+  const onConnection = connectionIntake({
+    maxPacketSize: config.maxPacketSize,
+    handle: (stream) => aedes.handle(stream),
+    onOversized: (stream) => {
+      metrics.closed('packet_too_large');
+      log.info({ remoteAddress: remoteAddressOf(stream) }, 'packet larger than maxPacketSize; closing the connection');
+      stream.destroy();
+    },
+  });
 
   let unsubscribeFeed: (() => void) | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
