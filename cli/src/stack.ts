@@ -118,7 +118,13 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
 
     // 6. HTTP app, commands and config reaching devices through the broker
     const app = await buildApp({
-      config: { audience: config.audience, clockTolerance: config.clockTolerance, adminToken },
+      config: {
+        audience: config.audience,
+        clockTolerance: config.clockTolerance,
+        adminToken,
+        authFailureLimit: config.httpAuthFailureLimit,
+        trustProxy: config.trustProxy ?? [],
+      },
       registry,
       clock,
       log,

@@ -21,7 +21,9 @@ const DESCRIPTIONS: Record<keyof UpConfig, string> = {
   requireJti: 'require a single-use jti in every token',
   connectTimeout: 'seconds from TCP connect to CONNECT',
   maxPacketSize: 'largest MQTT packet, bytes',
-  authFailureLimit: 'refused connects per address per minute before throttling (0 = off)',
+  authFailureLimit: 'MQTT: refused connects per address per minute before throttling (0 = off)',
+  httpAuthFailureLimit: 'HTTP: refused admin / enrollment tokens per minute, per address (and per enrollment token id), before 429 (0 = off)',
+  trustProxy: 'proxies whose X-Forwarded-For names the client (comma-separated addresses, CIDRs, loopback)',
   adminToken: 'admin API token (default: generated into <data dir>/admin-token)',
   logLevel: 'JSON log lines on stderr',
 };
@@ -41,6 +43,8 @@ const PLACEHOLDER: Partial<Record<keyof UpConfig, string>> = {
   connectTimeout: '<s>',
   maxPacketSize: '<bytes>',
   authFailureLimit: '<n>',
+  httpAuthFailureLimit: '<n>',
+  trustProxy: '<cidrs>',
   adminToken: '<token>',
   logLevel: '<level>',
 };

@@ -6,7 +6,7 @@ import type { Clock } from '@latchkey/device-sdk/protocol';
 import type { Registry } from '../registry/index.ts';
 import { requireAdmin } from './admin-auth.ts';
 import { resolveHttpConfig, type HttpConfig } from './config.ts';
-import { FailureLimiter } from './failure-limiter.ts';
+import { httpThrottles } from './failure-limiter.ts';
 import { LOG_REDACT } from './http-logger.ts';
 import { httpMetrics } from './http-metrics.ts';
 import type { DeviceMessagingPort } from './messaging-port.ts';
@@ -56,6 +56,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       : { loggerInstance: deps.log.child({ component: 'http' }, { redact: LOG_REDACT }) as unknown as FastifyBaseLogger }),
     bodyLimit: config.bodyLimit,
     return503OnClosing: true,
+    // docs/operations.md §Behind a proxy: X-Forwarded-For counts only from these addresses
+    trustProxy: config.trustProxy.length === 0 ? false : [...config.trustProxy],
     // Bodies are validated as sent: no type coercion, no silent removal of unknown properties.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }) as unknown as FastifyInstance;
@@ -87,7 +89,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registry: deps.registry,
     clock: deps.clock,
     messaging: deps.messaging ?? null,
-    limiter: new FailureLimiter(config.authFailureLimit, deps.clock),
+    throttles: httpThrottles(config.authFailureLimit, deps.clock),
     brokerReady: deps.brokerReady ?? null,
   };
   await app.register(async (open) => {
@@ -95,7 +97,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     enrollRoutes(open, routeDeps);
   });
   await app.register(async (admin) => {
-    requireAdmin(admin, config.adminToken, routeDeps.limiter);
+    requireAdmin(admin, config.adminToken, routeDeps.throttles.admin);
     deviceRoutes(admin, routeDeps);
     credentialRoutes(admin, routeDeps);
     deviceMessagingRoutes(admin, routeDeps);

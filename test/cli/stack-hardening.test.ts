@@ -1,0 +1,49 @@
+/**
+ * Issue 16 settings of `latchkey up` reach the pieces they configure (cli/src/stack.ts is the
+ * composition root): the HTTP failure limit and trusted proxies.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { resolveUpConfig } from '../../cli/src/config.ts';
+import { startStack, type Stack } from '../../cli/src/stack.ts';
+
+const ADMIN_TOKEN = 'stack-admin-token-0123456789abcdef';
+let stack: Stack | null = null;
+let dir = '';
+afterEach(async () => {
+  await stack?.close();
+  stack = null;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function up(flags: Record<string, string>): Promise<Stack> {
+  dir = mkdtempSync(path.join(tmpdir(), 'latchkey-stack-'));
+  const config = resolveUpConfig({ 'data-dir': dir, 'http-port': '0', 'mqtt-port': '0', 'admin-token': ADMIN_TOKEN, ...flags }, {});
+  stack = await startStack(config, { log: pino({ level: 'silent' }) });
+  return stack;
+}
+
+const enrollJunk = (url: string, headers: Record<string, string> = {}) =>
+  fetch(`${url}/v1/enroll`, { method: 'POST', headers: { authorization: 'Bearer junk', 'content-type': 'application/json', ...headers }, body: '{}' });
+
+describe('latchkey up: HTTP throttling settings', () => {
+  it('--http-auth-failure-limit reaches HTTP; the admin token still passes', async () => {
+    const s = await up({ 'http-auth-failure-limit': '2' });
+    const url = s.addresses.http.url;
+    expect((await enrollJunk(url)).status).toBe(401);
+    expect((await enrollJunk(url)).status).toBe(401);
+    expect((await enrollJunk(url)).status).toBe(429);
+    expect((await fetch(`${url}/v1/devices`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(200);
+  });
+
+  it('--trust-proxy makes X-Forwarded-For name the client', async () => {
+    const s = await up({ 'http-auth-failure-limit': '1', 'trust-proxy': '127.0.0.1' });
+    const url = s.addresses.http.url;
+    expect((await enrollJunk(url, { 'x-forwarded-for': '198.51.100.1' })).status).toBe(401);
+    expect((await enrollJunk(url, { 'x-forwarded-for': '198.51.100.1' })).status).toBe(429);
+    expect((await enrollJunk(url, { 'x-forwarded-for': '198.51.100.2' })).status).toBe(401);
+  });
+});
