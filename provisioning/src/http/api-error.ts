@@ -8,6 +8,7 @@ export const API_ERROR_STATUS = {
   // request shape
   validation_failed: 400,
   malformed_json: 400,
+  json_too_deep: 400,
   payload_too_large: 413,
   unsupported_media_type: 415,
   not_found: 404,
@@ -54,6 +55,7 @@ export const API_ERROR_CODES = Object.keys(API_ERROR_STATUS) as ApiErrorCode[];
 export const API_ERROR_TITLE: Record<ApiErrorCode, string> = {
   validation_failed: 'The request does not match the schema',
   malformed_json: 'The body is not valid JSON',
+  json_too_deep: 'The JSON body is nested too deeply',
   payload_too_large: 'The body is larger than the limit',
   unsupported_media_type: 'The content type is not supported',
   not_found: 'No such route',

@@ -5,6 +5,8 @@ import type { Registry as MetricsRegistry } from 'prom-client';
 import type { Clock } from '@latchkey/device-sdk/protocol';
 import type { Registry } from '../registry/index.ts';
 import { requireAdmin } from './admin-auth.ts';
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../json-depth.ts';
+import { ApiError } from './api-error.ts';
 import { resolveHttpConfig, type HttpConfig } from './config.ts';
 import { httpThrottles } from './failure-limiter.ts';
 import { LOG_REDACT } from './http-logger.ts';
@@ -62,6 +64,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }) as unknown as FastifyInstance;
   app.removeContentTypeParser('text/plain'); // JSON only: anything else is 415
+  // Every JSON body's depth is checked iteratively before it is parsed (nothing downstream may
+  // recurse into thousands of levels); then fastify's own parser, which refuses __proto__.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (jsonDepthExceeds(body as string)) {
+      done(new ApiError('json_too_deep', `the JSON body nests more than ${MAX_JSON_DEPTH} levels`), undefined);
+      return;
+    }
+    parseJson(request, body as string, done);
+  });
 
   installProblemHandlers(app);
   const metrics = httpMetrics(deps.metrics);
