@@ -9,10 +9,10 @@ import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../json-depth.ts';
 import { ApiError } from './api-error.ts';
 import { resolveHttpConfig, type HttpConfig } from './config.ts';
 import { httpThrottles } from './failure-limiter.ts';
-import { LOG_REDACT } from './http-logger.ts';
+import { LOG_REDACT, LOG_SERIALIZERS } from './http-logger.ts';
 import { httpMetrics } from './http-metrics.ts';
 import type { DeviceMessagingPort } from './messaging-port.ts';
-import { installProblemHandlers } from './problem-handler.ts';
+import { clientErrorHandler, frameworkErrorHandler, installProblemHandlers } from './problem-handler.ts';
 import type { RouteDeps } from './route-deps.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { deviceMessagingRoutes } from './routes/device-messaging.ts';
@@ -55,9 +55,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(deps.log === undefined
       ? { logger: false }
-      : { loggerInstance: deps.log.child({ component: 'http' }, { redact: LOG_REDACT }) as unknown as FastifyBaseLogger }),
+      : {
+          loggerInstance: deps.log.child({ component: 'http' }, { redact: LOG_REDACT, serializers: LOG_SERIALIZERS }) as unknown as FastifyBaseLogger,
+        }),
     bodyLimit: config.bodyLimit,
     return503OnClosing: true,
+    // every refusal is problem+json, also those fastify and Node raise before any route runs
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
+    // a request id is never taken from a header (it would be logged)
+    requestIdHeader: false,
     // docs/operations.md §Behind a proxy: X-Forwarded-For counts only from these addresses
     trustProxy: config.trustProxy.length === 0 ? false : [...config.trustProxy],
     // Bodies are validated as sent: no type coercion, no silent removal of unknown properties.
