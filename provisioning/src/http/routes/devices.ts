@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { MAX_BATCH, isRegistryError, type JsonObject, type NewDevice } from '../../registry/index.ts';
 import { ApiError, type ProblemItem } from '../api-error.ts';
-import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { decodeCursor, encodeCursor, pageLimit, pageQueryProperties } from '../cursor.ts';
 import { readMetadata, readNewDevice } from '../device-input.ts';
 import { toApiError } from '../error-mapping.ts';
 import { ADMIN_ACTOR, deviceIdParam, type RouteDeps } from '../route-deps.ts';
@@ -101,11 +101,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
         security: ADMIN_SECURITY,
         querystring: {
           type: 'object',
-          properties: {
-            limit: { type: 'string', pattern: '^(?:[1-9][0-9]{0,2}|1000)$', description: '1..1000, default 100' },
-            cursor: { type: 'string', maxLength: 400, description: 'the nextCursor of the previous page' },
-            blocked: { type: 'string', enum: ['true', 'false'] },
-          },
+          properties: { ...pageQueryProperties, blocked: { type: 'string', enum: ['true', 'false'] } },
           additionalProperties: false,
         },
         response: responses(
@@ -123,7 +119,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async (request) => {
       const q = request.query;
       const page = registry.devices.list({
-        limit: q.limit === undefined ? 100 : Number(q.limit),
+        limit: pageLimit(q.limit),
         after: decodeCursor(q.cursor),
         blocked: q.blocked === undefined ? null : q.blocked === 'true',
       });
