@@ -1,6 +1,6 @@
 /**
  * Issue 16 settings of `latchkey up` reach the pieces they configure (cli/src/stack.ts is the
- * composition root): the HTTP failure limit and trusted proxies.
+ * composition root): the HTTP failure limit, trusted proxies and retention.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,10 +19,12 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+const clock = Object.assign(() => clock.now, { now: Date.now() });
+
 async function up(flags: Record<string, string>): Promise<Stack> {
   dir = mkdtempSync(path.join(tmpdir(), 'latchkey-stack-'));
   const config = resolveUpConfig({ 'data-dir': dir, 'http-port': '0', 'mqtt-port': '0', 'admin-token': ADMIN_TOKEN, ...flags }, {});
-  stack = await startStack(config, { log: pino({ level: 'silent' }) });
+  stack = await startStack(config, { log: pino({ level: 'silent' }), clock });
   return stack;
 }
 
@@ -45,5 +47,18 @@ describe('latchkey up: HTTP throttling settings', () => {
     expect((await enrollJunk(url, { 'x-forwarded-for': '198.51.100.1' })).status).toBe(401);
     expect((await enrollJunk(url, { 'x-forwarded-for': '198.51.100.1' })).status).toBe(429);
     expect((await enrollJunk(url, { 'x-forwarded-for': '198.51.100.2' })).status).toBe(401);
+  });
+});
+
+describe('latchkey up: retention settings', () => {
+  it('--audit-retention and --audit-max-refusals reach the background pruning', async () => {
+    const s = await up({ 'audit-retention': '2h', 'audit-max-refusals': '1000' });
+    const refuse = (principal: string) => s.registry.recordAuthFailure({ principal, clientId: principal, reason: 'unknown_principal', remoteAddress: '10.0.0.1', at: clock() });
+    for (let i = 0; i < 1_200; i++) refuse('ghost-1');
+    expect(await s.retention.runOnce()).toEqual({ audit: 0, refusals: 200, enrollmentTokens: 0 });
+    clock.now += 2 * 3_600_000 + 1;
+    refuse('ghost-2');
+    expect(await s.retention.runOnce()).toEqual({ audit: 1_000, refusals: 0, enrollmentTokens: 0 });
+    expect(s.registry.audit.list({ limit: 10 }).map((e) => e.target)).toEqual(['ghost-2']);
   });
 });

@@ -10,6 +10,7 @@ import { DeviceStore } from './devices.ts';
 import { EnrollmentStore } from './enrollment.ts';
 import { toRegistryError } from './errors.ts';
 import { migrate } from './migrations.ts';
+import { RetentionStore } from './retention.ts';
 import { ServiceStore } from './services.ts';
 import { StatusStore, type SessionEvent } from './status.ts';
 import type { AuthFailure, PrincipalRecord, RegistryChange } from './types.ts';
@@ -41,6 +42,7 @@ export class Registry {
   readonly configState: ConfigStateStore;
   readonly status: StatusStore;
   readonly audit: AuditStore;
+  readonly retention: RetentionStore;
   readonly #db: Db;
   readonly #ctx: RegistryContext;
   readonly #credentials: CredentialStore;
@@ -59,6 +61,7 @@ export class Registry {
     this.configState = new ConfigStateStore(this.#ctx);
     this.status = new StatusStore(this.#ctx);
     this.audit = new AuditStore(this.#ctx);
+    this.retention = new RetentionStore(this.#ctx);
   }
 
   /** The principal (device id or `svc:{name}`) with its credentials, or null. Never throws. */
