@@ -122,6 +122,10 @@ export class Registry {
     this.#quietly(() => this.status.authFailure(failure));
   }
 
+  recordLastErrors(entries: ReadonlyArray<readonly [deviceId: string, code: string, at: number]>): void {
+    this.#quietly(() => this.status.lastErrors(entries));
+  }
+
   saveState(deviceId: string, stateJson: string, at: number): void {
     this.#quietly(() => this.configState.saveState(deviceId, stateJson, at));
   }

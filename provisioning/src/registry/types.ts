@@ -121,6 +121,8 @@ export interface AuthFailure {
   reason: string;
   remoteAddress: string | null;
   at: number;
+  /** a summary of repeated refusals: how many since when, by reason */
+  repeated?: { count: number; reasons: Readonly<Record<string, number>>; since: number };
 }
 
 /** Same shape as broker/src/registry-port.ts `PrincipalRecord`. */
