@@ -157,7 +157,9 @@ export function createBroker(deps: BrokerDeps): Broker {
     },
     onRefused: (failure, notice, cause) => {
       metrics.connectRefused(failure.reason);
-      if (cause !== null) log.error({ err: cause, clientId: failure.clientId }, 'authenticate failed unexpectedly');
+      if (failure.reason === 'internal_error' || failure.reason === 'auth_timeout') {
+        log.error({ err: cause, clientId: failure.clientId }, 'authenticate failed unexpectedly');
+      }
       // a repeat (same address, principal and reason; or too many from one address or for one
       // principal) is counted into a summary instead of a record and a log line of its own
       if (refusals.add(failure, notice)) log.info({ ...failure }, 'connect refused');

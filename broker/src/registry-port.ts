@@ -73,6 +73,7 @@ export interface PrincipalRecord {
 
 /** The registry change feed (design.md: block, delete, key removed end live sessions). */
 export type RegistryChange =
+  | { type: 'principal_created'; principal: string }
   | { type: 'principal_blocked'; principal: string }
   | { type: 'principal_unblocked'; principal: string }
   | { type: 'principal_deleted'; principal: string }
