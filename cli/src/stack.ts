@@ -113,6 +113,7 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
         connectTimeout: config.connectTimeout,
         maxPacketSize: config.maxPacketSize,
         authFailureLimit: config.authFailureLimit,
+        trustProxy: config.trustProxy ?? [],
       },
       registry,
       clock,

@@ -41,12 +41,14 @@ describe('latchkey up: HTTP throttling settings', () => {
     expect((await fetch(`${url}/v1/devices`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(200);
   });
 
-  it('--trust-proxy makes X-Forwarded-For name the client', async () => {
+  it('--trust-proxy makes X-Forwarded-For name the client, for HTTP and MQTT over WebSocket', async () => {
     const s = await up({ 'http-auth-failure-limit': '1', 'trust-proxy': '127.0.0.1' });
     const url = s.addresses.http.url;
     expect((await enrollJunk(url, { 'x-forwarded-for': '198.51.100.1' })).status).toBe(401);
     expect((await enrollJunk(url, { 'x-forwarded-for': '198.51.100.1' })).status).toBe(429);
     expect((await enrollJunk(url, { 'x-forwarded-for': '198.51.100.2' })).status).toBe(401);
+    // and the broker's WebSocket listener gets the same proxies (test/broker/forwarded-for.test.ts)
+    expect(s.broker.config.trustProxy).toEqual(['127.0.0.1']);
   });
 });
 
