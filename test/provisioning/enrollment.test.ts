@@ -85,6 +85,10 @@ describe('GET /v1/enrollment-tokens pages like devices (issue 16, finding 9)', (
     expect(first.body.nextCursor).toEqual(expect.any(String));
     expect((await fx.api('GET', `/v1/enrollment-tokens?cursor=${first.body.nextCursor}`)).body.tokens).toHaveLength(1);
     const b64 = (s: string) => Buffer.from(s).toString('base64url');
+    const doc = (await fx.api('GET', '/v1/openapi.json', undefined, {})).body;
+    const params = doc.paths['/v1/enrollment-tokens'].get.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`);
+    expect(params.sort()).toEqual(['query:cursor', 'query:limit']);
+    expect(doc.paths['/v1/enrollment-tokens'].get.responses['200'].content['application/json'].schema.required).toEqual(['tokens', 'nextCursor']);
     for (const q of ['limit=0', 'limit=1001', 'limit=x', 'cursor=%21%21', `cursor=${b64('v1:thermo-1')}`, `cursor=${b64('v2:1.tok000000001')}`, `cursor=${b64('v1:1.short')}`, 'other=1']) {
       await fx.refused(() => fx.api('GET', `/v1/enrollment-tokens?${q}`), 400, 'validation_failed');
     }
