@@ -3,11 +3,9 @@
  * trace. Every JSON body is now depth-checked before it is parsed: 400 json_too_deep, nothing
  * stored, nothing logged above info.
  */
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../../provisioning/src/json-depth.ts';
-import { deviceKey, startApi, type HttpFixture } from './http-fixture.ts';
+import { capturingLogger, deviceKey, startApi, type HttpFixture } from './http-fixture.ts';
 
 /** `levels` nested objects around `inner`, e.g. nest(2, '1') = {"a":{"a":1}} */
 const nest = (levels: number, inner = '1') => `${'{"a":'.repeat(levels)}${inner}${'}'.repeat(levels)}`;
@@ -42,13 +40,7 @@ let fx: HttpFixture;
 const lines: string[] = [];
 const key = deviceKey();
 beforeAll(async () => {
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(chunk.toString());
-      cb();
-    },
-  });
-  fx = await startApi({ log: pino({ level: 'debug' }, sink) });
+  fx = await startApi({ log: capturingLogger(lines, 'debug') });
   await fx.api('POST', '/v1/devices', { id: 'deep-1', publicKey: key.pem });
 });
 afterAll(() => fx.close());

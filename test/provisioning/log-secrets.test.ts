@@ -3,22 +3,14 @@
  * Whatever a request carries, and wherever (headers, query, path, body, malformed requests,
  * 404s, 414, 431), neither the admin token nor any `lket.` enrollment token reaches the log.
  */
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, ADMIN_TOKEN, deviceKey, startApi, type HttpFixture } from './http-fixture.ts';
+import { capturingLogger, ADMIN, ADMIN_TOKEN, deviceKey, startApi, type HttpFixture } from './http-fixture.ts';
 import { rawHttp } from './raw-http.ts';
 
 let fx: HttpFixture;
 const lines: string[] = [];
 beforeAll(async () => {
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(chunk.toString());
-      cb();
-    },
-  });
-  fx = await startApi({ log: pino({ level: 'trace' }, sink), config: { authFailureLimit: 3 } });
+  fx = await startApi({ log: capturingLogger(lines, 'trace'), config: { authFailureLimit: 3 } });
 });
 afterAll(() => fx.close());
 

@@ -11,6 +11,7 @@ import {
   deviceSchema,
   expiresAtInputSchema,
   jsonObjectSchema,
+  pageSchema,
   publicKeySchema,
   responses,
 } from '../schemas.ts';
@@ -104,16 +105,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
           properties: { ...pageQueryProperties, blocked: { type: 'string', enum: ['true', 'false'] } },
           additionalProperties: false,
         },
-        response: responses(
-          {
-            200: {
-              type: 'object',
-              properties: { devices: { type: 'array', items: deviceSchema }, nextCursor: { type: ['string', 'null'] } },
-              required: ['devices', 'nextCursor'],
-            },
-          },
-          [400, 401, 429],
-        ),
+        response: responses({ 200: pageSchema('devices', deviceSchema) }, [400, 401, 429]),
       },
     },
     async (request) => {

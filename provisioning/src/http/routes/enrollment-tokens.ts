@@ -6,7 +6,7 @@ import { ApiError } from '../api-error.ts';
 import { decodeCursor, encodeCursor, pageLimit, pageQueryProperties } from '../cursor.ts';
 import { readMetadata } from '../device-input.ts';
 import { ADMIN_ACTOR, type RouteDeps } from '../route-deps.ts';
-import { ADMIN_SECURITY, enrollmentTokenSchema, jsonObjectSchema, responses } from '../schemas.ts';
+import { ADMIN_SECURITY, enrollmentTokenSchema, jsonObjectSchema, pageSchema, responses } from '../schemas.ts';
 
 export const MAX_ENROLLMENT_USES = 100_000;
 export const MAX_ENROLLMENT_TTL_SECONDS = 366 * 86_400;
@@ -82,16 +82,7 @@ export function enrollmentTokenRoutes(app: FastifyInstance, deps: RouteDeps): vo
         tags: ['enrollment'],
         security: ADMIN_SECURITY,
         querystring: { type: 'object', properties: pageQueryProperties, additionalProperties: false },
-        response: responses(
-          {
-            200: {
-              type: 'object',
-              properties: { tokens: { type: 'array', items: enrollmentTokenSchema }, nextCursor: { type: ['string', 'null'] } },
-              required: ['tokens', 'nextCursor'],
-            },
-          },
-          [400, 401, 429],
-        ),
+        response: responses({ 200: pageSchema('tokens', enrollmentTokenSchema) }, [400, 401, 429]),
       },
     },
     async (request) => {
