@@ -4,6 +4,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, problemOf, type ApiErrorCode } from './api-error.ts';
 import { toApiError } from './error-mapping.ts';
 
+function logRefusal(request: FastifyRequest, api: ApiError, error: unknown): void {
+  if (api.status >= 500) request.log.error({ err: api.cause ?? error }, 'request failed');
+  else request.log.info({ code: api.code }, 'request refused');
+}
+
 function sendProblem(reply: FastifyReply, api: ApiError): FastifyReply {
   if (api.code === 'rate_limited') reply.header('retry-after', '60');
   return reply.code(api.status).type('application/problem+json').send(problemOf(api));
@@ -17,8 +22,7 @@ function sendProblem(reply: FastifyReply, api: ApiError): FastifyReply {
 export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
     const api = toApiError(error);
-    if (api.status >= 500) request.log.error({ err: api.cause ?? error }, 'request failed');
-    else request.log.info({ code: api.code }, 'request refused');
+    logRefusal(request, api, error);
     return sendProblem(reply, api);
   });
   app.setNotFoundHandler((request, reply) => {
@@ -33,7 +37,7 @@ export function installProblemHandlers(app: FastifyInstance): void {
  */
 export function frameworkErrorHandler(error: Error, request: FastifyRequest, reply: FastifyReply): void {
   const api = toApiError(error);
-  request.log.info({ code: api.code }, 'request refused');
+  logRefusal(request, api, error);
   void sendProblem(reply, api);
 }
 
