@@ -4,9 +4,11 @@ import {
   DEFAULT_LIMITS,
   DEFAULT_TOKEN_RULES,
   isAudience,
+  isProxyRange,
   MAX_AUDIENCE_LENGTH,
   MAX_MQTT_PACKET_SIZE,
   MIN_PACKET_SIZE,
+  PROXY_RANGE_RULE,
 } from '@latchkey/device-sdk/protocol';
 
 /**
@@ -45,6 +47,11 @@ export interface BrokerConfig {
   readonly jtiCacheSize: number;
   /** Seconds between batched device-status writes (session events, `lastSeenAt`). */
   readonly statusFlushInterval: number;
+  /**
+   * Proxies in front of the WebSocket listener whose X-Forwarded-For names the client (addresses,
+   * CIDR ranges, `loopback`, `linklocal`, `uniquelocal`); empty: the peer is the client.
+   */
+  readonly trustProxy: readonly string[];
 }
 
 export type BrokerConfigInput = Partial<BrokerConfig>;
@@ -78,6 +85,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = Object.freeze({
   throttleTableSize: 100_000,
   jtiCacheSize: 200_000,
   statusFlushInterval: 1,
+  trustProxy: Object.freeze([]) as readonly string[],
 });
 
 type Check = (v: unknown) => boolean;
@@ -91,6 +99,7 @@ const positive: Check = (v) => typeof v === 'number' && Number.isFinite(v) && v 
 const optText: Check = (v) => v === null || (typeof v === 'string' && v.length > 0);
 const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$/;
 const host: Check = (v) => typeof v === 'string' && (isIP(v) !== 0 || HOST_NAME.test(v));
+const proxyList: Check = (v) => Array.isArray(v) && v.every(isProxyRange);
 
 const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   host: [host, 'an IP address or host name'],
@@ -112,6 +121,7 @@ const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   throttleTableSize: [posInt, 'a positive integer'],
   jtiCacheSize: [posInt, 'a positive integer'],
   statusFlushInterval: [positive, 'a positive number (seconds)'],
+  trustProxy: [proxyList, PROXY_RANGE_RULE],
 };
 
 const LISTENER_PORTS = ['mqttPort', 'mqttsPort', 'wsPort'] as const;

@@ -1,14 +1,16 @@
 import { checkBrokerConfig, DEFAULT_BROKER_CONFIG, type BrokerConfig } from '@latchkey/broker';
 import { checkHttpConfig, DEFAULT_HTTP_CONFIG, type HttpSettings } from '@latchkey/provisioning';
+import { checkRetentionPolicy, DEFAULT_RETENTION_POLICY, type RetentionPolicy } from '@latchkey/provisioning/registry';
 import { CliError } from './cli-error.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
- * Configuration of `latchkey up` (docs/configuration.md). The broker's and the HTTP API's settings
- * are theirs: `resolveBrokerConfig` and the HTTP config resolver are the only validators, and this
- * module composes them from flags and environment variables. Times are seconds, sizes bytes.
+ * Configuration of `latchkey up` (docs/configuration.md). The broker's, the HTTP API's and the
+ * registry's retention settings are theirs: `checkBrokerConfig`, `checkHttpConfig` and
+ * `checkRetentionPolicy` are their only validators, and this module composes them from flags and
+ * environment variables. Times are seconds, sizes bytes.
  */
 export interface UpConfig {
   readonly dataDir: string;
@@ -20,31 +22,38 @@ export interface UpConfig {
   readonly broker: BrokerConfig;
   /** checked by the HTTP API's own rules; the admin token joins them when the stack starts */
   readonly http: HttpSettings;
+  /** how much audit history the registry keeps (docs/operations.md §Retention) */
+  readonly retention: RetentionPolicy;
 }
 
 /** The settings `latchkey up` itself owns. */
 type CliSetting = 'dataDir' | 'httpPort' | 'adminToken' | 'logLevel';
 /** The broker settings `latchkey up` exposes as flags. */
-type BrokerSetting = Extract<keyof BrokerConfig, 'host' | 'mqttPort' | 'mqttsPort' | 'tlsCert' | 'tlsKey' | 'wsPort' | 'audience' | 'maxTokenLifetime' | 'clockTolerance' | 'requireJti' | 'connectTimeout' | 'maxPacketSize' | 'authFailureLimit'>;
-export type UpSetting = CliSetting | BrokerSetting;
+type BrokerSetting = Extract<keyof BrokerConfig, 'host' | 'mqttPort' | 'mqttsPort' | 'tlsCert' | 'tlsKey' | 'wsPort' | 'audience' | 'maxTokenLifetime' | 'clockTolerance' | 'requireJti' | 'connectTimeout' | 'maxPacketSize' | 'authFailureLimit' | 'trustProxy'>;
+export type UpSetting = CliSetting | BrokerSetting | 'httpAuthFailureLimit' | 'auditRetention' | 'auditMaxRefusals';
+
+type Owner = 'cli' | 'broker' | 'http' | 'retention';
 
 interface Setting {
   flag: string;
   env: string;
-  /** whose rules check the value: the broker's, the HTTP API's (the admin token), or this module's */
-  owner: 'broker' | 'http' | 'cli';
-  /** how the flag's text becomes a value; `switch` settings take true/false words */
-  kind: 'text' | 'number' | 'switch';
+  /** whose rules check the value (`trustProxy` is the broker's and the HTTP API's alike) */
+  owners: readonly Owner[];
+  /** the owner's name for it, when not the setting's own */
+  key: string | undefined;
+  /** how the flag's text becomes a value: `switch` takes true/false words, `list` comma-separated entries, `duration` 30d, 12h, 90m or seconds (in ms) */
+  kind: 'text' | 'number' | 'switch' | 'list' | 'duration';
   /** the value may be echoed in an error (never for secrets) */
   echo: boolean;
 }
 
-const setting = (flag: string, owner: Setting['owner'], kind: Setting['kind'], echo = true): Setting => ({
+const setting = (flag: string, owners: Owner | readonly Owner[], kind: Setting['kind'], o: { key?: string; echo?: boolean } = {}): Setting => ({
   flag,
   env: `LATCHKEY_${flag.toUpperCase().replace(/-/g, '_')}`,
-  owner,
+  owners: typeof owners === 'string' ? [owners] : owners,
+  key: o.key,
   kind,
-  echo,
+  echo: o.echo ?? true,
 });
 
 /** Flag and environment variable of every setting (docs/configuration.md). */
@@ -64,8 +73,12 @@ export const UP_SETTINGS: { readonly [K in UpSetting]: Setting } = Object.freeze
   connectTimeout: setting('connect-timeout', 'broker', 'number'),
   maxPacketSize: setting('max-packet-size', 'broker', 'number'),
   authFailureLimit: setting('auth-failure-limit', 'broker', 'number'),
+  httpAuthFailureLimit: setting('http-auth-failure-limit', 'http', 'number', { key: 'authFailureLimit' }),
+  trustProxy: setting('trust-proxy', ['broker', 'http'], 'list'),
+  auditRetention: setting('audit-retention', 'retention', 'duration', { key: 'auditRetentionMs' }),
+  auditMaxRefusals: setting('audit-max-refusals', 'retention', 'number', { key: 'maxRefusals' }),
   // docs/api.md §Conventions: a configured admin token must be hard to guess
-  adminToken: setting('admin-token', 'http', 'text', false),
+  adminToken: setting('admin-token', 'http', 'text', { echo: false }),
   logLevel: setting('log-level', 'cli', 'text'),
 });
 
@@ -77,6 +90,7 @@ export const DEFAULT_UP_CONFIG: UpConfig = Object.freeze({
   logLevel: 'info',
   broker: DEFAULT_BROKER_CONFIG,
   http: DEFAULT_HTTP_CONFIG,
+  retention: DEFAULT_RETENTION_POLICY,
 });
 
 /** The parseArgs option table of `up`, derived from UP_SETTINGS. */
@@ -84,11 +98,12 @@ export const UP_OPTIONS = Object.freeze(
   Object.fromEntries(Object.values(UP_SETTINGS).map((s) => [s.flag, { type: s.kind === 'switch' ? ('boolean' as const) : ('string' as const) }])),
 ) as Readonly<Record<string, { type: 'string' | 'boolean' }>>;
 
+type Given = { text: string; from: 'flag' | 'env' };
+
 /**
- * Resolves `up`'s configuration once: flags over environment over defaults. The broker's and the
- * HTTP API's settings go to their own checks; every problem found is reported in ONE
- * `invalid_config` CliError naming each setting by flag and variable. Secrets are never echoed.
- * An empty environment variable counts as unset.
+ * Resolves `up`'s configuration once: flags over environment over defaults. Each setting goes to its
+ * owner's check; every problem found is reported in ONE `invalid_config` CliError naming each setting
+ * by flag and variable. Secrets are never echoed. An empty environment variable counts as unset.
  *
  * @example
  * ```ts
@@ -99,30 +114,34 @@ export function resolveUpConfig(
   flags: Readonly<Record<string, string | boolean | undefined>>,
   env: Readonly<Record<string, string | undefined>>,
 ): UpConfig {
-  const raw = new Map<UpSetting, { text: string; from: 'flag' | 'env' }>();
-  const values: Record<Setting['owner'], Record<string, unknown>> = { cli: {}, broker: {}, http: {} };
-  for (const [key, s] of Object.entries(UP_SETTINGS) as [UpSetting, Setting][]) {
+  const raw = new Map<string, Given>();
+  const values: Record<Owner, Record<string, unknown>> = { cli: {}, broker: {}, http: {}, retention: {} };
+  for (const [name, s] of Object.entries(UP_SETTINGS) as [UpSetting, Setting][]) {
     const fromFlag = flags[s.flag];
     const fromEnv = env[s.env];
-    const given = fromFlag !== undefined ? { text: String(fromFlag), from: 'flag' as const } : fromEnv !== undefined && fromEnv !== '' ? { text: fromEnv, from: 'env' as const } : undefined;
+    const given: Given | undefined = fromFlag !== undefined ? { text: String(fromFlag), from: 'flag' } : fromEnv !== undefined && fromEnv !== '' ? { text: fromEnv, from: 'env' } : undefined;
     if (given === undefined) continue;
-    raw.set(key, given);
-    values[s.owner][key] = valueOf(given.text, s.kind);
+    for (const owner of s.owners) {
+      raw.set(`${owner}:${s.key ?? name}`, given);
+      values[owner][s.key ?? name] = valueOf(given.text, s.kind);
+    }
   }
-  const problems: string[] = [];
-  const report = (key: string, message: string) => problems.push(describe(key, message, raw));
+  const problems = new Set<string>();
+  const report = (owner: Owner, key: string, message: string) => problems.add(describe(owner, key, message, raw));
   const cli = { ...DEFAULT_UP_CONFIG, ...values.cli } as Record<CliSetting, unknown>;
-  if (typeof cli.dataDir !== 'string' || cli.dataDir.length === 0) report('dataDir', 'must be a non-empty path');
-  if (!Number.isSafeInteger(cli.httpPort) || (cli.httpPort as number) < 0 || (cli.httpPort as number) > 65_535) report('httpPort', 'must be an integer port 0..65535 (0 = any free port)');
-  if (!(LOG_LEVELS as readonly unknown[]).includes(cli.logLevel)) report('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`);
+  if (typeof cli.dataDir !== 'string' || cli.dataDir.length === 0) report('cli', 'dataDir', 'must be a non-empty path');
+  if (!Number.isSafeInteger(cli.httpPort) || (cli.httpPort as number) < 0 || (cli.httpPort as number) > 65_535) report('cli', 'httpPort', 'must be an integer port 0..65535 (0 = any free port)');
+  if (!(LOG_LEVELS as readonly unknown[]).includes(cli.logLevel)) report('cli', 'logLevel', `must be one of ${LOG_LEVELS.join(', ')}`);
   const broker = checkBrokerConfig(values.broker);
-  if (!broker.ok) for (const p of broker.problems) report(p.setting, p.message);
+  if (!broker.ok) for (const p of broker.problems) report('broker', p.setting, p.message);
   // the enrollment proofs' audience and clock tolerance are the broker's: checked there, shared here
   const shared = broker.ok ? { audience: broker.config.audience, clockTolerance: broker.config.clockTolerance } : {};
   const http = checkHttpConfig({ ...shared, ...values.http });
-  if (!http.ok) for (const p of http.problems) report(p.setting, p.message);
-  if (broker.ok) for (const clash of portClashes(cli.httpPort, broker.config)) report('httpPort', clash);
-  if (problems.length > 0 || !broker.ok || !http.ok) throw new CliError('invalid_config', problems.join('; '));
+  if (!http.ok) for (const p of http.problems) report('http', p.setting, p.message);
+  const retention = checkRetentionPolicy(values.retention);
+  if (!retention.ok) for (const p of retention.problems) report('retention', p.setting, p.message);
+  if (broker.ok) for (const clash of portClashes(cli.httpPort, broker.config)) report('cli', 'httpPort', clash);
+  if (problems.size > 0 || !broker.ok || !http.ok || !retention.ok) throw new CliError('invalid_config', [...problems].join('; '));
   const { adminToken: _checked, ...httpSettings } = http.config;
   return Object.freeze({
     dataDir: cli.dataDir as string,
@@ -131,12 +150,20 @@ export function resolveUpConfig(
     logLevel: cli.logLevel as LogLevel,
     broker: broker.config,
     http: httpSettings,
+    retention: retention.policy,
   });
 }
 
-/** The flag's text as the owner's checks expect it: whole numbers and true/false words converted, anything else as given. */
+const DURATION_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** The flag's text as the owner's checks expect it: numbers, words, lists and durations converted; anything else as given. */
 function valueOf(text: string, kind: Setting['kind']): unknown {
   if (kind === 'number') return /^\d{1,15}$/.test(text) ? Number(text) : text;
+  if (kind === 'list') return Object.freeze(text.split(',').map((e) => e.trim()));
+  if (kind === 'duration') {
+    const m = /^(\d{1,9})([smhd]?)$/.exec(text);
+    return m === null ? text : Number(m[1]) * DURATION_UNITS[m[2] || 's']! * 1000;
+  }
   if (kind === 'switch') {
     const v = text.toLowerCase();
     if (['1', 'true', 'yes', 'on'].includes(v)) return true;
@@ -151,14 +178,23 @@ function portClashes(httpPort: unknown, broker: BrokerConfig): string[] {
   return (['mqttPort', 'mqttsPort', 'wsPort'] as const).filter((k) => broker[k] === httpPort).map((k) => `and {${k}} are both ${String(httpPort)}`);
 }
 
+/** The setting an owner's key stands for (another owner's, for a key that is not this owner's). */
+function settingOf(owner: Owner, key: string): [UpSetting, Setting] | undefined {
+  const all = Object.entries(UP_SETTINGS) as [UpSetting, Setting][];
+  return all.find(([name, s]) => s.owners.includes(owner) && (s.key ?? name) === key) ?? all.find(([name, s]) => (s.key ?? name) === key);
+}
+
 /**
  * One problem as the user gave the setting: `--flag (ENV) must be …, got "…"` (`ENV (--flag)` when it
  * came from the environment); other settings the message names are named the same way.
  */
-function describe(key: string, message: string, raw: ReadonlyMap<UpSetting, { text: string; from: 'flag' | 'env' }>): string {
-  const s = Object.hasOwn(UP_SETTINGS, key) ? UP_SETTINGS[key as UpSetting] : undefined;
-  const given = raw.get(key as UpSetting);
-  const named = (k: string) => (Object.hasOwn(UP_SETTINGS, k) ? `--${UP_SETTINGS[k as UpSetting].flag} (${UP_SETTINGS[k as UpSetting].env})` : k);
+function describe(owner: Owner, key: string, message: string, raw: ReadonlyMap<string, Given>): string {
+  const named = (k: string) => {
+    const s = settingOf(owner, k)?.[1];
+    return s === undefined ? k : `--${s.flag} (${s.env})`;
+  };
+  const s = settingOf(owner, key)?.[1];
+  const given = raw.get(`${owner}:${key}`);
   const subject = s === undefined ? key : given?.from === 'env' ? `${s.env} (--${s.flag})` : named(key);
   const text = `${subject} ${message.replace(/\{(\w+)\}/g, (_m, k: string) => named(k))}`;
   return given !== undefined && s?.echo === true && message.startsWith('must be') ? `${text}, got ${JSON.stringify(clip(given.text))}` : text;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createBroker, type Broker } from '@latchkey/broker';
 import { systemClock, type Clock } from '@latchkey/device-sdk/protocol';
 import { buildApp, loadOrCreateAdminToken } from '@latchkey/provisioning';
-import { openRegistry, type Registry } from '@latchkey/provisioning/registry';
+import { openRegistry, startRetention, type Registry, type RetentionTask } from '@latchkey/provisioning/registry';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry as MetricsRegistry } from 'prom-client';
 import { CliError } from './cli-error.ts';
@@ -32,6 +32,8 @@ export interface Stack {
   readonly adminTokenPath: string | null;
   readonly registry: Registry;
   readonly broker: Broker;
+  /** background pruning of the audit log and expired enrollment tokens (docs/operations.md §Retention) */
+  readonly retention: RetentionTask;
   /**
    * Ends MQTT sessions, stops HTTP, flushes device status and closes the database, all within
    * `deadlineMs` (docs/configuration.md: 5 s); the database is closed last whatever happened before.
@@ -45,6 +47,8 @@ export interface StackDeps {
 }
 
 export const DATABASE_FILE = 'latchkey.db';
+/** how often retention runs (it also runs once at start) */
+export const RETENTION_INTERVAL_MS = 60_000;
 const CLOSE_DEADLINE_MS = 4_500;
 
 /**
@@ -119,6 +123,16 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
     cleanups.push(() => broker.close());
     await step('http', () => app.listen({ host: config.broker.host, port: config.httpPort }));
 
+    // 8. bounded history, pruned in the background
+    const retention = startRetention(registry.retention, {
+      clock,
+      policy: config.retention,
+      intervalMs: RETENTION_INTERVAL_MS,
+      onError: (err) => log.error({ err }, 'pruning the audit log failed'),
+      onPruned: (counts) => log.info({ pruned: counts }, 'retention pruned old records'),
+    });
+    cleanups.push(() => retention.stop());
+
     const httpAddress = app.server.address() as AddressInfo;
     const b = broker.addresses;
     const addresses: StackAddresses = {
@@ -135,7 +149,9 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
       adminTokenPath,
       registry,
       broker,
+      retention,
       close(deadlineMs = CLOSE_DEADLINE_MS) {
+        retention.stop();
         closing ??= closeAll({ broker, app, registry, log, deadlineMs });
         return closing;
       },

@@ -26,7 +26,9 @@ describe('resolveUpConfig (configuration.md §`latchkey up`)', () => {
     expect(c).toEqual(DEFAULT_UP_CONFIG);
     expect(c).toMatchObject({ dataDir: './data', httpPort: 8080, adminToken: null, logLevel: 'info' });
     expect(c.broker).toMatchObject({ host: '127.0.0.1', mqttPort: 1883, mqttsPort: null, wsPort: null, audience: 'latchkey', maxTokenLifetime: 86400, clockTolerance: 300, requireJti: false, connectTimeout: 10, maxPacketSize: 262144, authFailureLimit: 60 });
-    expect(c.http).toMatchObject({ audience: 'latchkey', clockTolerance: 300 });
+    expect(c.http).toMatchObject({ audience: 'latchkey', clockTolerance: 300, authFailureLimit: 30, trustProxy: [] });
+    expect(c.broker.trustProxy).toEqual([]);
+    expect(c.retention).toEqual({ auditRetentionMs: 2_592_000_000, maxRefusals: 100_000 });
     expect(c.broker).toEqual(resolveBrokerConfig({})); // the broker's own defaults, not a copy
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(DEFAULT_UP_CONFIG)).toBe(true);
@@ -47,6 +49,23 @@ describe('resolveUpConfig (configuration.md §`latchkey up`)', () => {
     expect(problemOf(() => resolveUpConfig({}, { LATCHKEY_REQUIRE_JTI: 'maybe' })).message).toContain('LATCHKEY_REQUIRE_JTI');
   });
 
+  it('reads --trust-proxy as a list of addresses, CIDR ranges and named ranges', () => {
+    const c = resolveUpConfig({ 'trust-proxy': '10.0.0.0/8, 192.168.1.7,fd00::/8,loopback' }, {});
+    expect(c.broker.trustProxy).toEqual(['10.0.0.0/8', '192.168.1.7', 'fd00::/8', 'loopback']);
+    expect(c.http.trustProxy).toEqual(c.broker.trustProxy); // one flag, both listeners
+    expect(resolveUpConfig({}, { LATCHKEY_TRUST_PROXY: '127.0.0.1' }).broker.trustProxy).toEqual(['127.0.0.1']);
+    expect(resolveUpConfig({}, { LATCHKEY_HTTP_AUTH_FAILURE_LIMIT: '0' }).http.authFailureLimit).toBe(0);
+  });
+
+  it('reads --audit-retention as a duration in s, m, h or d', () => {
+    const ms = (flags: Record<string, string>, env: Record<string, string> = {}) => resolveUpConfig(flags, env).retention.auditRetentionMs;
+    expect(ms({ 'audit-retention': '90d' })).toBe(90 * 86_400_000);
+    expect(ms({ 'audit-retention': '12h' })).toBe(12 * 3_600_000);
+    expect(ms({ 'audit-retention': '7200' })).toBe(7_200_000);
+    expect(ms({}, { LATCHKEY_AUDIT_RETENTION: '120m' })).toBe(7_200_000);
+    expect(resolveUpConfig({ 'audit-max-refusals': '5000' }, {}).retention.maxRefusals).toBe(5000);
+  });
+
   it('treats an empty environment variable as unset', () => {
     expect(resolveUpConfig({}, { LATCHKEY_MQTT_PORT: '' }).broker.mqttPort).toBe(1883);
   });
@@ -62,6 +81,13 @@ describe('resolveUpConfig (configuration.md §`latchkey up`)', () => {
     ['connectTimeout', { LATCHKEY_CONNECT_TIMEOUT: 'ten' }],
     ['maxPacketSize', { LATCHKEY_MAX_PACKET_SIZE: '100' }],
     ['authFailureLimit', { LATCHKEY_AUTH_FAILURE_LIMIT: '-5' }],
+    ['httpAuthFailureLimit', { LATCHKEY_HTTP_AUTH_FAILURE_LIMIT: 'many' }],
+    ['httpAuthFailureLimit', { LATCHKEY_HTTP_AUTH_FAILURE_LIMIT: '1000001' }],
+    ['trustProxy', { LATCHKEY_TRUST_PROXY: '10.0.0.0/33' }],
+    ['trustProxy', { LATCHKEY_TRUST_PROXY: '10.0.0.1,everyone' }],
+    ['auditRetention', { LATCHKEY_AUDIT_RETENTION: '30 days' }],
+    ['auditRetention', { LATCHKEY_AUDIT_RETENTION: '59m' }],
+    ['auditMaxRefusals', { LATCHKEY_AUDIT_MAX_REFUSALS: '10' }],
     ['host', { LATCHKEY_HOST: 'not a host' }],
     ['logLevel', { LATCHKEY_LOG_LEVEL: 'loud' }],
     ['tlsCert', { LATCHKEY_MQTTS_PORT: '0', LATCHKEY_TLS_CERT: '/nonexistent/cert.pem', LATCHKEY_TLS_KEY: '/nonexistent/key.pem' }],

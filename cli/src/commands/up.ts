@@ -21,7 +21,11 @@ const DESCRIPTIONS: Record<UpSetting, string> = {
   requireJti: 'require a single-use jti in every token',
   connectTimeout: 'seconds from TCP connect to CONNECT',
   maxPacketSize: 'largest MQTT packet, bytes',
-  authFailureLimit: 'refused connects per address per minute before throttling (0 = off)',
+  authFailureLimit: 'MQTT: refused connects per address per minute before throttling (0 = off)',
+  httpAuthFailureLimit: 'HTTP: refused admin / enrollment tokens per minute, per address (and per enrollment token id), before 429 (0 = off)',
+  trustProxy: 'proxies whose X-Forwarded-For names the client (comma-separated addresses, CIDRs, loopback)',
+  auditRetention: 'audit history kept (30d, 12h, …); older entries are pruned in the background',
+  auditMaxRefusals: 'refused-connect records kept at most; the oldest are pruned first',
   adminToken: 'admin API token (default: generated into <data dir>/admin-token)',
   logLevel: 'JSON log lines on stderr',
 };
@@ -41,17 +45,23 @@ const PLACEHOLDER: Partial<Record<UpSetting, string>> = {
   connectTimeout: '<s>',
   maxPacketSize: '<bytes>',
   authFailureLimit: '<n>',
+  httpAuthFailureLimit: '<n>',
+  trustProxy: '<cidrs>',
+  auditRetention: '<duration>',
+  auditMaxRefusals: '<n>',
   adminToken: '<token>',
   logLevel: '<level>',
 };
 
 /** The default each setting's owner gives it. */
-function defaultOf(key: UpSetting): string {
-  if (key === 'adminToken') return 'generated';
-  const owner = UP_SETTINGS[key].owner;
-  const defaults: object = owner === 'broker' ? DEFAULT_UP_CONFIG.broker : owner === 'http' ? DEFAULT_UP_CONFIG.http : DEFAULT_UP_CONFIG;
-  const v = (defaults as Record<string, unknown>)[key];
-  return v === null ? 'off' : String(v);
+function defaultOf(name: UpSetting): string {
+  if (name === 'adminToken') return 'generated';
+  const s = UP_SETTINGS[name];
+  const owner = s.owners[0]!;
+  const defaults: object = owner === 'cli' ? DEFAULT_UP_CONFIG : DEFAULT_UP_CONFIG[owner];
+  const v = (defaults as Record<string, unknown>)[s.key ?? name];
+  if (s.kind === 'duration') return `${(v as number) / 86_400_000}d`;
+  return v === null || (Array.isArray(v) && v.length === 0) ? 'off' : String(v);
 }
 
 const HELP = [

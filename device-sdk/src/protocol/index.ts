@@ -57,6 +57,7 @@ export type { DecodedToken, TokenHeader } from './token-header.ts';
 export { checkClaims, isAudience, isJti } from './claims.ts';
 export type { TokenClaims } from './claims.ts';
 export { verifyToken, verifySignatureP1363 } from './verify-token.ts';
+export { isProxyRange, PROXY_RANGES, PROXY_RANGE_NAMES, PROXY_RANGE_RULE } from './internal/proxy-ranges.ts';
 export type { VerifiableCredential, VerifyTokenOptions, VerifiedToken } from './verify-token.ts';
 export {
   deviceTopics,

@@ -3,7 +3,7 @@
  * const, checked once, frozen; every problem named. These rules are the only ones: `latchkey up`
  * hands its flags here and reports what this finds.
  */
-import { DEFAULT_TOKEN_RULES, isAudience, MAX_AUDIENCE_LENGTH } from '@latchkey/device-sdk/protocol';
+import { DEFAULT_TOKEN_RULES, isAudience, isProxyRange, MAX_AUDIENCE_LENGTH, PROXY_RANGE_RULE } from '@latchkey/device-sdk/protocol';
 
 export interface HttpConfig {
   /** the broker audience; enrollment proofs use `<audience>:enroll` */
@@ -16,8 +16,16 @@ export interface HttpConfig {
   readonly batchBodyLimit: number;
   /** seconds of clock skew allowed on enrollment proofs */
   readonly clockTolerance: number;
-  /** refused admin/enrollment authentications per source address per minute before 429 (0 = off) */
+  /**
+   * refused authentications per minute before 429 (0 = off), in each budget separately: admin
+   * tokens per address, enrollment tokens per address and per token id
+   */
   readonly authFailureLimit: number;
+  /**
+   * proxies whose `X-Forwarded-For` is believed (IP addresses, CIDR ranges, or `loopback`,
+   * `linklocal`, `uniquelocal`); empty: the connection's own address is the client's
+   */
+  readonly trustProxy: readonly string[];
   /** default and largest command reply wait, ms */
   readonly commandTimeoutMs: number;
   readonly maxCommandTimeoutMs: number;
@@ -38,6 +46,7 @@ export const DEFAULT_HTTP_CONFIG: HttpSettings = Object.freeze({
   batchBodyLimit: 16 * 1024 * 1024,
   clockTolerance: DEFAULT_TOKEN_RULES.clockTolerance,
   authFailureLimit: 30,
+  trustProxy: Object.freeze([]) as readonly string[],
   commandTimeoutMs: 10_000,
   maxCommandTimeoutMs: 60_000,
 });
@@ -74,21 +83,24 @@ export function checkHttpConfig(
 ): { ok: true; config: HttpSettings & { readonly adminToken?: string } } | { ok: false; problems: HttpConfigProblem[] } {
   const c = { ...DEFAULT_HTTP_CONFIG, ...input };
   const problems: HttpConfigProblem[] = [];
-  const int = (setting: keyof HttpSettings, min: number) => {
+  const int = (setting: keyof HttpSettings, min: number, max?: number, what = max === undefined ? `an integer ≥ ${min}` : `an integer ${min}..${max}`) => {
     const v = c[setting];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) problems.push({ setting, message: `must be an integer ≥ ${min}` });
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > (max ?? v)) problems.push({ setting, message: `must be ${what}` });
   };
   if (!isAudience(c.audience)) problems.push({ setting: 'audience', message: `must be 1 to ${MAX_AUDIENCE_LENGTH} characters` });
   if (input.adminToken !== undefined && !isAdminToken(input.adminToken)) problems.push({ setting: 'adminToken', message: `must be ${ADMIN_TOKEN_RULE}` });
   int('bodyLimit', 1024);
   int('batchBodyLimit', 1024);
   int('clockTolerance', 0);
-  int('authFailureLimit', 0);
+  int('authFailureLimit', 0, 1_000_000, 'an integer 0..1000000 (0 = off)');
+  if (!Array.isArray(c.trustProxy) || !c.trustProxy.every(isProxyRange)) {
+    problems.push({ setting: 'trustProxy', message: `must be ${PROXY_RANGE_RULE}` });
+  }
   int('commandTimeoutMs', 100);
   int('maxCommandTimeoutMs', 100);
   if (c.commandTimeoutMs > c.maxCommandTimeoutMs) problems.push({ setting: 'commandTimeoutMs', message: 'must not exceed {maxCommandTimeoutMs}' });
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, config: Object.freeze(c) };
+  return { ok: true, config: Object.freeze({ ...c, trustProxy: Object.freeze([...c.trustProxy]) }) };
 }
 
 /**

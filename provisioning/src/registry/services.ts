@@ -28,6 +28,7 @@ export class ServiceStore {
       this.#ctx.stmt('INSERT INTO services (name, acl, created_at) VALUES (?, ?, ?)').run(input.name, JSON.stringify(acl), createdAt);
       const credential = this.#credentials.insert({ kind: 'service', name: input.name }, input.key, input.expiresAt, true);
       const principal = servicePrincipal(input.name);
+      this.#ctx.emit({ type: 'principal_created', principal });
       this.#ctx.audit({ actor, action: 'service.create', target: principal, detail: { kid: credential.kid, acl } });
       return { name: input.name, principal, acl, createdAt, credentials: [credential] };
     });
