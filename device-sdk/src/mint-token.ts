@@ -1,5 +1,5 @@
 import { randomBytes, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import { base64url } from 'jose';
+import * as base64url from 'jose/base64url';
 import { isDeviceId, isPrincipal } from './protocol/ids.ts';
 import { enrollAudience, MAX_ENROLL_PROOF_LIFETIME, systemClock, type Clock } from './protocol/limits.ts';
 

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { connect as mqttConnect, Store, type IConnackPacket, type MqttClient } from 'mqtt';
+import type { IConnackPacket, MqttClient } from 'mqtt';
 import { DeviceClientError, FATAL_CONNACK } from './errors.ts';
 import { InflightPublishes } from './inflight-publishes.ts';
 import { OfflineQueue, type PendingPublish } from './offline-queue.ts';
@@ -18,6 +18,14 @@ const DRAIN_TIMEOUT_MS = 5_000;
 /** bytes a PUBLISH adds around topic and payload: fixed header (≤ 5), topic length (2), packet id (2) */
 const PUBLISH_OVERHEAD = 9;
 
+type Mqtt = typeof import('mqtt');
+let mqttModule: Promise<Mqtt> | undefined;
+/**
+ * mqtt.js is loaded with the first session, not with the SDK: code that only mints tokens or
+ * handles keys (`latchkey token`, backends) does not pay its load time (~0.1 s) and memory.
+ */
+const loadMqtt = (): Promise<Mqtt> => (mqttModule ??= import('mqtt'));
+
 /**
  * The connection engine shared by DeviceClient and ServiceClient: one persistent MQTT 3.1.1
  * session (clean=false, QoS 1) kept alive across network failures (backoff with full jitter) and
@@ -27,7 +35,7 @@ const PUBLISH_OVERHEAD = 9;
 export class Session extends EventEmitter<SessionEvents> {
   readonly #o: SessionOptions;
   readonly #client: MqttClient;
-  readonly #stores = { incomingStore: new Store({ clean: false }), outgoingStore: new Store({ clean: false }) };
+  readonly #stores: { incomingStore: InstanceType<Mqtt['Store']>; outgoingStore: InstanceType<Mqtt['Store']> };
   readonly #queue: OfflineQueue;
   readonly #subs = new SubscriptionTable();
   readonly #inflight = new InflightPublishes();
@@ -45,12 +53,13 @@ export class Session extends EventEmitter<SessionEvents> {
   #closing: Promise<void> | null = null;
   #stats = { tokenRefreshes: 0, reconnects: 0, connectAttempts: 0 };
 
-  private constructor(o: SessionOptions) {
+  private constructor(o: SessionOptions, mqtt: Mqtt) {
     super();
     this.#o = o;
     this.#queue = new OfflineQueue(o.maxQueuedMessages, o.queueOverflow);
     this.#schedule = new ReconnectSchedule(o);
-    this.#client = mqttConnect(o.brokerUrl, mqttClientOptions(o, this.#stores));
+    this.#stores = { incomingStore: new mqtt.Store({ clean: false }), outgoingStore: new mqtt.Store({ clean: false }) };
+    this.#client = mqtt.connect(o.brokerUrl, mqttClientOptions(o, this.#stores));
     this.#client.on('reconnect', () => this.#applyToken());
     this.#client.on('packetreceive', (p) => {
       if (p.cmd === 'connack' && p.returnCode === 0) this.#accepted = true;
@@ -66,8 +75,8 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /** Opens a session; resolves once the first CONNACK 0 arrived, rejects with a coded error. */
-  static open(o: SessionOptions): Promise<Session> {
-    const session = new Session(o);
+  static async open(o: SessionOptions): Promise<Session> {
+    const session = new Session(o, await loadMqtt());
     return new Promise((resolve, reject) => {
       const deadline =
         o.connectTimeoutMs > 0
