@@ -107,7 +107,7 @@ export async function startBrokerChild(mode: BrokerMode, devices: readonly Bench
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-bench-devices-'));
   const file = path.join(dir, 'devices.json');
   writeFileSync(file, JSON.stringify(devices.map((d) => ({ id: d.id, publicKeyPem: d.publicKeyPem }))));
-  const child: ChildProcess = fork(CHILD, [mode, file], { execArgv: ['--import', 'tsx', '--expose-gc', ...nodeFlags], stdio: 'inherit' });
+  const child: ChildProcess = fork(CHILD, [mode, file], { execArgv: ['--conditions=@latchkey/source', '--import', 'tsx', '--expose-gc', ...nodeFlags], stdio: 'inherit' });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port));
     child.once('exit', (code) => reject(new Error(`broker child (${mode}) exited with ${code}`)));

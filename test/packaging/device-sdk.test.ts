@@ -34,6 +34,7 @@ process.on('SIGTERM', () => void client.close().then(() => process.exit(0)));
 /** A TypeScript consumer of both entry points; the @ts-expect-error lines fail if the types were \`any\`. */
 const CONSUMER_TS = `import { DeviceClient, isDeviceClientError, loadPrivateKey, mintConnectToken, type DeviceClientOptions, type MintedToken } from '@latchkey/device-sdk';
 import { deviceTopics } from '@latchkey/device-sdk/protocol';
+import { DEFAULT_TOKEN_RULES, mintConnectToken as mintOnly } from '@latchkey/device-sdk/token';
 
 export async function start(options: DeviceClientOptions): Promise<DeviceClient> {
   const client = await DeviceClient.connect(options);
@@ -50,7 +51,8 @@ export async function token(): Promise<string> {
   const minted: MintedToken = await mintConnectToken({ subject: 'thermo-1', privateKey: await loadPrivateKey('device.key.pem'), ttlSeconds: 600 });
   // @ts-expect-error exp is a number of seconds
   const wrong: string = minted.exp;
-  return minted.token + wrong;
+  const light = await mintOnly({ subject: 'svc:backend', privateKey: await loadPrivateKey('svc.key.pem'), audience: DEFAULT_TOKEN_RULES.audience });
+  return minted.token + wrong + light.token;
 }
 
 // @ts-expect-error deviceId is required
@@ -95,6 +97,7 @@ describe('@latchkey/device-sdk packed, installed into an empty project, used fro
       dependencies: Record<string, string>;
       engines: { node: string };
     };
+    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './protocol', './token']);
     for (const [entry, conditions] of Object.entries(manifest.exports)) {
       const shipped = Object.entries(conditions).filter(([c]) => c !== '@latchkey/source');
       expect(shipped.map(([c]) => c), entry).toEqual(['types', 'default']);

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { DeviceKeyError, loadPrivateKey, mintConnectToken } from '@latchkey/device-sdk';
-import { DEFAULT_TOKEN_RULES, isPrincipal } from '@latchkey/device-sdk/protocol';
+// The SDK's light entry: keys and minting only (no MQTT client, no verifier), so the command starts fast.
+import { DEFAULT_TOKEN_RULES, DeviceKeyError, isPrincipal, loadPrivateKey, mintConnectToken } from '@latchkey/device-sdk/token';
 import { intOption, parseCommandArgs, requireOption } from '../args.ts';
 import { CliError } from '../cli-error.ts';
 import type { Command } from '../command.ts';
