@@ -39,6 +39,21 @@ export interface PackedSdk {
 }
 
 /**
+ * A new `"type": "module"` project in `dir` with `specs` installed (tarballs or exact registry
+ * versions), from the npm cache when it has them.
+ *
+ * @example
+ * ```ts
+ * await installProject(path.join(root, 'recipe'), ['mqtt@5.16.0', 'jsonwebtoken@9.0.3']);
+ * ```
+ */
+export async function installProject(dir: string, specs: string[]): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify({ name: path.basename(dir), private: true, type: 'module' }, null, 2)}\n`);
+  await npm(['install', '--prefer-offline', '--no-audit', '--no-fund', '--save-exact', ...specs], dir);
+}
+
+/**
  * Packs the SDK and installs the tarball (and `extra` registry packages, exact versions) into a
  * new project.
  *
@@ -56,10 +71,8 @@ export async function packAndInstallSdk(extra: string[] = []): Promise<PackedSdk
       files: { path: string }[];
     }[];
     const tarball = path.join(root, packed[0]!.filename);
-    const project = path.join(root, 'app');
-    mkdirSync(project);
-    writeFileSync(path.join(project, 'package.json'), `${JSON.stringify({ name: 'device-app', private: true, type: 'module' }, null, 2)}\n`);
-    await npm(['install', '--prefer-offline', '--no-audit', '--no-fund', '--save-exact', tarball, ...extra], project);
+    const project = path.join(root, 'device-app');
+    await installProject(project, [tarball, ...extra]);
     return { root, tarball, files: packed[0]!.files.map((f) => f.path), project, cleanup: () => rmSync(root, { recursive: true, force: true }) };
   } catch (e) {
     rmSync(root, { recursive: true, force: true });
