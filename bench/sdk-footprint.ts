@@ -98,7 +98,7 @@ export function packageClosure(name: string, fromDir: string): PackageSize[] {
       visit(dep, depDir);
     }
   };
-  const dir = name === '@latchkey/device-sdk' && fromDir === path.join(ROOT, 'device-sdk') ? fromDir : findPackageDir(name, fromDir);
+  const dir = findPackageDir(name, fromDir);
   if (dir === null) throw new Error(`${name} is not installed for ${fromDir}`);
   visit(name, dir);
   return [...seen.values()];
