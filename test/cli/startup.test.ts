@@ -4,7 +4,9 @@
  * runs. This checks what they load — an invariant — not how long it takes (`npm run bench --
  * cli-startup` measures that).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateDeviceKeyPair, saveKeyPair } from '@latchkey/device-sdk';
 import { BIN, cleanEnv, tempDir } from './cli-process.ts';
@@ -63,6 +65,14 @@ describe('what the latchkey bin loads', () => {
     expect([...r.workspace]).toContain('device-sdk/dist/token-entry.js');
     // neither the MQTT client nor the verifier side of the protocol core
     expect([...r.workspace].filter((f) => /device-client|session|verify-token|public-key/.test(f))).toEqual([]);
+  });
+
+  it('without a build (npm install --ignore-scripts), the bin says how to build instead of a stack trace', async () => {
+    mkdirSync(path.join(tmp.dir, 'unbuilt/bin'), { recursive: true });
+    copyFileSync(BIN, path.join(tmp.dir, 'unbuilt/bin/latchkey.js'));
+    const r = spawnSync(process.execPath, [path.join(tmp.dir, 'unbuilt/bin/latchkey.js'), '--help'], { encoding: 'utf8', env: cleanEnv() });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe('error: not_built: latchkey is not compiled yet; run `npm install` (or `npm run build`) in the repository root\n');
   });
 
   it('the tracer sees server packages when a command loads them (it can fail)', async () => {
