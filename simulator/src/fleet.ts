@@ -151,7 +151,7 @@ async function holdSteadyState(run: Run): Promise<void> {
     brokerUrl: o.mqttUrl,
     audience: o.audience,
     onResult: (r) => run.rogues.push(r),
-    ...(run.deps.signal !== undefined ? { signal: run.deps.signal } : {}),
+    signal: run.deps.signal,
   });
   await sleep(o.durationS * 1000, run.deps.signal);
   run.phase = 'finish';
