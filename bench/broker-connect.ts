@@ -101,13 +101,20 @@ export interface BrokerChild {
 
 /**
  * Starts a broker child (`auth` over a registry holding `devices`, `bare` aedes, or a `jose`/`floor`
- * baseline) and waits for its port; `nodeFlags` are added to the child's Node options.
+ * baseline) and waits for its port; `nodeFlags` are added to the child's Node options, and
+ * `brokerConfig` overrides the `auth` broker's defaults.
  */
-export async function startBrokerChild(mode: BrokerMode, devices: readonly BenchDevice[], nodeFlags: readonly string[] = []): Promise<BrokerChild> {
+export async function startBrokerChild(
+  mode: BrokerMode,
+  devices: readonly BenchDevice[],
+  nodeFlags: readonly string[] = [],
+  brokerConfig?: Record<string, unknown>,
+): Promise<BrokerChild> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-bench-devices-'));
   const file = path.join(dir, 'devices.json');
   writeFileSync(file, JSON.stringify(devices.map((d) => ({ id: d.id, publicKeyPem: d.publicKeyPem }))));
-  const child: ChildProcess = fork(CHILD, [mode, file], { execArgv: ['--conditions=@latchkey/source', '--import', 'tsx', '--expose-gc', ...nodeFlags], stdio: 'inherit' });
+  const args = brokerConfig === undefined ? [mode, file] : [mode, file, JSON.stringify(brokerConfig)];
+  const child: ChildProcess = fork(CHILD, args, { execArgv: ['--conditions=@latchkey/source', '--import', 'tsx', '--expose-gc', ...nodeFlags], stdio: 'inherit' });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port));
     child.once('exit', (code) => reject(new Error(`broker child (${mode}) exited with ${code}`)));

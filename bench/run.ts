@@ -14,6 +14,7 @@ const benches: Record<string, () => Promise<BenchResult>> = {
   registration: async () => (await import('./registration.ts')).benchRegistration(),
   'broker-connect': async () => (await import('./broker-connect.ts')).benchBrokerConnect(),
   'broker-memory': async () => (await import('./broker-memory.ts')).benchBrokerMemory(),
+  'connect-timing': async () => (await import('./connect-timing.ts')).benchConnectTiming(),
   'sdk-footprint': async () => (await import('./sdk-footprint.ts')).benchSdkFootprint(),
   'cli-startup': async () => (await import('./cli-startup.ts')).benchCliStartup(),
 };

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_LIMITS, DEFAULT_TOKEN_RULES } from '@latchkey/device-sdk/protocol';
+import { trustedProxies } from './listeners/forwarded-for.ts';
 
 /**
  * Broker configuration (cli.md; protocol.md §Limits). Times are seconds, sizes bytes.
@@ -36,6 +37,11 @@ export interface BrokerConfig {
   readonly jtiCacheSize: number;
   /** Seconds between batched device-status writes (session events, `lastSeenAt`). */
   readonly statusFlushInterval: number;
+  /**
+   * Proxies in front of the WebSocket listener whose X-Forwarded-For names the client (addresses,
+   * CIDR ranges, `loopback`, `linklocal`, `uniquelocal`); empty: the peer is the client.
+   */
+  readonly trustProxy: readonly string[];
 }
 
 export type BrokerConfigInput = Partial<BrokerConfig>;
@@ -60,6 +66,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = Object.freeze({
   throttleTableSize: 100_000,
   jtiCacheSize: 200_000,
   statusFlushInterval: 1,
+  trustProxy: Object.freeze([]) as readonly string[],
 });
 
 /** MQTT caps a packet's remaining length at 268,435,455 bytes [MQTT-2.2.3]. */
@@ -73,6 +80,15 @@ const nonNegInt: Check = (v) => Number.isInteger(v) && (v as number) >= 0;
 const positive: Check = (v) => typeof v === 'number' && Number.isFinite(v) && v > 0;
 const text: Check = (v) => typeof v === 'string' && v.length > 0;
 const optText: Check = (v) => v === null || text(v);
+const proxyList: Check = (v) => {
+  if (!Array.isArray(v) || !v.every((e) => typeof e === 'string')) return false;
+  try {
+    trustedProxies(v as string[]);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   host: [text, 'a non-empty string'],
@@ -93,6 +109,7 @@ const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   throttleTableSize: [posInt, 'a positive integer'],
   jtiCacheSize: [posInt, 'a positive integer'],
   statusFlushInterval: [positive, 'a positive number (seconds)'],
+  trustProxy: [proxyList, 'a list of IP addresses, CIDR ranges, loopback, linklocal or uniquelocal'],
 };
 
 /**

@@ -9,6 +9,7 @@ import { createAuthenticate } from './auth/authenticate.ts';
 import { CredentialCache } from './auth/credential-cache.ts';
 import { FailureThrottle } from './auth/failure-throttle.ts';
 import { JtiCache } from './auth/jti-cache.ts';
+import { RefusalLog } from './auth/refusal-log.ts';
 import { SessionTable } from './auth/session-table.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { resolveBrokerConfig, type BrokerConfig, type BrokerConfigInput } from './config.ts';
@@ -88,7 +89,7 @@ const CLOSE_DEADLINE_MS = 5_000;
 export function createBroker(deps: BrokerDeps): Broker {
   if (deps === null || typeof deps !== 'object') throw new TypeError('createBroker needs { config, registry, log, metrics }');
   const { registry, log, metrics: metricsRegistry } = deps;
-  for (const m of ['findPrincipal', 'onChange', 'recordConnected', 'recordDisconnected', 'recordSeen', 'recordAuthFailure', 'saveState'] as const) {
+  for (const m of ['findPrincipal', 'onChange', 'recordConnected', 'recordDisconnected', 'recordSeen', 'recordAuthFailure', 'recordLastErrors', 'saveState'] as const) {
     if (typeof registry?.[m] !== 'function') throw new TypeError(`registry.${m} must be a function`);
   }
   if (typeof log?.info !== 'function') throw new TypeError('log must be a logger');
@@ -119,6 +120,25 @@ export function createBroker(deps: BrokerDeps): Broker {
   const remoteAddressOf = (stream: Tagged): string | null =>
     REMOTE_ADDRESS in stream ? (stream[REMOTE_ADDRESS] ?? null) : ((stream as Partial<Socket>).remoteAddress ?? null);
   const emptyClientIds = new WeakSet<Client>();
+  const refusals = new RefusalLog({ windowMs: DEFAULT_LIMITS.authFailureWindowMs });
+  /** Refused connects are written here, on the sweep timer, never on the connect path (RefusalLog). */
+  const flushRefusals = (now: number): void => {
+    const { records, lastErrors } = refusals.drain(now);
+    for (const record of records) {
+      if (record.repeated !== undefined) log.info({ ...record }, 'more connects refused in the last minute');
+      try {
+        registry.recordAuthFailure(record);
+      } catch (err) {
+        log.error({ err }, 'recording an auth failure failed');
+      }
+    }
+    if (lastErrors.length === 0) return;
+    try {
+      registry.recordLastErrors(lastErrors);
+    } catch (err) {
+      log.error({ err }, 'recording auth failures failed');
+    }
+  };
 
   const authenticate = createAuthenticate({
     rules: config,
@@ -137,14 +157,12 @@ export function createBroker(deps: BrokerDeps): Broker {
     },
     onRefused: (failure, notice, cause) => {
       metrics.connectRefused(failure.reason);
-      if (cause !== null) log.error({ err: cause, clientId: failure.clientId }, 'authenticate failed unexpectedly');
-      if (!notice) return; // a repeated throttled attempt: counted, not audited
-      log.info({ ...failure }, 'connect refused');
-      try {
-        registry.recordAuthFailure(failure);
-      } catch (err) {
-        log.error({ err }, 'recording an auth failure failed');
+      if (failure.reason === 'internal_error' || failure.reason === 'auth_timeout') {
+        log.error({ err: cause, clientId: failure.clientId }, 'authenticate failed unexpectedly');
       }
+      // a repeat (same address, principal and reason; or too many from one address or for one
+      // principal) is counted into a summary instead of a record and a log line of its own
+      if (refusals.add(failure, notice)) log.info({ ...failure }, 'connect refused');
     },
   });
   const authorizers = createAuthorizers({
@@ -213,6 +231,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     sweepTimer = setInterval(() => {
       const now = clock();
       sessions.sweep(now);
+      flushRefusals(now);
       if (++sweeps % PRUNE_EVERY_SWEEPS === 0) {
         throttle.prune(now);
         jtis?.prune(now);
@@ -246,6 +265,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     let deadline: NodeJS.Timeout | undefined;
     await Promise.race([shutdown, new Promise((resolve) => (deadline = setTimeout(resolve, CLOSE_DEADLINE_MS)))]);
     clearTimeout(deadline);
+    flushRefusals(Number.POSITIVE_INFINITY); // every pending record and summary
     status.close();
     credentials.clear();
     state = 'closed';

@@ -1,6 +1,7 @@
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { isIP } from 'node:net';
 import { DEFAULT_LIMITS, DEFAULT_TOKEN_RULES } from '@latchkey/device-sdk/protocol';
+import { DEFAULT_HTTP_CONFIG, isProxyRange } from '@latchkey/provisioning';
 import { CliError } from './cli-error.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -27,6 +28,14 @@ export interface UpConfig {
   readonly connectTimeout: number;
   readonly maxPacketSize: number;
   readonly authFailureLimit: number;
+  /** refused admin / enrollment tokens per minute before 429, per budget (docs/operations.md §Throttles) */
+  readonly httpAuthFailureLimit: number;
+  /** proxies whose X-Forwarded-For is believed (addresses, CIDR ranges, loopback…); null = none */
+  readonly trustProxy: readonly string[] | null;
+  /** seconds of audit history kept (refused connects, admin actions, enrollments); older entries are pruned */
+  readonly auditRetention: number;
+  /** refused-connect records kept at most; the oldest are pruned first */
+  readonly auditMaxRefusals: number;
   /** null: generated on first start and kept in `<dataDir>/admin-token` */
   readonly adminToken: string | null;
   readonly logLevel: LogLevel;
@@ -49,6 +58,10 @@ export const DEFAULT_UP_CONFIG: UpConfig = Object.freeze({
   connectTimeout: DEFAULT_LIMITS.connectTimeout,
   maxPacketSize: DEFAULT_LIMITS.maxPacketSize,
   authFailureLimit: DEFAULT_LIMITS.authFailureLimit,
+  httpAuthFailureLimit: DEFAULT_HTTP_CONFIG.authFailureLimit,
+  trustProxy: null,
+  auditRetention: 30 * 86_400,
+  auditMaxRefusals: 100_000,
   adminToken: null,
   logLevel: 'info',
 });
@@ -82,6 +95,17 @@ const host: Parse = (raw) =>
   isIP(raw) !== 0 || /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$/.test(raw)
     ? ok(raw)
     : bad('an IP address or host name');
+const proxyRanges: Parse = (raw) => {
+  const entries = raw.split(',').map((e) => e.trim());
+  return entries.every(isProxyRange) ? ok(Object.freeze(entries)) : bad('a comma-separated list of IP addresses, CIDR ranges (10.0.0.0/8), loopback, linklocal or uniquelocal');
+};
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+/** `30d`, `12h`, `90m`, `3600s` or plain seconds. */
+const duration = (min: number, max: number, expected: string): Parse => (raw) => {
+  const m = /^(\d{1,9})([smhd]?)$/.exec(raw);
+  const n = m === null ? Number.NaN : Number(m[1]) * DURATION_UNITS[m[2] || 's']!;
+  return Number.isSafeInteger(n) && n >= min && n <= max ? ok(n) : bad(expected);
+};
 const readableFile: Parse = (raw) => {
   if (raw.length === 0) return bad('a readable PEM file');
   try {
@@ -109,6 +133,10 @@ export const UP_SETTINGS: { readonly [K in keyof UpConfig]: Setting } = Object.f
   connectTimeout: { flag: 'connect-timeout', env: 'LATCHKEY_CONNECT_TIMEOUT', parse: integer(1, 3600, 'an integer number of seconds, 1..3600'), echo: true },
   maxPacketSize: { flag: 'max-packet-size', env: 'LATCHKEY_MAX_PACKET_SIZE', parse: integer(8192, 268_435_460, 'an integer number of bytes, 8192..268435460 (a CONNECT carries a token of up to 4096 bytes)'), echo: true },
   authFailureLimit: { flag: 'auth-failure-limit', env: 'LATCHKEY_AUTH_FAILURE_LIMIT', parse: integer(0, 1_000_000, 'an integer 0..1000000 (0 = off)'), echo: true },
+  httpAuthFailureLimit: { flag: 'http-auth-failure-limit', env: 'LATCHKEY_HTTP_AUTH_FAILURE_LIMIT', parse: integer(0, 1_000_000, 'an integer 0..1000000 (0 = off)'), echo: true },
+  trustProxy: { flag: 'trust-proxy', env: 'LATCHKEY_TRUST_PROXY', parse: proxyRanges, echo: true },
+  auditRetention: { flag: 'audit-retention', env: 'LATCHKEY_AUDIT_RETENTION', parse: duration(3600, 3650 * 86_400, 'a duration of 1h..3650d, e.g. 30d, 12h, 3600s'), echo: true },
+  auditMaxRefusals: { flag: 'audit-max-refusals', env: 'LATCHKEY_AUDIT_MAX_REFUSALS', parse: integer(1000, 100_000_000, 'an integer 1000..100000000'), echo: true },
   // http-api.md §Authentication: a configured admin token must be hard to guess.
   adminToken: { flag: 'admin-token', env: 'LATCHKEY_ADMIN_TOKEN', parse: (raw) => (/^[\x21-\x7e]{16,512}$/.test(raw) ? ok(raw) : bad('16 to 512 printable characters without spaces')), echo: false },
   logLevel: { flag: 'log-level', env: 'LATCHKEY_LOG_LEVEL', parse: (raw) => ((LOG_LEVELS as readonly string[]).includes(raw) ? ok(raw) : bad(`one of ${LOG_LEVELS.join(', ')}`)), echo: true },

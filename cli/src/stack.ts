@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createBroker, type Broker } from '@latchkey/broker';
 import { systemClock, type Clock } from '@latchkey/device-sdk/protocol';
 import { buildApp, loadOrCreateAdminToken } from '@latchkey/provisioning';
-import { openRegistry, type Registry } from '@latchkey/provisioning/registry';
+import { openRegistry, startRetention, type Registry, type RetentionTask } from '@latchkey/provisioning/registry';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry as MetricsRegistry } from 'prom-client';
 import { CliError } from './cli-error.ts';
@@ -32,6 +32,8 @@ export interface Stack {
   readonly adminTokenPath: string | null;
   readonly registry: Registry;
   readonly broker: Broker;
+  /** background pruning of the audit log and expired enrollment tokens (docs/operations.md §Retention) */
+  readonly retention: RetentionTask;
   /**
    * Ends MQTT sessions, stops HTTP, flushes device status and closes the database, all within
    * `deadlineMs` (cli.md: 5 s); the database is closed last whatever happened before.
@@ -45,6 +47,8 @@ export interface StackDeps {
 }
 
 export const DATABASE_FILE = 'latchkey.db';
+/** how often retention runs (it also runs once at start) */
+export const RETENTION_INTERVAL_MS = 60_000;
 const CLOSE_DEADLINE_MS = 4_500;
 
 /**
@@ -109,6 +113,7 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
         connectTimeout: config.connectTimeout,
         maxPacketSize: config.maxPacketSize,
         authFailureLimit: config.authFailureLimit,
+        trustProxy: config.trustProxy ?? [],
       },
       registry,
       clock,
@@ -118,7 +123,13 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
 
     // 6. HTTP app, commands and config reaching devices through the broker
     const app = await buildApp({
-      config: { audience: config.audience, clockTolerance: config.clockTolerance, adminToken },
+      config: {
+        audience: config.audience,
+        clockTolerance: config.clockTolerance,
+        adminToken,
+        authFailureLimit: config.httpAuthFailureLimit,
+        trustProxy: config.trustProxy ?? [],
+      },
       registry,
       clock,
       log,
@@ -132,6 +143,16 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
     await step('mqtt', () => broker.listen());
     cleanups.push(() => broker.close());
     await step('http', () => app.listen({ host: config.host, port: config.httpPort }));
+
+    // 8. bounded history, pruned in the background
+    const retention = startRetention(registry.retention, {
+      clock,
+      policy: { auditRetentionMs: config.auditRetention * 1000, maxRefusals: config.auditMaxRefusals },
+      intervalMs: RETENTION_INTERVAL_MS,
+      onError: (err) => log.error({ err }, 'pruning the audit log failed'),
+      onPruned: (counts) => log.info({ pruned: counts }, 'retention pruned old records'),
+    });
+    cleanups.push(() => retention.stop());
 
     const httpAddress = app.server.address() as AddressInfo;
     const b = broker.addresses;
@@ -149,7 +170,9 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
       adminTokenPath,
       registry,
       broker,
+      retention,
       close(deadlineMs = CLOSE_DEADLINE_MS) {
+        retention.stop();
         closing ??= closeAll({ broker, app, registry, log, deadlineMs });
         return closing;
       },

@@ -22,7 +22,7 @@ describe('resolveUpConfig (cli.md §Configuration)', () => {
   it('defaults match cli.md and are frozen', () => {
     const c = resolveUpConfig({}, {});
     expect(c).toEqual(DEFAULT_UP_CONFIG);
-    expect(c).toMatchObject({ dataDir: './data', host: '127.0.0.1', httpPort: 8080, mqttPort: 1883, mqttsPort: null, wsPort: null, audience: 'latchkey', maxTokenLifetime: 86400, clockTolerance: 300, requireJti: false, connectTimeout: 10, maxPacketSize: 262144, authFailureLimit: 60, adminToken: null });
+    expect(c).toMatchObject({ dataDir: './data', host: '127.0.0.1', httpPort: 8080, mqttPort: 1883, mqttsPort: null, wsPort: null, audience: 'latchkey', maxTokenLifetime: 86400, clockTolerance: 300, requireJti: false, connectTimeout: 10, maxPacketSize: 262144, authFailureLimit: 60, httpAuthFailureLimit: 30, trustProxy: null, auditRetention: 2_592_000, auditMaxRefusals: 100_000, adminToken: null });
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(DEFAULT_UP_CONFIG)).toBe(true);
   });
@@ -41,6 +41,19 @@ describe('resolveUpConfig (cli.md §Configuration)', () => {
     expect(problemOf(() => resolveUpConfig({}, { LATCHKEY_REQUIRE_JTI: 'maybe' })).message).toContain('LATCHKEY_REQUIRE_JTI');
   });
 
+  it('reads --trust-proxy as a list of addresses, CIDR ranges and named ranges', () => {
+    expect(resolveUpConfig({ 'trust-proxy': '10.0.0.0/8, 192.168.1.7,fd00::/8,loopback' }, {}).trustProxy).toEqual(['10.0.0.0/8', '192.168.1.7', 'fd00::/8', 'loopback']);
+    expect(resolveUpConfig({}, { LATCHKEY_TRUST_PROXY: '127.0.0.1' }).trustProxy).toEqual(['127.0.0.1']);
+    expect(resolveUpConfig({}, { LATCHKEY_HTTP_AUTH_FAILURE_LIMIT: '0' }).httpAuthFailureLimit).toBe(0);
+  });
+
+  it('reads --audit-retention as a duration in s, m, h or d', () => {
+    expect(resolveUpConfig({ 'audit-retention': '90d' }, {}).auditRetention).toBe(90 * 86_400);
+    expect(resolveUpConfig({ 'audit-retention': '12h' }, {}).auditRetention).toBe(12 * 3600);
+    expect(resolveUpConfig({ 'audit-retention': '7200' }, {}).auditRetention).toBe(7200);
+    expect(resolveUpConfig({}, { LATCHKEY_AUDIT_RETENTION: '120m' }).auditRetention).toBe(7200);
+  });
+
   it('treats an empty environment variable as unset', () => {
     expect(resolveUpConfig({}, { LATCHKEY_MQTT_PORT: '' }).mqttPort).toBe(1883);
   });
@@ -56,6 +69,12 @@ describe('resolveUpConfig (cli.md §Configuration)', () => {
     ['connectTimeout', { LATCHKEY_CONNECT_TIMEOUT: 'ten' }],
     ['maxPacketSize', { LATCHKEY_MAX_PACKET_SIZE: '100' }],
     ['authFailureLimit', { LATCHKEY_AUTH_FAILURE_LIMIT: '-5' }],
+    ['httpAuthFailureLimit', { LATCHKEY_HTTP_AUTH_FAILURE_LIMIT: 'many' }],
+    ['trustProxy', { LATCHKEY_TRUST_PROXY: '10.0.0.0/33' }],
+    ['trustProxy', { LATCHKEY_TRUST_PROXY: '10.0.0.1,everyone' }],
+    ['auditRetention', { LATCHKEY_AUDIT_RETENTION: '30 days' }],
+    ['auditRetention', { LATCHKEY_AUDIT_RETENTION: '59m' }],
+    ['auditMaxRefusals', { LATCHKEY_AUDIT_MAX_REFUSALS: '10' }],
     ['host', { LATCHKEY_HOST: 'not a host' }],
     ['logLevel', { LATCHKEY_LOG_LEVEL: 'loud' }],
     ['tlsCert', { LATCHKEY_MQTTS_PORT: '0', LATCHKEY_TLS_CERT: '/nonexistent/cert.pem', LATCHKEY_TLS_KEY: '/nonexistent/key.pem' }],

@@ -19,6 +19,7 @@ async function connectDevice(id: string): Promise<MqttClient> {
     if (m[1] === 'echo') client.publish(replyTopic, JSON.stringify({ ok: true, result: { echo: params } }), { qos: 1 });
     if (m[1] === 'fail') client.publish(replyTopic, JSON.stringify({ ok: false, error: 'door jammed' }), { qos: 1 });
     if (m[1] === 'garbage') client.publish(replyTopic, 'not json', { qos: 1 });
+    if (m[1] === 'deep') client.publish(replyTopic, `{"ok":true,"result":${'['.repeat(5000)}${']'.repeat(5000)}}`, { qos: 1 });
   });
   await client.subscribeAsync(`devices/${id}/commands/#`, { qos: 1 });
   return client;
@@ -47,6 +48,10 @@ describe('POST /v1/devices/{id}/commands over real MQTT', () => {
     const garbage = await fx.api('POST', `/v1/devices/${ID}/commands`, { name: 'garbage' });
     expect(garbage.body).toMatchObject({ ok: false, error: expect.any(String) });
     expect((await fx.api('GET', `/v1/audit?deviceId=${ID}&limit=1`)).body.entries[0]).toMatchObject({ action: 'command.send', detail: { name: 'garbage' } });
+    // a reply nested too deeply to be served back is a malformed reply, not a 500 (issue 16)
+    const deep = await fx.api('POST', `/v1/devices/${ID}/commands`, { name: 'deep' });
+    expect(deep.status).toBe(200);
+    expect(deep.body).toMatchObject({ ok: false, error: 'the device sent a malformed reply' });
   });
 
   it('answers 504 command_timeout when the device does not reply in time', async () => {
@@ -104,6 +109,9 @@ describe('PUT /v1/devices/{id}/config and GET …/state', () => {
   it('returns the last reported state', async () => {
     expect((await fx.api('GET', '/v1/devices/thermo-off/state')).body).toEqual({ state: null, reportedAt: null });
     fx.registry.saveState('thermo-off', '{"temp":20.5}', fx.clock() + 5);
+    expect((await fx.api('GET', '/v1/devices/thermo-off/state')).body).toEqual({ state: { temp: 20.5 }, reportedAt: fx.clock() + 5 });
+    // a state nested deeper than any API body is not kept (it could not be served back): issue 16
+    fx.registry.saveState('thermo-off', `{"deep":${'['.repeat(5000)}${']'.repeat(5000)}}`, fx.clock() + 6);
     expect((await fx.api('GET', '/v1/devices/thermo-off/state')).body).toEqual({ state: { temp: 20.5 }, reportedAt: fx.clock() + 5 });
     await fx.refused(() => fx.api('GET', '/v1/devices/nobody-1/state'), 404, 'device_not_found');
   });

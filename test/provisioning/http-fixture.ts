@@ -5,12 +5,13 @@
  */
 import { createSign, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
+import pino, { type Logger } from 'pino';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { buildApp, type AppDeps, type HttpConfig } from '../../provisioning/src/index.ts';
 import { openRegistry, type Registry } from '../../provisioning/src/registry/index.ts';
@@ -128,4 +129,15 @@ export function problem(res: ApiResponse, status: number, code: string): any {
     throw new Error(`expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
   }
   return res.body;
+}
+
+/** A pino logger at `level` whose JSON lines are collected in `lines`. */
+export function capturingLogger(lines: string[], level: pino.LevelWithSilent = 'debug'): Logger {
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(chunk.toString());
+      cb();
+    },
+  });
+  return pino({ level }, sink);
 }

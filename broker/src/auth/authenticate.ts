@@ -38,7 +38,11 @@ export interface AuthenticateDeps {
   /** Seconds spent in `verifyToken` (metrics). */
   readonly observeVerify: (seconds: number) => void;
   readonly onAccepted: (principal: SessionPrincipal) => void;
-  /** `notice` is false for a repeated throttled attempt (metrics only, no audit entry). */
+  /**
+   * `notice` is false for a repeated throttled attempt (counted, not recorded). `cause` is the
+   * error behind an `internal_error` or `auth_timeout`, and for `unknown_principal` what the
+   * check against the decoy key said (e.g. `signature_invalid`); null otherwise.
+   */
   readonly onRefused: (failure: AuthFailureRecord, notice: boolean, cause: unknown) => void;
 }
 
@@ -55,6 +59,8 @@ interface ConnectAttempt {
   record: CachedPrincipal | null;
   token: VerifiedToken | null;
   notice: boolean;
+  /** for an unknown principal: what the check against the decoy key said (refused as unknown_principal) */
+  decoyResult: unknown;
 }
 
 type AedesDone = (error: AuthenticateError | null, success: boolean | null) => void;
@@ -111,10 +117,16 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     if ((a.password as Buffer).length > MAX_TOKEN_BYTES) refuse('token_too_large', 'token longer than 4096 bytes');
   };
 
-  /** protocol.md §The connect token: every rule, by the protocol core. */
+  /**
+   * protocol.md §The connect token: every rule, by the protocol core. An unknown principal's
+   * token is verified against the cache's decoy key (issue 16: the same work as for a known id,
+   * so timing does not tell whether an id exists); whatever that check says, it is refused as
+   * `unknown_principal` (protocol.md: indistinguishable from a bad signature, CONNACK 4).
+   */
   const verify: Step<ConnectAttempt> = (a) => {
     const principal = (a.identity as ClientIdentity).principal;
     const started = performance.now();
+    let looked = false;
     try {
       // a fixed-shape options object: only the token rules, never the whole broker config
       a.token = verifyToken(a.password as Buffer, {
@@ -125,11 +137,18 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
         now: a.now,
         principal,
         resolveCredentials: (p) => {
-          a.record = credentials.get(p);
-          return a.record === null ? null : a.record.credentials;
+          looked = true;
+          const found = credentials.lookup(p);
+          a.record = found.record;
+          return found.credentials;
         },
-        checkJti: jtis === null ? undefined : (p: string, jti: string, expMs: number) => jtis.use(p, jti, expMs, a.now),
+        // an unknown principal's jti is never recorded (only a decoy-signed token could get that far)
+        checkJti: jtis === null ? undefined : (p: string, jti: string, expMs: number) => a.record === null || jtis.use(p, jti, expMs, a.now),
       });
+    } catch (err) {
+      // settle() refuses it as unknown_principal; no second error is built (a stack capture costs µs)
+      if (looked && a.record === null) a.decoyResult = err;
+      throw err;
     } finally {
       deps.observeVerify((performance.now() - started) / 1000);
     }
@@ -180,7 +199,8 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
       if (!client.closed) deps.onAccepted(sessions.principalOf(client) as SessionPrincipal);
       return;
     }
-    const reason: AuthFailureCode = isProtocolError(err) && Object.hasOwn(CONNACK_FOR, err.code) ? (err.code as AuthFailureCode) : 'internal_error';
+    const reason: AuthFailureCode =
+      a.decoyResult !== undefined ? 'unknown_principal' : isProtocolError(err) && Object.hasOwn(CONNACK_FOR, err.code) ? (err.code as AuthFailureCode) : 'internal_error';
     // read the peer address before the refusal starts closing the socket
     const remoteAddress = addressOf(a);
     if (reason !== 'throttled') throttle.recordFailure(remoteAddress, a.now);
@@ -198,7 +218,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
         at: a.now,
       },
       a.notice,
-      reason === 'internal_error' || reason === 'auth_timeout' ? err : null,
+      reason === 'internal_error' || reason === 'auth_timeout' ? err : reason === 'unknown_principal' ? (a.decoyResult ?? null) : null,
     );
   };
 
@@ -215,6 +235,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
         record: null,
         token: null,
         notice: true,
+        decoyResult: undefined,
       };
     } catch (err) {
       done(connackError('internal_error'), null);

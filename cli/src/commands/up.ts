@@ -21,7 +21,11 @@ const DESCRIPTIONS: Record<keyof UpConfig, string> = {
   requireJti: 'require a single-use jti in every token',
   connectTimeout: 'seconds from TCP connect to CONNECT',
   maxPacketSize: 'largest MQTT packet, bytes',
-  authFailureLimit: 'refused connects per address per minute before throttling (0 = off)',
+  authFailureLimit: 'MQTT: refused connects per address per minute before throttling (0 = off)',
+  httpAuthFailureLimit: 'HTTP: refused admin / enrollment tokens per minute, per address (and per enrollment token id), before 429 (0 = off)',
+  trustProxy: 'proxies whose X-Forwarded-For names the client (comma-separated addresses, CIDRs, loopback)',
+  auditRetention: 'audit history kept (30d, 12h, …); older entries are pruned in the background',
+  auditMaxRefusals: 'refused-connect records kept at most; the oldest are pruned first',
   adminToken: 'admin API token (default: generated into <data dir>/admin-token)',
   logLevel: 'JSON log lines on stderr',
 };
@@ -41,6 +45,10 @@ const PLACEHOLDER: Partial<Record<keyof UpConfig, string>> = {
   connectTimeout: '<s>',
   maxPacketSize: '<bytes>',
   authFailureLimit: '<n>',
+  httpAuthFailureLimit: '<n>',
+  trustProxy: '<cidrs>',
+  auditRetention: '<duration>',
+  auditMaxRefusals: '<n>',
   adminToken: '<token>',
   logLevel: '<level>',
 };
@@ -48,6 +56,7 @@ const PLACEHOLDER: Partial<Record<keyof UpConfig, string>> = {
 function defaultOf(key: keyof UpConfig): string {
   const v = DEFAULT_UP_CONFIG[key];
   if (key === 'adminToken') return 'generated';
+  if (key === 'auditRetention') return `${(v as number) / 86_400}d`;
   return v === null ? 'off' : String(v);
 }
 

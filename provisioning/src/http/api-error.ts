@@ -8,9 +8,15 @@ export const API_ERROR_STATUS = {
   // request shape
   validation_failed: 400,
   malformed_json: 400,
+  json_too_deep: 400,
   payload_too_large: 413,
   unsupported_media_type: 415,
   not_found: 404,
+  malformed_request: 400,
+  malformed_url: 400,
+  uri_too_long: 414,
+  headers_too_large: 431,
+  request_timeout: 408,
   // identifiers and keys (protocol.md §Device ids, §Keys)
   invalid_device_id: 400,
   invalid_service_name: 400,
@@ -44,7 +50,7 @@ export const API_ERROR_STATUS = {
   // the service itself
   not_ready: 503,
   internal_error: 500,
-} as const satisfies Record<string, 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 503 | 504>;
+} as const satisfies Record<string, 400 | 401 | 403 | 404 | 408 | 409 | 413 | 414 | 415 | 429 | 431 | 500 | 503 | 504>;
 
 export type ApiErrorCode = keyof typeof API_ERROR_STATUS;
 
@@ -54,9 +60,15 @@ export const API_ERROR_CODES = Object.keys(API_ERROR_STATUS) as ApiErrorCode[];
 export const API_ERROR_TITLE: Record<ApiErrorCode, string> = {
   validation_failed: 'The request does not match the schema',
   malformed_json: 'The body is not valid JSON',
+  json_too_deep: 'The JSON body is nested too deeply',
   payload_too_large: 'The body is larger than the limit',
   unsupported_media_type: 'The content type is not supported',
   not_found: 'No such route',
+  malformed_request: 'The request is not valid HTTP',
+  malformed_url: 'The URL is not valid percent-encoding',
+  uri_too_long: 'A path segment is too long',
+  headers_too_large: 'The request line and headers are too large',
+  request_timeout: 'The request did not arrive in time',
   invalid_device_id: 'Invalid device id',
   invalid_service_name: 'Invalid service-account name',
   invalid_public_key: 'Invalid public key',

@@ -40,6 +40,9 @@ const FASTIFY_CODES: Record<string, ApiErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'validation_failed',
   FST_ERR_NOT_FOUND: 'not_found',
+  // raised by the router before any route runs (frameworkErrors); their messages echo the path
+  FST_ERR_BAD_URL: 'malformed_url',
+  FST_ERR_MAX_PARAM_LENGTH: 'uri_too_long',
 };
 
 /** Is `code` one of ours? */

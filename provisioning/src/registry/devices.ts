@@ -64,7 +64,8 @@ export class DeviceStore {
   }
 
   /**
-   * Inserts inside the caller's write (used by create, createMany and enrollment).
+   * Inserts inside the caller's write (used by create, createMany and enrollment); emits
+   * `principal_created` when the write commits.
    * On a refused key the device row is removed again so a batch keeps going cleanly.
    */
   insert(input: NewDevice): DeviceRecord {
@@ -80,6 +81,8 @@ export class DeviceStore {
       this.#ctx.stmt('DELETE FROM devices WHERE id = ?').run(input.id);
       throw e;
     }
+    // the broker may remember this id as unknown (its negative cache): tell it
+    this.#ctx.emit({ type: 'principal_created', principal: input.id });
     return {
       id: input.id,
       blocked: false,

@@ -5,6 +5,8 @@ export { RegistryError, isRegistryError, REGISTRY_ERROR_CODES } from './errors.t
 export type { RegistryErrorCode, BatchItemError } from './errors.ts';
 export { MAX_BATCH } from './devices.ts';
 export { MIGRATIONS, migrate } from './migrations.ts';
+export { startRetention, PRUNE_BATCH } from './retention.ts';
+export type { PruneCounts, RetentionPolicy, RetentionTask } from './retention.ts';
 export type { Migration } from './migrations.ts';
 export type {
   AuditEntry,

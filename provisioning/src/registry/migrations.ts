@@ -91,6 +91,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_by_target ON audit_log(target, seq);
     `,
   },
+  {
+    version: 2,
+    name: 'keyset paging of enrollment tokens; retention',
+    sql: `
+      -- GET /v1/enrollment-tokens pages in creation order; expired tokens are purged by expiry
+      CREATE INDEX enrollment_tokens_by_created ON enrollment_tokens(created_at, id);
+      CREATE INDEX enrollment_tokens_by_expiry ON enrollment_tokens(expires_at);
+      -- retention: age-based pruning, and the cap on refused-connect records
+      CREATE INDEX audit_by_at ON audit_log(at);
+      CREATE INDEX audit_by_action ON audit_log(action, seq);
+    `,
+  },
 ];
 
 /**

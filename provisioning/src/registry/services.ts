@@ -26,6 +26,7 @@ export class ServiceStore {
       const acl: ServiceAcl = { publish: [...input.acl.publish], subscribe: [...input.acl.subscribe] };
       this.#ctx.stmt('INSERT INTO services (name, acl, created_at) VALUES (?, ?, ?)').run(input.name, JSON.stringify(acl), createdAt);
       const credential = this.#credentials.insert({ kind: 'service', name: input.name }, input.key, input.expiresAt, true);
+      this.#ctx.emit({ type: 'principal_created', principal: `svc:${input.name}` });
       this.#ctx.audit({ actor, action: 'service.create', target: `svc:${input.name}`, detail: { kid: credential.kid, acl } });
       return { name: input.name, principal: `svc:${input.name}`, acl, createdAt, credentials: [credential] };
     });

@@ -1,10 +1,12 @@
 import type { RegistryContext } from './context.ts';
-import type { AuthFailure } from './types.ts';
+import type { AuthFailure, JsonObject } from './types.ts';
 
 /** Upserts a status row for a known device only (unknown ids are ignored, never an error). */
 const UPSERT = (set: string, values: string): string => `
   INSERT INTO device_status (device_id, ${values}) SELECT id, ${values.split(',').map(() => '?').join(', ')} FROM devices WHERE id = ?
   ON CONFLICT(device_id) DO UPDATE SET ${set}`;
+
+const LAST_ERROR_UPSERT = UPSERT('last_error_code = excluded.last_error_code, last_error_at = excluded.last_error_at', 'last_error_code, last_error_at');
 
 /** A device session opened or closed at `at` (epoch ms); same shape as the broker port's `SessionEvent`. */
 export interface SessionEvent {
@@ -105,16 +107,24 @@ export class StatusStore {
   authFailure(f: AuthFailure): void {
     this.#ctx.write(() => {
       if (f.principal !== null && !f.principal.startsWith('svc:')) {
-        this.#ctx
-          .stmt(UPSERT('last_error_code = excluded.last_error_code, last_error_at = excluded.last_error_at', 'last_error_code, last_error_at'))
-          .run(f.reason, f.at, f.principal);
+        this.#ctx.stmt(LAST_ERROR_UPSERT).run(f.reason, f.at, f.principal);
       }
-      this.#ctx.audit({
-        actor: 'broker',
-        action: 'auth.failure',
-        target: f.principal,
-        detail: { reason: f.reason, clientId: f.clientId.slice(0, 256), remoteAddress: f.remoteAddress },
-      });
+      const detail: JsonObject = { reason: f.reason, clientId: f.clientId.slice(0, 256), remoteAddress: f.remoteAddress };
+      if (f.repeated !== undefined) {
+        detail.repeated = f.repeated.count;
+        detail.reasons = { ...f.repeated.reasons };
+        detail.since = f.repeated.since;
+      }
+      this.#ctx.audit({ actor: 'broker', action: 'auth.failure', target: f.principal, detail });
+    });
+  }
+
+  /** Batched `lastError` of refused connects (device ids only; unknown ids are ignored). */
+  lastErrors(entries: ReadonlyArray<readonly [string, string, number]>): void {
+    if (entries.length === 0) return;
+    this.#ctx.write(() => {
+      const stmt = this.#ctx.stmt(LAST_ERROR_UPSERT);
+      for (const [deviceId, code, at] of entries) stmt.run(code, at, deviceId);
     });
   }
 

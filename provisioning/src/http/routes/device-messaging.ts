@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { jsonDepthExceeds } from '../../json-depth.ts';
 import type { JsonObject } from '../../registry/index.ts';
 import { ApiError } from '../api-error.ts';
 import type { DeviceMessagingPort } from '../messaging-port.ts';
@@ -29,7 +30,9 @@ function jsonWithin(value: JsonObject, what: string): string {
 /** protocol.md §Topics: a reply is `{"ok":true,"result":…}` or `{"ok":false,"error":"…"}`. */
 function readReply(commandId: string, payload: Buffer): CommandResult {
   try {
-    const r = JSON.parse(payload.toString('utf8')) as unknown;
+    const text = payload.toString('utf8');
+    // returned in the HTTP answer: a reply nested deeper than the API's bodies is malformed
+    const r = (jsonDepthExceeds(text) ? null : JSON.parse(text)) as unknown;
     if (r !== null && typeof r === 'object' && !Array.isArray(r) && typeof (r as { ok?: unknown }).ok === 'boolean') {
       const reply = r as { ok: boolean; result?: unknown; error?: unknown };
       return reply.ok
