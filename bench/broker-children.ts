@@ -80,7 +80,7 @@ export async function startBrokerChild(
   const file = path.join(dir, 'devices.json');
   writeFileSync(file, JSON.stringify(devices.map((d) => ({ id: d.id, publicKeyPem: d.publicKeyPem }))));
   const args = brokerConfig === undefined ? [mode, file] : [mode, file, JSON.stringify(brokerConfig)];
-  const child: ChildProcess = fork(CHILD, args, { execArgv: ['--import', 'tsx', '--expose-gc', ...nodeFlags], stdio: 'inherit' });
+  const child: ChildProcess = fork(CHILD, args, { execArgv: ['--conditions=@latchkey/source', '--import', 'tsx', '--expose-gc', ...nodeFlags], stdio: 'inherit' });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port));
     child.once('exit', (code) => reject(new Error(`broker child (${mode}) exited with ${code}`)));

@@ -1,6 +1,6 @@
 /**
- * The installed size of `@latchkey/device-sdk` with its dependency closure (jose, mqtt and mqtt's
- * dependencies), walked through node_modules from the SDK's package.json (bench/sdk-footprint.ts, 1).
+ * Installed sizes of a package with its dependency closure (bench/sdk-footprint.ts, 1): walked
+ * through node_modules from the package as Node would resolve it, each installed copy once.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -45,8 +45,11 @@ function dirSize(dir: string): { bytes: number; files: number } {
   return { bytes, files };
 }
 
-/** The SDK and every package its `dependencies` pull in (transitively, optional ones when installed). */
-export function sdkClosure(): PackageSize[] {
+/**
+ * Package `name` as installed for `fromDir`, and every package its `dependencies` pull in
+ * (transitively, optional ones when installed), each installed copy once.
+ */
+export function packageClosure(name: string, fromDir: string): PackageSize[] {
   const seen = new Map<string, PackageSize>();
   const visit = (name: string, dir: string) => {
     const real = path.resolve(dir);
@@ -66,6 +69,41 @@ export function sdkClosure(): PackageSize[] {
       visit(dep, depDir);
     }
   };
-  visit('@latchkey/device-sdk', path.join(ROOT, 'device-sdk'));
+  const dir = findPackageDir(name, fromDir);
+  if (dir === null) throw new Error(`${name} is not installed for ${fromDir}`);
+  visit(name, dir);
   return [...seen.values()];
+}
+
+/** The workspace SDK's closure in this repository's node_modules. */
+export function sdkClosure(): PackageSize[] {
+  return packageClosure('@latchkey/device-sdk', path.join(ROOT, 'device-sdk'));
+}
+
+/** Several packages' closures together, each installed copy once. */
+export function closureOf(names: string[], fromDir: string): PackageSize[] {
+  const all = new Map<string, PackageSize>();
+  for (const n of names) for (const p of packageClosure(n, fromDir)) all.set(p.dir, p);
+  return [...all.values()];
+}
+
+export interface Installed {
+  packages: number;
+  files: number;
+  bytes: number;
+  /** bytes of @types/* packages: installed as runtime dependencies of mqtt, never loaded */
+  typesOnly: number;
+  own: number;
+  largest: PackageSize[];
+}
+
+export function summarize(closure: PackageSize[]): Installed {
+  return {
+    packages: closure.length,
+    files: closure.reduce((a, p) => a + p.files, 0),
+    bytes: closure.reduce((a, p) => a + p.bytes, 0),
+    typesOnly: closure.filter((p) => p.name.startsWith('@types/')).reduce((a, p) => a + p.bytes, 0),
+    own: closure[0]!.bytes,
+    largest: [...closure].sort((a, b) => b.bytes - a.bytes).slice(0, 4),
+  };
 }

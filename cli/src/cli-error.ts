@@ -5,7 +5,8 @@
  * The CLI prints it as `error: <code>: <detail>` and exits with `exitCode`.
  */
 import type { DeviceClientErrorCode, DeviceKeyErrorCode } from '@latchkey/device-sdk';
-import { CodedError } from '@latchkey/device-sdk/protocol';
+// the error base alone (not the protocol core): `latchkey token` stays light
+import { CodedError } from '@latchkey/device-sdk/errors';
 import type { ApiErrorCode } from '@latchkey/provisioning/errors';
 
 /** The CLI's own codes. */

@@ -21,7 +21,10 @@ export interface FleetDeps {
   clock?: () => number;
   /** Receives the counters about four times a second (the progress display). */
   onProgress?: (s: ProgressSnapshot) => void;
-  /** Aborting ends the steady state early; the run still drains and reports. */
+  /**
+   * Aborting ends the steady state early: rogue clients not yet started connect at once, and the
+   * run still drains and reports.
+   */
   signal?: AbortSignal;
 }
 
@@ -71,6 +74,7 @@ export function snapshot(run: Run): ProgressSnapshot {
     telemetryReceived: run.counter.received,
     commandsSent: run.driver?.sent ?? 0,
     commandsOk: run.driver?.ok ?? 0,
+    tokenRefreshes: run.provisioned.reduce((n, d) => n + d.stats.tokenRefreshes, 0),
     rogueRefused: run.rogues.filter((r) => r.refused).length,
     rogueAttempted: run.rogues.length,
   };

@@ -165,6 +165,7 @@ async function holdSteadyState(run: Run): Promise<void> {
     brokerUrl: o.mqttUrl,
     audience: o.audience,
     onResult: (r) => run.rogues.push(r),
+    signal: run.deps.signal,
   });
   await sleep(o.durationS * 1000, run.deps.signal);
   run.phase = 'finish';

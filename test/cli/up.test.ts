@@ -77,9 +77,16 @@ describe('latchkey up on port 0 (docs/configuration.md)', { timeout: 60_000 }, (
     const pub = (pw: string) => spawnSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-i', 'thermo-1', '-u', 'x', '-P', pw, '-q', '1', '-t', 'devices/thermo-1/telemetry', '-m', '{"temp":21}'], { encoding: 'utf8', timeout: 15_000 });
     expect(pub(token).status).toBe(0);
     expect(pub(`${token.slice(0, -2)}AA`).status).not.toBe(0);
-    const shown = JSON.parse((await runLatchkey(['devices', 'show', 'thermo-1', '--url', stack.httpUrl], { cwd: tmp.dir })).stdout);
-    expect(shown.status.lastConnectedAt).not.toBeNull();
-  });
+    // The broker writes device status in batches (once a second by default): wait for the write
+    // instead of racing it, which failed whenever the machine was fast enough to ask first.
+    let lastConnectedAt: number | null = null;
+    for (let tries = 0; lastConnectedAt === null && tries < 40; tries++) {
+      if (tries > 0) await new Promise((r) => setTimeout(r, 250));
+      const shown = await runLatchkey(['devices', 'show', 'thermo-1', '--url', stack.httpUrl], { cwd: tmp.dir });
+      lastConnectedAt = (JSON.parse(shown.stdout) as { status: { lastConnectedAt: number | null } }).status.lastConnectedAt;
+    }
+    expect(lastConnectedAt).not.toBeNull();
+  }, 30_000);
 
   it('a second up on the same data dir and ports fails with one line naming the port setting', async () => {
     const port = new URL(stack.mqttUrl).port;

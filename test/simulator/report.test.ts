@@ -60,7 +60,7 @@ describe('report', () => {
 
 describe('progress', () => {
   const snap = (n: number): ProgressSnapshot => ({
-    phase: 'steady', connected: n, total: 40, telemetryReceived: n * 10, commandsSent: 1, commandsOk: 1, rogueRefused: 0, rogueAttempted: 0,
+    phase: 'steady', connected: n, total: 40, telemetryReceived: n * 10, commandsSent: 1, commandsOk: 1, tokenRefreshes: 0, rogueRefused: 0, rogueAttempted: 0,
   });
 
   it('redraws in place at most maxPerSecond times a second', () => {

@@ -2,6 +2,7 @@ import { AdminClient, resolveAdminTarget } from '../admin-client.ts';
 import { intOption, parseCommandArgs, parseJsonObject } from '../args.ts';
 import { CliError } from '../cli-error.ts';
 import type { Command } from '../command.ts';
+import { humanTime, isoTime } from '../time-format.ts';
 import { ADMIN_OPTIONS, ADMIN_OPTIONS_HELP } from './admin-options.ts';
 
 const DEFAULT_TTL = 3600;
@@ -54,7 +55,8 @@ export const enrollTokenCommand: Command = {
     const api = new AdminClient(await resolveAdminTarget({ url: values.url, adminToken: values['admin-token'], dataDir: values['data-dir'] }, ctx.env, ctx.cwd));
     const { body: created } = await api.request<{ token: string; expiresAt: unknown }>('POST', '/v1/enrollment-tokens', body);
     ctx.out(created.token);
-    ctx.err(`enrollment token expires at ${String(created.expiresAt)}; it is shown only once`);
+    const expires = typeof created.expiresAt === 'number' ? `${isoTime(created.expiresAt)} (${humanTime(created.expiresAt)})` : String(created.expiresAt);
+    ctx.err(`enrollment token expires at ${expires}; it is shown only once`);
     return 0;
   },
 };

@@ -1,6 +1,17 @@
 import path from 'node:path';
-import { DeviceKeyError, loadPrivateKey, mintConnectToken } from '@latchkey/device-sdk';
-import { DEFAULT_TOKEN_RULES, DEVICE_ID_PATTERN, isAudience, isKid, isPrincipal, MAX_AUDIENCE_LENGTH, MAX_KID_LENGTH } from '@latchkey/device-sdk/protocol';
+// The SDK's light entry: keys and minting only (no MQTT client, no verifier), so the command starts fast.
+import {
+  DEFAULT_TOKEN_RULES,
+  DEVICE_ID_PATTERN,
+  DeviceKeyError,
+  isAudience,
+  isKid,
+  isPrincipal,
+  loadPrivateKey,
+  MAX_AUDIENCE_LENGTH,
+  MAX_KID_LENGTH,
+  mintConnectToken,
+} from '@latchkey/device-sdk/token';
 import { intOption, parseCommandArgs, requireOption } from '../args.ts';
 import { CliError } from '../cli-error.ts';
 import type { Command } from '../command.ts';

@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, ty
 import { constants as fsConstants } from 'node:fs';
 import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { CodedError } from '../protocol/index.ts';
+import { CodedError } from '../protocol/coded-error.ts';
 
 /** A device's P-256 key pair (protocol.md §Keys). Only the public key leaves the device. */
 export interface DeviceKeyPair {

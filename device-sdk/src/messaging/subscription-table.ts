@@ -1,4 +1,4 @@
-import { ErrorWithSubackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { IPublishPacket, MqttClient } from 'mqtt';
 import { DeviceClientError } from '../errors.ts';
 import { isValidTopicFilter, topicMatches } from '../protocol/index.ts';
 
@@ -106,7 +106,7 @@ export class SubscriptionTable {
         sub.waiters.splice(0).forEach((w) => w.resolve());
         return;
       }
-      if (err instanceof ErrorWithSubackPacket && err.packet?.granted?.some((g) => (Number(g) & 0x80) !== 0)) {
+      if (isSubackError(err) && err.packet.granted.some((g) => (Number(g) & 0x80) !== 0)) {
         // protocol.md §Topics: a refused subscription gets SUBACK 0x80
         this.#subs.delete(sub.filter);
         const denied = new DeviceClientError('subscribe_denied', `the broker refused the subscription ${sub.filter}`);
@@ -115,4 +115,14 @@ export class SubscriptionTable {
       // otherwise the connection was lost before the SUBACK: sync() sends it again after reconnect
     });
   }
+}
+
+/**
+ * mqtt.js's ErrorWithSubackPacket (a SUBACK refused a filter), recognised by its packet so this
+ * module needs no value from mqtt.js (it is loaded with the first session, see session/mqtt-module.ts).
+ */
+function isSubackError(err: unknown): err is Error & { packet: { cmd: 'suback'; granted: unknown[] } } {
+  if (!(err instanceof Error) || !('packet' in err)) return false;
+  const packet = err.packet as { cmd?: unknown; granted?: unknown } | null | undefined;
+  return packet?.cmd === 'suback' && Array.isArray(packet.granted);
 }

@@ -3,9 +3,8 @@
  * Pure: every function takes `now` (or a Clock) and depends only on jose and node:crypto.
  * Broker and provisioning import the rules from here, so each rule exists exactly once.
  */
+export { CodedError, isCodedError } from './coded-error.ts';
 export {
-  CodedError,
-  isCodedError,
   ProtocolError,
   isProtocolError,
   PROTOCOL_ERROR_CODES,

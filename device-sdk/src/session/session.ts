@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { connect as mqttConnect, Store, type IConnackPacket, type MqttClient } from 'mqtt';
+import type { IConnackPacket, MqttClient } from 'mqtt';
 import { DeviceClientError, fatalRefusal } from '../errors.ts';
 import { Outbox } from '../messaging/outbox.ts';
 import { isValidTopicName } from '../protocol/index.ts';
 import { untilFirstConnect } from './first-connect.ts';
+import { loadMqtt, type Mqtt } from './mqtt-module.ts';
 import { ReconnectSchedule } from './reconnect-schedule.ts';
 import { causeAfterLoss, hasDialled, reportedOnline, type ConnectCause, type SessionState } from './session-state.ts';
 import { mqttClientOptions, type SessionEvents, type SessionOptions, type SessionStats } from './session-options.ts';
@@ -25,7 +26,7 @@ const DRAIN_TIMEOUT_MS = 5_000;
 export class Session extends EventEmitter<SessionEvents> {
   readonly #o: SessionOptions;
   readonly #client: MqttClient;
-  readonly #stores = { incomingStore: new Store({ clean: false }), outgoingStore: new Store({ clean: false }) };
+  readonly #stores: { incomingStore: InstanceType<Mqtt['Store']>; outgoingStore: InstanceType<Mqtt['Store']> };
   readonly #outbox: Outbox;
   readonly #subs = new SubscriptionTable();
   readonly #schedule: ReconnectSchedule;
@@ -38,13 +39,14 @@ export class Session extends EventEmitter<SessionEvents> {
   #closing: Promise<void> | null = null;
   #stats = { tokenRefreshes: 0, reconnects: 0, connectAttempts: 0 };
 
-  private constructor(o: SessionOptions) {
+  private constructor(o: SessionOptions, mqtt: Mqtt) {
     super();
     this.#o = o;
     this.#outbox = new Outbox(o);
     this.#schedule = new ReconnectSchedule(o);
     this.#prepare = o.prepare;
-    this.#client = mqttConnect(o.brokerUrl, mqttClientOptions(o, this.#stores));
+    this.#stores = { incomingStore: new mqtt.Store({ clean: false }), outgoingStore: new mqtt.Store({ clean: false }) };
+    this.#client = mqtt.connect(o.brokerUrl, mqttClientOptions(o, this.#stores));
     this.#client.on('reconnect', () => this.#applyToken());
     this.#client.on('packetreceive', (p) => {
       if (p.cmd === 'connack' && p.returnCode === 0 && this.#state.name === 'awaiting-connack') this.#state.accepted = true;
@@ -60,8 +62,8 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /** Opens a session; resolves once the first CONNACK 0 arrived, rejects with a coded error. */
-  static open(o: SessionOptions): Promise<Session> {
-    const session = new Session(o);
+  static async open(o: SessionOptions): Promise<Session> {
+    const session = new Session(o, await loadMqtt());
     const opened = untilFirstConnect(session, o.connectTimeoutMs, () => {
       const cause = session.#lastFailure ?? undefined;
       session.#fail(new DeviceClientError('connect_timeout', `no session within ${o.connectTimeoutMs} ms`, { cause }));

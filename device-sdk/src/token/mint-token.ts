@@ -1,20 +1,19 @@
 import { randomBytes, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import { base64url } from 'jose';
+import * as base64url from 'jose/base64url';
+// the protocol core's modules themselves, not its index: the light token entry loads no verifier
+import { isAudience, isJti } from '../protocol/claims.ts';
+import { isDeviceId, isPrincipal } from '../protocol/ids.ts';
 import {
+  DEFAULT_TOKEN_RULES,
   enrollAudience,
-  isAudience,
-  isDeviceId,
-  isJti,
-  isKid,
-  isPrincipal,
   MAX_AUDIENCE_LENGTH,
   MAX_ENROLL_PROOF_LIFETIME,
   MAX_JTI_LENGTH,
   MAX_KID_LENGTH,
-  DEFAULT_TOKEN_RULES,
   systemClock,
   type Clock,
-} from '../protocol/index.ts';
+} from '../protocol/limits.ts';
+import { isKid } from '../protocol/token-header.ts';
 
 /** A signer for keys held in a secure element: returns the 64-byte IEEE P1363 r‖s ES256 signature of `data`. */
 export type Es256Signer = (data: Uint8Array) => Promise<Uint8Array>;
