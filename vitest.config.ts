@@ -11,6 +11,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['@latchkey/source', ...defaultServerConditions] } },
   test: {
     include: ['test/**/*.test.ts'],
+    // PostgreSQL and Redis for the tests that need them (test/helpers/services.ts)
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',
