@@ -7,14 +7,14 @@ const redis = requireService('redis');
 
 describe('test services (scripts/test-services.sh, test/global-setup.ts)', () => {
   it.skipIf(pg.skip)(`PostgreSQL answers a query${pg.note}`, () => {
-    pg.assertPresent();
-    const out = execFileSync('psql', [pg.url, '-Atc', 'SHOW server_version_num'], { encoding: 'utf8' });
+    const url = pg.assertPresent();
+    const out = execFileSync('psql', [url, '-Atc', 'SHOW server_version_num'], { encoding: 'utf8' });
     expect(Number(out.trim())).toBeGreaterThanOrEqual(150000);
   });
 
   it.skipIf(redis.skip)(`Redis answers PING${redis.note}`, () => {
-    redis.assertPresent();
-    expect(execFileSync('redis-cli', ['-u', redis.url, 'ping'], { encoding: 'utf8' }).trim()).toBe('PONG');
+    const url = redis.assertPresent();
+    expect(execFileSync('redis-cli', ['-u', url, 'ping'], { encoding: 'utf8' }).trim()).toBe('PONG');
   });
 
   it('an absent server skips the test outside CI and fails it under CI=true', () => {

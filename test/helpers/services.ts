@@ -8,8 +8,8 @@ export interface RequiredService {
   readonly skip: boolean;
   /** appended to the test's name when the server is absent: what it needs */
   readonly note: string;
-  /** fails the test when the server is absent (it only runs then under CI=true) */
-  assertPresent(): asserts this is { url: string };
+  /** its URL; fails the test when the server is absent (it only runs then under CI=true) */
+  assertPresent(): string;
 }
 
 const SERVICES = {
@@ -25,7 +25,7 @@ const SERVICES = {
  * @example
  * ```ts
  * const pg = requireService('postgres');
- * describe.skipIf(pg.skip)(`registry on PostgreSQL${pg.note}`, () => { beforeAll(() => pg.assertPresent()); … });
+ * describe.skipIf(pg.skip)(`registry on PostgreSQL${pg.note}`, () => { const url = pg.assertPresent(); … });
  * ```
  */
 export function requireService(name: keyof typeof SERVICES, env: Readonly<Record<string, string | undefined>> = process.env): RequiredService {
@@ -40,6 +40,7 @@ export function requireService(name: keyof typeof SERVICES, env: Readonly<Record
     note: url === null ? ` [needs ${name}]` : '',
     assertPresent() {
       expect(url, `CI=true and ${reason}: CI must provide it`).not.toBeNull();
+      return url as string;
     },
-  } as RequiredService;
+  };
 }
