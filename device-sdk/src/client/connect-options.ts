@@ -4,8 +4,9 @@ import { fetchClockOffset } from '../http/clock-offset.ts';
 import { DeviceClientError } from '../errors.ts';
 import { loadPrivateKeyPem } from '../keys/keys.ts';
 import { mintConnectToken, type Es256Signer } from '../token/mint-token.ts';
+import { signerOf } from '../token/jws-signing.ts';
 import type { QueueOverflow } from '../messaging/offline-queue.ts';
-import { assertDeviceId, DEFAULT_LIMITS, DEVICE_ID_PATTERN, systemClock, type Clock } from '../protocol/index.ts';
+import { assertDeviceId, DEFAULT_LIMITS, DEFAULT_TOKEN_RULES, DEVICE_ID_PATTERN, systemClock, type Clock } from '../protocol/index.ts';
 import { Session, type TlsOptions } from '../session/session.ts';
 import { TokenSource } from '../token/token-source.ts';
 
@@ -84,11 +85,20 @@ function privateKeyOf(k: KeyObject | string | undefined): KeyObject | undefined 
   return typeof k === 'string' ? loadPrivateKeyPem(k) : k;
 }
 
+/** What a client signs messages with: the key that signs its tokens, its `kid` and audience, its corrected clock. */
+export interface ClientSigning {
+  signer: Es256Signer;
+  kid: string | undefined;
+  audience: string;
+  /** the clock plus the offset from `GET /v1/time`, epoch ms */
+  now: () => number;
+}
+
 /**
  * Validates the shared options once (caller misuse throws TypeError), mints a first token (so a
  * broken key or signer fails at once with `signing_failed`) and opens the session.
  */
-export async function openSession(o: ConnectOptions, ids: { clientId: string; subject: string }): Promise<Session> {
+export async function openSession(o: ConnectOptions, ids: { clientId: string; subject: string }): Promise<{ session: Session; signing: ClientSigning }> {
   if (o === null || typeof o !== 'object') throw new TypeError('options are required');
   const brokerUrl = checkBrokerUrl(o.brokerUrl);
   const clock = o.clock ?? systemClock;
@@ -111,7 +121,13 @@ export async function openSession(o: ConnectOptions, ids: { clientId: string; su
     throw new DeviceClientError('signing_failed', 'could not sign a connect token', { cause });
   }
   const provisioningUrl = o.provisioningUrl;
-  return Session.open({
+  const signing: ClientSigning = {
+    signer: signerOf(privateKey, o.sign), // checked by the first token already
+    kid: o.kid,
+    audience: o.audience ?? DEFAULT_TOKEN_RULES.audience,
+    now: () => clock() + tokens.clockOffsetMs,
+  };
+  const session = await Session.open({
     clientId: ids.clientId,
     username: o.username ?? ids.clientId,
     brokerUrl,
@@ -131,4 +147,5 @@ export async function openSession(o: ConnectOptions, ids: { clientId: string; su
         : async () => tokens.setClockOffset(await fetchClockOffset(provisioningUrl, { clock })),
     random: Math.random,
   });
+  return { session, signing };
 }

@@ -3,6 +3,7 @@
  * Devices are confined to `devices/{id}/…`; service accounts to the filters of their ACL;
  * `$`-topics (`$SYS/#`) are closed to everyone.
  */
+import { isDeviceId } from './ids.ts';
 
 export interface TopicAcl {
   readonly publish: readonly string[];
@@ -28,6 +29,8 @@ export function deviceTopics(id: string) {
     state: `${base}/state`,
     config: `${base}/config`,
     commandsFilter: `${base}/commands/#`,
+    /** every topic of the device */
+    allFilter: `${base}/#`,
     command: (name: string) => `${base}/commands/${name}`,
     reply: (commandId: string) => `${base}/replies/${commandId}`,
   };
@@ -84,6 +87,28 @@ export function filterWithin(filter: string, allowed: string): boolean {
   return a.length === f.length || (a.length === f.length + 1 && a[f.length] === '#');
 }
 
+/**
+ * Can some topic name match both filters? [MQTT-4.7] level by level: `#` matches the rest (and the
+ * parent level), `+` any one level, literals only themselves.
+ *
+ * @example
+ * ```ts
+ * filtersOverlap('devices/+/telemetry/#', 'devices/thermo-1/#') // true
+ * filtersOverlap('devices/+/state', 'devices/thermo-1/telemetry/#') // false
+ * ```
+ */
+export function filtersOverlap(a: string, b: string): boolean {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; ; i++) {
+    const l = x[i];
+    const r = y[i];
+    if (l === '#' || r === '#') return true;
+    if (l === undefined || r === undefined) return l === r;
+    if (l !== '+' && r !== '+' && l !== r) return false;
+  }
+}
+
 const isDollar = (s: string) => s.startsWith('$');
 
 /** May `p` publish to `topic`? Devices: their own telemetry, state and replies; services: their ACL. */
@@ -97,6 +122,24 @@ export function canPublish(p: TopicPrincipal, topic: string): boolean {
   if (kind === 'state') return levels.length === 3;
   if (kind === 'replies') return levels.length === 4 && (levels[3]?.length ?? 0) > 0;
   return false;
+}
+
+/**
+ * The device a device → cloud topic belongs to (`devices/{id}/telemetry[/…]`, `…/state`,
+ * `…/replies/{commandId}`), or null for any other topic: the topics a device may publish to, and so
+ * the only ones a signed message can be for (protocol.md §Signed messages).
+ *
+ * @example
+ * ```ts
+ * deviceOfPublishTopic('devices/thermo-1/telemetry/hall') // 'thermo-1'
+ * deviceOfPublishTopic('devices/thermo-1/commands/reboot') // null
+ * ```
+ */
+export function deviceOfPublishTopic(topic: string): string | null {
+  if (typeof topic !== 'string' || !topic.startsWith('devices/')) return null;
+  const end = topic.indexOf('/', 8);
+  const id = end < 0 ? '' : topic.slice(8, end);
+  return isDeviceId(id) && canPublish({ kind: 'device', deviceId: id }, topic) ? id : null;
 }
 
 /** May `p` subscribe to `filter`? Devices: inside `devices/{id}/commands/#`, or `devices/{id}/config`. */
