@@ -5,6 +5,7 @@ import type { Registry as MetricsRegistry } from 'prom-client';
 import type { Clock } from '@latchkey/device-sdk/protocol';
 import type { Registry } from '../registry/index.ts';
 import { requireAdmin } from './admin-auth.ts';
+import { requireReader } from './reader-auth.ts';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../json-depth.ts';
 import { ApiError } from './api-error.ts';
 import { resolveHttpConfig, type HttpConfig } from './config.ts';
@@ -16,6 +17,7 @@ import { clientErrorHandler, frameworkErrorHandler, installProblemHandlers } fro
 import type { RouteDeps } from './route-deps.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { deviceMessagingRoutes } from './routes/device-messaging.ts';
+import { deviceKeyRoutes } from './routes/device-keys.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { enrollRoutes } from './routes/enroll.ts';
 import { enrollmentTokenRoutes } from './routes/enrollment-tokens.ts';
@@ -99,6 +101,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         securitySchemes: {
           adminToken: { type: 'http', scheme: 'bearer', description: 'the admin token' },
           enrollmentToken: { type: 'http', scheme: 'bearer', description: 'an enrollment token (lket.…)' },
+          serviceToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: "a service account's API token (protocol.md §Service-account API tokens)" },
         },
       },
     },
@@ -124,6 +127,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     serviceRoutes(admin, routeDeps);
     enrollmentTokenRoutes(admin, routeDeps);
     adminOperationRoutes(admin, routeDeps);
+  });
+  await app.register(async (reader) => {
+    requireReader(reader, { adminToken: config.adminToken, throttle: routeDeps.throttles.admin, registry: deps.registry, rules: config, clock: deps.clock });
+    deviceKeyRoutes(reader, routeDeps);
   });
   return app;
 }

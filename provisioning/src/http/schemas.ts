@@ -154,3 +154,5 @@ export function responses(ok: Record<number, unknown>, problems: number[]): Reco
 }
 
 export const ADMIN_SECURITY = [{ adminToken: [] }];
+/** Routes a service account may read with its own API token (protocol.md §Service-account API tokens). */
+export const READER_SECURITY: Array<Record<string, string[]>> = [{ adminToken: [] }, { serviceToken: [] }];
