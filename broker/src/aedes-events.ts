@@ -1,6 +1,6 @@
 import type { Clock } from '@latchkey/device-sdk/protocol';
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
-import type { SessionTable } from './auth/session-table.ts';
+import type { SessionPrincipal, SessionTable } from './auth/session-table.ts';
 import type { DeviceStatus } from './device-status.ts';
 import type { createMessaging } from './messaging.ts';
 import { onAedesError } from './aedes-internals.ts';
@@ -13,6 +13,8 @@ export interface AedesEventDeps {
   messaging: Pick<ReturnType<typeof createMessaging>, 'dispatch'>;
   registry: BrokerRegistryPort;
   clock: Clock;
+  /** a signed message's verified body (protocol.md §Signed messages), else null */
+  unwrapSigned: (p: SessionPrincipal, topic: string, payload: Buffer) => Buffer | null;
   log: { debug(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
@@ -23,11 +25,11 @@ export interface AedesEventDeps {
  *
  * @example
  * ```ts
- * wireAedesEvents(aedes, { sessions, status, messaging, registry, clock, log });
+ * wireAedesEvents(aedes, { sessions, status, messaging, registry, clock, log, unwrapSigned });
  * ```
  */
 export function wireAedesEvents(aedes: Aedes, deps: AedesEventDeps): void {
-  const { sessions, status, messaging, registry, clock, log } = deps;
+  const { sessions, status, messaging, registry, clock, log, unwrapSigned } = deps;
   aedes.on('clientReady', (client) => {
     const p = sessions.principalOf(client);
     if (p?.kind === 'device') status.connected(p.principal);
@@ -46,7 +48,7 @@ export function wireAedesEvents(aedes: Aedes, deps: AedesEventDeps): void {
     const p = sessions.principalOf(client);
     if (p?.kind === 'device') {
       status.seen(p.principal);
-      onStatePublish(p.principal, packet, { registry, clock, log });
+      onStatePublish(p.principal, packet, { registry, clock, log, unwrapSigned: (payload) => unwrapSigned(p, packet.topic, payload) });
     }
     messaging.dispatch(packet, client);
   });

@@ -4,6 +4,7 @@ import {
   DEFAULT_LIMITS,
   DEFAULT_TOKEN_RULES,
   isAudience,
+  isValidTopicFilter,
   isProxyRange,
   MAX_AUDIENCE_LENGTH,
   MAX_MQTT_PACKET_SIZE,
@@ -52,6 +53,12 @@ export interface BrokerConfig {
    * CIDR ranges, `loopback`, `linklocal`, `uniquelocal`); empty: the peer is the client.
    */
   readonly trustProxy: readonly string[];
+  /**
+   * Topic filters whose device → cloud topics need device-signed messages
+   * (protocol.md §Signed messages at the broker), e.g. `devices/+/telemetry/#`; `#` for every device → cloud topic.
+   * Empty: none.
+   */
+  readonly requireSignedTopics: readonly string[];
 }
 
 export type BrokerConfigInput = Partial<BrokerConfig>;
@@ -86,6 +93,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = Object.freeze({
   jtiCacheSize: 200_000,
   statusFlushInterval: 1,
   trustProxy: Object.freeze([]) as readonly string[],
+  requireSignedTopics: Object.freeze([]) as readonly string[],
 });
 
 type Check = (v: unknown) => boolean;
@@ -100,6 +108,8 @@ const optText: Check = (v) => v === null || (typeof v === 'string' && v.length >
 const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$/;
 const host: Check = (v) => typeof v === 'string' && (isIP(v) !== 0 || HOST_NAME.test(v));
 const proxyList: Check = (v) => Array.isArray(v) && v.every(isProxyRange);
+const MAX_SIGNED_FILTERS = 100;
+const topicFilters: Check = (v) => Array.isArray(v) && v.length <= MAX_SIGNED_FILTERS && v.every((f) => isValidTopicFilter(f) && !f.startsWith('$'));
 
 const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   host: [host, 'an IP address or host name'],
@@ -122,6 +132,7 @@ const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   jtiCacheSize: [posInt, 'a positive integer'],
   statusFlushInterval: [positive, 'a positive number (seconds)'],
   trustProxy: [proxyList, PROXY_RANGE_RULE],
+  requireSignedTopics: [topicFilters, `a list of at most ${MAX_SIGNED_FILTERS} MQTT topic filters (e.g. devices/+/telemetry/#), none starting with $`],
 };
 
 const LISTENER_PORTS = ['mqttPort', 'mqttsPort', 'wsPort'] as const;

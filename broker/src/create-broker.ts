@@ -2,6 +2,7 @@ import { DEFAULT_LIMITS, MAX_CLIENT_ID_LENGTH, systemClock, type Clock } from '@
 import { Aedes, type Client } from 'aedes';
 import type { Registry } from 'prom-client';
 import { createAuthorizers } from './acl/authorize.ts';
+import { createSignedPublishCheck } from './acl/signed-publish.ts';
 import { allClients, clientById, memoryPersistence, type BrokerPersistence } from './aedes-internals.ts';
 import { wireAedesEvents } from './aedes-events.ts';
 import { createAuthenticate } from './auth/authenticate.ts';
@@ -9,7 +10,7 @@ import { reportConnects } from './auth/connect-report.ts';
 import { CredentialCache } from './auth/credential-cache.ts';
 import { FailureThrottle } from './auth/failure-throttle.ts';
 import { JtiCache } from './auth/jti-cache.ts';
-import { SessionTable } from './auth/session-table.ts';
+import { SessionTable, type SessionPrincipal } from './auth/session-table.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { resolveBrokerConfig, type BrokerConfig, type BrokerConfigInput } from './config.ts';
 import { DeviceStatus } from './device-status.ts';
@@ -122,11 +123,28 @@ export function createBroker(deps: BrokerDeps): Broker {
     timeoutMs: AUTH_TIMEOUT_MS,
     ...report.hooks,
   });
+  const signed = createSignedPublishCheck({
+    rules: config,
+    clock,
+    credentialsOf: (deviceId) => credentials.get(deviceId),
+    requiredTopics: config.requireSignedTopics,
+    maxBytes: config.maxPacketSize,
+  });
   const authorizers = createAuthorizers({
     principalOf: (client) => sessions.principalOf(client),
     onPublishDenied: (p, topic) => {
       metrics.closed('publish_denied');
       log.info({ principal: p?.principal ?? null, topic: topic.slice(0, 256) }, 'publish refused; closing the connection');
+    },
+    signed,
+    onSignedPublish: (p, topic, result) => {
+      if (result.ok) {
+        metrics.signedPublish('ok');
+        return;
+      }
+      metrics.signedPublish(result.reason);
+      metrics.closed('signature_refused');
+      log.info({ principal: p.principal, topic: topic.slice(0, 256), reason: result.reason }, 'signed message refused; closing the connection');
     },
   });
 
@@ -160,7 +178,8 @@ export function createBroker(deps: BrokerDeps): Broker {
   });
 
   const ender = createSessionEnder({ aedes, persistence, sessions, credentials, metrics, log });
-  wireAedesEvents(aedes, { sessions, status, messaging, registry, clock, log });
+  const unwrapSigned = (p: SessionPrincipal, topic: string, payload: Buffer) => signed.unwrap(p, topic, payload)?.payload ?? null;
+  wireAedesEvents(aedes, { sessions, status, messaging, registry, clock, log, unwrapSigned });
 
   const onConnection = connectionIntake({
     maxPacketSize: config.maxPacketSize,

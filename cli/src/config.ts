@@ -29,7 +29,7 @@ export interface UpConfig {
 /** The settings `latchkey up` itself owns. */
 type CliSetting = 'dataDir' | 'httpPort' | 'adminToken' | 'logLevel';
 /** The broker settings `latchkey up` exposes as flags. */
-type BrokerSetting = Extract<keyof BrokerConfig, 'host' | 'mqttPort' | 'mqttsPort' | 'tlsCert' | 'tlsKey' | 'wsPort' | 'audience' | 'maxTokenLifetime' | 'clockTolerance' | 'requireJti' | 'connectTimeout' | 'maxPacketSize' | 'authFailureLimit' | 'trustProxy'>;
+type BrokerSetting = Extract<keyof BrokerConfig, 'host' | 'mqttPort' | 'mqttsPort' | 'tlsCert' | 'tlsKey' | 'wsPort' | 'audience' | 'maxTokenLifetime' | 'clockTolerance' | 'requireJti' | 'connectTimeout' | 'maxPacketSize' | 'authFailureLimit' | 'trustProxy' | 'requireSignedTopics'>;
 export type UpSetting = CliSetting | BrokerSetting | 'httpAuthFailureLimit' | 'auditRetention' | 'auditMaxRefusals';
 
 type Owner = 'cli' | 'broker' | 'http' | 'retention';
@@ -75,6 +75,7 @@ export const UP_SETTINGS: { readonly [K in UpSetting]: Setting } = Object.freeze
   authFailureLimit: setting('auth-failure-limit', 'broker', 'number'),
   httpAuthFailureLimit: setting('http-auth-failure-limit', 'http', 'number', { key: 'authFailureLimit' }),
   trustProxy: setting('trust-proxy', ['broker', 'http'], 'list'),
+  requireSignedTopics: setting('require-signed', 'broker', 'list'),
   auditRetention: setting('audit-retention', 'retention', 'duration', { key: 'auditRetentionMs' }),
   auditMaxRefusals: setting('audit-max-refusals', 'retention', 'number', { key: 'maxRefusals' }),
   // docs/api.md §Conventions: a configured admin token must be hard to guess

@@ -1,11 +1,16 @@
 import { canPublish, canSubscribe } from '@latchkey/device-sdk/protocol';
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes';
 import type { SessionPrincipal } from '../auth/session-table.ts';
+import type { SignedPublishCheck } from './signed-publish.ts';
 
 export interface AuthorizeDeps {
   readonly principalOf: (client: Client | null) => SessionPrincipal | undefined;
   /** A refused publish (the connection is closed by aedes). */
   readonly onPublishDenied: (principal: SessionPrincipal | undefined, topic: string) => void;
+  /** The edge check of signed messages (protocol.md §Signed messages at the broker). */
+  readonly signed: SignedPublishCheck;
+  /** A publish the signed-message check refused (the connection is closed), or one it verified. */
+  readonly onSignedPublish: (principal: SessionPrincipal, topic: string, result: ReturnType<SignedPublishCheck['check']>) => void;
 }
 
 /** A refusal aedes turns into closing the connection; the message never names the rule. */
@@ -13,7 +18,8 @@ const denied = (): Error => new Error('not authorized');
 
 /**
  * The aedes topic hooks (protocol.md §Topics, §Service accounts), all from the protocol core's
- * rules: `authorizePublish` (refused → connection closed; retain cleared for devices),
+ * rules: `authorizePublish` (refused → connection closed; retain cleared for devices; on a topic
+ * that requires signed messages, the edge check of protocol.md §Signed messages at the broker),
  * `authorizeSubscribe` (refused filter → SUBACK 0x80) and `authorizeForward` (re-checked per
  * message: aedes persists refused filters of a `clean:false` SUBSCRIBE, architecture.md §Library facts).
  * `$`-topics are closed to everyone by the same rules.
@@ -31,6 +37,15 @@ export function createAuthorizers(deps: AuthorizeDeps) {
       deps.onPublishDenied(p, packet.topic);
       callback(denied());
       return;
+    }
+    // protocol.md §Signed messages at the broker: one verify, only where signatures are required
+    if (deps.signed.required(packet.topic)) {
+      const result = deps.signed.check(p, packet.topic, packet.payload as Buffer);
+      deps.onSignedPublish(p, packet.topic, result);
+      if (!result.ok) {
+        callback(denied());
+        return;
+      }
     }
     // protocol.md §Topics: the retain flag on device publishes is ignored
     if (p.kind === 'device') packet.retain = false;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { deviceTopics } from '@latchkey/device-sdk/protocol';
+import { deviceTopics, publicKeyFromSpkiDer, verifySignedMessage, type Clock } from '@latchkey/device-sdk/protocol';
 import { jsonDepthExceeds } from '../../json-depth.ts';
-import type { JsonObject } from '../../registry/index.ts';
+import type { JsonObject, Registry } from '../../registry/index.ts';
 import { ApiError } from '../api-error.ts';
 import type { DeviceMessagingPort } from '../messaging-port.ts';
 import { ADMIN_ACTOR, deviceIdParam, type RouteDeps } from '../route-deps.ts';
@@ -18,6 +18,31 @@ export interface CommandResult {
   ok: boolean;
   result?: unknown;
   error?: string;
+  /** the reply was a signed message that verified with the device's keys (protocol.md §Signed messages) */
+  signed: boolean;
+}
+
+/** A signed reply's verified body, or null (not a signed message, or one that does not verify). */
+type UnwrapSigned = (topic: string, payload: Buffer) => Buffer | null;
+
+/** Verifies a signed reply with the device's current keys from the registry (protocol.md §Signed messages). */
+export function signedReplies(registry: Registry, rules: { audience: string; clockTolerance: number }, clock: Clock): UnwrapSigned {
+  return (topic, payload) => {
+    try {
+      return verifySignedMessage(payload, {
+        topic,
+        audience: rules.audience,
+        clockTolerance: rules.clockTolerance,
+        now: clock(),
+        resolveCredentials: (id) => {
+          const record = registry.findPrincipal(id);
+          return record === null || record.kind !== 'device' ? null : record.credentials.map((c) => ({ kid: c.kid, key: publicKeyFromSpkiDer(c.spkiDer), expiresAt: c.expiresAt }));
+        },
+      }).payload;
+    } catch {
+      return null;
+    }
+  };
 }
 
 function jsonWithin(value: JsonObject, what: string): string {
@@ -28,22 +53,32 @@ function jsonWithin(value: JsonObject, what: string): string {
   return json;
 }
 
-/** protocol.md §Topics: a reply is `{"ok":true,"result":…}` or `{"ok":false,"error":"…"}`. */
-function readReply(commandId: string, payload: Buffer): CommandResult {
+/**
+ * protocol.md §Topics: a reply is `{"ok":true,"result":…}` or `{"ok":false,"error":"…"}`, or a
+ * signed message of it (§Signed messages) that verifies with the device's keys.
+ */
+function readReply(commandId: string, topic: string, payload: Buffer, unwrapSigned: UnwrapSigned): CommandResult {
+  const plain = parseReply(payload);
+  if (plain !== null) return { id: commandId, ...plain, signed: false };
+  const body = unwrapSigned(topic, payload);
+  const signed = body === null ? null : parseReply(body);
+  if (signed !== null) return { id: commandId, ...signed, signed: true };
+  return { id: commandId, ok: false, error: 'the device sent a malformed reply', signed: false };
+}
+
+function parseReply(payload: Buffer): { ok: boolean; result?: unknown; error?: string } | null {
   try {
     const text = payload.toString('utf8');
     // returned in the HTTP answer: a reply nested deeper than the API's bodies is malformed
     const r = (jsonDepthExceeds(text) ? null : JSON.parse(text)) as unknown;
     if (r !== null && typeof r === 'object' && !Array.isArray(r) && typeof (r as { ok?: unknown }).ok === 'boolean') {
       const reply = r as { ok: boolean; result?: unknown; error?: unknown };
-      return reply.ok
-        ? { id: commandId, ok: true, result: reply.result ?? null }
-        : { id: commandId, ok: false, error: typeof reply.error === 'string' ? reply.error.slice(0, 1024) : 'error' };
+      return reply.ok ? { ok: true, result: reply.result ?? null } : { ok: false, error: typeof reply.error === 'string' ? reply.error.slice(0, 1024) : 'error' };
     }
   } catch {
-    // fall through
+    // not JSON
   }
-  return { id: commandId, ok: false, error: 'the device sent a malformed reply' };
+  return null;
 }
 
 /**
@@ -52,7 +87,7 @@ function readReply(commandId: string, payload: Buffer): CommandResult {
  */
 async function sendCommand(
   messaging: DeviceMessagingPort,
-  o: { deviceId: string; name: string; params: JsonObject; timeoutMs: number },
+  o: { deviceId: string; name: string; params: JsonObject; timeoutMs: number; unwrapSigned: UnwrapSigned },
 ): Promise<CommandResult> {
   const commandId = randomUUID();
   const topics = deviceTopics(o.deviceId);
@@ -60,8 +95,8 @@ async function sendCommand(
   let timer: NodeJS.Timeout | undefined;
   try {
     const reply = new Promise<CommandResult>((resolve) => {
-      unsubscribe = messaging.subscribe(topics.reply(commandId), (_topic, payload) =>
-        resolve(readReply(commandId, payload)),
+      unsubscribe = messaging.subscribe(topics.reply(commandId), (topic, payload) =>
+        resolve(readReply(commandId, topic, payload, o.unwrapSigned)),
       );
     });
     const timeout = new Promise<null>((resolve) => {
@@ -82,6 +117,7 @@ async function sendCommand(
 export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { registry, messaging, config } = deps;
   const params = { type: 'object', properties: { id: deviceIdSchema }, required: ['id'] } as const;
+  const unwrapSigned = signedReplies(registry, config, deps.clock);
 
   app.post<{ Params: { id: string }; Body: { name: string; params?: JsonObject; timeoutMs?: number } }>(
     '/v1/devices/:id/commands',
@@ -105,8 +141,14 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
           {
             200: {
               type: 'object',
-              properties: { id: { type: 'string' }, ok: { type: 'boolean' }, result: {}, error: { type: 'string' } },
-              required: ['id', 'ok'],
+              properties: {
+                id: { type: 'string' },
+                ok: { type: 'boolean' },
+                result: {},
+                error: { type: 'string' },
+                signed: { type: 'boolean', description: 'the reply was a signed message that verified with the device\'s keys' },
+              },
+              required: ['id', 'ok', 'signed'],
             },
           },
           [400, 401, 404, 409, 413, 415, 429, 504],
@@ -125,6 +167,7 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
         name: request.body.name,
         params: commandParams,
         timeoutMs: request.body.timeoutMs ?? config.commandTimeoutMs,
+        unwrapSigned,
       });
     },
   );

@@ -1,0 +1,92 @@
+import {
+  deviceOfPublishTopic,
+  isProtocolError,
+  topicMatches,
+  verifySignedMessage,
+  type Clock,
+  type MessageFailureCode,
+  type VerifiedMessage,
+} from '@latchkey/device-sdk/protocol';
+import type { CachedPrincipal } from '../auth/credential-cache.ts';
+import type { SessionPrincipal } from '../auth/session-table.ts';
+
+export interface SignedPublishDeps {
+  /** the broker audience and clock tolerance (messages carry `<audience>:message`) */
+  readonly rules: { readonly audience: string; readonly clockTolerance: number };
+  readonly clock: Clock;
+  /** a device's current credentials (the broker's cache), or null for an unknown device */
+  readonly credentialsOf: (deviceId: string) => CachedPrincipal | null;
+  /** topic filters whose device → cloud topics need signed messages (`requireSignedTopics`) */
+  readonly requiredTopics: readonly string[];
+  /** the longest message (the broker's maxPacketSize) */
+  readonly maxBytes: number;
+}
+
+/** The outcome of the edge check of one publish. */
+export type SignedPublishResult = { ok: true; verified: VerifiedMessage } | { ok: false; reason: MessageFailureCode };
+
+/**
+ * protocol.md §Signed messages at the broker: on a device → cloud topic that `requireSignedTopics`
+ * covers, every publish — a device's own, or a service account's (a bridge) — must be a message
+ * signed by the device the topic names, checked with the protocol core's synchronous verifier: one
+ * ES256 verify per message (the session's key first, when a device publishes on its own topic).
+ * Other topics (commands, config, a service's own) are never subject to it. Replays are the
+ * consumer's to refuse: the edge refuses garbage, alterations and forgeries.
+ *
+ * @example
+ * ```ts
+ * const signed = createSignedPublishCheck({ rules: config, clock, credentialsOf: (id) => cache.get(id), requiredTopics: ['devices/+/telemetry/#'], maxBytes });
+ * if (signed.required(packet.topic) && !signed.check(principal, packet.topic, packet.payload).ok) refuse();
+ * ```
+ */
+export function createSignedPublishCheck(deps: SignedPublishDeps) {
+  const { rules, clock, credentialsOf, requiredTopics, maxBytes } = deps;
+  const resolveCredentials = (deviceId: string) => {
+    const record = credentialsOf(deviceId);
+    return record === null || record.kind !== 'device' ? null : record.credentials;
+  };
+
+  /** Must a publish on `topic` be a signed message? */
+  function required(topic: string): boolean {
+    return requiredTopics.length > 0 && deviceOfPublishTopic(topic) !== null && requiredTopics.some((f) => topicMatches(f, topic));
+  }
+
+  /** What the edge check verified, by payload (aedes hands the same Buffer on to its `publish` event). */
+  const verifiedPayloads = new WeakMap<Buffer, VerifiedMessage>();
+
+  /** Verifies a publish on a topic {@link required} said needs a signed message. */
+  function check(p: SessionPrincipal, topic: string, payload: Buffer): SignedPublishResult {
+    try {
+      const verified = verifySignedMessage(payload, {
+        topic,
+        audience: rules.audience,
+        clockTolerance: rules.clockTolerance,
+        now: clock(),
+        maxBytes,
+        resolveCredentials,
+        ...(p.kind === 'device' ? { preferKid: p.kid } : {}),
+      });
+      verifiedPayloads.set(payload, verified);
+      return { ok: true, verified };
+    } catch (err) {
+      if (isProtocolError(err)) return { ok: false, reason: err.code as MessageFailureCode };
+      throw err;
+    }
+  }
+
+  /**
+   * The message a published payload carries when it is a signed message of the device the topic
+   * names: the one the edge check verified, else verified now; null when it is not one (protocol.md
+   * §Topics: a signed state report is stored by its body).
+   */
+  function unwrap(p: SessionPrincipal, topic: string, payload: Buffer): VerifiedMessage | null {
+    const known = verifiedPayloads.get(payload);
+    if (known !== undefined && known.topic === topic) return known;
+    const r = check(p, topic, payload);
+    return r.ok ? r.verified : null;
+  }
+
+  return { required, check, unwrap };
+}
+
+export type SignedPublishCheck = ReturnType<typeof createSignedPublishCheck>;
