@@ -38,6 +38,10 @@ export interface FleetOptions {
   connectTimeoutMs: number;
   /** Delete the run's devices and service account afterwards. */
   cleanup: boolean;
+  /** Devices sign every message (protocol.md §Signed messages); the counting service account verifies each. */
+  signed: boolean;
+  /** Altered copies of device messages the tampering-broker rogue re-publishes (needs `signed`); every one must be refused. */
+  tamper: number;
 }
 
 export const FLEET_DEFAULTS = Object.freeze({
@@ -56,6 +60,8 @@ export const FLEET_DEFAULTS = Object.freeze({
   drainTimeoutMs: 15_000,
   connectTimeoutMs: 30_000,
   cleanup: false,
+  signed: false,
+  tamper: 0,
 }) satisfies Partial<FleetOptions>;
 
 type Required = Pick<FleetOptions, 'httpUrl' | 'mqttUrl' | 'adminToken'>;
@@ -67,6 +73,7 @@ const INTEGER_RANGES: { [K in keyof FleetOptions]?: [number, number] } = {
   tokenTtlS: [1, 86_400],
   serviceTokenTtlS: [1, 86_400],
   rogue: [0, 10_000],
+  tamper: [0, 10_000],
   telemetryIntervalS: [1, 86_400],
   seed: [0, 2 ** 32 - 1],
   commandTimeoutMs: [1, 600_000],
@@ -106,6 +113,9 @@ export function resolveFleetOptions(input: Required & Partial<FleetOptions>): Re
     if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) problems.push(`${key} must be a number in ${min}..${max}`);
   }
   if (typeof o.cleanup !== 'boolean') problems.push('cleanup must be a boolean');
+  if (typeof o.signed !== 'boolean') problems.push('signed must be a boolean');
+  if (o.tamper > 0 && o.signed !== true) problems.push('tamper needs signed (the rogue alters signed messages)');
+  if (o.tamper > 0 && o.thermostats + o.locks < 2) problems.push('tamper needs at least 2 devices (a copy is moved to another device)');
   if (o.thermostats + o.locks === 0 && problems.length === 0) problems.push('thermostats + locks must be at least 1');
   if (o.rogue > 0 && o.thermostats + o.locks < 2) problems.push('rogue needs at least 2 devices to impersonate');
   if (problems.length > 0) throw new TypeError(`invalid fleet options: ${problems.join('; ')}`);
