@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { deviceTopics } from '@latchkey/device-sdk/protocol';
+import { configMessage, deviceTopics } from '@latchkey/device-sdk/protocol';
 import { jsonDepthExceeds } from '../../json-depth.ts';
 import type { JsonObject } from '../../registry/index.ts';
 import { ApiError } from '../api-error.ts';
@@ -161,7 +161,7 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
       const version = registry.configState.setConfig(deviceId, request.body.config, request.body.ifVersion, ADMIN_ACTOR);
       let published = false;
       if (messaging !== null) {
-        const payload = Buffer.from(JSON.stringify({ version, config: request.body.config }));
+        const payload = Buffer.from(configMessage(version, request.body.config));
         try {
           await messaging.publish(deviceTopics(deviceId).config, payload, { qos: 1, retain: true });
           published = true;
