@@ -69,6 +69,16 @@ describe('import rules (docs/architecture.md)', () => {
     expect(violations('provisioning/src', provisioning, 'provisioning/src')).toEqual([]);
   });
 
+  it('only the registry speaks SQL: the database drivers are imported in provisioning/src/registry alone', () => {
+    const drivers = any(pkg('better-sqlite3'), pkg('pg'));
+    const outside = SOURCE_DIRS.flatMap(sourceFiles).filter((f) => !f.startsWith(`provisioning${path.sep}src${path.sep}registry${path.sep}`));
+    expect(outside.flatMap((f) => importsOf(f).filter(drivers).map((spec) => `${f}: ${spec}`))).toEqual([]);
+    // and inside it, only in its runner and migrations
+    const registry = sourceFiles('provisioning/src/registry');
+    const users = (driver: string) => registry.filter((f) => importsOf(f).some(pkg(driver))).map((f) => path.basename(f)).sort();
+    expect(users('better-sqlite3')).toEqual(['migrations.ts', 'sqlite-runner.ts']);
+  });
+
   it('the simulator imports only the SDK public entry', () => {
     expect(violations('simulator/src', (s) => s === '@latchkey/device-sdk', 'simulator/src')).toEqual([]);
   });

@@ -129,10 +129,10 @@ describe('PUT /v1/devices/{id}/config and GET …/state', () => {
 
   it('returns the last reported state', async () => {
     expect((await fx.api('GET', '/v1/devices/thermo-off/state')).body).toEqual({ state: null, reportedAt: null });
-    fx.registry.saveState('thermo-off', '{"temp":20.5}', fx.clock() + 5);
+    await fx.registry.saveState('thermo-off', '{"temp":20.5}', fx.clock() + 5);
     expect((await fx.api('GET', '/v1/devices/thermo-off/state')).body).toEqual({ state: { temp: 20.5 }, reportedAt: fx.clock() + 5 });
     // a state nested deeper than any API body is not kept (it could not be served back): issue 16
-    fx.registry.saveState('thermo-off', `{"deep":${'['.repeat(5000)}${']'.repeat(5000)}}`, fx.clock() + 6);
+    await fx.registry.saveState('thermo-off', `{"deep":${'['.repeat(5000)}${']'.repeat(5000)}}`, fx.clock() + 6);
     expect((await fx.api('GET', '/v1/devices/thermo-off/state')).body).toEqual({ state: { temp: 20.5 }, reportedAt: fx.clock() + 5 });
     await fx.refused(() => fx.api('GET', '/v1/devices/nobody-1/state'), 404, 'device_not_found');
   });

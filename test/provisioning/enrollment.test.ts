@@ -30,7 +30,7 @@ describe('enrollment tokens (admin)', () => {
     expect(list.body.tokens).toMatchObject([{ tokenId: t.tokenId, usesTotal: 3, usesLeft: 3, idPattern: 'lock-[0-9]+', metadata: { site: 'hq' } }]);
     const secret = t.token.split('.')[2]!;
     expect(JSON.stringify(list.body)).not.toContain(secret);
-    expect(JSON.stringify(fx.snapshot())).not.toContain(secret);
+    expect(JSON.stringify(await fx.snapshot())).not.toContain(secret);
     expect((await fx.api('DELETE', `/v1/enrollment-tokens/${t.tokenId}`)).status).toBe(204);
     await fx.refused(() => fx.api('DELETE', `/v1/enrollment-tokens/${t.tokenId}`), 404, 'enrollment_token_not_found');
     await fx.refused(() => fx.api('DELETE', `/v1/enrollment-tokens/x'y`), 404, 'enrollment_token_not_found');
@@ -78,7 +78,7 @@ describe('GET /v1/enrollment-tokens pages like devices (issue 16, finding 9)', (
 
   it('answers 100 by default with a nextCursor, and refuses bad limits and tampered cursors', async () => {
     for (let i = 0; i < 101; i++) {
-      fx.registry.enrollment.create({ tokenId: `tok${String(i).padStart(9, '0')}`, secretHash: Buffer.alloc(32), uses: 1, expiresAt: fx.clock() + 60_000, idPattern: null, metadata: {} }, 'admin');
+      await fx.registry.enrollment.create({ tokenId: `tok${String(i).padStart(9, '0')}`, secretHash: Buffer.alloc(32), uses: 1, expiresAt: fx.clock() + 60_000, idPattern: null, metadata: {} }, 'admin');
     }
     const first = await fx.api('GET', '/v1/enrollment-tokens');
     expect(first.body.tokens).toHaveLength(100);

@@ -15,7 +15,7 @@ describe('service accounts (api.md §Service accounts)', () => {
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ name: 'dashboard', principal: 'svc:dashboard', acl });
     expect(created.body.credentials).toHaveLength(1);
-    expect(fx.registry.findPrincipal('svc:dashboard')).toMatchObject({ kind: 'service', acl });
+    expect(await fx.registry.findPrincipal('svc:dashboard')).toMatchObject({ kind: 'service', acl });
     expect((await fx.api('GET', '/v1/services')).body.services.map((s: { name: string }) => s.name)).toEqual(['dashboard']);
     expect((await fx.api('GET', '/v1/services/dashboard')).body).toMatchObject({ name: 'dashboard' });
     expect((await fx.api('DELETE', '/v1/services/dashboard')).status).toBe(204);

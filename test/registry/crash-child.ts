@@ -15,8 +15,8 @@ function key(i: number): CredentialKey {
   return { fingerprint: createHash('sha256').update(`crash-${i}`).digest('hex'), spkiDer: randomBytes(91), expiresAt: null };
 }
 
-const registry = openRegistry(file, { clock: Date.now });
-registry.devices.create({ id: 'committed-1', key: key(-1) }, 'admin');
+const registry = await openRegistry(file, { clock: Date.now });
+await registry.devices.create({ id: 'committed-1', key: key(-1) }, 'admin');
 
 const COUNT = 10_000;
 const batch: NewDevice[] = Array.from({ length: COUNT }, (_, i) => ({ id: `batch-${i}`, key: key(i), metadata: { i } }));
@@ -33,5 +33,5 @@ batch[COUNT - 1] = {
     expiresAt: null,
   },
 };
-registry.devices.createMany(batch, 'admin');
+await registry.devices.createMany(batch, 'admin');
 writeSync(1, 'batch-committed\n'); // never reached

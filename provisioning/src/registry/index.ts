@@ -1,4 +1,4 @@
-/** `@latchkey/provisioning/registry` — the SQLite device registry. */
+/** `@latchkey/provisioning/registry` — the device registry. */
 export { Registry, openRegistry } from './registry.ts';
 export type { RegistryOptions } from './registry.ts';
 export { RegistryError, isRegistryError, REGISTRY_ERROR_CODES } from './errors.ts';
@@ -8,6 +8,8 @@ export { MIGRATIONS, migrate } from './migrations.ts';
 export { startRetention, checkRetentionPolicy, DEFAULT_RETENTION_POLICY, PRUNE_BATCH } from './retention.ts';
 export type { PruneCounts, RetentionPolicy, RetentionTask } from './retention.ts';
 export type { Migration } from './migrations.ts';
+export type { FeedHealth, FeedState } from './change-feed.ts';
+export type { SessionEvent } from './status.ts';
 export type {
   AuditEntry,
   AuthFailure,

@@ -1,5 +1,6 @@
 import type { Clock } from '@latchkey/device-sdk/protocol';
 import type { RegistryContext } from './context.ts';
+import { run, sql, value } from './plan.ts';
 
 /** How much history the registry keeps (docs/operations.md §Retention). */
 export interface RetentionPolicy {
@@ -46,6 +47,13 @@ export interface PruneCounts {
   enrollmentTokens: number;
 }
 
+const Q = {
+  audit: sql`DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE at < ? ORDER BY at LIMIT ?)`,
+  refusalCount: sql`SELECT count(*) AS n FROM audit_log WHERE action = 'auth.failure'`,
+  refusals: sql`DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE action = 'auth.failure' ORDER BY seq LIMIT ?)`,
+  tokens: sql`DELETE FROM enrollment_tokens WHERE id IN (SELECT id FROM enrollment_tokens WHERE expires_at <= ? LIMIT ?)`,
+};
+
 /** Rows deleted per statement: each step is its own short write, so requests interleave. */
 export const PRUNE_BATCH = 5_000;
 
@@ -65,24 +73,15 @@ export class RetentionStore {
    * One bounded step of pruning as of `now` (epoch ms): deletes at most `batch` rows of each kind.
    * Returns what it deleted; call again while anything was (see {@link startRetention}).
    */
-  pruneStep(policy: RetentionPolicy, now: number, batch = PRUNE_BATCH): PruneCounts {
-    return this.#ctx.write(() => {
-      const audit = this.#ctx
-        .stmt('DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE at < ? ORDER BY at LIMIT ?)')
-        .run(now - policy.auditRetentionMs, batch).changes;
-      const stored = this.#ctx.stmt("SELECT count(*) FROM audit_log WHERE action = 'auth.failure'").pluck().get() as number;
+  pruneStep(policy: RetentionPolicy, now: number, batch = PRUNE_BATCH): Promise<PruneCounts> {
+    return this.#ctx.write(function* (tx) {
+      const audit = yield* run(Q.audit, now - policy.auditRetentionMs, batch);
+      const stored = (yield* value<number>(Q.refusalCount)) ?? 0;
       const excess = Math.min(Math.max(stored - policy.maxRefusals, 0), batch);
-      const refusals =
-        excess === 0
-          ? 0
-          : this.#ctx
-              .stmt("DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE action = 'auth.failure' ORDER BY seq LIMIT ?)")
-              .run(excess).changes;
-      const enrollmentTokens = this.#ctx
-        .stmt('DELETE FROM enrollment_tokens WHERE id IN (SELECT id FROM enrollment_tokens WHERE expires_at <= ? LIMIT ?)')
-        .run(now, batch).changes;
+      const refusals = excess === 0 ? 0 : yield* run(Q.refusals, excess);
+      const enrollmentTokens = yield* run(Q.tokens, now, batch);
       if (enrollmentTokens > 0) {
-        this.#ctx.audit({ actor: 'retention', action: 'enrollment_token.purge', target: null, detail: { count: enrollmentTokens } });
+        yield* tx.audit({ actor: 'retention', action: 'enrollment_token.purge', target: null, detail: { count: enrollmentTokens } });
       }
       return { audit, refusals, enrollmentTokens };
     });
@@ -119,7 +118,7 @@ export function startRetention(
     const total: PruneCounts = { audit: 0, refusals: 0, enrollmentTokens: 0 };
     for (;;) {
       if (stopped) break;
-      const step = store.pruneStep(o.policy, o.clock());
+      const step = await store.pruneStep(o.policy, o.clock());
       total.audit += step.audit;
       total.refusals += step.refusals;
       total.enrollmentTokens += step.enrollmentTokens;

@@ -117,9 +117,9 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
       const deviceId = deviceIdParam(request.params.id);
       const commandParams = request.body.params ?? {};
       jsonWithin(commandParams, 'params');
-      if (!registry.devices.exists(deviceId)) throw new ApiError('device_not_found', 'no such device');
+      if (!(await registry.devices.exists(deviceId))) throw new ApiError('device_not_found', 'no such device');
       if (messaging === null || !messaging.isOnline(deviceId)) throw new ApiError('device_offline', 'the device has no live session');
-      registry.audit.record({ actor: ADMIN_ACTOR, action: 'command.send', target: deviceId, detail: { name: request.body.name } });
+      await registry.audit.record({ actor: ADMIN_ACTOR, action: 'command.send', target: deviceId, detail: { name: request.body.name } });
       return sendCommand(messaging, {
         deviceId,
         name: request.body.name,
@@ -158,7 +158,7 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
     async (request) => {
       const deviceId = deviceIdParam(request.params.id);
       jsonWithin(request.body.config, 'config');
-      const version = registry.configState.setConfig(deviceId, request.body.config, request.body.ifVersion, ADMIN_ACTOR);
+      const version = await registry.configState.setConfig(deviceId, request.body.config, request.body.ifVersion, ADMIN_ACTOR);
       let published = false;
       if (messaging !== null) {
         const payload = Buffer.from(configMessage(version, request.body.config));
@@ -189,8 +189,8 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
     },
     async (request) => {
       const deviceId = deviceIdParam(request.params.id);
-      if (!registry.devices.exists(deviceId)) throw new ApiError('device_not_found', 'no such device');
-      return registry.configState.getState(deviceId) ?? { state: null, reportedAt: null };
+      if (!(await registry.devices.exists(deviceId))) throw new ApiError('device_not_found', 'no such device');
+      return (await registry.configState.getState(deviceId)) ?? { state: null, reportedAt: null };
     },
   );
 }
