@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MIGRATIONS, openRegistry } from '../../provisioning/src/registry/index.ts';
-import { BACKENDS, newKey, registryFixture, type RegistryFixture } from './registry-fixture.ts';
+import { MIGRATIONS, openRegistry, POSTGRES_MIGRATIONS } from '../../provisioning/src/registry/index.ts';
+import { BACKENDS, newKey, postgresTarget, registryFixture, withPostgres, type RegistryFixture } from './registry-fixture.ts';
 
 describe.each(BACKENDS)('migrations on %s', (backend) => {
   let fx: RegistryFixture;
@@ -14,7 +14,7 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
 
   it('are applied once and are idempotent on reopen, keeping data', async () => {
     await fx.registry.devices.create({ id: 'keep-1', key: newKey().parsed }, 'admin');
-    const list = MIGRATIONS;
+    const list = backend === 'sqlite' ? MIGRATIONS : POSTGRES_MIGRATIONS;
     expect(await applied()).toEqual(list.map((m) => [m.version, m.name]));
     await fx.reopen();
     await fx.reopen();
@@ -60,5 +60,20 @@ describe('migrations on SQLite', () => {
       db.close();
     }
     await fx.reopen();
+  });
+});
+
+describe.runIf(BACKENDS.includes('postgres'))('migrations on PostgreSQL', () => {
+  it('run once when several processes open the same database at once (advisory lock)', async () => {
+    const { url } = postgresTarget();
+    const schema = `t_race_${Date.now().toString(36)}`;
+    const opened = await Promise.all(Array.from({ length: 4 }, () => openRegistry(url, { clock: Date.now, postgres: { schema } })));
+    try {
+      const rows = await withPostgres(async (c) => (await c.query(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`)).rows);
+      expect(rows.map((r) => r.version)).toEqual(POSTGRES_MIGRATIONS.map((m) => m.version));
+    } finally {
+      await Promise.all(opened.map((r) => r.close()));
+      await withPostgres((c) => c.query(`DROP SCHEMA ${schema} CASCADE`));
+    }
   });
 });

@@ -1,14 +1,15 @@
 /**
  * Issue 16, findings 5 and 9: the audit log and refused-connect records keep a bounded window,
- * expired enrollment tokens are purged, in the background, by the injected clock.
+ * expired enrollment tokens are purged, in the background, by the injected clock. On PostgreSQL
+ * the change feed's outbox is pruned too, never its newest row.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PRUNE_BATCH, startRetention, type RetentionTask } from '../../provisioning/src/registry/index.ts';
+import { OUTBOX_RETENTION_MS, PRUNE_BATCH, startRetention, type RetentionTask } from '../../provisioning/src/registry/index.ts';
 import { BACKENDS, newKey, registryFixture, type RegistryFixture } from './registry-fixture.ts';
 
 const DAY = 86_400_000;
 const POLICY = { auditRetentionMs: 30 * DAY, maxRefusals: 1_000 };
-const NONE = { audit: 0, refusals: 0, enrollmentTokens: 0 };
+const NONE = { audit: 0, refusals: 0, enrollmentTokens: 0, changes: 0 };
 
 describe.each(BACKENDS)('retention on %s', (backend) => {
   let fx: RegistryFixture;
@@ -43,7 +44,8 @@ describe.each(BACKENDS)('retention on %s', (backend) => {
       fx.clock.advance(30 * DAY + 1);
       await fx.registry.devices.create({ id: 'new-1', key: newKey().parsed }, 'admin');
       await refuse(2);
-      expect(await fx.registry.retention.pruneStep(POLICY, fx.clock())).toEqual({ ...NONE, audit: 4 });
+      // on PostgreSQL the change feed's outbox row of old-1 goes too (past its hour)
+      expect(await fx.registry.retention.pruneStep(POLICY, fx.clock())).toEqual({ ...NONE, audit: 4, changes: backend === 'postgres' ? 1 : 0 });
       expect(await actions()).toEqual(['auth.failure', 'auth.failure', 'device.create']);
       expect((await fx.registry.devices.get('old-1')).id).toBe('old-1'); // only history goes, never state
     });
@@ -77,6 +79,16 @@ describe.each(BACKENDS)('retention on %s', (backend) => {
       expect((await fx.registry.retention.pruneStep(POLICY, fx.clock(), 20)).audit).toBe(20);
       expect((await fx.registry.retention.pruneStep(POLICY, fx.clock(), 20)).audit).toBe(20);
       expect((await fx.registry.retention.pruneStep(POLICY, fx.clock(), 20)).audit).toBe(10);
+    });
+
+    it.runIf(backend === 'postgres')('prunes the change feed outbox past its retention, keeping its newest row', async () => {
+      for (let i = 0; i < 3; i++) await fx.registry.devices.create({ id: `out-${i}`, key: newKey().parsed }, 'admin');
+      fx.clock.advance(OUTBOX_RETENTION_MS + 1);
+      await fx.registry.devices.update('out-0', { blocked: true }, 'admin');
+      expect((await fx.registry.retention.pruneStep(POLICY, fx.clock())).changes).toBe(3);
+      expect(await fx.rows('SELECT change FROM registry_changes')).toEqual([{ change: { type: 'principal_blocked', principal: 'out-0' } }]);
+      fx.clock.advance(OUTBOX_RETENTION_MS + 1);
+      expect((await fx.registry.retention.pruneStep(POLICY, fx.clock())).changes).toBe(0); // the newest stays
     });
   });
 

@@ -150,16 +150,25 @@ describe.each(BACKENDS)('registry on %s', (backend) => {
     it('writes the batch in one transaction: a failure mid-batch leaves nothing of it', async () => {
       await fx.registry.devices.create({ id: 'poison-1', key: newKey().parsed }, 'admin');
       // a second connection installs a trigger that makes the third event's write fail
-      await fx.exec(`CREATE TRIGGER poison BEFORE INSERT ON device_status WHEN NEW.device_id = 'poison-1' BEGIN SELECT RAISE(ABORT, 'poison'); END`);
-      // rejected, the cause kept (the broker's DeviceStatus logs it): never a driver error
-      await expect(
-        fx.registry.recordSessionEvents([
-          { deviceId: 'stat-1', type: 'connected', at: T0 + 1 },
-          { deviceId: 'stat-1', type: 'disconnected', at: T0 + 2 },
-          { deviceId: 'poison-1', type: 'connected', at: T0 + 3 },
-        ]),
-      ).rejects.toMatchObject({ name: 'RegistryError', code: 'internal_error' });
-      expect((await fx.registry.devices.get('stat-1')).status).toMatchObject({ connected: false, lastConnectedAt: null, lastDisconnectedAt: null });
+      await fx.exec(
+        backend === 'sqlite'
+          ? `CREATE TRIGGER poison BEFORE INSERT ON device_status WHEN NEW.device_id = 'poison-1' BEGIN SELECT RAISE(ABORT, 'poison'); END`
+          : `CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.device_id = 'poison-1' THEN RAISE EXCEPTION 'poison'; END IF; RETURN NEW; END $$;
+             CREATE TRIGGER poison BEFORE INSERT ON device_status FOR EACH ROW EXECUTE FUNCTION poison()`,
+      );
+      try {
+        // rejected, the cause kept (the broker's DeviceStatus logs it): never a driver error
+        await expect(
+          fx.registry.recordSessionEvents([
+            { deviceId: 'stat-1', type: 'connected', at: T0 + 1 },
+            { deviceId: 'stat-1', type: 'disconnected', at: T0 + 2 },
+            { deviceId: 'poison-1', type: 'connected', at: T0 + 3 },
+          ]),
+        ).rejects.toMatchObject({ name: 'RegistryError', code: 'internal_error' });
+        expect((await fx.registry.devices.get('stat-1')).status).toMatchObject({ connected: false, lastConnectedAt: null, lastDisconnectedAt: null });
+      } finally {
+        if (backend === 'postgres') await fx.exec('DROP TRIGGER poison ON device_status; DROP FUNCTION poison()');
+      }
     });
 
     it('refuses a malformed batch as caller misuse, writing nothing', async () => {

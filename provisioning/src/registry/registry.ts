@@ -3,10 +3,14 @@ import { AuditStore } from './audit.ts';
 import { ChangeFeed, InProcessFeed, type FeedBackend, type FeedHealth } from './change-feed.ts';
 import { ConfigStateStore } from './config-state.ts';
 import { RegistryContext } from './context.ts';
+import { checkDatabaseUrl } from './database-url.ts';
 import { DeviceStore } from './devices.ts';
 import { EnrollmentStore } from './enrollment.ts';
 import { toRegistryError } from './errors.ts';
+import { migratePostgres } from './migrations-postgres.ts';
 import { all, D, json, same, sql, type Dialect, type Plan } from './plan.ts';
+import { feedChannel, PostgresFeed, type PostgresFeedTimings } from './postgres-feed.ts';
+import { clientConfig, openPool, postgresRunner, type PostgresTarget } from './postgres-runner.ts';
 import { RetentionStore } from './retention.ts';
 import type { Runner } from './runner.ts';
 import { ServiceStore } from './services.ts';
@@ -49,16 +53,26 @@ function* findPrincipal(principal: string): Plan<PrincipalRecord | null> {
 export interface RegistryOptions {
   /** epoch ms; every stored time comes from it */
   clock: Clock;
-  /** told about listener exceptions */
+  /** told about listener exceptions, a change feed that went down, and a PostgreSQL pool's idle-connection errors */
   onInternalError?: (err: unknown) => void;
   /** zero every device's live-session count at open (default true: no session survives a restart) */
   resetSessions?: boolean;
+  /** PostgreSQL only */
+  postgres?: {
+    /** a schema instead of the role's default `search_path` (created when missing); [a-z_][a-z0-9_]* */
+    schema?: string | null;
+    /** connections in the pool (default 10) */
+    poolSize?: number;
+    /** the change feed's timings (tests shorten them) */
+    feed?: Partial<PostgresFeedTimings>;
+  };
 }
 
 /**
- * The device registry: the only code that speaks SQL. Every operation is asynchronous and written
- * as a plan a runner executes (plan.ts), on SQLite today. Structurally implements the broker's
- * `BrokerRegistryPort` (findPrincipal, onChange, record*, saveState).
+ * The device registry: the only code that speaks SQL, on SQLite (one file, one process) or
+ * PostgreSQL (shared by several latchkey processes). Every operation is asynchronous and written
+ * once for both (plan.ts). Structurally implements the broker's `BrokerRegistryPort`
+ * (findPrincipal, onChange, feed, record*, saveState).
  *
  * @example
  * ```ts
@@ -77,7 +91,7 @@ export class Registry {
   readonly status: StatusStore;
   readonly audit: AuditStore;
   readonly retention: RetentionStore;
-  /** the change feed's health: `downForMs`, `sync`, `onState` (in-process on SQLite: never down) */
+  /** the change feed's health: `downForMs`, `sync`, `onState` */
   readonly feed: FeedHealth;
   readonly #runner: Runner;
   readonly #ctx: RegistryContext;
@@ -179,8 +193,9 @@ export class Registry {
 }
 
 /**
- * Opens (creating if needed) the registry at `location`, a SQLite file path (`:memory:` works too),
- * in WAL mode with foreign keys on, and migrates it to the newest schema.
+ * Opens the registry at `location` and migrates it to the newest schema:
+ * - a `postgres://` or `postgresql://` URL: PostgreSQL (a pool, and the change feed's own connection);
+ * - anything else is a SQLite file path (`:memory:` works too), created if needed, in WAL mode.
  *
  * Rejects with a TypeError for bad options or a schema newer than this latchkey, and with a
  * RegistryError (`internal_error`, the cause kept) when the database cannot be opened.
@@ -188,14 +203,22 @@ export class Registry {
 export async function openRegistry(location: string, options: RegistryOptions): Promise<Registry> {
   if (typeof location !== 'string' || location.length === 0) throw new TypeError('registry location must be a non-empty string');
   if (typeof options?.clock !== 'function') throw new TypeError('options.clock must be a function returning epoch ms');
-  const fanout = new ChangeFeed(options.onInternalError ?? (() => {}));
-  let runner: Runner;
-  try {
-    runner = openSqlite(location, options.clock);
-  } catch (e) {
-    throw e instanceof TypeError ? e : toRegistryError(e);
+  const onError = options.onInternalError ?? (() => {});
+  const fanout = new ChangeFeed(onError);
+  let registry: Registry;
+  if (/^postgres(ql)?:/i.test(location)) {
+    const checked = checkDatabaseUrl(location);
+    if (!checked.ok) throw new TypeError(`database URL ${checked.message}`);
+    registry = await openPostgresRegistry({ url: location, schema: options.postgres?.schema ?? null }, options, fanout, onError);
+  } else {
+    let runner: Runner;
+    try {
+      runner = openSqlite(location, options.clock);
+    } catch (e) {
+      throw e instanceof TypeError ? e : toRegistryError(e);
+    }
+    registry = new Registry(runner, options.clock, fanout, new InProcessFeed(fanout));
   }
-  const registry = new Registry(runner, options.clock, fanout, new InProcessFeed(fanout));
   try {
     if (options.resetSessions !== false) await registry.status.resetSessions();
   } catch (e) {
@@ -203,4 +226,20 @@ export async function openRegistry(location: string, options: RegistryOptions): 
     throw e;
   }
   return registry;
+}
+
+async function openPostgresRegistry(target: PostgresTarget, options: RegistryOptions, fanout: ChangeFeed, onError: (err: unknown) => void): Promise<Registry> {
+  const config = clientConfig(target, 'feed');
+  const pool = openPool(target, options.postgres?.poolSize ?? 10, onError);
+  let feed: PostgresFeed | null = null;
+  try {
+    await migratePostgres(pool, options.clock, target.schema);
+    feed = new PostgresFeed({ config, channel: feedChannel(target.schema), fanout, pool, timings: options.postgres?.feed, onError });
+    await feed.start();
+    return new Registry(postgresRunner(pool), options.clock, fanout, feed);
+  } catch (e) {
+    await feed?.close().catch(() => undefined);
+    await pool.end().catch(() => undefined);
+    throw e instanceof TypeError ? e : toRegistryError(e);
+  }
 }

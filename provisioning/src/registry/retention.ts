@@ -1,6 +1,7 @@
 import type { Clock } from '@latchkey/device-sdk/protocol';
 import type { RegistryContext } from './context.ts';
 import { run, sql, value } from './plan.ts';
+import { pruneOutbox } from './postgres-feed.ts';
 
 /** How much history the registry keeps (docs/operations.md §Retention). */
 export interface RetentionPolicy {
@@ -45,7 +46,15 @@ export interface PruneCounts {
   audit: number;
   refusals: number;
   enrollmentTokens: number;
+  /** PostgreSQL: change-feed outbox rows past `OUTBOX_RETENTION_MS` (always 0 on SQLite) */
+  changes: number;
 }
+
+/**
+ * How long PostgreSQL's change-feed outbox keeps a change: a node whose feed was down longer
+ * resynchronizes in full instead of replaying (docs/operations.md §Change feed).
+ */
+export const OUTBOX_RETENTION_MS = 3_600_000;
 
 const Q = {
   audit: sql`DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE at < ? ORDER BY at LIMIT ?)`,
@@ -83,7 +92,8 @@ export class RetentionStore {
       if (enrollmentTokens > 0) {
         yield* tx.audit({ actor: 'retention', action: 'enrollment_token.purge', target: null, detail: { count: enrollmentTokens } });
       }
-      return { audit, refusals, enrollmentTokens };
+      const changes = tx.dialect === 'postgres' ? yield* pruneOutbox(now - OUTBOX_RETENTION_MS, batch) : 0;
+      return { audit, refusals, enrollmentTokens, changes };
     });
   }
 }
@@ -115,18 +125,19 @@ export function startRetention(
   let running: Promise<PruneCounts> | null = null;
 
   async function pass(): Promise<PruneCounts> {
-    const total: PruneCounts = { audit: 0, refusals: 0, enrollmentTokens: 0 };
+    const total: PruneCounts = { audit: 0, refusals: 0, enrollmentTokens: 0, changes: 0 };
     for (;;) {
       if (stopped) break;
       const step = await store.pruneStep(o.policy, o.clock());
       total.audit += step.audit;
       total.refusals += step.refusals;
       total.enrollmentTokens += step.enrollmentTokens;
-      const more = step.audit === PRUNE_BATCH || step.refusals === PRUNE_BATCH || step.enrollmentTokens === PRUNE_BATCH;
+      total.changes += step.changes;
+      const more = step.audit === PRUNE_BATCH || step.refusals === PRUNE_BATCH || step.enrollmentTokens === PRUNE_BATCH || step.changes === PRUNE_BATCH;
       if (!more) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (total.audit + total.refusals + total.enrollmentTokens > 0) o.onPruned?.(total);
+    if (total.audit + total.refusals + total.enrollmentTokens + total.changes > 0) o.onPruned?.(total);
     return total;
   }
 
