@@ -83,7 +83,7 @@ const CLOSE_DEADLINE_MS = 5_000;
 export function createBroker(deps: BrokerDeps): Broker {
   if (deps === null || typeof deps !== 'object') throw new TypeError('createBroker needs { config, registry, log, metrics }');
   const { registry, log, metrics: metricsRegistry } = deps;
-  for (const m of ['findPrincipal', 'onChange', 'recordConnected', 'recordDisconnected', 'recordSeen', 'recordAuthFailure', 'recordLastErrors', 'saveState'] as const) {
+  for (const m of ['findPrincipal', 'onChange', 'recordSessionEvents', 'recordSeen', 'recordAuthFailure', 'recordLastErrors', 'saveState'] as const) {
     if (typeof registry?.[m] !== 'function') throw new TypeError(`registry.${m} must be a function`);
   }
   if (typeof log?.info !== 'function') throw new TypeError('log must be a logger');
@@ -126,7 +126,8 @@ export function createBroker(deps: BrokerDeps): Broker {
   const signed = createSignedPublishCheck({
     rules: config,
     clock,
-    credentialsOf: (deviceId) => credentials.get(deviceId),
+    credentialsOf: (deviceId) => credentials.peek(deviceId)?.record,
+    loadCredentials: async (deviceId) => (await credentials.load(deviceId)).record,
     requiredTopics: config.requireSignedTopics,
     maxBytes: config.maxPacketSize,
   });
@@ -178,7 +179,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   });
 
   const ender = createSessionEnder({ aedes, persistence, sessions, credentials, metrics, log });
-  const unwrapSigned = (p: SessionPrincipal, topic: string, payload: Buffer) => signed.unwrap(p, topic, payload)?.payload ?? null;
+  const unwrapSigned = async (p: SessionPrincipal, topic: string, payload: Buffer) => (await signed.unwrap(p, topic, payload))?.payload ?? null;
   wireAedesEvents(aedes, { sessions, status, messaging, registry, clock, log, unwrapSigned });
 
   const onConnection = connectionIntake({
@@ -202,7 +203,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     sweepTimer = setInterval(() => {
       const now = clock();
       sessions.sweep(now);
-      report.flush(now);
+      void report.flush(now);
       if (++sweeps % PRUNE_EVERY_SWEEPS === 0) {
         throttle.prune(now);
         jtis?.prune(now);
@@ -236,8 +237,8 @@ export function createBroker(deps: BrokerDeps): Broker {
     let deadline: NodeJS.Timeout | undefined;
     await Promise.race([shutdown, new Promise((resolve) => (deadline = setTimeout(resolve, CLOSE_DEADLINE_MS)))]);
     clearTimeout(deadline);
-    report.flush(Number.POSITIVE_INFINITY); // every pending record and summary
-    status.close();
+    // every pending refusal record and summary, and the last status batch, before the registry closes
+    await Promise.all([report.flush(Number.POSITIVE_INFINITY), status.close()]);
     credentials.clear();
     state = 'closed';
   }

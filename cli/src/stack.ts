@@ -191,7 +191,7 @@ async function closeAll(o: {
   clearTimeout(timer);
   if (outcome === 'deadline') o.log.warn({ deadlineMs: o.deadlineMs }, 'shutdown deadline reached; closing the database anyway');
   try {
-    o.registry.close();
+    await o.registry.close();
   } catch (err) {
     o.log.error({ err }, 'closing the database failed');
   }

@@ -40,11 +40,11 @@ const record = (ident: TestIdentity, kid: string, extra: Partial<DeviceKeyRecord
 
 beforeEach(async () => {
   stack = await startStack();
-  a = stack.device('thermo-a');
-  b = stack.device('thermo-b');
-  const kidOf = (id: string) => stack.registry.devices.get(id).credentials[0]!.kid;
-  keyHistory = { 'thermo-a': [record(a, kidOf('thermo-a'))], 'thermo-b': [record(b, kidOf('thermo-b'))] };
-  const c = stack.service('consumer', { publish: [], subscribe: ['devices/+/telemetry/#', 'devices/+/state', 'devices/+/replies/+'] });
+  a = await stack.device('thermo-a');
+  b = await stack.device('thermo-b');
+  const kidOf = async (id: string) => (await stack.registry.devices.get(id)).credentials[0]!.kid;
+  keyHistory = { 'thermo-a': [record(a, await kidOf('thermo-a'))], 'thermo-b': [record(b, await kidOf('thermo-b'))] };
+  const c = await stack.service('consumer', { publish: [], subscribe: ['devices/+/telemetry/#', 'devices/+/state', 'devices/+/replies/+'] });
   consumer = await ServiceClient.connect({ serviceName: 'consumer', brokerUrl: stack.brokerUrl, privateKey: c.privateKey });
   closers.push(() => consumer.close());
   inbox = [];
@@ -88,7 +88,7 @@ describe('DeviceClient signs: publishTelemetry, reportState and command replies 
     now += 5;
     await device.publishTelemetry('raw text', { signed: true, subtopic: 'hall' });
     await device.reportState({ mode: 'heat' }, { signed: true });
-    const svc = await ServiceClient.connect({ serviceName: 'cmd', brokerUrl: stack.brokerUrl, privateKey: stack.service('cmd', { publish: ['devices/+/commands/#'], subscribe: [] }).privateKey });
+    const svc = await ServiceClient.connect({ serviceName: 'cmd', brokerUrl: stack.brokerUrl, privateKey: (await stack.service('cmd', { publish: ['devices/+/commands/#'], subscribe: [] })).privateKey });
     closers.push(() => svc.close());
     await svc.publish('devices/thermo-a/commands/ping', { id: 'c-1', params: {} });
     await waitFor(() => inbox.length === 4);
@@ -168,7 +168,7 @@ describe('DeviceClient signs: publishTelemetry, reportState and command replies 
 describe('verifyDeviceMessage refuses what a tampering service account re-publishes (over the broker)', () => {
   let tamperer: ServiceClient;
   beforeEach(async () => {
-    const t = stack.service('tamperer', { publish: ['devices/+/telemetry/#', 'devices/+/state'], subscribe: [] });
+    const t = await stack.service('tamperer', { publish: ['devices/+/telemetry/#', 'devices/+/state'], subscribe: [] });
     tamperer = await ServiceClient.connect({ serviceName: 'tamperer', brokerUrl: stack.brokerUrl, privateKey: t.privateKey });
     closers.push(() => tamperer.close());
   });
@@ -235,7 +235,7 @@ describe('verifyDeviceMessage refuses what a tampering service account re-publis
   });
 
   it('follows rotation: a message under a key added after the history was cached verifies after one refresh', async () => {
-    const fresh = stack.device('thermo-c');
+    const fresh = await stack.device('thermo-c');
     let cached: DeviceKeyRecord[] | null = null;
     let refreshes = 0;
     const cachingKeys: DeviceKeySource = {
@@ -258,7 +258,7 @@ describe('verifyDeviceMessage refuses what a tampering service account re-publis
 describe('ServiceClient.verifyDeviceMessage: key histories from the registry API, as the service account', () => {
   it('verifies with keys fetched with its own API token, and follows a rotation at once', async () => {
     const { url, admin } = await stack.startHttp();
-    const reader = stack.service('reader', { publish: [], subscribe: ['devices/+/telemetry/#'] });
+    const reader = await stack.service('reader', { publish: [], subscribe: ['devices/+/telemetry/#'] });
     const svc = await ServiceClient.connect({ serviceName: 'reader', brokerUrl: stack.brokerUrl, privateKey: reader.privateKey, provisioningUrl: url });
     closers.push(() => svc.close());
     const got: { topic: string; payload: Buffer }[] = [];
@@ -270,7 +270,7 @@ describe('ServiceClient.verifyDeviceMessage: key histories from the registry API
     expect((await svc.verifyDeviceMessage(got[0]!.topic, got[0]!.payload)).payload.toString()).toBe('{"n":1}');
 
     // rotate: a new key, named by kid; the consumer's cached history does not know it yet
-    const next = stack.device('spare-key-holder'); // a fresh key pair registered elsewhere would be key_in_use: delete it first
+    const next = await stack.device('spare-key-holder'); // a fresh key pair registered elsewhere would be key_in_use: delete it first
     await admin('DELETE', '/v1/devices/spare-key-holder');
     const added = await admin('POST', '/v1/devices/thermo-a/credentials', { publicKey: next.publicKeyPem });
     expect(added.status).toBe(201);

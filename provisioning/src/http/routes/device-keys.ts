@@ -51,8 +51,8 @@ export function deviceKeyRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async (request) => {
       const id = deviceIdParam(request.params.id);
       if (!mayRead(readerOf(request), id)) throw new ApiError('device_not_found', 'No such device');
-      const device = registry.devices.get(id);
-      const spki = new Map((registry.findPrincipal(id)?.credentials ?? []).map((c) => [c.kid, c.spkiDer]));
+      const device = await registry.devices.get(id);
+      const spki = new Map(((await registry.findPrincipal(id))?.credentials ?? []).map((c) => [c.kid, c.spkiDer]));
       const keys = device.credentials.flatMap((c) => {
         const der = spki.get(c.kid);
         if (der === undefined) return [];
