@@ -122,6 +122,11 @@ export function createBroker(deps: BrokerDeps): Broker {
     remoteAddressOf: (client) => remoteAddressOf(client.conn),
     timeoutMs: AUTH_TIMEOUT_MS,
     ...report.hooks,
+    onAccepted: (p) => {
+      report.hooks.onAccepted(p);
+      // issue 15: the credential that verified this connect, batched with device status (no write per connect)
+      status.credentialUsed(p.principal, p.kid, 'connect');
+    },
   });
   const signed = createSignedPublishCheck({
     rules: config,
@@ -141,6 +146,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     onSignedPublish: (p, topic, result) => {
       if (result.ok) {
         metrics.signedPublish('ok');
+        status.credentialUsed(result.verified.deviceId, result.verified.kid, 'message');
         return;
       }
       metrics.signedPublish(result.reason);

@@ -22,6 +22,11 @@ export interface BrokerRegistryPort {
   /** Batched `lastSeenAt` updates: one write for many devices. */
   recordSeen(entries: ReadonlyArray<readonly [deviceId: string, at: number]>): Promise<void>;
   /**
+   * Batched credential usage (issue 15): when each credential last verified a connect and a signed
+   * message, one write for many credentials; unknown ones are ignored.
+   */
+  recordCredentialUses(uses: ReadonlyArray<CredentialUse>): Promise<void>;
+  /**
    * A refused CONNECT: sets the device's `lastError` when `principal` names a known device
    * and appends an audit entry with the internal reason (and, for a summary of repeated
    * refusals, their count). Never given the token.
@@ -31,6 +36,14 @@ export interface BrokerRegistryPort {
   recordLastErrors(entries: ReadonlyArray<readonly [deviceId: string, code: string, at: number]>): Promise<void>;
   /** Last `devices/{id}/state` payload (JSON text, already validated as JSON). */
   saveState(deviceId: string, stateJson: string, at: number): Promise<void>;
+}
+
+/** When a credential (`kid` of `principal`) verified a connect and/or a signed message (epoch ms; null: not in this batch). */
+export interface CredentialUse {
+  principal: string;
+  kid: string;
+  connectAt: number | null;
+  messageAt: number | null;
 }
 
 /** A device session opened or closed at `at` (epoch ms). */

@@ -2,6 +2,7 @@ import { sign as cryptoSign } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   DeviceClient,
+  RegistryKeySource,
   ReplayWindow,
   ServiceClient,
   isDeviceMessageError,
@@ -281,6 +282,37 @@ describe('ServiceClient.verifyDeviceMessage: key histories from the registry API
     const m = await svc.verifyDeviceMessage(got[1]!.topic, got[1]!.payload);
     expect([m.kid, m.payload.toString()]).toEqual([added.body.kid, '{"n":2}']);
     await expect(svc.verifyDeviceMessage(got[1]!.topic, got[1]!.payload)).rejects.toMatchObject({ code: 'message_replayed' });
+  });
+
+  it('refuses a message signed after its key was removed, from the registry’s key history; one signed before still verifies', async () => {
+    const { url, admin } = await stack.startHttp();
+    const reader = await stack.service('history-reader', { publish: [], subscribe: ['devices/+/telemetry/#'] });
+    const leak = await stack.service('leak', { publish: ['devices/+/telemetry/#'], subscribe: [] });
+    const leaker = await ServiceClient.connect({ serviceName: 'leak', brokerUrl: stack.brokerUrl, privateKey: leak.privateKey });
+    closers.push(() => leaker.close());
+    // a history is fetched for every message (maxAgeMs 0), so the removal is seen at once
+    const registryKeys = new RegistryKeySource({ provisioningUrl: url, serviceName: 'history-reader', privateKey: reader.privateKey, maxAgeMs: 0, minRefreshMs: 0 });
+
+    const device = await connectDevice(a);
+    await device.publishTelemetry({ n: 1 }, { signed: true });
+    await waitFor(() => inbox.length === 1);
+    // the device rotates: a second key, then the first is removed (force: it verified a connect moments ago)
+    const next = await stack.device('spare-key-holder-2');
+    await admin('DELETE', '/v1/devices/spare-key-holder-2');
+    expect((await admin('POST', '/v1/devices/thermo-a/credentials', { publicKey: next.publicKeyPem })).status).toBe(201);
+    const oldKid = keyHistory['thermo-a']![0]!.kid;
+    expect((await admin('DELETE', `/v1/devices/thermo-a/credentials/${oldKid}?force=true`)).status).toBe(204);
+    // whoever holds the old key keeps signing with it: a message dated after the removal
+    const topic = 'devices/thermo-a/telemetry';
+    const clock = () => Date.now() + 2000;
+    await leaker.publish(topic, await signDeviceMessage({ deviceId: 'thermo-a', topic, payload: { n: 2 }, seq: 2 ** 52, privateKey: a.privateKey, clock }));
+    await waitFor(() => inbox.length === 2);
+
+    const replay = new ReplayWindow();
+    expect((await verifyDeviceMessage(inbox[0]!.topic, inbox[0]!.payload, { keys: registryKeys, replay })).kid).toBe(oldKid);
+    await expect(verifyDeviceMessage(inbox[1]!.topic, inbox[1]!.payload, { keys: registryKeys, replay })).rejects.toMatchObject({ code: 'credential_removed' });
+    const history = (await admin('GET', '/v1/devices/thermo-a/keys')).body.keys as { kid: string; removedAt: number | null }[];
+    expect(history.find((k) => k.kid === oldKid)?.removedAt).toEqual(expect.any(Number));
   });
 
   it('needs provisioningUrl', async () => {

@@ -1,9 +1,9 @@
 import type { RegistryContext, WriteTx } from './context.ts';
-import { deleteCredential, insertCredential } from './credentials.ts';
+import { deleteCredential, insertCredential, keyHistory, unusedCredentials, type RemoveCredentialOptions } from './credentials.ts';
 import { deviceSelect, groupDevices, type DeviceRow } from './device-rows.ts';
 import { RegistryError, type BatchItemError } from './errors.ts';
 import { all, bool, get, run, sql, type Plan } from './plan.ts';
-import type { CredentialKey, CredentialRecord, DeviceRecord, JsonObject, NewDevice, Page } from './types.ts';
+import type { CredentialKey, CredentialRecord, DeviceRecord, JsonObject, KeyHistoryEntry, NewDevice, Page, UnusedCredential } from './types.ts';
 
 /** api.md §Devices: a batch holds at most this many devices. */
 export const MAX_BATCH = 10_000;
@@ -183,13 +183,30 @@ export class DeviceStore {
     });
   }
 
-  /** Removes a credential; emits `credential_removed`. Rejects with `device_not_found`, `credential_not_found`. */
-  async removeCredential(id: string, kid: string, actor: string): Promise<void> {
+  /**
+   * Removes a credential, keeping it in the key history; emits `credential_removed`. Rejects with
+   * `device_not_found`, `credential_not_found`, or `credential_in_use` when it verified a connect at
+   * or after `o.inUseSince` and `o.force` is not set.
+   */
+  async removeCredential(id: string, kid: string, actor: string, o: RemoveCredentialOptions = {}): Promise<void> {
     await this.#ctx.write(function* (tx) {
       yield* requireDevice(id);
-      yield* deleteCredential(id, kid);
+      yield* deleteCredential(tx, id, kid, o);
       tx.emit({ type: 'credential_removed', principal: id, kid });
-      yield* tx.audit({ actor, action: 'credential.remove', target: id, detail: { kid } });
+      yield* tx.audit({ actor, action: 'credential.remove', target: id, detail: o.force === true ? { kid, force: true } : { kid } });
     });
+  }
+
+  /** protocol.md §Signed messages: every key the device has had, with when it was removed (null: current). Rejects with `device_not_found`. */
+  keyHistory(id: string): Promise<KeyHistoryEntry[]> {
+    return this.#ctx.read(function* () {
+      yield* requireDevice(id);
+      return yield* keyHistory(id);
+    });
+  }
+
+  /** Device credentials neither used nor registered since `before` (epoch ms), by (device id, kid), after `after`. */
+  unusedCredentials(before: number, opts: { limit: number; after?: { deviceId: string; kid: string } }): Promise<UnusedCredential[]> {
+    return this.#ctx.read(() => unusedCredentials(before, opts.limit, opts.after ?? null));
   }
 }

@@ -16,7 +16,8 @@ import type { Runner } from './runner.ts';
 import { ServiceStore } from './services.ts';
 import { openSqlite } from './sqlite-runner.ts';
 import { StatusStore, type SessionEvent } from './status.ts';
-import type { AuthFailure, PrincipalRecord, RegistryChange, ServiceAcl } from './types.ts';
+import { recordCredentialUses } from './credentials.ts';
+import type { AuthFailure, CredentialUse, PrincipalRecord, RegistryChange, ServiceAcl } from './types.ts';
 
 /** A principal's row (`found`: a device's `blocked`, a service's `acl`; null when unknown) with one credential, or none. */
 interface PrincipalRow {
@@ -159,6 +160,15 @@ export class Registry {
 
   recordSeen(entries: ReadonlyArray<readonly [deviceId: string, at: number]>): Promise<void> {
     return this.status.seen(entries);
+  }
+
+  /**
+   * The broker's batched credential usage (BrokerRegistryPort.recordCredentialUses): when each
+   * credential last verified a connect and a signed message, for the whole batch in one transaction.
+   */
+  recordCredentialUses(uses: ReadonlyArray<CredentialUse>): Promise<void> {
+    if (uses.length === 0) return Promise.resolve();
+    return this.#ctx.write(() => recordCredentialUses(uses));
   }
 
   recordAuthFailure(failure: AuthFailure): Promise<void> {
