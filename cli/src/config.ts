@@ -30,7 +30,7 @@ export interface UpConfig {
 type CliSetting = 'dataDir' | 'httpPort' | 'adminToken' | 'logLevel';
 /** The broker settings `latchkey up` exposes as flags. */
 type BrokerSetting = Extract<keyof BrokerConfig, 'host' | 'mqttPort' | 'mqttsPort' | 'tlsCert' | 'tlsKey' | 'wsPort' | 'audience' | 'maxTokenLifetime' | 'clockTolerance' | 'requireJti' | 'connectTimeout' | 'maxPacketSize' | 'authFailureLimit' | 'trustProxy' | 'requireSignedTopics'>;
-export type UpSetting = CliSetting | BrokerSetting | 'httpAuthFailureLimit' | 'auditRetention' | 'auditMaxRefusals';
+export type UpSetting = CliSetting | BrokerSetting | 'httpAuthFailureLimit' | 'keyInUseMinutes' | 'auditRetention' | 'auditMaxRefusals';
 
 type Owner = 'cli' | 'broker' | 'http' | 'retention';
 
@@ -76,6 +76,7 @@ export const UP_SETTINGS: { readonly [K in UpSetting]: Setting } = Object.freeze
   httpAuthFailureLimit: setting('http-auth-failure-limit', 'http', 'number', { key: 'authFailureLimit' }),
   trustProxy: setting('trust-proxy', ['broker', 'http'], 'list'),
   requireSignedTopics: setting('require-signed', 'broker', 'list'),
+  keyInUseMinutes: setting('key-in-use-minutes', 'http', 'number'),
   auditRetention: setting('audit-retention', 'retention', 'duration', { key: 'auditRetentionMs' }),
   auditMaxRefusals: setting('audit-max-refusals', 'retention', 'number', { key: 'maxRefusals' }),
   // docs/api.md §Conventions: a configured admin token must be hard to guess
