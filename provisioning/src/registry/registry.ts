@@ -16,7 +16,7 @@ import type { Runner } from './runner.ts';
 import { ServiceStore } from './services.ts';
 import { openSqlite } from './sqlite-runner.ts';
 import { StatusStore, type SessionEvent } from './status.ts';
-import type { AuthFailure, PrincipalRecord, RegistryChange, ServiceAcl } from './types.ts';
+import type { AuthFailure, JsonObject, PrincipalRecord, RegistryChange, ServiceAcl } from './types.ts';
 
 /** A principal's row (`found`: a device's `blocked`, a service's `acl`; null when unknown) with one credential, or none. */
 interface PrincipalRow {
@@ -171,6 +171,11 @@ export class Registry {
 
   saveState(deviceId: string, stateJson: string, at: number): Promise<void> {
     return this.configState.saveState(deviceId, stateJson, at);
+  }
+
+  /** Every device's current config, a page at a time (the broker's retained-config re-seed at start). */
+  allConfigs(after: string | null, limit: number): Promise<Array<{ deviceId: string; version: number; config: JsonObject }>> {
+    return this.configState.allConfigs(after, limit);
   }
 
   /** For readiness probes: true when the database answers (SQLite: and passes a quick check). */
