@@ -88,7 +88,7 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX audit_by_target ON audit_log(target, seq);
 
-      -- the change feed (docs/architecture.md §Change feed): written in the transaction of the change
+      -- the change feed (docs/operations.md §Change feed): written in the transaction of the change
       CREATE TABLE registry_changes (
         seq    bigserial PRIMARY KEY,
         at     bigint NOT NULL,
