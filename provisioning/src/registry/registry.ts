@@ -8,6 +8,7 @@ import { RegistryContext } from './context.ts';
 import { CredentialStore } from './credentials.ts';
 import { DeviceStore } from './devices.ts';
 import { EnrollmentStore } from './enrollment.ts';
+import { FleetStats } from './fleet-stats.ts';
 import { toRegistryError } from './errors.ts';
 import { migrate } from './migrations.ts';
 import { ServiceStore } from './services.ts';
@@ -41,6 +42,8 @@ export class Registry {
   readonly configState: ConfigStateStore;
   readonly status: StatusStore;
   readonly audit: AuditStore;
+  /** read-only fleet figures (connected count, statuses, refusals by minute) */
+  readonly stats: FleetStats;
   readonly #db: Db;
   readonly #ctx: RegistryContext;
   readonly #credentials: CredentialStore;
@@ -59,6 +62,7 @@ export class Registry {
     this.configState = new ConfigStateStore(this.#ctx);
     this.status = new StatusStore(this.#ctx);
     this.audit = new AuditStore(this.#ctx);
+    this.stats = new FleetStats(this.#ctx);
   }
 
   /** The principal (device id or `svc:{name}`) with its credentials, or null. Never throws. */
