@@ -4,10 +4,17 @@
  */
 export { buildApp } from './http/app.ts';
 export type { AppDeps } from './http/app.ts';
-export { loadOrCreateAdminToken, ADMIN_TOKEN_FILE } from './http/admin-token.ts';
+export { loadOrCreateAdminToken, ADMIN_TOKEN_FILE, secretMatcher } from './http/admin-token.ts';
+export { FailureLimiter } from './http/failure-limiter.ts';
 export { resolveHttpConfig, DEFAULT_HTTP_CONFIG } from './http/config.ts';
 export type { HttpConfig } from './http/config.ts';
 export { createHttpLogger, LOG_REDACT_PATHS } from './http/http-logger.ts';
 export { API_ERROR_STATUS, API_ERROR_CODES, ApiError } from './http/api-error.ts';
 export type { ApiErrorCode, Problem } from './http/api-error.ts';
 export type { DeviceMessagingPort } from './http/messaging-port.ts';
+export { FleetEvents, observeRegistry, FLEET_EVENT_TYPES } from './events/fleet-events.ts';
+export type { FleetEvent, FleetEventSource, FleetEventType, BrokerFacingRegistry } from './events/fleet-events.ts';
+export { EventStreams, EventStream, sseFrame, DEFAULT_EVENT_STREAM_LIMITS } from './events/event-stream.ts';
+export type { EventStreamLimits } from './events/event-stream.ts';
+export { parseFleetStreamQuery, runFleetStream, MAX_STREAM_DEVICES, MAX_TELEMETRY_BYTES, MAX_TELEMETRY_RATE } from './events/fleet-stream.ts';
+export type { FleetStreamQuery, FleetStreamDeps, StreamEventType } from './events/fleet-stream.ts';

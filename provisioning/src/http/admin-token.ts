@@ -41,12 +41,18 @@ const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').dig
  * comparison time nor an early length mismatch reveals anything about the token.
  */
 export function bearerMatcher(expected: string): (authorization: string | undefined) => boolean {
-  const expectedHash = sha256(expected);
+  const matches = secretMatcher(expected);
   return (authorization) => {
     if (typeof authorization !== 'string' || authorization.length > 1024) return false;
     const m = /^Bearer ([^\s]+)$/i.exec(authorization);
-    return m !== null && timingSafeEqual(sha256(m[1]!), expectedHash);
+    return m !== null && matches(m[1]!);
   };
+}
+
+/** A constant-time check of a secret as typed (the console's sign-in form), hashed like `bearerMatcher`. */
+export function secretMatcher(expected: string): (candidate: unknown) => boolean {
+  const expectedHash = sha256(expected);
+  return (candidate) => typeof candidate === 'string' && candidate.length <= 1024 && timingSafeEqual(sha256(candidate), expectedHash);
 }
 
 /** The bearer credential of an Authorization header, or null. */

@@ -3,6 +3,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { Clock } from '@latchkey/device-sdk/protocol';
+import { EventStreams } from '../events/event-stream.ts';
+import type { FleetEventSource } from '../events/fleet-events.ts';
 import type { Registry } from '../registry/index.ts';
 import { requireAdmin } from './admin-auth.ts';
 import { resolveHttpConfig, type HttpConfig } from './config.ts';
@@ -17,6 +19,7 @@ import { deviceMessagingRoutes } from './routes/device-messaging.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { enrollRoutes } from './routes/enroll.ts';
 import { enrollmentTokenRoutes } from './routes/enrollment-tokens.ts';
+import { eventRoutes } from './routes/events.ts';
 import { adminOperationRoutes, operationRoutes } from './routes/operations.ts';
 import { serviceRoutes } from './routes/services.ts';
 
@@ -33,6 +36,8 @@ export interface AppDeps {
   messaging?: DeviceMessagingPort;
   /** `/readyz` also requires this to be true when given */
   brokerReady?: () => boolean;
+  /** the fleet's live events; with it, `GET /v1/events` streams them (closed on `app.close()`) */
+  events?: FleetEventSource;
 }
 
 /**
@@ -102,6 +107,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     serviceRoutes(admin, routeDeps);
     enrollmentTokenRoutes(admin, routeDeps);
     adminOperationRoutes(admin, routeDeps);
+    if (deps.events !== undefined) {
+      const streams = new EventStreams();
+      admin.addHook('preClose', async () => streams.closeAll());
+      eventRoutes(admin, routeDeps, deps.events, streams);
+    }
   });
   return app;
 }

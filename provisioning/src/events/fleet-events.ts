@@ -1,0 +1,133 @@
+import type { Clock } from '@latchkey/device-sdk/protocol';
+import type { DeviceStatusSnapshot, Registry, RegistryChange } from '../registry/index.ts';
+
+/**
+ * What happens in the fleet, as it is recorded: a device's status after the broker's status
+ * flush, the connected count, a refused connect, a registry change (block, delete, keys).
+ * Times are epoch ms. Never a token or a key.
+ */
+export type FleetEvent =
+  | ({ type: 'status'; at: number } & DeviceStatusSnapshot)
+  | { type: 'fleet'; connected: number; at: number }
+  | { type: 'refusal'; principal: string | null; deviceId: string | null; reason: string; remoteAddress: string | null; at: number }
+  | { type: 'change'; change: RegistryChange; at: number };
+
+export type FleetEventType = FleetEvent['type'];
+export const FLEET_EVENT_TYPES: readonly FleetEventType[] = ['status', 'fleet', 'refusal', 'change'];
+
+/** Where live views subscribe (the console, `GET /v1/events`). */
+export interface FleetEventSource {
+  /** Adds a listener; returns its unsubscribe function. */
+  subscribe(listener: (event: FleetEvent) => void): () => void;
+}
+
+/**
+ * An in-process hub of fleet events. A listener that throws is reported and does not stop the
+ * others. With no listener, the observers below skip the extra reads entirely.
+ */
+export class FleetEvents implements FleetEventSource {
+  readonly #listeners = new Set<(event: FleetEvent) => void>();
+  readonly #onListenerError: (err: unknown) => void;
+
+  constructor(onListenerError: (err: unknown) => void = () => {}) {
+    this.#onListenerError = onListenerError;
+  }
+
+  get listening(): boolean {
+    return this.#listeners.size > 0;
+  }
+
+  subscribe(listener: (event: FleetEvent) => void): () => void {
+    if (typeof listener !== 'function') throw new TypeError('listener must be a function');
+    const entry = (e: FleetEvent): void => listener(e);
+    this.#listeners.add(entry);
+    return () => {
+      this.#listeners.delete(entry);
+    };
+  }
+
+  emit(event: FleetEvent): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.#onListenerError(err);
+      }
+    }
+  }
+}
+
+/** The registry methods the broker calls (broker/src/registry-port.ts, restated: provisioning never imports the broker). */
+export type BrokerFacingRegistry = Pick<
+  Registry,
+  'findPrincipal' | 'onChange' | 'recordConnected' | 'recordDisconnected' | 'recordSessionEvents' | 'recordSeen' | 'recordAuthFailure' | 'saveState'
+>;
+
+/**
+ * Feeds `events` from what the registry already records, without the broker or the registry
+ * knowing: the composition root hands the broker `brokerRegistry` (the same registry, each
+ * status write and refusal also published once it is stored) and the registry change feed is
+ * forwarded. A status event carries the registry's state after the write, so a takeover
+ * (connect, then the old session's disconnect, in one flush) shows as still connected.
+ *
+ * @example
+ * ```ts
+ * const events = new FleetEvents();
+ * const observed = observeRegistry(registry, events, clock);
+ * const broker = createBroker({ registry: observed.brokerRegistry, ... });
+ * ```
+ */
+export function observeRegistry(
+  registry: Registry,
+  events: FleetEvents,
+  clock: Clock,
+  onError: (err: unknown) => void = () => {},
+): { brokerRegistry: BrokerFacingRegistry; close(): void } {
+  const publishStatus = (deviceIds: Iterable<string>): void => {
+    if (!events.listening) return;
+    try {
+      const at = clock();
+      for (const s of registry.stats.statusOf([...new Set(deviceIds)])) events.emit({ type: 'status', at, ...s });
+      events.emit({ type: 'fleet', connected: registry.stats.countConnected(), at });
+    } catch (err) {
+      onError(err);
+    }
+  };
+  const stopFeed = registry.onChange((change) => {
+    if (!events.listening) return;
+    events.emit({ type: 'change', change, at: clock() });
+    if (change.type === 'principal_blocked' || change.type === 'principal_unblocked') publishStatus([change.principal]);
+  });
+  const brokerRegistry: BrokerFacingRegistry = {
+    findPrincipal: (principal) => registry.findPrincipal(principal),
+    onChange: (listener) => registry.onChange(listener),
+    recordConnected(deviceId, at) {
+      registry.recordConnected(deviceId, at);
+      publishStatus([deviceId]);
+    },
+    recordDisconnected(deviceId, at) {
+      registry.recordDisconnected(deviceId, at);
+      publishStatus([deviceId]);
+    },
+    recordSessionEvents(batch) {
+      registry.recordSessionEvents(batch);
+      publishStatus(batch.map((e) => e.deviceId));
+    },
+    recordSeen: (entries) => registry.recordSeen(entries),
+    recordAuthFailure(failure) {
+      registry.recordAuthFailure(failure);
+      if (!events.listening) return;
+      const p = failure.principal;
+      events.emit({
+        type: 'refusal',
+        principal: p,
+        deviceId: p !== null && !p.startsWith('svc:') ? p : null,
+        reason: failure.reason,
+        remoteAddress: failure.remoteAddress,
+        at: failure.at,
+      });
+    },
+    saveState: (deviceId, stateJson, at) => registry.saveState(deviceId, stateJson, at),
+  };
+  return { brokerRegistry, close: stopFeed };
+}

@@ -1,0 +1,136 @@
+import mqtt from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FleetEvents, observeRegistry, sseFrame, type FleetEvent } from '../../provisioning/src/index.ts';
+import { openSse } from '../helpers/sse.ts';
+import { startBroker, type TestBroker } from './aedes-messaging.ts';
+import { ADMIN, deviceKey, problem, startApi, type HttpFixture } from './http-fixture.ts';
+import { parsePublicKey } from '@latchkey/device-sdk/protocol';
+
+const closers: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+async function setup(withBroker = false): Promise<{ fx: HttpFixture; events: FleetEvents; observed: ReturnType<typeof observeRegistry>; broker: TestBroker | null }> {
+  const broker = withBroker ? await startBroker() : null;
+  if (broker !== null) closers.push(() => broker.close());
+  const events = new FleetEvents();
+  // the registry is created by the fixture; observe it after
+  const fx = await startApi({ events, ...(broker !== null ? { messaging: broker.messaging } : {}) });
+  closers.push(() => fx.close());
+  const observed = observeRegistry(fx.registry, events, fx.clock);
+  closers.push(async () => observed.close());
+  for (const id of ['ev-1', 'ev-2', 'ev-3']) fx.registry.devices.create({ id, key: parsePublicKey(deviceKey().pem) }, 'test');
+  return { fx, events, observed, broker };
+}
+
+describe('fleet events from what the registry records', () => {
+  it('publishes the stored status after a status flush (a takeover stays connected), the connected count, refusals and changes', async () => {
+    const { fx, events, observed } = await setup();
+    const seen: FleetEvent[] = [];
+    events.subscribe((e) => seen.push(e));
+    const at = fx.clock();
+    observed.brokerRegistry.recordSessionEvents!([
+      { deviceId: 'ev-1', type: 'connected', at },
+      { deviceId: 'ev-2', type: 'connected', at },
+      { deviceId: 'ev-2', type: 'connected', at },
+      { deviceId: 'ev-2', type: 'disconnected', at },
+    ]);
+    expect(seen.filter((e) => e.type === 'status').map((e) => e.type === 'status' && [e.deviceId, e.connected])).toEqual([
+      ['ev-1', true],
+      ['ev-2', true],
+    ]);
+    expect(seen.at(-1)).toEqual({ type: 'fleet', connected: 2, at });
+    seen.length = 0;
+    observed.brokerRegistry.recordAuthFailure({ principal: 'ev-3', clientId: 'ev-3', reason: 'token_expired', remoteAddress: '127.0.0.1', at });
+    expect(seen).toEqual([{ type: 'refusal', principal: 'ev-3', deviceId: 'ev-3', reason: 'token_expired', remoteAddress: '127.0.0.1', at }]);
+    expect(fx.registry.devices.get('ev-3').status.lastError).toEqual({ code: 'token_expired', at }); // stored as before
+    seen.length = 0;
+    fx.registry.devices.update('ev-1', { blocked: true }, 'admin');
+    expect(seen.map((e) => e.type)).toEqual(['change', 'status', 'fleet']);
+    expect(seen[1]).toMatchObject({ deviceId: 'ev-1', blocked: true });
+  });
+
+  it('a listener that throws does not stop the others or the registry write', async () => {
+    const errors: unknown[] = [];
+    const events = new FleetEvents((e) => errors.push(e));
+    const got: string[] = [];
+    events.subscribe(() => {
+      throw new Error('boom');
+    });
+    events.subscribe((e) => got.push(e.type));
+    events.emit({ type: 'fleet', connected: 0, at: 1 });
+    expect(got).toEqual(['fleet']);
+    expect(errors).toHaveLength(1);
+  });
+});
+
+describe('SSE framing', () => {
+  it('writes one event per frame; data with line breaks cannot end the event or add a field', () => {
+    const frame = sseFrame('refusal', { text: 'a\n\nevent: x\r\ndata: y' });
+    expect(frame.split('\n\n')).toEqual([expect.stringMatching(/^event: refusal\ndata: \{.*\}$/), '']);
+    expect(frame.match(/\n/g)).toHaveLength(3);
+    expect(() => sseFrame('bad name\n', {})).toThrow(TypeError);
+  });
+});
+
+describe('GET /v1/events', () => {
+  it('needs the admin token and a valid query (problem+json)', async () => {
+    const { fx } = await setup();
+    problem(await fx.api('GET', '/v1/events', undefined, {}), 401, 'unauthorized');
+    problem(await fx.api('GET', '/v1/events?deviceId=%3Cx%3E'), 400, 'validation_failed');
+    problem(await fx.api('GET', '/v1/events?events=status,nope'), 400, 'validation_failed');
+    problem(await fx.api('GET', '/v1/events?events=telemetry'), 400, 'validation_failed');
+    problem(await fx.api('GET', `/v1/events?${Array.from({ length: 51 }, (_, i) => `deviceId=dev-${i}`).join('&')}`), 400, 'validation_failed');
+  });
+
+  it('streams hello and a snapshot first, then live events of the chosen devices only', async () => {
+    const { fx, observed } = await setup();
+    const at = fx.clock();
+    observed.brokerRegistry.recordSessionEvents!([{ deviceId: 'ev-2', type: 'connected', at }]);
+    const sse = await openSse(`${fx.url}/v1/events?deviceId=ev-1&deviceId=ev-2`, ADMIN);
+    closers.push(async () => sse.close());
+    expect(sse.status).toBe(200);
+    expect(sse.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(sse.headers['cache-control']).toBe('no-store');
+    expect((await sse.next()).event).toBe('hello');
+    expect(sse.raw().startsWith('retry: 2000\n\n')).toBe(true);
+    const snapshot = [(await sse.next('status')).json, (await sse.next('status')).json];
+    expect(snapshot.map((s) => [s.deviceId, s.connected])).toEqual([
+      ['ev-1', false],
+      ['ev-2', true],
+    ]);
+    observed.brokerRegistry.recordAuthFailure({ principal: 'ev-3', clientId: 'ev-3', reason: 'signature_invalid', remoteAddress: null, at });
+    observed.brokerRegistry.recordAuthFailure({ principal: 'ev-1', clientId: 'ev-1', reason: 'token_expired', remoteAddress: null, at });
+    const refusal = await sse.next('refusal');
+    expect(refusal.json).toMatchObject({ deviceId: 'ev-1', reason: 'token_expired' }); // ev-3's was filtered out
+    observed.brokerRegistry.recordSessionEvents!([{ deviceId: 'ev-1', type: 'connected', at }]);
+    expect((await sse.next('status')).json).toMatchObject({ deviceId: 'ev-1', connected: true });
+    expect((await sse.next('fleet')).json).toMatchObject({ connected: 2 });
+  });
+
+  it('carries the telemetry of a chosen device, cut to 4 KiB', async () => {
+    const { fx, broker } = await setup(true);
+    const sse = await openSse(`${fx.url}/v1/events?deviceId=ev-1&events=telemetry`, ADMIN);
+    closers.push(async () => sse.close());
+    await sse.next('hello');
+    const client = await mqtt.connectAsync(broker!.url, { clientId: 'ev-1', reconnectPeriod: 0 });
+    closers.push(() => client.endAsync());
+    await client.publishAsync('devices/ev-2/telemetry', '{"not":"mine"}', { qos: 1 });
+    await client.publishAsync('devices/ev-1/telemetry/temp', '{"celsius":21.5}', { qos: 1 });
+    await client.publishAsync('devices/ev-1/telemetry', 'x'.repeat(5000), { qos: 1 });
+    expect((await sse.next('telemetry')).json).toMatchObject({ deviceId: 'ev-1', topic: 'devices/ev-1/telemetry/temp', payload: '{"celsius":21.5}', truncated: false, skipped: 0 });
+    const big = (await sse.next('telemetry')).json;
+    expect(big.truncated).toBe(true);
+    expect(big.payload).toHaveLength(4096);
+  });
+
+  it('app.close() ends open streams (preClose) instead of waiting for the client', async () => {
+    const { fx } = await setup();
+    const sse = await openSse(`${fx.url}/v1/events`, ADMIN);
+    await sse.next('hello');
+    await fx.app.close();
+    await sse.ended;
+    expect(sse.raw()).toContain('event: hello');
+  });
+});
