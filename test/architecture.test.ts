@@ -69,6 +69,17 @@ describe('import rules (docs/architecture.md)', () => {
     expect(violations('provisioning/src', provisioning, 'provisioning/src')).toEqual([]);
   });
 
+  it('the console never imports the broker: it sees it through ConsoleBrokerPort', () => {
+    const console = any(
+      (s) => s === '@latchkey/device-sdk/protocol',
+      (s) => s === '@latchkey/provisioning' || s === '@latchkey/provisioning/registry',
+      pkg('fastify'),
+    );
+    expect(violations('console/src', console, 'console/src')).toEqual([]);
+    const manifest = JSON.parse(readFileSync(path.join(root, 'console/package.json'), 'utf8'));
+    expect(Object.keys(manifest.dependencies ?? {})).not.toContain('@latchkey/broker');
+  });
+
   it('the simulator imports only the SDK public entry', () => {
     expect(violations('simulator/src', (s) => s === '@latchkey/device-sdk', 'simulator/src')).toEqual([]);
   });
@@ -78,5 +89,6 @@ describe('import rules (docs/architecture.md)', () => {
     expect(importsOf(probe)).toContain('node:crypto');
     expect(violations('device-sdk/src/protocol', () => false, 'device-sdk/src/protocol')).toEqual([]);
     expect(violations('broker/src', () => false, 'broker/src').length).toBeGreaterThan(0);
+    expect(violations('console/src', (s) => s !== '@latchkey/provisioning', 'console/src').length).toBeGreaterThan(0);
   });
 });
