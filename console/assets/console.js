@@ -27,8 +27,9 @@
       b.className = `badge ${state}`;
       b.textContent = state[0].toUpperCase() + state.slice(1);
     }
+    for (const c of by('data-seen-for', s.deviceId)) c.replaceChildren(timeEl(s.lastSeenAt));
     // only a device page has these fields, and its stream carries only its device
-    for (const f of ['lastConnectedAt', 'lastDisconnectedAt', 'lastSeenAt']) $(`[data-field="${f}"]`)?.replaceChildren(timeEl(s[f]));
+    for (const f of ['lastConnectedAt', 'lastDisconnectedAt']) $(`[data-field="${f}"]`)?.replaceChildren(timeEl(s[f]));
   }
 
   function setRefusal(r) {
@@ -84,13 +85,14 @@
   let source = null;
   function connect() {
     source = new EventSource(body.dataset.events);
+    const count = (e) => {
+      for (const c of $$('[data-connected-count]')) c.textContent = JSON.parse(e.data).connected.toLocaleString('en-US');
+    };
     source.addEventListener('hello', (e) => {
       root.dataset.live = 'open';
-      for (const c of $$('[data-connected-count]')) c.textContent = JSON.parse(e.data).connected;
+      count(e);
     });
-    source.addEventListener('fleet', (e) => {
-      for (const c of $$('[data-connected-count]')) c.textContent = JSON.parse(e.data).connected;
-    });
+    source.addEventListener('fleet', count);
     source.addEventListener('status', (e) => setStatus(JSON.parse(e.data)));
     source.addEventListener('refusal', (e) => setRefusal(JSON.parse(e.data)));
     source.addEventListener('telemetry', (e) => addTelemetry(JSON.parse(e.data)));

@@ -50,6 +50,7 @@ export function page(p: PageShell, assets: ShellAssets): SafeHtml {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${p.title} · latchkey console</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${assets.css}">
 <script src="${assets.js}" defer></script>
 </head>

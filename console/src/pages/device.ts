@@ -52,7 +52,7 @@ export function devicePage(
   <dt>Status</dt><dd>${badge(deviceState({ blocked: dev.blocked, connected: st.connected }), id)}</dd>
   <dt>Last connected</dt><dd data-field="lastConnectedAt">${time(st.lastConnectedAt, o.now)}</dd>
   <dt>Last disconnected</dt><dd data-field="lastDisconnectedAt">${time(st.lastDisconnectedAt, o.now)}</dd>
-  <dt>Last seen</dt><dd data-field="lastSeenAt">${time(st.lastSeenAt, o.now)}</dd>
+  <dt>Last seen</dt><dd data-seen-for="${id}">${time(st.lastSeenAt, o.now)}</dd>
   <dt>Last refusal</dt><dd data-refusal-for="${id}">${
     st.lastError === null
       ? html`<span class="muted">none</span>`

@@ -38,7 +38,7 @@ export function devicesPage(v: DevicesView, session: ConsoleSession, flash: Flas
       flash,
       events: `/console/events?events=status,fleet,refusal${ids === '' ? '' : `&${ids}`}`,
       body: html`<h1>Devices</h1>
-<p class="summary" aria-live="polite"><span data-connected-count>${v.connected}</span> of ${v.total} devices connected</p>
+<p class="summary" aria-live="polite"><span data-connected-count>${v.connected.toLocaleString('en-US')}</span> of ${v.total.toLocaleString('en-US')} devices connected</p>
 <form method="get" action="/console/devices" class="filters" role="search">
   <div><label for="status">Status</label>
   <select id="status" name="status">${(Object.keys(FILTER_TEXT) as Array<DeviceStatusFilter | ''>).map(
@@ -58,7 +58,7 @@ export function devicesPage(v: DevicesView, session: ConsoleSession, flash: Flas
           (d) => html`<tr>
     <th scope="row"><a href="${devicePath(d.id)}">${d.id}</a></th>
     <td>${badge(deviceState({ blocked: d.blocked, connected: d.status.connected }), d.id)}</td>
-    <td>${time(d.status.lastSeenAt, v.now)}</td>
+    <td data-seen-for="${d.id}">${time(d.status.lastSeenAt, v.now)}</td>
     <td data-refusal-for="${d.id}">${d.status.lastError === null ? html`<span class="muted">none</span>` : html`${refusalWords(d.status.lastError.code)} · ${time(d.status.lastError.at, v.now)}`}</td>
     <td>${d.credentials.length}</td>
   </tr>`,

@@ -59,7 +59,7 @@ export function failuresSection(h: HealthFigures): SafeHtml {
   <text x="0" y="${H + 15}">${utc(h.since).slice(11, 16)}</text>
   <text x="${W / 2}" y="${H + 15}" text-anchor="middle">−30 min</text>
   <text x="${W}" y="${H + 15}" text-anchor="end">now</text>
-  <text x="${W}" y="10" text-anchor="end">max ${max}/min</text>
+  <text x="2" y="10">max ${max}/min</text>
 </svg>
 ${reasons.length > 0
   ? html`<figcaption><ul class="legend">${reasons.map(
@@ -77,7 +77,20 @@ ${reasons.length > 0
           (f) => html`<tr><td>${utc(f.minute).slice(0, 16)}</td><td>${refusalWords(f.reason)} <code>${f.reason}</code></td><td>${f.count}</td></tr>`,
         )
   }</tbody>
-</table>`;
+</table>
+<h2 id="top-h">Most refused, last hour</h2>
+<table class="list">
+  <caption class="visually-hidden">Most refused principals in the last hour</caption>
+  <thead><tr><th scope="col">Client</th><th scope="col">Refused connects</th></tr></thead>
+  <tbody>${
+    h.topRefused.length === 0
+      ? html`<tr><td colspan="2">None.</td></tr>`
+      : h.topRefused.map(
+          (t) => html`<tr><th scope="row">${t.principal === null ? html`<span class="muted">(client id not a device id)</span>` : t.principal.startsWith('svc:') ? t.principal : html`<a href="${devicePath(t.principal)}">${t.principal}</a>`}</th><td>${t.count}</td></tr>`,
+        )
+  }</tbody>
+</table>
+`;
 }
 
 /** Fleet health: connected devices and sessions, refused connects by reason, the most refused ids. */
@@ -91,27 +104,14 @@ export function healthPage(o: { h: HealthFigures; sessions: number; session: Con
       events: '/console/events?events=fleet,refusal',
       body: html`<h1>Fleet health</h1>
 <dl class="figures">
-  <div><dt>Connected devices</dt><dd aria-live="polite"><span data-connected-count>${h.connected}</span> of ${h.devices}</dd></div>
+  <div><dt>Connected devices</dt><dd aria-live="polite"><span data-connected-count>${h.connected.toLocaleString('en-US')}</span> of ${h.devices.toLocaleString('en-US')}</dd></div>
   <div><dt>Live MQTT sessions (devices and services)</dt><dd>${o.sessions}</dd></div>
 </dl>
 <section id="failures" aria-labelledby="failures-h" data-refresh-src="/console/health/failures">
 ${failuresSection(h)}
 </section>
-<section aria-labelledby="top-h">
-<h2 id="top-h">Most refused, last hour</h2>
-<table class="list">
-  <caption class="visually-hidden">Most refused principals in the last hour</caption>
-  <thead><tr><th scope="col">Client</th><th scope="col">Refused connects</th></tr></thead>
-  <tbody>${
-    h.topRefused.length === 0
-      ? html`<tr><td colspan="2">None.</td></tr>`
-      : h.topRefused.map(
-          (t) => html`<tr><th scope="row">${t.principal === null ? html`<span class="muted">(client id not a device id)</span>` : t.principal.startsWith('svc:') ? t.principal : html`<a href="${devicePath(t.principal)}">${t.principal}</a>`}</th><td>${t.count}</td></tr>`,
-        )
-  }</tbody>
-</table>
 <p>Metrics for Prometheus: <a href="/metrics">/metrics</a>.</p>
-</section>`,
+`,
     },
     assets,
   );
