@@ -13,6 +13,7 @@ const benches: Record<string, () => Promise<BenchResult>> = {
   'broker-connect': async () => (await import('./broker-connect.ts')).benchBrokerConnect(),
   'broker-memory': async () => (await import('./broker-memory.ts')).benchBrokerMemory(),
   'sdk-footprint': async () => (await import('./sdk-footprint.ts')).benchSdkFootprint(),
+  console: async () => (await import('./console.ts')).benchConsole(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
