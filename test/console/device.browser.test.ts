@@ -15,7 +15,7 @@ import { axeViolations, expectNoCspViolations, launch, liveOpen, openTab, requir
 import { newDeviceKeys, signIn, startConsoleStack, type ConsoleStack } from './helpers/stack.ts';
 
 /** Globals of the page, for functions that playwright runs in the browser (this project compiles without the DOM lib). */
-declare const document: any;
+declare const document: any, window: any;
 
 const run = requireChromium('device.browser.test.ts');
 const XSS = '<img src=x onerror=alert(document.domain)>';
@@ -180,7 +180,13 @@ describe.skipIf(!run)('console in Chromium: a device page', { timeout: 120_000 }
     await client.publishTelemetry({ battery: 95 });
     await page.waitForFunction(() => /1 new message not shown/.test(document.querySelector('#telemetry-note')?.textContent ?? ''), null, { timeout: 10_000 });
     expect(await page.locator('#telemetry tbody tr').count()).toBe(1);
+    // a second client under its id with an expired token: refused, the live session untouched
+    await expect(s.connect(keys, { mintedAt: Date.now() - 3_600_000, ttlSeconds: 60 })).rejects.toThrow();
+    await page.waitForFunction(() => /token expired/.test(document.querySelector('[data-refusal-for="lock-1"]')?.textContent ?? ''), null, { timeout: 10_000 });
+    expect(await page.locator('[data-status-for="lock-1"]').textContent()).toBe('Connected');
     await checkPage('device');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot(page, 'device-top', false); // the first screen, for the README (docs/console-device.png)
 
     await page.getByLabel('Command', { exact: true }).fill('slow');
     await page.getByLabel('Timeout (ms)').fill('500');

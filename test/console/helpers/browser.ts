@@ -97,9 +97,9 @@ export async function expectNoCspViolations(page: Page): Promise<void> {
 }
 
 /** A full-page screenshot for people to look at (not a pixel-diff gate); times masked. */
-export async function shot(page: Page, name: string): Promise<void> {
+export async function shot(page: Page, name: string, fullPage = true): Promise<void> {
   mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true, animations: 'disabled', caret: 'hide' });
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage, animations: 'disabled', caret: 'hide' });
 }
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
