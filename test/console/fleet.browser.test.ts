@@ -6,7 +6,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { axeViolations, expectNoCspViolations, launch, liveOpen, openTab, requireChromium, shot, type Tab } from './helpers/browser.ts';
-import { signIn, startConsoleStack, type ConsoleStack, type DeviceKeys } from './helpers/stack.ts';
+import { ADMIN_TOKEN, signIn, startConsoleStack, type ConsoleStack, type DeviceKeys } from './helpers/stack.ts';
 
 /** Globals of the page, for functions that playwright runs in the browser (this project compiles without the DOM lib). */
 declare const document: any, window: any;
@@ -51,8 +51,17 @@ describe.skipIf(!run)('console in Chromium: a fleet of 10,000', { timeout: 120_0
     expect(await tab.context.cookies()).toEqual([]);
     expect(tab.httpErrors).toEqual([expect.stringContaining('status of 401')]);
     await checkPage('login-refused');
-    await signIn(page, s.url);
-    expect(new URL(page.url()).pathname).toBe('/console/devices');
+    // keyboard only: the skip link comes first, then the home link and the token field; Enter submits
+    await page.goto(`${s.url}/console/login`);
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('latchkey console');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('token');
+    await page.keyboard.type(ADMIN_TOKEN);
+    await page.keyboard.press('Enter');
+    await page.waitForURL('**/console/devices');
     const [cookie] = await tab.context.cookies();
     expect(cookie).toMatchObject({ name: 'lk_session', httpOnly: true, sameSite: 'Strict', path: '/console', secure: false });
     expect(await page.evaluate(() => document.cookie)).toBe(''); // no script can read it
