@@ -46,7 +46,7 @@
       setTimeout(async () => {
         delete chart.dataset.pending;
         const res = await fetch(chart.dataset.refreshSrc, { credentials: 'same-origin' });
-        if (res.ok) chart.innerHTML = await res.text(); // the server's escaped HTML
+        if (res.ok && !res.redirected) chart.innerHTML = await res.text(); // the server's escaped HTML
       }, 1000);
     }
   }
@@ -144,7 +144,9 @@
           headers: { 'x-console-fragment': form.dataset.fragment },
           credentials: 'same-origin',
         });
-        panel.innerHTML = await res.text(); // the server's escaped HTML
+        // signed out meanwhile (a redirect to sign-in) or refused (401/403): say so, do not show that page here
+        if (res.redirected || res.status === 401 || res.status === 403) panel.textContent = 'Your session has ended or this page is out of date: reload the page and try again.';
+        else panel.innerHTML = await res.text(); // the server's escaped HTML
       } catch {
         panel.textContent = 'The console did not answer; check the connection and try again.';
       } finally {

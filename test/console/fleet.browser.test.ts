@@ -131,7 +131,7 @@ describe.skipIf(!run)('console in Chromium: a fleet of 10,000', { timeout: 120_0
     await page.waitForFunction(() => document.querySelector('[data-status-for="live-1"]')?.textContent === 'Connected', null, { timeout: 10_000 });
     console.log(`status flip visible ${Date.now() - connectedAt} ms after CONNACK (broker status flush 1 s + push)`);
     expect(await badge.getAttribute('class')).toBe('badge connected');
-    expect(await page.locator('[data-connected-count]').textContent()).toBe('1');
+    await expect.poll(() => page.locator('[data-connected-count]').textContent()).toBe('1');
     await checkPage('devices-live');
     await client.endAsync();
     await page.waitForFunction(() => document.querySelector('[data-status-for="live-1"]')?.textContent === 'Offline', null, { timeout: 10_000 });
