@@ -78,6 +78,24 @@ describe('escaping of every rendered field', () => {
   });
 });
 
+describe('bad addresses', () => {
+  it('a bad filter, prefix or page link is a 400 page that repeats nothing unescaped', async () => {
+    c = await startConsoleApp();
+    const { cookie } = await c.signIn();
+    for (const url of ['/console/devices?status=everything', `/console/devices?q=${encodeURIComponent(HOSTILE)}`, '/console/devices?after=a&before=b', '/console/audit?before=x']) {
+      const res = await c.get(url, cookie);
+      expect(res.statusCode, url).toBe(400);
+      expect(res.headers['content-type']).toMatch(/^text\/html/);
+      expect(res.body).not.toContain('<img');
+    }
+    const audit = await c.get(`/console/audit?deviceId=${encodeURIComponent(HOSTILE)}`, cookie);
+    expect(audit.statusCode).toBe(400);
+    expect(audit.body).toContain(`value="${ESCAPED}"`);
+    expect(audit.body).toContain('aria-invalid="true"');
+    expect((await c.get('/console/devices/%3Cimg%3E', cookie)).statusCode).toBe(404);
+  });
+});
+
 describe('headers', () => {
   it('every page has the strict CSP, no-store, nosniff, no framing and a Server-Timing; assets are immutable and gzipped', async () => {
     c = await startConsoleApp();
