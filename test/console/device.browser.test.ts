@@ -99,7 +99,8 @@ describe.skipIf(!run)('console in Chromium: a device page', { timeout: 120_000 }
     await expect(s.connect(keys)).rejects.toThrow(); // and it cannot come back
     await page.getByRole('button', { name: 'Unblock' }).click();
     await page.waitForSelector('.flash.ok');
-    expect(await page.locator('[data-status-for="block-1"]').textContent()).toBe('Offline');
+    // the registry learns of the closed session at the broker's next status flush (≤ 1 s); the page follows live
+    await page.waitForFunction(() => document.querySelector('[data-status-for="block-1"]')?.textContent === 'Offline', null, { timeout: 10_000 });
     (await s.connect(keys)).end(true);
 
     await page.getByRole('button', { name: 'Delete' }).click();
@@ -183,7 +184,7 @@ describe.skipIf(!run)('console in Chromium: a device page', { timeout: 120_000 }
     // a second client under its id with an expired token: refused, the live session untouched
     await expect(s.connect(keys, { mintedAt: Date.now() - 3_600_000, ttlSeconds: 60 })).rejects.toThrow();
     await page.waitForFunction(() => /token expired/.test(document.querySelector('[data-refusal-for="lock-1"]')?.textContent ?? ''), null, { timeout: 10_000 });
-    expect(await page.locator('[data-status-for="lock-1"]').textContent()).toBe('Connected');
+    await page.waitForFunction(() => document.querySelector('[data-status-for="lock-1"]')?.textContent === 'Connected', null, { timeout: 10_000 });
     await checkPage('device');
     await page.evaluate(() => window.scrollTo(0, 0));
     await shot(page, 'device-top', false); // the first screen, for the README (docs/console-device.png)
