@@ -1,6 +1,6 @@
 /**
  * The broker side of the broker benchmarks, run in its own process so its CPU time and memory
- * can be measured alone: `tsx bench/broker-child.ts <auth|bare|jose|floor> <devices.json>`.
+ * can be measured alone: `tsx bench/broker-child.ts <auth|bare|jose|floor> <devices.json> [broker config JSON]`.
  * - `auth`: latchkey's createBroker over a real SQLite registry holding the devices' public keys.
  * - `bare`: the same aedes 1.x with the same options (connect timeout, client-id length) on a
  *   plain net server, without authentication or latchkey's hooks (accepts everyone).
@@ -26,7 +26,7 @@ import { createBroker } from '../broker/src/index.ts';
 type Request = { cmd: 'cpu' } | { cmd: 'mem' } | { cmd: 'stop' };
 
 const MODES = ['auth', 'bare', 'jose', 'floor'];
-const [mode, devicesFile] = process.argv.slice(2);
+const [mode, devicesFile, configJson] = process.argv.slice(2);
 if (!MODES.includes(mode as string)) throw new TypeError('usage: broker-child.ts <auth|bare|jose|floor> <devices.json>');
 if (typeof process.send !== 'function') throw new TypeError('broker-child.ts must be started with an IPC channel');
 const send = process.send.bind(process);
@@ -37,7 +37,7 @@ let port: number;
 const devices = JSON.parse(readFileSync(devicesFile as string, 'utf8')) as Array<{ id: string; publicKeyPem: string }>;
 
 type Done = (error: AuthenticateError | null, success: boolean | null) => void;
-/** aedes sends CONNACK 4 only when the error carries returnCode 4 (design.md). */
+/** aedes sends CONNACK 4 only when the error carries returnCode 4 (architecture.md §Library facts). */
 const refused = () => Object.assign(new Error('bad credentials'), { returnCode: 4 }) as AuthenticateError;
 const JOSE_OPTIONS = { algorithms: ['ES256'], audience: 'latchkey', requiredClaims: ['exp', 'iat', 'sub'] };
 
@@ -82,7 +82,8 @@ if (mode === 'auth') {
     );
   }
   const broker = createBroker({
-    config: { host: '127.0.0.1', mqttPort: 0 }, // defaults otherwise (throttling on)
+    // defaults otherwise (throttling on), unless the parent overrides some
+    config: { host: '127.0.0.1', mqttPort: 0, ...(configJson === undefined ? {} : (JSON.parse(configJson) as object)) },
     registry,
     log: silent,
     metrics: new MetricsRegistry(),

@@ -19,17 +19,10 @@
  * authenticating broker must refuse a token with a tampered signature (CONNACK 4), so a
  * baseline that verified nothing could not pass as cheap.
  */
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { mintConnectToken } from '../device-sdk/src/mint-token.ts';
+import { mintConnectToken } from '../device-sdk/src/token/mint-token.ts';
+import { BROKER_MODES, connectPacket, connectPackets, makeDevices, startBrokerChild, type BenchDevice, type BrokerChild, type BrokerMode } from './broker-children.ts';
 import type { BenchResult } from './types.ts';
-
-const CHILD = fileURLToPath(new URL('./broker-child.ts', import.meta.url));
 const CONNECTORS = 50;
 const DEVICES = 500;
 /** cycles per connector: warm-up, then each measured round (8 rounds: each broker runs twice in each position) */
@@ -46,88 +39,6 @@ const SETTLE_MS = 1_500;
  */
 const BROKER_NODE_FLAGS = ['--no-memory-reducer'];
 const DISCONNECT = Buffer.from([0xe0, 0x00]);
-
-export interface BenchDevice {
-  id: string;
-  privateKey: KeyObject;
-  publicKeyPem: string;
-}
-
-/** Fresh P-256 devices `bench-00000`… (ids fit aedes's default 23-character limit for the bare broker). */
-export function makeDevices(n: number): BenchDevice[] {
-  return Array.from({ length: n }, (_, i) => {
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    return { id: `bench-${String(i).padStart(5, '0')}`, privateKey, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string };
-  });
-}
-
-/** A hand-built MQTT 3.1.1 CONNECT (clean session, keepalive 0, username `x`, password = token). */
-export function connectPacket(clientId: string, password: string): Buffer {
-  const str = (s: string) => {
-    const b = Buffer.from(s);
-    const len = Buffer.alloc(2);
-    len.writeUInt16BE(b.length);
-    return Buffer.concat([len, b]);
-  };
-  const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2, 0, 0]), str(clientId), str('x'), str(password)]);
-  const len: number[] = [];
-  let n = body.length;
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    len.push(b);
-  } while (n > 0);
-  return Buffer.concat([Buffer.from([0x10, ...len]), body]);
-}
-
-/** CONNECT packets with valid tokens for every device. */
-export async function connectPackets(devices: readonly BenchDevice[]): Promise<Buffer[]> {
-  return Promise.all(
-    devices.map(async (d) => connectPacket(d.id, (await mintConnectToken({ subject: d.id, privateKey: d.privateKey, ttlSeconds: 3600 })).token)),
-  );
-}
-
-/** bench/broker-child.ts's brokers, in the order of the first round and of the report. */
-export const BROKER_MODES = ['bare', 'floor', 'jose', 'auth'] as const;
-export type BrokerMode = (typeof BROKER_MODES)[number];
-
-export interface BrokerChild {
-  mode: BrokerMode;
-  port: number;
-  request<T>(cmd: 'cpu' | 'mem'): Promise<T>;
-  stop(): Promise<void>;
-}
-
-/**
- * Starts a broker child (`auth` over a registry holding `devices`, `bare` aedes, or a `jose`/`floor`
- * baseline) and waits for its port; `nodeFlags` are added to the child's Node options.
- */
-export async function startBrokerChild(mode: BrokerMode, devices: readonly BenchDevice[], nodeFlags: readonly string[] = []): Promise<BrokerChild> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-bench-devices-'));
-  const file = path.join(dir, 'devices.json');
-  writeFileSync(file, JSON.stringify(devices.map((d) => ({ id: d.id, publicKeyPem: d.publicKeyPem }))));
-  const child: ChildProcess = fork(CHILD, [mode, file], { execArgv: ['--import', 'tsx', '--expose-gc', ...nodeFlags], stdio: 'inherit' });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m: { port: number }) => resolve(m.port));
-    child.once('exit', (code) => reject(new Error(`broker child (${mode}) exited with ${code}`)));
-  });
-  rmSync(dir, { recursive: true, force: true });
-  return {
-    mode,
-    port,
-    request: <T>(cmd: 'cpu' | 'mem') =>
-      new Promise<T>((resolve) => {
-        child.once('message', (m: Record<string, T>) => resolve(m[cmd] as T));
-        child.send({ cmd });
-      }),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.send({ cmd: 'stop' });
-      }),
-  };
-}
 
 /** One CONNECT→CONNACK→DISCONNECT; resolves with the ms from TCP connect start to CONNACK. */
 function cycle(port: number, connectBytes: Buffer): Promise<number> {

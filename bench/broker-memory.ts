@@ -8,7 +8,7 @@
  * verifications) is not counted as per-connection memory. Median of 3 alternated rounds.
  */
 import { connect, type Socket } from 'node:net';
-import { connectPackets, makeDevices, startBrokerChild, type BrokerChild } from './broker-connect.ts';
+import { connectPackets, makeDevices, startBrokerChild, type BrokerChild } from './broker-children.ts';
 import type { BenchResult } from './types.ts';
 
 const DEVICES = 5000;

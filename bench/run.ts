@@ -1,7 +1,9 @@
 /**
  * `npm run bench` — every benchmark, each measuring latchkey side by side with its baseline in the
  * same run (these machines are shared and noisy: only ratios from one run are compared).
- * `npm run bench -- registration broker-connect` runs a subset. Results: stdout, and
+ * `npm run bench -- registration broker-connect` runs a subset. Runs from the TypeScript sources
+ * through tsx (a development tool: `node --conditions=@latchkey/source --import tsx`); what it
+ * measures of the shipped code (the bin, the packed SDK) runs compiled. Results: stdout, and
  * bench/results/latest.json (not committed); docs/benchmarks.md records a run.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,7 +14,9 @@ const benches: Record<string, () => Promise<BenchResult>> = {
   registration: async () => (await import('./registration.ts')).benchRegistration(),
   'broker-connect': async () => (await import('./broker-connect.ts')).benchBrokerConnect(),
   'broker-memory': async () => (await import('./broker-memory.ts')).benchBrokerMemory(),
+  'connect-timing': async () => (await import('./connect-timing.ts')).benchConnectTiming(),
   'sdk-footprint': async () => (await import('./sdk-footprint.ts')).benchSdkFootprint(),
+  'cli-startup': async () => (await import('./cli-startup.ts')).benchCliStartup(),
   console: async () => (await import('./console.ts')).benchConsole(),
 };
 

@@ -63,7 +63,7 @@ describe('import rules (docs/architecture.md)', () => {
 
   it('broker and provisioning reach the SDK only through its protocol subpath, and never each other', () => {
     const protocolOnly = (s: string) => s === '@latchkey/device-sdk/protocol';
-    const broker = any(protocolOnly, pkg('aedes'), pkg('ws'), pkg('pino'), pkg('prom-client'), pkg('mqtt-packet'));
+    const broker = any(protocolOnly, pkg('aedes'), pkg('aedes-persistence'), pkg('ws'), pkg('pino'), pkg('prom-client'), pkg('mqtt-packet'));
     const provisioning = any(protocolOnly, pkg('fastify'), pkg('@fastify/swagger'), pkg('better-sqlite3'), pkg('pino'), pkg('prom-client'));
     expect(violations('broker/src', broker, 'broker/src')).toEqual([]);
     expect(violations('provisioning/src', provisioning, 'provisioning/src')).toEqual([]);
@@ -90,5 +90,65 @@ describe('import rules (docs/architecture.md)', () => {
     expect(violations('device-sdk/src/protocol', () => false, 'device-sdk/src/protocol')).toEqual([]);
     expect(violations('broker/src', () => false, 'broker/src').length).toBeGreaterThan(0);
     expect(violations('console/src', (s) => s !== '@latchkey/provisioning', 'console/src').length).toBeGreaterThan(0);
+  });
+});
+
+/** Source text without comments (a `//` right after `:` is a URL, not a comment). */
+function codeOf(file: string): string {
+  return readFileSync(path.join(root, file), 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/(^|[^:\\])\/\/.*$/gm, '$1');
+}
+
+const SOURCE_DIRS = ['device-sdk/src', 'broker/src', 'provisioning/src', 'cli/src', 'simulator/src'];
+const CORE = `device-sdk/src/protocol${path.sep}`;
+
+/** Files outside the protocol core whose code matches `pattern`, with the matching text. */
+function restatements(pattern: RegExp): string[] {
+  return SOURCE_DIRS.flatMap(sourceFiles)
+    .filter((file) => !`${file}${path.sep}`.startsWith(CORE) && !file.startsWith(CORE))
+    .flatMap((file) => [...codeOf(file).matchAll(pattern)].map((m) => `${file}: ${m[0]}`));
+}
+
+describe('one owner for the principal and topic forms (docs/architecture.md)', () => {
+  const SVC_LITERAL = /['"`]svc:/g;
+  const DEVICE_TOPIC_TEMPLATE = /`devices\/\$\{/g;
+
+  it("no 'svc:' literal outside the protocol core (servicePrincipal, serviceClientId, parsePrincipal, parseClientId)", () => {
+    expect(restatements(SVC_LITERAL)).toEqual([]);
+  });
+
+  it('no `devices/${` template outside the protocol core (deviceTopics)', () => {
+    expect(restatements(DEVICE_TOPIC_TEMPLATE)).toEqual([]);
+  });
+
+  it('the checks see what they look for (they can fail)', () => {
+    expect(codeOf('device-sdk/src/protocol/ids.ts')).toMatch(SVC_LITERAL);
+    expect(codeOf('device-sdk/src/protocol/topics.ts')).toMatch(DEVICE_TOPIC_TEMPLATE);
+    expect(codeOf('device-sdk/src/protocol/ids.ts')).not.toContain('protocol.md');
+    expect(codeOf('cli/src/admin-client.ts')).toContain("'http://127.0.0.1:8080'");
+  });
+});
+
+describe('one error base (docs/architecture.md §Conventions)', () => {
+  it("every layer's error class is a CodedError with its own name and code", async () => {
+    const { CodedError, ProtocolError } = await import('@latchkey/device-sdk/protocol');
+    const { DeviceClientError, DeviceKeyError } = await import('@latchkey/device-sdk');
+    const { RegistryError } = await import('../provisioning/src/registry/index.ts');
+    const { ApiError } = await import('../provisioning/src/http/api-error.ts');
+    const { CliError } = await import('../cli/src/cli-error.ts');
+    const errors = [
+      new ProtocolError('token_malformed', 'm'),
+      new DeviceClientError('closed', 'm'),
+      new DeviceKeyError('key_exists', 'm'),
+      new RegistryError('device_exists', 'm'),
+      new ApiError('device_exists', 'm'),
+      new CliError('usage', 'm'),
+    ];
+    for (const e of errors) {
+      expect(e).toBeInstanceOf(CodedError);
+      expect(e.name).toBe(e.constructor.name);
+      expect(e.code.length).toBeGreaterThan(0);
+    }
   });
 });

@@ -3,6 +3,7 @@ import type { Aedes, AedesPublishPacket, Client } from 'aedes';
 import type { SessionTable } from './auth/session-table.ts';
 import type { DeviceStatus } from './device-status.ts';
 import type { createMessaging } from './messaging.ts';
+import { onAedesError } from './aedes-internals.ts';
 import type { BrokerRegistryPort } from './registry-port.ts';
 import { onStatePublish } from './state-publish.ts';
 
@@ -55,5 +56,5 @@ export function wireAedesEvents(aedes: Aedes, deps: AedesEventDeps): void {
     log.debug({ clientId, err: err.message }, 'client error');
   });
   aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
-  (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err }, 'aedes error'));
+  onAedesError(aedes, (err) => log.error({ err }, 'aedes error'));
 }

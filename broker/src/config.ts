@@ -1,9 +1,20 @@
 import { readFileSync } from 'node:fs';
-import { DEFAULT_LIMITS, DEFAULT_TOKEN_RULES } from '@latchkey/device-sdk/protocol';
+import { isIP } from 'node:net';
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_TOKEN_RULES,
+  isAudience,
+  isProxyRange,
+  MAX_AUDIENCE_LENGTH,
+  MAX_MQTT_PACKET_SIZE,
+  MIN_PACKET_SIZE,
+  PROXY_RANGE_RULE,
+} from '@latchkey/device-sdk/protocol';
 
 /**
- * Broker configuration (cli.md; protocol.md §Limits). Times are seconds, sizes bytes.
+ * Broker configuration (docs/configuration.md; protocol.md §Limits). Times are seconds, sizes bytes.
  * `tlsCert`/`tlsKey` are PEM text or a path to a PEM file (text containing `-----BEGIN` is PEM).
+ * The rules below are the only ones: `latchkey up` hands its flags here and reports what this finds.
  */
 export interface BrokerConfig {
   /** Interface to bind, e.g. `127.0.0.1` or `0.0.0.0`. */
@@ -28,7 +39,7 @@ export interface BrokerConfig {
   readonly authFailureLimit: number;
   /** QoS 1 messages queued per offline persistent session (protocol.md §Limits). */
   readonly maxQueuedMessages: number;
-  /** Principals whose KeyObjects stay cached (LRU; design.md: bound the key cache). */
+  /** Principals whose KeyObjects stay cached (LRU: a KeyObject costs ~3.4 KB). */
   readonly credentialCacheSize: number;
   /** Distinct source addresses tracked by the failure throttle (oldest forgotten first). */
   readonly throttleTableSize: number;
@@ -36,13 +47,27 @@ export interface BrokerConfig {
   readonly jtiCacheSize: number;
   /** Seconds between batched device-status writes (session events, `lastSeenAt`). */
   readonly statusFlushInterval: number;
+  /**
+   * Proxies in front of the WebSocket listener whose X-Forwarded-For names the client (addresses,
+   * CIDR ranges, `loopback`, `linklocal`, `uniquelocal`); empty: the peer is the client.
+   */
+  readonly trustProxy: readonly string[];
 }
 
 export type BrokerConfigInput = Partial<BrokerConfig>;
 
-/** One place for every default (design.md style #6). */
+/**
+ * One problem with one setting. `message` reads after the setting's name ("must be …", "requires …")
+ * and names other settings as `{key}`, so each caller can print them its own way (the CLI as flags).
+ */
+export interface ConfigProblem {
+  readonly setting: string;
+  readonly message: string;
+}
+
+/** One place for every default. */
 export const DEFAULT_BROKER_CONFIG: BrokerConfig = Object.freeze({
-  host: '127.0.0.1', // cli.md: nothing listens beyond loopback unless asked
+  host: '127.0.0.1', // nothing listens beyond loopback unless asked
   mqttPort: 1883,
   mqttsPort: null,
   tlsCert: null,
@@ -60,45 +85,101 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = Object.freeze({
   throttleTableSize: 100_000,
   jtiCacheSize: 200_000,
   statusFlushInterval: 1,
+  trustProxy: Object.freeze([]) as readonly string[],
 });
 
-/** MQTT caps a packet's remaining length at 268,435,455 bytes [MQTT-2.2.3]. */
-const MQTT_MAX_PACKET = 268_435_455 + 5;
-
 type Check = (v: unknown) => boolean;
-const port: Check = (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65_535;
+const int = (min: number, max: number): Check => (v) => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
+const port = int(0, 65_535);
 const optPort: Check = (v) => v === null || port(v);
-const posInt: Check = (v) => Number.isInteger(v) && (v as number) > 0;
-const nonNegInt: Check = (v) => Number.isInteger(v) && (v as number) >= 0;
+const posInt = int(1, Number.MAX_SAFE_INTEGER);
+const nonNegInt = int(0, Number.MAX_SAFE_INTEGER);
+const seconds = (max: number): Check => (v) => typeof v === 'number' && Number.isFinite(v) && v > 0 && v <= max;
 const positive: Check = (v) => typeof v === 'number' && Number.isFinite(v) && v > 0;
-const text: Check = (v) => typeof v === 'string' && v.length > 0;
-const optText: Check = (v) => v === null || text(v);
+const optText: Check = (v) => v === null || (typeof v === 'string' && v.length > 0);
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$/;
+const host: Check = (v) => typeof v === 'string' && (isIP(v) !== 0 || HOST_NAME.test(v));
+const proxyList: Check = (v) => Array.isArray(v) && v.every(isProxyRange);
 
 const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
-  host: [text, 'a non-empty string'],
-  mqttPort: [port, 'an integer port 0..65535'],
-  mqttsPort: [optPort, 'null or an integer port 0..65535'],
-  tlsCert: [optText, 'null, PEM text or a file path'],
-  tlsKey: [optText, 'null, PEM text or a file path'],
-  wsPort: [optPort, 'null or an integer port 0..65535'],
-  audience: [text, 'a non-empty string'],
-  maxTokenLifetime: [posInt, 'a positive integer (seconds)'],
-  clockTolerance: [nonNegInt, 'a non-negative integer (seconds)'],
-  requireJti: [(v) => typeof v === 'boolean', 'a boolean'],
-  connectTimeout: [positive, 'a positive number (seconds)'],
-  maxPacketSize: [(v) => Number.isInteger(v) && (v as number) >= 64 && (v as number) <= MQTT_MAX_PACKET, 'an integer >= 64 (bytes)'],
-  authFailureLimit: [nonNegInt, 'a non-negative integer (0 = off)'],
+  host: [host, 'an IP address or host name'],
+  mqttPort: [port, 'an integer port 0..65535 (0 = any free port)'],
+  mqttsPort: [optPort, 'an integer port 0..65535 (0 = any free port)'],
+  tlsCert: [optText, 'PEM text or a PEM file'],
+  tlsKey: [optText, 'PEM text or a PEM file'],
+  wsPort: [optPort, 'an integer port 0..65535 (0 = any free port)'],
+  audience: [isAudience, `1 to ${MAX_AUDIENCE_LENGTH} characters`],
+  maxTokenLifetime: [int(1, 31_536_000), 'an integer number of seconds, 1..31536000'],
+  clockTolerance: [int(0, 86_400), 'an integer number of seconds, 0..86400'],
+  requireJti: [(v) => typeof v === 'boolean', 'true or false'],
+  connectTimeout: [seconds(3600), 'a number of seconds, more than 0 and at most 3600'],
+  // a CONNECT carries a token of up to 4096 bytes: MIN_PACKET_SIZE is the protocol core's reason
+  maxPacketSize: [int(MIN_PACKET_SIZE, MAX_MQTT_PACKET_SIZE), `an integer number of bytes, ${MIN_PACKET_SIZE}..${MAX_MQTT_PACKET_SIZE} (a CONNECT carries a token of up to 4096 bytes)`],
+  authFailureLimit: [int(0, 1_000_000), 'an integer 0..1000000 (0 = off)'],
   maxQueuedMessages: [nonNegInt, 'a non-negative integer'],
   credentialCacheSize: [posInt, 'a positive integer'],
   throttleTableSize: [posInt, 'a positive integer'],
   jtiCacheSize: [posInt, 'a positive integer'],
   statusFlushInterval: [positive, 'a positive number (seconds)'],
+  trustProxy: [proxyList, PROXY_RANGE_RULE],
 };
 
+const LISTENER_PORTS = ['mqttPort', 'mqttsPort', 'wsPort'] as const;
+
 /**
- * Merges `input` over the defaults, validates every setting once and returns a frozen config.
- * TLS material given as a path is read here, so a missing file fails at start, not at listen.
- * Throws one `TypeError` naming every bad setting.
+ * Merges `input` over the defaults and checks every setting once; TLS material given as a path is
+ * read here, so a missing file fails at start, not at listen. Returns the frozen config, or every
+ * problem found.
+ *
+ * @example
+ * ```ts
+ * const checked = checkBrokerConfig({ mqttPort: 0, maxPacketSize: 64 }); // { ok: false, problems: [{ setting: 'maxPacketSize', … }] }
+ * ```
+ */
+export function checkBrokerConfig(input: BrokerConfigInput = {}): { ok: true; config: BrokerConfig } | { ok: false; problems: ConfigProblem[] } {
+  if (input === null || typeof input !== 'object') throw new TypeError('broker config must be an object');
+  const problems: ConfigProblem[] = [];
+  for (const key of Object.keys(input)) {
+    if (!(key in RULES)) problems.push({ setting: key, message: 'is not a broker setting' });
+  }
+  const merged: Record<string, unknown> = { ...DEFAULT_BROKER_CONFIG };
+  for (const [key, value] of Object.entries(input)) if (value !== undefined) merged[key] = value;
+  for (const [key, [check, expected]] of Object.entries(RULES)) {
+    if (!check(merged[key])) problems.push({ setting: key, message: `must be ${expected}` });
+  }
+  problems.push(...relations(merged as unknown as BrokerConfig));
+  if (problems.length === 0 && merged.mqttsPort !== null) {
+    for (const key of ['tlsCert', 'tlsKey'] as const) {
+      try {
+        merged[key] = loadPem(merged[key] as string);
+      } catch {
+        problems.push({ setting: key, message: 'must be PEM text or a readable PEM file' });
+      }
+    }
+  }
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: Object.freeze(merged) as unknown as BrokerConfig };
+}
+
+/** Rules between settings: TLS material goes with a TLS listener, and no two listeners share a port. */
+function relations(c: BrokerConfig): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  if (c.mqttsPort !== null && (c.tlsCert === null || c.tlsKey === null)) out.push({ setting: 'mqttsPort', message: 'requires {tlsCert} and {tlsKey}' });
+  if (c.mqttsPort === null) {
+    for (const key of ['tlsCert', 'tlsKey'] as const) if (c[key] !== null) out.push({ setting: key, message: 'is set but {mqttsPort} is not' });
+  }
+  const used = new Map<unknown, string>();
+  for (const key of LISTENER_PORTS) {
+    const p = c[key];
+    if (p === null || p === 0 || !port(p)) continue;
+    const other = used.get(p);
+    if (other !== undefined) out.push({ setting: key, message: `and {${other}} are both ${p}` });
+    else used.set(p, key);
+  }
+  return out;
+}
+
+/**
+ * {@link checkBrokerConfig}, throwing one `TypeError` that names every bad setting.
  *
  * @example
  * ```ts
@@ -106,30 +187,10 @@ const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
  * ```
  */
 export function resolveBrokerConfig(input: BrokerConfigInput = {}): BrokerConfig {
-  if (input === null || typeof input !== 'object') throw new TypeError('broker config must be an object');
-  const problems: string[] = [];
-  for (const key of Object.keys(input)) {
-    if (!(key in RULES)) problems.push(`${key}: unknown setting`);
-  }
-  const merged: Record<string, unknown> = { ...DEFAULT_BROKER_CONFIG };
-  for (const [key, value] of Object.entries(input)) if (value !== undefined) merged[key] = value;
-  for (const [key, [check, expected]] of Object.entries(RULES)) {
-    if (!check(merged[key])) problems.push(`${key}: must be ${expected}`);
-  }
-  if (merged.mqttsPort !== null && (merged.tlsCert === null || merged.tlsKey === null)) {
-    problems.push('mqttsPort: requires tlsCert and tlsKey');
-  }
-  if (problems.length === 0 && merged.mqttsPort !== null) {
-    for (const key of ['tlsCert', 'tlsKey'] as const) {
-      try {
-        merged[key] = loadPem(merged[key] as string);
-      } catch {
-        problems.push(`${key}: cannot read the PEM file`);
-      }
-    }
-  }
-  if (problems.length > 0) throw new TypeError(`invalid broker config: ${problems.join('; ')}`);
-  return Object.freeze(merged) as unknown as BrokerConfig;
+  const checked = checkBrokerConfig(input);
+  if (checked.ok) return checked.config;
+  const text = checked.problems.map((p) => `${p.setting}: ${p.message.replace(/\{(\w+)\}/g, '$1')}`);
+  throw new TypeError(`invalid broker config: ${text.join('; ')}`);
 }
 
 function loadPem(value: string): string {

@@ -1,11 +1,11 @@
-import { DEFAULT_LIMITS, systemClock, type Clock } from '@latchkey/device-sdk/protocol';
+import { DEFAULT_LIMITS, MAX_CLIENT_ID_LENGTH, systemClock, type Clock } from '@latchkey/device-sdk/protocol';
 import { Aedes, type Client } from 'aedes';
 import type { Registry } from 'prom-client';
-import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { createAuthorizers } from './acl/authorize.ts';
+import { allClients, clientById, memoryPersistence, type BrokerPersistence } from './aedes-internals.ts';
 import { wireAedesEvents } from './aedes-events.ts';
 import { createAuthenticate } from './auth/authenticate.ts';
+import { reportConnects } from './auth/connect-report.ts';
 import { CredentialCache } from './auth/credential-cache.ts';
 import { FailureThrottle } from './auth/failure-throttle.ts';
 import { JtiCache } from './auth/jti-cache.ts';
@@ -15,7 +15,7 @@ import { resolveBrokerConfig, type BrokerConfig, type BrokerConfigInput } from '
 import { DeviceStatus } from './device-status.ts';
 import { addressesOf, startListeners, type BrokerAddresses } from './listeners/start-listeners.ts';
 import type { Listener } from './listeners/listeners.ts';
-import { guardPacketSize } from './listeners/packet-size-guard.ts';
+import { connectionIntake, remoteAddressOf } from './listeners/connection-intake.ts';
 import { createMessaging, type DeviceMessaging } from './messaging.ts';
 import { limitOfflineQueues } from './offline-queue-limit.ts';
 import type { BrokerRegistryPort } from './registry-port.ts';
@@ -37,6 +37,8 @@ export interface BrokerDeps {
   log: BrokerLog;
   /** prom-client Registry shared with provisioning */
   metrics: Registry;
+  /** aedes persistence (sessions, queued messages, retained messages, wills); default: in memory */
+  persistence?: BrokerPersistence;
 }
 
 export interface Broker {
@@ -54,14 +56,6 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-/** aedes internals this module relies on (present at runtime, missing from its typings). */
-interface AedesInternals {
-  clients: Record<string, Client | undefined>;
-  persistence: Parameters<typeof limitOfflineQueues>[0];
-}
-
-/** Enough for 64-character device ids and `svc:{name}:{instance}` (aedes default: 23). */
-const MAX_CLIENT_ID_LENGTH = 200;
 const SWEEP_INTERVAL_MS = 250; // protocol.md: sessions end ≤ 1 s after exp + tolerance
 const PRUNE_EVERY_SWEEPS = 40;
 const AUTH_TIMEOUT_MS = 5_000;
@@ -69,7 +63,7 @@ const CLOSE_DEADLINE_MS = 5_000;
 
 /**
  * Builds the MQTT broker (aedes 1.x) with token authentication, topic ACLs, session lifecycle
- * and hardening (issue 4). Nothing listens until `listen()` (design.md style #8).
+ * and hardening (issue 4). Nothing listens until `listen()` (architecture.md §Conventions).
  *
  * Wills: when the broker itself ends a session (token expiry, block, delete, credential
  * removal, shutdown) the will is suppressed — the device did not fail, and a revoked principal
@@ -88,7 +82,7 @@ const CLOSE_DEADLINE_MS = 5_000;
 export function createBroker(deps: BrokerDeps): Broker {
   if (deps === null || typeof deps !== 'object') throw new TypeError('createBroker needs { config, registry, log, metrics }');
   const { registry, log, metrics: metricsRegistry } = deps;
-  for (const m of ['findPrincipal', 'onChange', 'recordConnected', 'recordDisconnected', 'recordSeen', 'recordAuthFailure', 'saveState'] as const) {
+  for (const m of ['findPrincipal', 'onChange', 'recordConnected', 'recordDisconnected', 'recordSeen', 'recordAuthFailure', 'recordLastErrors', 'saveState'] as const) {
     if (typeof registry?.[m] !== 'function') throw new TypeError(`registry.${m} must be a function`);
   }
   if (typeof log?.info !== 'function') throw new TypeError('log must be a logger');
@@ -113,12 +107,8 @@ export function createBroker(deps: BrokerDeps): Broker {
   const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, (err) =>
     log.error({ err }, 'device status write failed'),
   );
-  /** the peer address of a WebSocket connection, kept on the stream itself (sockets know their own) */
-  const REMOTE_ADDRESS = Symbol('latchkey.remoteAddress');
-  type Tagged = Duplex & { [REMOTE_ADDRESS]?: string | null };
-  const remoteAddressOf = (stream: Tagged): string | null =>
-    REMOTE_ADDRESS in stream ? (stream[REMOTE_ADDRESS] ?? null) : ((stream as Partial<Socket>).remoteAddress ?? null);
   const emptyClientIds = new WeakSet<Client>();
+  const report = reportConnects({ metrics, log, registry, windowMs: DEFAULT_LIMITS.authFailureWindowMs });
 
   const authenticate = createAuthenticate({
     rules: config,
@@ -128,24 +118,9 @@ export function createBroker(deps: BrokerDeps): Broker {
     jtis,
     sessions,
     emptyClientIds,
-    remoteAddressOf: (client) => remoteAddressOf(client.conn as Tagged),
+    remoteAddressOf: (client) => remoteAddressOf(client.conn),
     timeoutMs: AUTH_TIMEOUT_MS,
-    observeVerify: (s) => metrics.observeVerify(s),
-    onAccepted: (p) => {
-      metrics.connectAccepted();
-      log.debug({ principal: p.principal, clientId: p.clientId, kid: p.kid }, 'connect accepted');
-    },
-    onRefused: (failure, notice, cause) => {
-      metrics.connectRefused(failure.reason);
-      if (cause !== null) log.error({ err: cause, clientId: failure.clientId }, 'authenticate failed unexpectedly');
-      if (!notice) return; // a repeated throttled attempt: counted, not audited
-      log.info({ ...failure }, 'connect refused');
-      try {
-        registry.recordAuthFailure(failure);
-      } catch (err) {
-        log.error({ err }, 'recording an auth failure failed');
-      }
-    },
+    ...report.hooks,
   });
   const authorizers = createAuthorizers({
     principalOf: (client) => sessions.principalOf(client),
@@ -155,9 +130,16 @@ export function createBroker(deps: BrokerDeps): Broker {
     },
   });
 
-  const aedes = new Aedes({
+  // protocol.md §Limits: the offline-queue bound decorates whichever persistence aedes is given
+  const persistence: BrokerPersistence = limitOfflineQueues(deps.persistence ?? memoryPersistence(), {
+    max: config.maxQueuedMessages,
+    isOnline: (clientId) => clientById(aedes, clientId) !== undefined,
+    onDrop: (n) => metrics.dropped('offline_queue_full', n),
+  });
+  const aedes: Aedes = new Aedes({
+    persistence,
     connectTimeout: config.connectTimeout * 1000, // protocol.md §Limits
-    maxClientsIdLength: MAX_CLIENT_ID_LENGTH,
+    maxClientsIdLength: MAX_CLIENT_ID_LENGTH, // aedes's default, 23, is shorter than a 64-character device id
     preConnect(client, packet, callback) {
       // aedes replaces an empty client id with a generated one; remember it was missing (CONNACK 2)
       if (typeof packet.clientId !== 'string' || packet.clientId.length === 0) emptyClientIds.add(client);
@@ -166,11 +148,9 @@ export function createBroker(deps: BrokerDeps): Broker {
     authenticate,
     ...authorizers,
   });
-  const internals = aedes as unknown as AedesInternals;
-
   const isDeviceOnline = (deviceId: string): boolean => {
-    const client = state === 'listening' ? internals.clients[deviceId] : undefined;
-    // registered in aedes.clients before its CONNACK is written; `connected` is set only later
+    const client = state === 'listening' ? clientById(aedes, deviceId) : undefined;
+    // clientById: registered before its CONNACK is written; `connected` is set only later
     return client !== undefined && !client.closed && sessions.principalOf(client)?.kind === 'device';
   };
   const messaging = createMessaging({
@@ -179,22 +159,18 @@ export function createBroker(deps: BrokerDeps): Broker {
     onHandlerError: (err, filter) => log.error({ err, filter }, 'a messaging subscriber threw'),
   });
 
-  const ender = createSessionEnder({ aedes, sessions, credentials, metrics, log });
+  const ender = createSessionEnder({ aedes, persistence, sessions, credentials, metrics, log });
   wireAedesEvents(aedes, { sessions, status, messaging, registry, clock, log });
 
-  /** protocol.md §Limits: one handler for every connection whose packet is too large */
-  const onOversizedPacket = (stream: Duplex): void => {
-    metrics.closed('packet_too_large');
-    log.info({ remoteAddress: remoteAddressOf(stream as Tagged) }, 'packet larger than maxPacketSize; closing the connection');
-    stream.destroy();
-  };
-
-  function onConnection(stream: Duplex, remoteAddress?: string | null): void {
-    if (remoteAddress !== undefined) (stream as Tagged)[REMOTE_ADDRESS] = remoteAddress;
-    // before aedes can buffer a packet (aedes has no maximum, issue #831)
-    guardPacketSize(stream, config.maxPacketSize, onOversizedPacket);
-    aedes.handle(stream);
-  }
+  const onConnection = connectionIntake({
+    maxPacketSize: config.maxPacketSize,
+    handle: (stream) => aedes.handle(stream),
+    onOversized: (stream) => {
+      metrics.closed('packet_too_large');
+      log.info({ remoteAddress: remoteAddressOf(stream) }, 'packet larger than maxPacketSize; closing the connection');
+      stream.destroy();
+    },
+  });
 
   let unsubscribeFeed: (() => void) | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
@@ -202,17 +178,12 @@ export function createBroker(deps: BrokerDeps): Broker {
   async function listen(): Promise<void> {
     if (state !== 'idle') throw new TypeError('listen() may be called once');
     await aedes.listen();
-    limitOfflineQueues(
-      internals.persistence,
-      config.maxQueuedMessages,
-      (clientId) => internals.clients[clientId] !== undefined,
-      (n) => metrics.dropped('offline_queue_full', n),
-    );
     unsubscribeFeed = registry.onChange(ender.onRegistryChange);
     let sweeps = 0;
     sweepTimer = setInterval(() => {
       const now = clock();
       sessions.sweep(now);
+      report.flush(now);
       if (++sweeps % PRUNE_EVERY_SWEEPS === 0) {
         throttle.prune(now);
         jtis?.prune(now);
@@ -235,9 +206,9 @@ export function createBroker(deps: BrokerDeps): Broker {
     state = 'closing';
     if (sweepTimer !== null) clearInterval(sweepTimer);
     unsubscribeFeed?.();
-    for (const client of Object.values(internals.clients)) {
-      const p = client === undefined ? undefined : sessions.principalOf(client);
-      if (client !== undefined && p !== undefined) ender.endSession(client, p, 'broker_closing');
+    for (const client of allClients(aedes)) {
+      const p = sessions.principalOf(client);
+      if (p !== undefined) ender.endSession(client, p, 'broker_closing');
     }
     const shutdown = Promise.all([
       new Promise<void>((resolve) => aedes.close(() => resolve())),
@@ -246,6 +217,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     let deadline: NodeJS.Timeout | undefined;
     await Promise.race([shutdown, new Promise((resolve) => (deadline = setTimeout(resolve, CLOSE_DEADLINE_MS)))]);
     clearTimeout(deadline);
+    report.flush(Number.POSITIVE_INFINITY); // every pending record and summary
     status.close();
     credentials.clear();
     state = 'closed';

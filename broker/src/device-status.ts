@@ -2,7 +2,7 @@ import type { Clock } from '@latchkey/device-sdk/protocol';
 import type { BrokerRegistryPort, SessionEvent } from './registry-port.ts';
 
 /**
- * Device status in the registry (http-api.md `status`) without a write per message or per
+ * Device status in the registry (docs/api.md `status`) without a write per message or per
  * connect: session events (connected/disconnected, in order) and `lastSeenAt` are collected in
  * memory and written in batches every `flushIntervalMs` and on `close()`. The registry's
  * status may lag the broker by up to one interval; `messaging.isOnline` answers from the

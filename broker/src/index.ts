@@ -1,11 +1,11 @@
 /**
  * `@latchkey/broker` — the MQTT broker: token authentication, topic ACLs, session lifecycle,
- * hardening (issue 4; ../../shared/spec/protocol.md).
+ * hardening (issue 4; docs/protocol.md).
  */
 export { createBroker } from './create-broker.ts';
 export type { Broker, BrokerDeps, BrokerLog } from './create-broker.ts';
-export { resolveBrokerConfig, DEFAULT_BROKER_CONFIG } from './config.ts';
-export type { BrokerConfig, BrokerConfigInput } from './config.ts';
+export { checkBrokerConfig, resolveBrokerConfig, DEFAULT_BROKER_CONFIG } from './config.ts';
+export type { BrokerConfig, BrokerConfigInput, ConfigProblem } from './config.ts';
 export type { BrokerAddresses } from './listeners/start-listeners.ts';
 export type { DeviceMessaging } from './messaging.ts';
 export type { BrokerRegistryPort, PrincipalRecord, RegistryChange, AuthFailureRecord } from './registry-port.ts';

@@ -3,7 +3,7 @@ import type { Aedes, AedesPublishPacket, Client } from 'aedes';
 
 /**
  * The broker side of provisioning's DeviceMessagingPort (provisioning/src/http/messaging-port.ts),
- * restated structurally: the broker never imports provisioning (design.md import rules).
+ * restated structurally: the broker never imports provisioning (architecture.md §Import rules).
  */
 export interface DeviceMessaging {
   isOnline(deviceId: string): boolean;

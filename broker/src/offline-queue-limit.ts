@@ -1,61 +1,69 @@
-/** The slice of aedes-persistence (the in-memory one) whose outgoing queues this bounds. */
-interface OutgoingQueues {
-  outgoingEnqueue(sub: { clientId: string }, packet: unknown): Promise<void>;
-  outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: unknown): Promise<void>;
-  outgoingClearMessageId(client: { id: string }, packet: unknown): Promise<unknown>;
+import type { BrokerPersistence } from './aedes-internals.ts';
+
+export interface OfflineQueueLimit {
+  /** at most this many QoS 1 messages queued per offline client */
+  readonly max: number;
+  /** the client id has a live connection (its queue holds in-flight messages: never drop those) */
+  readonly isOnline: (clientId: string) => boolean;
+  readonly onDrop: (count: number) => void;
 }
 
 /**
  * protocol.md §Limits: at most `max` QoS 1 messages queued for an offline persistent session;
- * further ones are dropped and counted. Wraps the persistence's own enqueue/clear methods on
- * the instance and keeps an exact count per client id: with aedes-persistence's memory store
- * every message enters through `outgoingEnqueue(Combi)` and leaves through
- * `outgoingClearMessageId`, which resolves the removed packet. Only offline clients are
- * bounded: for an online `clean:false` client the queue holds its in-flight messages, and
- * dropping one would make aedes fail the delivery and disconnect it.
+ * further ones are dropped and counted. A decorator over any aedes persistence, handed to aedes
+ * through its `persistence` option: every call passes through to `inner` unchanged except the
+ * three that fill and empty the outgoing queues, which keep an exact count per client id (every
+ * message enters through `outgoingEnqueue(Combi)` and leaves through `outgoingClearMessageId`,
+ * which resolves the removed packet). Only offline clients are bounded: for an online
+ * `clean:false` client the queue holds its in-flight messages, and dropping one would make aedes
+ * fail the delivery and disconnect it. The count is this broker's (one node's) view.
  *
  * @example
  * ```ts
- * const persistence = memoryPersistence();
- * limitOfflineQueues(persistence, 1000, (id) => id in aedes.clients, (n) => dropped.inc(n));
+ * const persistence = limitOfflineQueues(memoryPersistence(), { max: 1000, isOnline, onDrop: (n) => dropped.inc(n) });
+ * const aedes = new Aedes({ persistence });
  * ```
  */
-export function limitOfflineQueues(
-  persistence: OutgoingQueues,
-  max: number,
-  isOnline: (clientId: string) => boolean,
-  onDrop: (count: number) => void,
-): { queued(clientId: string): number } {
+export function limitOfflineQueues<P extends BrokerPersistence>(inner: P, limit: OfflineQueueLimit): P & { queued(clientId: string): number } {
   const counts = new Map<string, number>();
-  const enqueue = persistence.outgoingEnqueue.bind(persistence);
-  const enqueueCombi = persistence.outgoingEnqueueCombi.bind(persistence);
-  const clear = persistence.outgoingClearMessageId.bind(persistence);
-
   const admit = (clientId: string): boolean => {
     const n = counts.get(clientId) ?? 0;
-    if (n >= max && !isOnline(clientId)) return false;
+    if (n >= limit.max && !limit.isOnline(clientId)) return false;
     counts.set(clientId, n + 1);
     return true;
   };
-
-  persistence.outgoingEnqueue = (sub, packet) => {
-    if (admit(sub.clientId)) return enqueue(sub, packet);
-    onDrop(1);
-    return Promise.resolve();
+  const overrides: Partial<BrokerPersistence> & { queued(clientId: string): number } = {
+    outgoingEnqueue(sub, packet) {
+      if (admit(sub.clientId)) return inner.outgoingEnqueue(sub, packet);
+      limit.onDrop(1);
+      return Promise.resolve();
+    },
+    outgoingEnqueueCombi(subs, packet) {
+      const kept = subs.filter((s) => admit(s.clientId));
+      if (kept.length < subs.length) limit.onDrop(subs.length - kept.length);
+      return kept.length === 0 ? Promise.resolve() : inner.outgoingEnqueueCombi(kept, packet);
+    },
+    async outgoingClearMessageId(client, packet) {
+      const removed = await inner.outgoingClearMessageId(client, packet);
+      if (removed) {
+        const n = (counts.get(client.id) ?? 1) - 1;
+        if (n <= 0) counts.delete(client.id);
+        else counts.set(client.id, n);
+      }
+      return removed;
+    },
+    queued: (clientId) => counts.get(clientId) ?? 0,
   };
-  persistence.outgoingEnqueueCombi = (subs, packet) => {
-    const kept = subs.filter((s) => admit(s.clientId));
-    if (kept.length < subs.length) onDrop(subs.length - kept.length);
-    return kept.length === 0 ? Promise.resolve() : enqueueCombi(kept, packet);
-  };
-  persistence.outgoingClearMessageId = async (client, packet) => {
-    const removed = await clear(client, packet);
-    if (removed) {
-      const n = (counts.get(client.id) ?? 1) - 1;
-      if (n <= 0) counts.delete(client.id);
-      else counts.set(client.id, n);
-    }
-    return removed;
-  };
-  return { queued: (clientId) => counts.get(clientId) ?? 0 };
+  // every other member is the inner persistence's own, its methods bound to it (once each)
+  const bound = new Map<PropertyKey, unknown>();
+  return new Proxy(inner, {
+    get(target, prop) {
+      if (Object.hasOwn(overrides, prop)) return overrides[prop as keyof typeof overrides];
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      let fn = bound.get(prop);
+      if (fn === undefined) bound.set(prop, (fn = value.bind(target)));
+      return fn;
+    },
+  }) as P & { queued(clientId: string): number };
 }

@@ -10,7 +10,7 @@ export interface BrokerRegistryPort {
   findPrincipal(principal: string): PrincipalRecord | null;
   /** Subscribe to registry changes; returns an unsubscribe function. */
   onChange(listener: (change: RegistryChange) => void): () => void;
-  /** Device status (http-api.md device resource `status`). `at` is epoch ms. */
+  /** Device status (docs/api.md device resource `status`). `at` is epoch ms. */
   recordConnected(deviceId: string, at: number): void;
   recordDisconnected(deviceId: string, at: number): void;
   /** Batched `lastSeenAt` updates: one write for many devices. */
@@ -23,9 +23,12 @@ export interface BrokerRegistryPort {
   recordSessionEvents?(events: ReadonlyArray<SessionEvent>): void;
   /**
    * A refused CONNECT: sets the device's `lastError` when `principal` names a known device
-   * and appends an audit entry with the internal reason. Never given the token.
+   * and appends an audit entry with the internal reason (and, for a summary of repeated
+   * refusals, their count). Never given the token.
    */
   recordAuthFailure(failure: AuthFailureRecord): void;
+  /** Batched `lastError` updates of refused connects, one write for many devices; unknown ids are ignored. */
+  recordLastErrors(entries: ReadonlyArray<readonly [deviceId: string, code: string, at: number]>): void;
   /** Last `devices/{id}/state` payload (JSON text, already validated as JSON). */
   saveState(deviceId: string, stateJson: string, at: number): void;
 }
@@ -44,6 +47,11 @@ export interface AuthFailureRecord {
   reason: AuthFailureCode;
   remoteAddress: string | null;
   at: number;
+  /**
+   * A summary, not one refusal: `count` more refusals for this address (or principal) since
+   * `since` (epoch ms), by reason; `reason` and `at` are the last of them.
+   */
+  repeated?: { count: number; reasons: Readonly<Record<string, number>>; since: number };
 }
 
 export interface PrincipalRecord {
@@ -63,8 +71,9 @@ export interface PrincipalRecord {
   }>;
 }
 
-/** The registry change feed (design.md: block, delete, key removed end live sessions). */
+/** The registry change feed (protocol.md §MQTT CONNECT: block, delete, key removal end live sessions). */
 export type RegistryChange =
+  | { type: 'principal_created'; principal: string }
   | { type: 'principal_blocked'; principal: string }
   | { type: 'principal_unblocked'; principal: string }
   | { type: 'principal_deleted'; principal: string }

@@ -1,27 +1,15 @@
+import { parsePrincipal } from '@latchkey/device-sdk/protocol';
 import type { Aedes, Client } from 'aedes';
+import { dropWill, type BrokerPersistence } from './aedes-internals.ts';
 import type { CredentialCache } from './auth/credential-cache.ts';
 import type { SessionEndReason, SessionPrincipal, SessionTable } from './auth/session-table.ts';
 import type { BrokerMetrics } from './broker-metrics.ts';
 import type { RegistryChange } from './registry-port.ts';
 
-/** aedes internals this module relies on (present at runtime, missing from its typings). */
-interface AedesPersistenceInternals {
-  /** set by `aedes.listen()`, so read at the time of use */
-  persistence: {
-    delWill(client: { id: string; brokerId: string }): Promise<unknown>;
-    cleanSubscriptions(client: { id: string }): Promise<unknown>;
-    outgoingStream(client: { id: string }): AsyncIterable<unknown>;
-    outgoingClearMessageId(client: { id: string }, packet: unknown): Promise<unknown>;
-    cleanIncoming?: (client: { id: string }) => Promise<unknown>;
-  };
-}
-interface ClientInternals {
-  will: unknown;
-  _will: unknown;
-}
-
 export interface SessionEnderDeps {
   aedes: Aedes;
+  /** the persistence aedes was given */
+  persistence: BrokerPersistence;
   sessions: SessionTable;
   credentials: CredentialCache;
   metrics: Pick<BrokerMetrics, 'closed'>;
@@ -51,8 +39,7 @@ export interface SessionEnder {
  * ```
  */
 export function createSessionEnder(deps: SessionEnderDeps): SessionEnder {
-  const { aedes, sessions, credentials, metrics, log } = deps;
-  const persistence = () => (aedes as unknown as AedesPersistenceInternals).persistence;
+  const { aedes, persistence, sessions, credentials, metrics, log } = deps;
 
   /**
    * A deleted device leaves nothing behind: its stored subscriptions, the QoS 1 messages queued for
@@ -60,21 +47,17 @@ export function createSessionEnder(deps: SessionEnderDeps): SessionEnder {
    * same id would resume the old session (`sessionPresent`) and receive the old device's commands.
    */
   async function forgetSession(clientId: string): Promise<void> {
-    const store = persistence();
     const client = { id: clientId };
-    await store.cleanSubscriptions(client);
+    await persistence.cleanSubscriptions(client);
     const queued: unknown[] = [];
-    for await (const packet of store.outgoingStream(client)) queued.push(packet);
-    for (const packet of queued) await store.outgoingClearMessageId(client, packet);
-    await store.delWill({ id: clientId, brokerId: aedes.id });
-    if (typeof store.cleanIncoming === 'function') await store.cleanIncoming(client);
+    for await (const packet of persistence.outgoingStream(client)) queued.push(packet);
+    for (const packet of queued) await persistence.outgoingClearMessageId(client, packet);
+    await persistence.delWill({ id: clientId, brokerId: aedes.id });
+    if (typeof persistence.cleanIncoming === 'function') await persistence.cleanIncoming(client);
   }
 
   function endSession(client: Client, p: SessionPrincipal, reason: SessionEndReason | 'broker_closing'): void {
-    const c = client as unknown as ClientInternals;
-    if (c.will) persistence().delWill({ id: client.id, brokerId: aedes.id }).catch(() => undefined);
-    c.will = null;
-    c._will = null;
+    if (dropWill(client)) persistence.delWill({ id: client.id, brokerId: aedes.id }).catch(() => undefined);
     if (reason !== 'broker_closing') {
       metrics.closed(reason);
       log.info({ principal: p.principal, clientId: p.clientId, reason }, 'session ended by the broker');
@@ -87,7 +70,7 @@ export function createSessionEnder(deps: SessionEnderDeps): SessionEnder {
     if (change.type === 'principal_blocked' || change.type === 'principal_deleted') {
       sessions.endWhere((p) => p.principal === change.principal, change.type);
       // a device id is its one client id; after the close above has run its synchronous part
-      if (change.type === 'principal_deleted' && !change.principal.startsWith('svc:')) {
+      if (change.type === 'principal_deleted' && parsePrincipal(change.principal)?.kind === 'device') {
         setImmediate(() => {
           forgetSession(change.principal).catch((err: unknown) => log.error({ err, principal: change.principal }, 'forgetting a deleted device session failed'));
         });

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { isApiErrorCode } from '@latchkey/provisioning/errors';
 import { CliError } from './cli-error.ts';
 
-/** Where the admin commands find the API and the admin token (cli.md; docs/configuration.md). */
+/** Where the admin commands find the API and the admin token (docs/configuration.md). */
 export interface AdminTarget {
   baseUrl: URL;
   adminToken: string;
@@ -48,7 +49,8 @@ export async function resolveAdminTarget(
   return { baseUrl, adminToken: token };
 }
 
-function nonEmpty(v: string | undefined): string | undefined {
+/** An environment variable's value; empty counts as unset. */
+export function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
@@ -59,7 +61,7 @@ export interface ApiResponse<T> {
 }
 
 /**
- * A minimal client of the provisioning HTTP API's admin routes (http-api.md). A problem document
+ * A minimal client of the provisioning HTTP API's admin routes (docs/api.md). A problem document
  * (RFC 9457) becomes a CliError with the API's `code`; no token reaches an error.
  *
  * @example
@@ -103,7 +105,9 @@ export class AdminClient {
     const problem = parsed as { code?: unknown; detail?: unknown; title?: unknown } | undefined;
     if (problem !== undefined && typeof problem === 'object' && problem !== null && typeof problem.code === 'string') {
       const detail = typeof problem.detail === 'string' ? problem.detail : typeof problem.title === 'string' ? problem.title : `HTTP ${res.status}`;
-      throw new CliError(problem.code, detail);
+      // docs/errors.md: the API's code as it is; one this CLI does not know is reported as api_error
+      if (isApiErrorCode(problem.code)) throw new CliError(problem.code, detail);
+      throw new CliError('api_error', `${method} ${url.pathname} answered HTTP ${res.status} ${problem.code.slice(0, 64)}: ${detail}`);
     }
     throw new CliError('api_error', `${method} ${url.pathname} answered HTTP ${res.status}`);
   }

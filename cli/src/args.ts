@@ -90,23 +90,40 @@ export function requireOption(command: string, name: string, value: string | und
 }
 
 /**
- * A positive integer option (`--ttl`, `--uses`), or a `usage` error naming it.
+ * A whole-number option (`--ttl`, `--uses`), or a `usage` error naming it and its range.
  *
  * @example
  * ```ts
  * const ttl = intOption('token', 'ttl', values.ttl, { min: 1, max: 86400 });
  * ```
  */
-export function intOption(
+export function intOption(command: string, name: string, value: string | undefined, range: { min: number; max: number }): number | undefined {
+  return rangedOption(command, name, value, range, { syntax: /^\d{1,15}$/, what: 'an integer' });
+}
+
+/**
+ * A decimal number option (`--ramp 0.5`), or a `usage` error naming it and its range.
+ *
+ * @example
+ * ```ts
+ * const rate = numberOption('simulate', 'ramp', values.ramp, { min: 0.01, max: 100_000 });
+ * ```
+ */
+export function numberOption(command: string, name: string, value: string | undefined, range: { min: number; max: number }): number | undefined {
+  return rangedOption(command, name, value, range, { syntax: /^\d{1,9}(\.\d{1,6})?$/, what: 'a number' });
+}
+
+function rangedOption(
   command: string,
   name: string,
   value: string | undefined,
   range: { min: number; max: number },
+  kind: { syntax: RegExp; what: string },
 ): number | undefined {
   if (value === undefined) return undefined;
-  const n = /^\d{1,15}$/.test(value) ? Number(value) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < range.min || n > range.max) {
-    throw new CliError('usage', `--${name} must be an integer in ${range.min}..${range.max} (see latchkey ${command} --help)`);
+  const n = kind.syntax.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= range.min && n <= range.max)) {
+    throw new CliError('usage', `--${name} must be ${kind.what} in ${range.min}..${range.max} (see latchkey ${command} --help)`);
   }
   return n;
 }

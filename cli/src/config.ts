@@ -1,130 +1,109 @@
-import { accessSync, constants as fsConstants } from 'node:fs';
-import { isIP } from 'node:net';
-import { DEFAULT_LIMITS, DEFAULT_TOKEN_RULES } from '@latchkey/device-sdk/protocol';
+import { checkBrokerConfig, DEFAULT_BROKER_CONFIG, type BrokerConfig } from '@latchkey/broker';
+import { checkHttpConfig, DEFAULT_HTTP_CONFIG, type HttpSettings } from '@latchkey/provisioning';
+import { checkRetentionPolicy, DEFAULT_RETENTION_POLICY, type RetentionPolicy } from '@latchkey/provisioning/registry';
 import { CliError } from './cli-error.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
- * Configuration of `latchkey up` (cli.md §Configuration). Times are seconds, sizes bytes,
- * ports 0 mean "any free port", `null` means "off".
+ * Configuration of `latchkey up` (docs/configuration.md). The broker's, the HTTP API's and the
+ * registry's retention settings are theirs: `checkBrokerConfig`, `checkHttpConfig` and
+ * `checkRetentionPolicy` are their only validators, and this module composes them from flags and
+ * environment variables. Times are seconds, sizes bytes.
  */
 export interface UpConfig {
   readonly dataDir: string;
-  readonly host: string;
   readonly httpPort: number;
-  readonly mqttPort: number;
-  readonly mqttsPort: number | null;
-  /** paths of the PEM files for the MQTTS listener */
-  readonly tlsCert: string | null;
-  readonly tlsKey: string | null;
-  readonly wsPort: number | null;
-  readonly audience: string;
-  readonly maxTokenLifetime: number;
-  readonly clockTolerance: number;
-  readonly requireJti: boolean;
-  readonly connectTimeout: number;
-  readonly maxPacketSize: number;
-  readonly authFailureLimit: number;
   /** null: generated on first start and kept in `<dataDir>/admin-token` */
   readonly adminToken: string | null;
   readonly logLevel: LogLevel;
+  /** checked by the broker's own rules (TLS material already read); `host` is also where HTTP listens */
+  readonly broker: BrokerConfig;
+  /** checked by the HTTP API's own rules; the admin token joins them when the stack starts */
+  readonly http: HttpSettings;
+  /** how much audit history the registry keeps (docs/operations.md §Retention) */
+  readonly retention: RetentionPolicy;
 }
 
-/** Every default in one place (cli.md §Configuration; design.md style #6). */
-export const DEFAULT_UP_CONFIG: UpConfig = Object.freeze({
-  dataDir: './data',
-  host: '127.0.0.1',
-  httpPort: 8080,
-  mqttPort: 1883,
-  mqttsPort: null,
-  tlsCert: null,
-  tlsKey: null,
-  wsPort: null,
-  audience: DEFAULT_TOKEN_RULES.audience,
-  maxTokenLifetime: DEFAULT_TOKEN_RULES.maxTokenLifetime,
-  clockTolerance: DEFAULT_TOKEN_RULES.clockTolerance,
-  requireJti: DEFAULT_TOKEN_RULES.requireJti,
-  connectTimeout: DEFAULT_LIMITS.connectTimeout,
-  maxPacketSize: DEFAULT_LIMITS.maxPacketSize,
-  authFailureLimit: DEFAULT_LIMITS.authFailureLimit,
-  adminToken: null,
-  logLevel: 'info',
-});
+/** The settings `latchkey up` itself owns. */
+type CliSetting = 'dataDir' | 'httpPort' | 'adminToken' | 'logLevel';
+/** The broker settings `latchkey up` exposes as flags. */
+type BrokerSetting = Extract<keyof BrokerConfig, 'host' | 'mqttPort' | 'mqttsPort' | 'tlsCert' | 'tlsKey' | 'wsPort' | 'audience' | 'maxTokenLifetime' | 'clockTolerance' | 'requireJti' | 'connectTimeout' | 'maxPacketSize' | 'authFailureLimit' | 'trustProxy'>;
+export type UpSetting = CliSetting | BrokerSetting | 'httpAuthFailureLimit' | 'auditRetention' | 'auditMaxRefusals';
 
-/** Parses one raw value; returns the value, or the reason it is invalid. */
-type Parse = (raw: string) => { ok: true; value: unknown } | { ok: false; expected: string };
+type Owner = 'cli' | 'broker' | 'http' | 'retention';
 
 interface Setting {
   flag: string;
   env: string;
-  parse: Parse;
+  /** whose rules check the value (`trustProxy` is the broker's and the HTTP API's alike) */
+  owners: readonly Owner[];
+  /** the owner's name for it, when not the setting's own */
+  key: string | undefined;
+  /** how the flag's text becomes a value: `switch` takes true/false words, `list` comma-separated entries, `duration` 30d, 12h, 90m or seconds (in ms) */
+  kind: 'text' | 'number' | 'switch' | 'list' | 'duration';
   /** the value may be echoed in an error (never for secrets) */
   echo: boolean;
 }
 
-const ok = (value: unknown) => ({ ok: true as const, value });
-const bad = (expected: string) => ({ ok: false as const, expected });
-const integer = (min: number, max: number, expected: string): Parse => (raw) => {
-  const n = /^\d{1,10}$/.test(raw) ? Number(raw) : Number.NaN;
-  return Number.isSafeInteger(n) && n >= min && n <= max ? ok(n) : bad(expected);
-};
-const port = integer(0, 65_535, 'an integer port 0..65535 (0 = any free port)');
-const text: Parse = (raw) => (raw.length > 0 ? ok(raw) : bad('a non-empty string'));
-const bool: Parse = (raw) => {
-  const v = raw.toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(v)) return ok(true);
-  if (['0', 'false', 'no', 'off'].includes(v)) return ok(false);
-  return bad('true or false');
-};
-const host: Parse = (raw) =>
-  isIP(raw) !== 0 || /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$/.test(raw)
-    ? ok(raw)
-    : bad('an IP address or host name');
-const readableFile: Parse = (raw) => {
-  if (raw.length === 0) return bad('a readable PEM file');
-  try {
-    accessSync(raw, fsConstants.R_OK);
-    return ok(raw);
-  } catch {
-    return bad('a readable PEM file');
-  }
-};
+const setting = (flag: string, owners: Owner | readonly Owner[], kind: Setting['kind'], o: { key?: string; echo?: boolean } = {}): Setting => ({
+  flag,
+  env: `LATCHKEY_${flag.toUpperCase().replace(/-/g, '_')}`,
+  owners: typeof owners === 'string' ? [owners] : owners,
+  key: o.key,
+  kind,
+  echo: o.echo ?? true,
+});
 
-/** Flag, environment variable and parser of every setting (cli.md §Configuration). */
-export const UP_SETTINGS: { readonly [K in keyof UpConfig]: Setting } = Object.freeze({
-  dataDir: { flag: 'data-dir', env: 'LATCHKEY_DATA_DIR', parse: text, echo: true },
-  host: { flag: 'host', env: 'LATCHKEY_HOST', parse: host, echo: true },
-  httpPort: { flag: 'http-port', env: 'LATCHKEY_HTTP_PORT', parse: port, echo: true },
-  mqttPort: { flag: 'mqtt-port', env: 'LATCHKEY_MQTT_PORT', parse: port, echo: true },
-  mqttsPort: { flag: 'mqtts-port', env: 'LATCHKEY_MQTTS_PORT', parse: port, echo: true },
-  tlsCert: { flag: 'tls-cert', env: 'LATCHKEY_TLS_CERT', parse: readableFile, echo: true },
-  tlsKey: { flag: 'tls-key', env: 'LATCHKEY_TLS_KEY', parse: readableFile, echo: true },
-  wsPort: { flag: 'ws-port', env: 'LATCHKEY_WS_PORT', parse: port, echo: true },
-  audience: { flag: 'audience', env: 'LATCHKEY_AUDIENCE', parse: (raw) => (raw.length > 0 && raw.length <= 256 ? ok(raw) : bad('1 to 256 characters')), echo: true },
-  maxTokenLifetime: { flag: 'max-token-lifetime', env: 'LATCHKEY_MAX_TOKEN_LIFETIME', parse: integer(1, 31_536_000, 'an integer number of seconds, 1..31536000'), echo: true },
-  clockTolerance: { flag: 'clock-tolerance', env: 'LATCHKEY_CLOCK_TOLERANCE', parse: integer(0, 86_400, 'an integer number of seconds, 0..86400'), echo: true },
-  requireJti: { flag: 'require-jti', env: 'LATCHKEY_REQUIRE_JTI', parse: bool, echo: true },
-  connectTimeout: { flag: 'connect-timeout', env: 'LATCHKEY_CONNECT_TIMEOUT', parse: integer(1, 3600, 'an integer number of seconds, 1..3600'), echo: true },
-  maxPacketSize: { flag: 'max-packet-size', env: 'LATCHKEY_MAX_PACKET_SIZE', parse: integer(8192, 268_435_460, 'an integer number of bytes, 8192..268435460 (a CONNECT carries a token of up to 4096 bytes)'), echo: true },
-  authFailureLimit: { flag: 'auth-failure-limit', env: 'LATCHKEY_AUTH_FAILURE_LIMIT', parse: integer(0, 1_000_000, 'an integer 0..1000000 (0 = off)'), echo: true },
-  // http-api.md §Authentication: a configured admin token must be hard to guess.
-  adminToken: { flag: 'admin-token', env: 'LATCHKEY_ADMIN_TOKEN', parse: (raw) => (/^[\x21-\x7e]{16,512}$/.test(raw) ? ok(raw) : bad('16 to 512 printable characters without spaces')), echo: false },
-  logLevel: { flag: 'log-level', env: 'LATCHKEY_LOG_LEVEL', parse: (raw) => ((LOG_LEVELS as readonly string[]).includes(raw) ? ok(raw) : bad(`one of ${LOG_LEVELS.join(', ')}`)), echo: true },
+/** Flag and environment variable of every setting (docs/configuration.md). */
+export const UP_SETTINGS: { readonly [K in UpSetting]: Setting } = Object.freeze({
+  dataDir: setting('data-dir', 'cli', 'text'),
+  host: setting('host', 'broker', 'text'),
+  httpPort: setting('http-port', 'cli', 'number'),
+  mqttPort: setting('mqtt-port', 'broker', 'number'),
+  mqttsPort: setting('mqtts-port', 'broker', 'number'),
+  tlsCert: setting('tls-cert', 'broker', 'text'),
+  tlsKey: setting('tls-key', 'broker', 'text'),
+  wsPort: setting('ws-port', 'broker', 'number'),
+  audience: setting('audience', 'broker', 'text'),
+  maxTokenLifetime: setting('max-token-lifetime', 'broker', 'number'),
+  clockTolerance: setting('clock-tolerance', 'broker', 'number'),
+  requireJti: setting('require-jti', 'broker', 'switch'),
+  connectTimeout: setting('connect-timeout', 'broker', 'number'),
+  maxPacketSize: setting('max-packet-size', 'broker', 'number'),
+  authFailureLimit: setting('auth-failure-limit', 'broker', 'number'),
+  httpAuthFailureLimit: setting('http-auth-failure-limit', 'http', 'number', { key: 'authFailureLimit' }),
+  trustProxy: setting('trust-proxy', ['broker', 'http'], 'list'),
+  auditRetention: setting('audit-retention', 'retention', 'duration', { key: 'auditRetentionMs' }),
+  auditMaxRefusals: setting('audit-max-refusals', 'retention', 'number', { key: 'maxRefusals' }),
+  // docs/api.md §Conventions: a configured admin token must be hard to guess
+  adminToken: setting('admin-token', 'http', 'text', { echo: false }),
+  logLevel: setting('log-level', 'cli', 'text'),
+});
+
+/** Every default in one place: the owners' own, plus this module's four. */
+export const DEFAULT_UP_CONFIG: UpConfig = Object.freeze({
+  dataDir: './data',
+  httpPort: 8080,
+  adminToken: null,
+  logLevel: 'info',
+  broker: DEFAULT_BROKER_CONFIG,
+  http: DEFAULT_HTTP_CONFIG,
+  retention: DEFAULT_RETENTION_POLICY,
 });
 
 /** The parseArgs option table of `up`, derived from UP_SETTINGS. */
 export const UP_OPTIONS = Object.freeze(
-  Object.fromEntries(
-    Object.entries(UP_SETTINGS).map(([key, s]) => [s.flag, { type: key === 'requireJti' ? ('boolean' as const) : ('string' as const) }]),
-  ),
+  Object.fromEntries(Object.values(UP_SETTINGS).map((s) => [s.flag, { type: s.kind === 'switch' ? ('boolean' as const) : ('string' as const) }])),
 ) as Readonly<Record<string, { type: 'string' | 'boolean' }>>;
 
+type Given = { text: string; from: 'flag' | 'env' };
+
 /**
- * Resolves `up`'s configuration once: flags over environment over defaults. Every problem is
- * collected and reported in ONE `invalid_config` CliError naming each setting (flag and
- * variable); secrets are never echoed. An empty environment variable counts as unset.
+ * Resolves `up`'s configuration once: flags over environment over defaults. Each setting goes to its
+ * owner's check; every problem found is reported in ONE `invalid_config` CliError naming each setting
+ * by flag and variable. Secrets are never echoed. An empty environment variable counts as unset.
  *
  * @example
  * ```ts
@@ -135,57 +114,97 @@ export function resolveUpConfig(
   flags: Readonly<Record<string, string | boolean | undefined>>,
   env: Readonly<Record<string, string | undefined>>,
 ): UpConfig {
-  const problems: string[] = [];
-  const merged: Record<string, unknown> = { ...DEFAULT_UP_CONFIG };
-  for (const [key, setting] of Object.entries(UP_SETTINGS) as [keyof UpConfig, Setting][]) {
-    const fromFlag = flags[setting.flag];
-    const fromEnv = env[setting.env];
-    let raw: string;
-    let source: string;
-    if (fromFlag !== undefined) {
-      raw = typeof fromFlag === 'boolean' ? String(fromFlag) : fromFlag;
-      source = `--${setting.flag} (${setting.env})`;
-    } else if (fromEnv !== undefined && fromEnv !== '') {
-      raw = fromEnv;
-      source = `${setting.env} (--${setting.flag})`;
-    } else {
-      continue;
+  const raw = new Map<string, Given>();
+  const values: Record<Owner, Record<string, unknown>> = { cli: {}, broker: {}, http: {}, retention: {} };
+  for (const [name, s] of Object.entries(UP_SETTINGS) as [UpSetting, Setting][]) {
+    const fromFlag = flags[s.flag];
+    const fromEnv = env[s.env];
+    const given: Given | undefined = fromFlag !== undefined ? { text: String(fromFlag), from: 'flag' } : fromEnv !== undefined && fromEnv !== '' ? { text: fromEnv, from: 'env' } : undefined;
+    if (given === undefined) continue;
+    for (const owner of s.owners) {
+      raw.set(`${owner}:${s.key ?? name}`, given);
+      values[owner][s.key ?? name] = valueOf(given.text, s.kind);
     }
-    const parsed = setting.parse(raw);
-    if (parsed.ok) merged[key] = parsed.value;
-    else problems.push(`${source} must be ${parsed.expected}${setting.echo ? `, got ${JSON.stringify(clip(raw))}` : ''}`);
   }
-  problems.push(...crossChecks(merged as unknown as UpConfig));
-  if (problems.length > 0) throw new CliError('invalid_config', problems.join('; '));
-  return Object.freeze(merged) as unknown as UpConfig;
+  const problems = new Set<string>();
+  const report = (owner: Owner, key: string, message: string) => problems.add(describe(owner, key, message, raw));
+  const cli = { ...DEFAULT_UP_CONFIG, ...values.cli } as Record<CliSetting, unknown>;
+  if (typeof cli.dataDir !== 'string' || cli.dataDir.length === 0) report('cli', 'dataDir', 'must be a non-empty path');
+  if (!Number.isSafeInteger(cli.httpPort) || (cli.httpPort as number) < 0 || (cli.httpPort as number) > 65_535) report('cli', 'httpPort', 'must be an integer port 0..65535 (0 = any free port)');
+  if (!(LOG_LEVELS as readonly unknown[]).includes(cli.logLevel)) report('cli', 'logLevel', `must be one of ${LOG_LEVELS.join(', ')}`);
+  const broker = checkBrokerConfig(values.broker);
+  if (!broker.ok) for (const p of broker.problems) report('broker', p.setting, p.message);
+  // the enrollment proofs' audience and clock tolerance are the broker's: checked there, shared here
+  const shared = broker.ok ? { audience: broker.config.audience, clockTolerance: broker.config.clockTolerance } : {};
+  const http = checkHttpConfig({ ...shared, ...values.http });
+  if (!http.ok) for (const p of http.problems) report('http', p.setting, p.message);
+  const retention = checkRetentionPolicy(values.retention);
+  if (!retention.ok) for (const p of retention.problems) report('retention', p.setting, p.message);
+  if (broker.ok) for (const clash of portClashes(cli.httpPort, broker.config)) report('cli', 'httpPort', clash);
+  if (problems.size > 0 || !broker.ok || !http.ok || !retention.ok) throw new CliError('invalid_config', [...problems].join('; '));
+  const { adminToken: _checked, ...httpSettings } = http.config;
+  return Object.freeze({
+    dataDir: cli.dataDir as string,
+    httpPort: cli.httpPort as number,
+    adminToken: (values.http.adminToken as string | undefined) ?? null,
+    logLevel: cli.logLevel as LogLevel,
+    broker: broker.config,
+    http: httpSettings,
+    retention: retention.policy,
+  });
 }
 
-/** Rules that involve more than one setting. */
-function crossChecks(c: UpConfig): string[] {
-  const out: string[] = [];
-  const name = (k: keyof UpConfig) => `--${UP_SETTINGS[k].flag} (${UP_SETTINGS[k].env})`;
-  if (c.mqttsPort !== null && (c.tlsCert === null || c.tlsKey === null)) {
-    out.push(`${name('mqttsPort')} needs ${name('tlsCert')} and ${name('tlsKey')}`);
+const DURATION_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** The flag's text as the owner's checks expect it: numbers, words, lists and durations converted; anything else as given. */
+function valueOf(text: string, kind: Setting['kind']): unknown {
+  if (kind === 'number') return /^\d{1,15}$/.test(text) ? Number(text) : text;
+  if (kind === 'list') return Object.freeze(text.split(',').map((e) => e.trim()));
+  if (kind === 'duration') {
+    const m = /^(\d{1,9})([smhd]?)$/.exec(text);
+    return m === null ? text : Number(m[1]) * DURATION_UNITS[m[2] || 's']! * 1000;
   }
-  if (c.mqttsPort === null && (c.tlsCert !== null || c.tlsKey !== null)) {
-    out.push(`${c.tlsCert !== null ? name('tlsCert') : name('tlsKey')} is set but ${name('mqttsPort')} is not`);
+  if (kind === 'switch') {
+    const v = text.toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off'].includes(v)) return false;
   }
-  const ports: [keyof UpConfig, number | null][] = [['httpPort', c.httpPort], ['mqttPort', c.mqttPort], ['mqttsPort', c.mqttsPort], ['wsPort', c.wsPort]];
-  const used = new Map<number, keyof UpConfig>();
-  for (const [key, p] of ports) {
-    if (p === null || p === 0) continue;
-    const other = used.get(p);
-    if (other !== undefined) out.push(`${name(key)} and ${name(other)} are both ${p}`);
-    else used.set(p, key);
-  }
-  return out;
+  return text;
+}
+
+/** HTTP listens on the broker's host: its port may not be one of the broker's listeners'. */
+function portClashes(httpPort: unknown, broker: BrokerConfig): string[] {
+  if (httpPort === 0) return [];
+  return (['mqttPort', 'mqttsPort', 'wsPort'] as const).filter((k) => broker[k] === httpPort).map((k) => `and {${k}} are both ${String(httpPort)}`);
+}
+
+/** The setting an owner's key stands for (another owner's, for a key that is not this owner's). */
+function settingOf(owner: Owner, key: string): [UpSetting, Setting] | undefined {
+  const all = Object.entries(UP_SETTINGS) as [UpSetting, Setting][];
+  return all.find(([name, s]) => s.owners.includes(owner) && (s.key ?? name) === key) ?? all.find(([name, s]) => (s.key ?? name) === key);
+}
+
+/**
+ * One problem as the user gave the setting: `--flag (ENV) must be …, got "…"` (`ENV (--flag)` when it
+ * came from the environment); other settings the message names are named the same way.
+ */
+function describe(owner: Owner, key: string, message: string, raw: ReadonlyMap<string, Given>): string {
+  const named = (k: string) => {
+    const s = settingOf(owner, k)?.[1];
+    return s === undefined ? k : `--${s.flag} (${s.env})`;
+  };
+  const s = settingOf(owner, key)?.[1];
+  const given = raw.get(`${owner}:${key}`);
+  const subject = s === undefined ? key : given?.from === 'env' ? `${s.env} (--${s.flag})` : named(key);
+  const text = `${subject} ${message.replace(/\{(\w+)\}/g, (_m, k: string) => named(k))}`;
+  return given !== undefined && s?.echo === true && message.startsWith('must be') ? `${text}, got ${JSON.stringify(clip(given.text))}` : text;
 }
 
 function clip(s: string): string {
   return s.length > 64 ? `${s.slice(0, 60)}…` : s;
 }
 
-/** True for addresses that only this machine can reach (cli.md: loopback by default). */
+/** True for addresses that only this machine can reach (loopback by default). */
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

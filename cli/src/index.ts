@@ -1,5 +1,5 @@
 /**
- * `@latchkey/cli` — the `latchkey` command (cli.md) and the composition root behind `latchkey up`,
+ * `@latchkey/cli` — the `latchkey` command (docs/configuration.md) and the composition root behind `latchkey up`,
  * for embedding the whole stack in tests, benchmarks and tools.
  */
 export { runCli, COMMANDS } from './run-cli.ts';

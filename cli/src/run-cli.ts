@@ -1,9 +1,8 @@
-import { CliError, EXIT_FAILURE, formatError } from './cli-error.ts';
 import type { CommandContext, CommandEntry } from './command.ts';
 import { redactSecrets } from './redact.ts';
 
 /**
- * Every command, in the order `latchkey --help` lists them (cli.md). Modules load on demand, so
+ * Every command, in the order `latchkey --help` lists them (docs/configuration.md). Modules load on demand, so
  * `latchkey token` does not pay for the broker, fastify and SQLite.
  */
 export const COMMANDS: readonly CommandEntry[] = Object.freeze([
@@ -54,6 +53,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     const entry = COMMANDS.find((c) => c.name === name);
     if (entry === undefined) {
+      const { CliError } = await import('./cli-error.ts');
       throw new CliError('usage', `unknown command "${name.length > 24 ? `${name.slice(0, 12)}…` : name}" (see latchkey --help)`);
     }
     const command = await entry.load();
@@ -63,6 +63,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     return await command.run({ ...io, argv: rest });
   } catch (e) {
+    // loaded here, not with this module: `latchkey --help` loads nothing beyond the CLI's own files
+    const { CliError, EXIT_FAILURE, formatError } = await import('./cli-error.ts');
     if (e instanceof CliError) {
       io.err(redactSecrets(formatError(e)));
       return e.exitCode;

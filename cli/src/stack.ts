@@ -5,7 +5,7 @@ import { createBroker, type Broker } from '@latchkey/broker';
 import { registerConsole } from '@latchkey/console';
 import { systemClock, type Clock } from '@latchkey/device-sdk/protocol';
 import { buildApp, FleetEvents, loadOrCreateAdminToken, observeRegistry } from '@latchkey/provisioning';
-import { openRegistry, type Registry } from '@latchkey/provisioning/registry';
+import { openRegistry, startRetention, type Registry, type RetentionTask } from '@latchkey/provisioning/registry';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry as MetricsRegistry } from 'prom-client';
 import { CliError } from './cli-error.ts';
@@ -19,7 +19,7 @@ export interface BoundAddress {
   url: string;
 }
 
-/** What `up` prints (cli.md): the actual addresses, also when configured with port 0. */
+/** What `up` prints (docs/configuration.md): the actual addresses, also when configured with port 0. */
 export interface StackAddresses {
   http: BoundAddress;
   mqtt: BoundAddress;
@@ -33,9 +33,11 @@ export interface Stack {
   readonly adminTokenPath: string | null;
   readonly registry: Registry;
   readonly broker: Broker;
+  /** background pruning of the audit log and expired enrollment tokens (docs/operations.md §Retention) */
+  readonly retention: RetentionTask;
   /**
    * Ends MQTT sessions, stops HTTP, flushes device status and closes the database, all within
-   * `deadlineMs` (cli.md: 5 s); the database is closed last whatever happened before.
+   * `deadlineMs` (docs/configuration.md: 5 s); the database is closed last whatever happened before.
    */
   close(deadlineMs?: number): Promise<void>;
 }
@@ -46,6 +48,8 @@ export interface StackDeps {
 }
 
 export const DATABASE_FILE = 'latchkey.db';
+/** how often retention runs (it also runs once at start) */
+export const RETENTION_INTERVAL_MS = 60_000;
 const CLOSE_DEADLINE_MS = 4_500;
 
 /**
@@ -99,21 +103,7 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
     const observed = observeRegistry(registry, events, clock, (err) => log.error({ err }, 'reading status for the live views failed'));
     cleanups.push(() => observed.close());
     const broker = createBroker({
-      config: {
-        host: config.host,
-        mqttPort: config.mqttPort,
-        mqttsPort: config.mqttsPort,
-        tlsCert: config.tlsCert,
-        tlsKey: config.tlsKey,
-        wsPort: config.wsPort,
-        audience: config.audience,
-        maxTokenLifetime: config.maxTokenLifetime,
-        clockTolerance: config.clockTolerance,
-        requireJti: config.requireJti,
-        connectTimeout: config.connectTimeout,
-        maxPacketSize: config.maxPacketSize,
-        authFailureLimit: config.authFailureLimit,
-      },
+      config: config.broker,
       registry: observed.brokerRegistry,
       clock,
       log: log.child({ component: 'broker' }),
@@ -122,7 +112,7 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
 
     // 6. HTTP app, commands and config reaching devices through the broker, and the console at /console
     const app = await buildApp({
-      config: { audience: config.audience, clockTolerance: config.clockTolerance, adminToken },
+      config: { ...config.http, adminToken },
       registry,
       clock,
       log,
@@ -142,15 +132,25 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
     // 7. listen: broker first, so /readyz never reports ready without MQTT
     await step('mqtt', () => broker.listen());
     cleanups.push(() => broker.close());
-    await step('http', () => app.listen({ host: config.host, port: config.httpPort }));
+    await step('http', () => app.listen({ host: config.broker.host, port: config.httpPort }));
+
+    // 8. bounded history, pruned in the background
+    const retention = startRetention(registry.retention, {
+      clock,
+      policy: config.retention,
+      intervalMs: RETENTION_INTERVAL_MS,
+      onError: (err) => log.error({ err }, 'pruning the audit log failed'),
+      onPruned: (counts) => log.info({ pruned: counts }, 'retention pruned old records'),
+    });
+    cleanups.push(() => retention.stop());
 
     const httpAddress = app.server.address() as AddressInfo;
     const b = broker.addresses;
     const addresses: StackAddresses = {
-      http: bound('http', config.host, httpAddress.port),
-      mqtt: bound('mqtt', config.host, b.mqtt!.port),
-      mqtts: b.mqtts === null ? null : bound('mqtts', config.host, b.mqtts.port),
-      ws: b.ws === null ? null : bound('ws', config.host, b.ws.port),
+      http: bound('http', config.broker.host, httpAddress.port),
+      mqtt: bound('mqtt', config.broker.host, b.mqtt!.port),
+      mqtts: b.mqtts === null ? null : bound('mqtts', config.broker.host, b.mqtts.port),
+      ws: b.ws === null ? null : bound('ws', config.broker.host, b.ws.port),
     };
     log.info({ addresses, dataDir }, 'latchkey is up');
 
@@ -160,7 +160,9 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
       adminTokenPath,
       registry,
       broker,
+      retention,
       close(deadlineMs = CLOSE_DEADLINE_MS) {
+        retention.stop();
         closing ??= closeAll({ broker, app, registry, log, deadlineMs });
         return closing;
       },
@@ -212,17 +214,18 @@ function bound(scheme: 'http' | 'mqtt' | 'mqtts' | 'ws', host: string, port: num
   return { host, port, url: `${scheme}://${h}:${port}` };
 }
 
-/** A start-up failure as one line naming the setting involved (cli.md). */
+/** A start-up failure as one line naming the setting involved (docs/configuration.md). */
 function startupError(what: string, config: UpConfig, e: unknown): CliError {
   if (e instanceof CliError) return e;
   const code = (e as NodeJS.ErrnoException).code;
   const reason = code ?? (e instanceof Error ? e.message : String(e));
+  const b = config.broker;
   switch (what) {
     case 'mqtt': {
-      return new CliError('startup_failed', `cannot start MQTT on ${config.host} (--mqtt-port ${config.mqttPort}${config.mqttsPort !== null ? `, --mqtts-port ${config.mqttsPort}` : ''}${config.wsPort !== null ? `, --ws-port ${config.wsPort}` : ''}): ${reason}`, { cause: e });
+      return new CliError('startup_failed', `cannot start MQTT on ${b.host} (--mqtt-port ${b.mqttPort}${b.mqttsPort !== null ? `, --mqtts-port ${b.mqttsPort}` : ''}${b.wsPort !== null ? `, --ws-port ${b.wsPort}` : ''}): ${reason}`, { cause: e });
     }
     case 'http':
-      return new CliError('startup_failed', `cannot listen for HTTP on ${config.host}:${config.httpPort} (--http-port): ${reason}`, { cause: e });
+      return new CliError('startup_failed', `cannot listen for HTTP on ${b.host}:${config.httpPort} (--http-port): ${reason}`, { cause: e });
     case 'data-dir':
       return new CliError('startup_failed', `cannot open the database in ${config.dataDir} (--data-dir): ${reason}`, { cause: e });
     default:

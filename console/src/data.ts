@@ -1,4 +1,4 @@
-import type { AuditEntry, DevicePage, DeviceQuery, DeviceRecord, EnrollmentTokenRecord, JsonObject, Registry } from '@latchkey/provisioning/registry';
+import type { AuditEntry, DevicePage, DeviceQuery, DeviceRecord, EnrollmentTokenRecord, JsonObject, Page, Registry, TokenPageKey } from '@latchkey/provisioning/registry';
 
 /**
  * Every registry read of the console, in one place. The registry is synchronous today and
@@ -9,7 +9,8 @@ import type { AuditEntry, DevicePage, DeviceQuery, DeviceRecord, EnrollmentToken
 export interface ConsoleData {
   devices(q: DeviceQuery): Promise<{ page: DevicePage; total: number; connected: number }>;
   device(id: string): Promise<DeviceDetail | null>;
-  enrollmentTokens(): Promise<EnrollmentTokenRecord[]>;
+  /** a page of tokens in creation order, after `after` (a page's `next`) */
+  enrollmentTokens(q: { limit: number; after: TokenPageKey | null }): Promise<Page<EnrollmentTokenRecord>>;
   audit(q: { limit: number; target: string | null; before: number | null }): Promise<AuditEntry[]>;
   health(now: number): Promise<HealthFigures>;
 }
@@ -51,8 +52,8 @@ export function consoleData(registry: Registry): ConsoleData {
       const audit = await registry.audit.list({ limit: DEVICE_AUDIT_ENTRIES, target: id });
       return { device, config, state, audit };
     },
-    async enrollmentTokens() {
-      return await registry.enrollment.list();
+    async enrollmentTokens(q) {
+      return await registry.enrollment.list(q);
     },
     async audit(q) {
       return await registry.audit.list(q);

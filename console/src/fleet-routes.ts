@@ -1,13 +1,13 @@
 import { isPrincipal } from '@latchkey/device-sdk/protocol';
 import { parseFleetStreamQuery, runFleetStream } from '@latchkey/provisioning';
-import { DEVICE_STATUS_FILTERS, type DeviceStatusFilter } from '@latchkey/provisioning/registry';
+import { DEVICE_STATUS_FILTERS, parseTokenPageKey, type DeviceStatusFilter, type TokenPageKey } from '@latchkey/provisioning/registry';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { redirectWithFlash, sendHtml, takeFlash, type ConsoleContext } from './context.ts';
 import { readJsonObject } from './device-routes.ts';
 import { html } from './html.ts';
 import { AUDIT_PER_PAGE, auditPage } from './pages/audit.ts';
 import { devicesPage, DEVICES_PER_PAGE } from './pages/devices.ts';
-import { enrollmentTokensPage, EMPTY_TOKEN_FORM, type TokenForm } from './pages/enrollment-tokens.ts';
+import { enrollmentTokensPage, EMPTY_TOKEN_FORM, TOKENS_PER_PAGE, type TokenForm } from './pages/enrollment-tokens.ts';
 import { ConsoleError } from './pages/error.ts';
 import { failuresSection, healthPage } from './pages/health.ts';
 import { refusalWords } from './refusal-words.ts';
@@ -49,12 +49,17 @@ export function fleetRoutes(app: FastifyInstance, ctx: ConsoleContext): void {
     return sendHtml(reply, 200, devicesPage(view, session, takeFlash(session), ctx.assets));
   });
 
-  const tokensPage = async (request: FastifyRequest, reply: FastifyReply, status: number, form: TokenForm) => {
+  const tokensPage = async (request: FastifyRequest, reply: FastifyReply, status: number, form: TokenForm, after: TokenPageKey | null = null) => {
     const session = ctx.session(request);
-    const tokens = await data.enrollmentTokens();
-    return sendHtml(reply, status, enrollmentTokensPage({ tokens, form, now: ctx.clock(), session, flash: takeFlash(session) }, ctx.assets));
+    const tokens = await data.enrollmentTokens({ limit: TOKENS_PER_PAGE, after });
+    return sendHtml(reply, status, enrollmentTokensPage({ tokens, paged: after !== null, form, now: ctx.clock(), session, flash: takeFlash(session) }, ctx.assets));
   };
-  app.get('/enrollment-tokens', async (request, reply) => tokensPage(request, reply, 200, EMPTY_TOKEN_FORM));
+  app.get('/enrollment-tokens', async (request: FastifyRequest<{ Querystring: Query }>, reply) => {
+    const afterText = one(request.query.after);
+    const after = afterText === '' ? null : parseTokenPageKey(afterText);
+    if (after === null && afterText !== '') throw badQuery('Bad page link.', '/console/enrollment-tokens');
+    return tokensPage(request, reply, 200, EMPTY_TOKEN_FORM, after);
+  });
 
   app.post('/enrollment-tokens', async (request: FastifyRequest<{ Body: Record<string, string | undefined> }>, reply) => {
     const b = request.body;

@@ -67,7 +67,7 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
   const signInLimiter = new FailureLimiter(deps.signInFailureLimit ?? 30, deps.clock);
   const started = new WeakMap<FastifyRequest, bigint>();
 
-  app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.code(303).header('location', '/console/').send());
+  app.get('/', async (_request, reply) => reply.code(303).header('location', '/console/').send());
 
   await app.register(
     async (scope) => {

@@ -1,8 +1,10 @@
 /**
  * The one error class of the device SDK's client side (connect, publish, subscribe, enroll),
- * with a stable string `code`. Wire-contract violations stay `ProtocolError` (protocol/errors.ts).
+ * with a stable string `code`. Wire-contract violations stay `ProtocolError` (protocol/errors.ts);
+ * both extend the protocol core's `CodedError`.
  * Every code is documented in docs/sdk.md §Error codes; a test keeps the table and this list equal.
  */
+import { CodedError, isCodedError } from './protocol/index.ts';
 
 /** Codes of a refused or lost connection (protocol.md §MQTT CONNECT). */
 export const CONNECTION_ERROR_CODES = [
@@ -26,7 +28,7 @@ export const MESSAGING_ERROR_CODES = [
 ] as const;
 
 /**
- * Codes of the provisioning HTTP API (http-api.md §Errors) that `enroll()` and `fetchClockOffset()`
+ * Codes of the provisioning HTTP API (errors.md §HTTP API) that `enroll()` and `fetchClockOffset()`
  * surface as they are, plus the SDK's own transport codes.
  */
 export const HTTP_ERROR_CODES = [
@@ -71,9 +73,8 @@ export const DEVICE_CLIENT_ERROR_CODES: readonly DeviceClientErrorCode[] = Objec
  * }
  * ```
  */
-export class DeviceClientError extends Error {
+export class DeviceClientError extends CodedError<DeviceClientErrorCode> {
   override readonly name = 'DeviceClientError';
-  readonly code: DeviceClientErrorCode;
   /** HTTP status, when the error came from the provisioning API. */
   readonly status: number | undefined;
   /** CONNACK return code, when the broker refused the connection. */
@@ -83,8 +84,7 @@ export class DeviceClientError extends Error {
     message: string,
     options?: { cause?: unknown; status?: number; returnCode?: number },
   ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options);
     this.status = options?.status;
     this.returnCode = options?.returnCode;
   }
@@ -102,13 +102,20 @@ export function isDeviceClientError<C extends DeviceClientErrorCode>(
   e: unknown,
   ...codes: C[]
 ): e is DeviceClientError & { code: C } {
-  return e instanceof DeviceClientError && (codes.length === 0 || (codes as string[]).includes(e.code));
+  return isCodedError(e, DeviceClientError, codes);
 }
 
 /** protocol.md §MQTT CONNECT: the CONNACK refusals after which retrying cannot help. */
-export const FATAL_CONNACK: Readonly<Record<number, ConnectionErrorCode>> = Object.freeze({
+const FATAL_CONNACK: Readonly<Record<number, ConnectionErrorCode>> = Object.freeze({
   1: 'protocol_rejected',
   2: 'identifier_rejected',
   4: 'bad_credentials',
   5: 'not_authorized',
 });
+
+/** The coded refusal an mqtt.js connection error stands for, when it is a CONNACK retrying cannot fix; else null. */
+export function fatalRefusal(err: Error): DeviceClientError | null {
+  const rc = (err as { code?: unknown }).code;
+  const code = typeof rc === 'number' ? FATAL_CONNACK[rc] : undefined;
+  return code === undefined ? null : new DeviceClientError(code, `the broker refused the connection (CONNACK ${rc})`, { returnCode: rc as number });
+}

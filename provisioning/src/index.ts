@@ -1,15 +1,15 @@
 /**
- * `@latchkey/provisioning` — the provisioning HTTP API (http-api.md) and its pieces for the
+ * `@latchkey/provisioning` — the provisioning HTTP API (docs/api.md) and its pieces for the
  * composition root. The registry is exported separately as `@latchkey/provisioning/registry`.
  */
 export { buildApp } from './http/app.ts';
 export type { AppDeps } from './http/app.ts';
 export { loadOrCreateAdminToken, ADMIN_TOKEN_FILE, secretMatcher } from './http/admin-token.ts';
 export { FailureLimiter } from './http/failure-limiter.ts';
-export { resolveHttpConfig, DEFAULT_HTTP_CONFIG } from './http/config.ts';
-export type { HttpConfig } from './http/config.ts';
+export { checkHttpConfig, resolveHttpConfig, isAdminToken, ADMIN_TOKEN_RULE, DEFAULT_HTTP_CONFIG } from './http/config.ts';
+export type { HttpConfig, HttpSettings, HttpConfigProblem } from './http/config.ts';
 export { createHttpLogger, LOG_REDACT_PATHS } from './http/http-logger.ts';
-export { API_ERROR_STATUS, API_ERROR_CODES, ApiError } from './http/api-error.ts';
+export { API_ERROR_STATUS, API_ERROR_CODES, ApiError, isApiErrorCode } from './http/api-error.ts';
 export type { ApiErrorCode, Problem } from './http/api-error.ts';
 export type { DeviceMessagingPort } from './http/messaging-port.ts';
 export { FleetEvents, observeRegistry, FLEET_EVENT_TYPES } from './events/fleet-events.ts';

@@ -26,7 +26,7 @@ export interface FleetOptions {
   rogue: number;
   /** Each device's telemetry interval, seconds (its `reportingIntervalS`). */
   telemetryIntervalS: number;
-  /** The broker's audience. */
+  /** The broker's audience (its rule is the SDK's: checked by minting before the run registers anything). */
   audience: string;
   /** Seeds device behaviour and command choice. */
   seed: number;
@@ -97,7 +97,6 @@ export function resolveFleetOptions(input: Required & Partial<FleetOptions>): Re
     }
   }
   if (typeof o.adminToken !== 'string' || o.adminToken.length === 0) problems.push('adminToken is required');
-  if (typeof o.audience !== 'string' || o.audience.length === 0 || o.audience.length > 256) problems.push('audience must be 1 to 256 characters');
   for (const [key, [min, max]] of Object.entries(INTEGER_RANGES) as [keyof FleetOptions, [number, number]][]) {
     const v = o[key];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) problems.push(`${key} must be an integer in ${min}..${max}`);

@@ -1,6 +1,6 @@
 /**
  * The state of one fleet run, and what is read from it: the progress snapshot and the result
- * (the cli.md report plus the details that explain a failed run).
+ * (the docs/simulator.md report plus the details that explain a failed run).
  */
 import type { DeviceKeyPair, ServiceClient } from '@latchkey/device-sdk';
 import type { CommandDriver } from './command-driver.ts';
@@ -21,7 +21,10 @@ export interface FleetDeps {
   clock?: () => number;
   /** Receives the counters about four times a second (the progress display). */
   onProgress?: (s: ProgressSnapshot) => void;
-  /** Aborting ends the steady state early; the run still drains and reports. */
+  /**
+   * Aborting ends the steady state early: rogue clients not yet started connect at once, and the
+   * run still drains and reports.
+   */
   signal?: AbortSignal;
 }
 
@@ -71,12 +74,13 @@ export function snapshot(run: Run): ProgressSnapshot {
     telemetryReceived: run.counter.received,
     commandsSent: run.driver?.sent ?? 0,
     commandsOk: run.driver?.ok ?? 0,
+    tokenRefreshes: run.provisioned.reduce((n, d) => n + d.stats.tokenRefreshes, 0),
     rogueRefused: run.rogues.filter((r) => r.refused).length,
     rogueAttempted: run.rogues.length,
   };
 }
 
-/** The report (cli.md §simulate) and the details of a finished run. */
+/** The report (simulator.md §Measurements) and the details of a finished run. */
 export function fleetResult(run: Run): FleetResult {
   const connected = run.provisioned.filter((d) => d.connectLatencyMs !== null);
   const stats = run.provisioned.map((d) => d.stats);

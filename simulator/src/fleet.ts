@@ -1,11 +1,11 @@
 /**
- * The fleet runner behind `latchkey simulate` (cli.md §simulate): provisions devices through the
+ * The fleet runner behind `latchkey simulate` (docs/simulator.md): provisions devices through the
  * HTTP API, counts their QoS 1 telemetry at a service account of its own, ramps the connects,
  * holds a steady state with backend commands and rogue clients, drains, and reports.
  * Built only from the SDK's public API and HTTP, like a customer's fleet.
  */
 import { randomBytes } from 'node:crypto';
-import { ServiceClient, enroll, generateDeviceKeyPair, isDeviceClientError, publicKeyToPem } from '@latchkey/device-sdk';
+import { ServiceClient, enroll, generateDeviceKeyPair, isDeviceClientError, mintConnectToken, publicKeyToPem } from '@latchkey/device-sdk';
 import { inParallel, sleep } from './async-tools.ts';
 import { CommandDriver } from './command-driver.ts';
 import { createFleetModel } from './fleet-models.ts';
@@ -51,6 +51,7 @@ export async function runFleet(input: Input, deps: FleetDeps = {}): Promise<Flee
     service: null, serviceKey: generateDeviceKeyPair(), driver: null, rogues: [], phase: 'provision',
     ticker: null, startedAt: clock(), firstConnectAt: null, telemetryStoppedAt: null,
   };
+  await checkAudience(run);
   try {
     for (const step of [provisionDevices, registerService, startCounting, connectFleet, holdSteadyState, drainTelemetry]) {
       await step(run);
@@ -60,6 +61,19 @@ export async function runFleet(input: Input, deps: FleetDeps = {}): Promise<Flee
     if (o.cleanup) await cleanUp(run);
   }
   return fleetResult(run);
+}
+
+/**
+ * The audience must be one the SDK mints tokens for (its rule, not a copy of it): mint one with the
+ * service key before anything is registered, so a bad audience is caller misuse, not a half-done run.
+ */
+async function checkAudience(run: Run): Promise<void> {
+  try {
+    await mintConnectToken({ subject: run.serviceName, privateKey: run.serviceKey.privateKey, audience: run.o.audience });
+  } catch (e) {
+    if (e instanceof TypeError) throw new TypeError(`invalid fleet options: ${e.message}`);
+    throw e;
+  }
 }
 
 /** Keys, models and registration (batch API, or enrollment tokens with proof of possession). */
@@ -151,6 +165,7 @@ async function holdSteadyState(run: Run): Promise<void> {
     brokerUrl: o.mqttUrl,
     audience: o.audience,
     onResult: (r) => run.rogues.push(r),
+    signal: run.deps.signal,
   });
   await sleep(o.durationS * 1000, run.deps.signal);
   run.phase = 'finish';

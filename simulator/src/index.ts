@@ -1,10 +1,8 @@
 /**
  * `@latchkey/simulator` — simulated thermostats and smart locks, and the fleet runner behind
- * `latchkey simulate` (cli.md §simulate). Imports only the SDK's public entry; talks HTTP to
+ * `latchkey simulate` (docs/simulator.md). Imports only the SDK's public entry; talks HTTP to
  * provisioning like any customer backend.
  */
-export { simulateCommand, SIMULATE_HELP, EXIT_OK, EXIT_FAILED, EXIT_USAGE } from './cli-simulate.ts';
-export type { SimulateDeps, EmbeddedStack } from './cli-simulate.ts';
 export { runFleet } from './fleet.ts';
 export type { FleetDeps, FleetResult, ProvisioningMode } from './fleet.ts';
 export { resolveFleetOptions, FLEET_DEFAULTS } from './fleet-options.ts';

@@ -15,6 +15,8 @@ export interface ProgressSnapshot {
   telemetryReceived: number;
   commandsSent: number;
   commandsOk: number;
+  /** Token refreshes of the fleet's clients so far (each a reconnect with a fresh token). */
+  tokenRefreshes: number;
   rogueRefused: number;
   rogueAttempted: number;
 }
@@ -46,7 +48,7 @@ export interface Progress {
  * @example
  * ```ts
  * const progress = createProgress({ write: (t) => process.stdout.write(t), clock: Date.now, enabled: process.stdout.isTTY === true });
- * progress.update({ phase: 'steady', connected: 40, total: 40, telemetryReceived: 812, commandsSent: 9, commandsOk: 9, rogueRefused: 3, rogueAttempted: 3 });
+ * progress.update({ phase: 'steady', connected: 40, total: 40, telemetryReceived: 812, commandsSent: 9, commandsOk: 9, tokenRefreshes: 80, rogueRefused: 3, rogueAttempted: 3 });
  * ```
  */
 export function createProgress(o: ProgressOptions): Progress {
@@ -70,7 +72,7 @@ export function createProgress(o: ProgressOptions): Progress {
       const line =
         `${s.phase.padEnd(9)} connected ${s.connected}/${s.total}  ` +
         `telemetry ${s.telemetryReceived} (${Math.round(rate)} msg/s)  ` +
-        `commands ${s.commandsOk}/${s.commandsSent}  rogue refused ${s.rogueRefused}/${s.rogueAttempted}`;
+        `commands ${s.commandsOk}/${s.commandsSent}  token refreshes ${s.tokenRefreshes}  rogue refused ${s.rogueRefused}/${s.rogueAttempted}`;
       o.write(`\r\x1b[2K${line}`);
       drawn = true;
       draws++;

@@ -1,10 +1,10 @@
 /**
- * The provisioning HTTP API as the simulator uses it (http-api.md), over `fetch` like any
+ * The provisioning HTTP API as the simulator uses it (docs/api.md), over `fetch` like any
  * customer backend: batch device creation, a service account, commands, enrollment tokens,
  * cleanup. Problems (RFC 9457) become a `SimulatorError` carrying the API's `code`.
  */
 
-/** Codes of the simulator's own failures; API problems keep the API's `code` (http-api.md §Errors). */
+/** Codes of the simulator's own failures; API problems keep the API's `code` (errors.md §HTTP API). */
 export type SimulatorErrorCode = 'network_error' | 'invalid_response' | 'http_error' | (string & {});
 
 /**
@@ -37,7 +37,7 @@ export interface ServiceAcl {
   subscribe: string[];
 }
 
-/** A device's answer to a command (http-api.md: `POST /v1/devices/{id}/commands` → 200). */
+/** A device's answer to a command (docs/api.md: `POST /v1/devices/{id}/commands` → 200). */
 export interface CommandAnswer {
   id: string;
   ok: boolean;
@@ -45,7 +45,7 @@ export interface CommandAnswer {
   error?: unknown;
 }
 
-/** http-api.md §Devices: at most this many devices per batch. */
+/** api.md §Devices: at most this many devices per batch. */
 export const MAX_BATCH = 10_000;
 
 /**
@@ -145,7 +145,7 @@ export class ProvisioningApi {
     }
     const json = parse(text);
     if (res.ok || tolerated.includes(res.status)) return json ?? {};
-    // http-api.md §Errors: problem+json with a stable `code`; the detail never holds a secret.
+    // errors.md §HTTP API: problem+json with a stable `code`; the detail never holds a secret.
     const p = (json ?? {}) as Record<string, unknown>;
     const code = typeof p['code'] === 'string' ? p['code'] : 'http_error';
     const detail = typeof p['detail'] === 'string' ? `: ${p['detail'].slice(0, 300)}` : '';

@@ -1,9 +1,9 @@
 /**
- * The simulation report (cli.md §simulate, `--json`): its exact shape, how it is computed from
+ * The simulation report (simulator.md §Measurements, `--json`): its exact shape, how it is computed from
  * the fleet's measurements, the summary table, and the verdict that sets the exit code.
  */
 
-/** cli.md §simulate: the report, all counts integers and latencies in milliseconds. */
+/** simulator.md §Measurements: the report, all counts integers and latencies in milliseconds. */
 export interface SimulationReport {
   devices: { requested: number; provisioned: number; connected: number };
   connect: { p50Ms: number; p95Ms: number; p99Ms: number };
@@ -95,7 +95,7 @@ export function buildReport(m: FleetMeasurements): SimulationReport {
   };
 }
 
-/** Why a run failed (cli.md §simulate: exit non-zero). */
+/** Why a run failed (simulator.md §Measurements: exit non-zero). */
 export type ReportProblem = 'devices_not_connected' | 'telemetry_lost' | 'rogue_admitted';
 
 /**

@@ -1,6 +1,6 @@
 /**
- * Rogue clients: connects that present credentials the broker must refuse (protocol.md §MQTT
- * CONNECT, CONNACK 4/5). They use the SDK like any device, so a refusal surfaces as a coded
+ * Rogue clients: connects that present credentials the broker must refuse (CONNACK 4/5,
+ * protocol.md §MQTT CONNECT). They use the SDK like any device, so a refusal surfaces as a coded
  * `DeviceClientError`; one that connects has got in and fails the run.
  */
 import type { KeyObject } from 'node:crypto';
@@ -67,7 +67,8 @@ export async function attemptRogue(
 
 /**
  * Attempts `n` rogue connects spread evenly over `spreadMs`, cycling through the kinds and the
- * fleet's devices as victims; each result goes to `onResult` as it settles.
+ * fleet's devices as victims; each result goes to `onResult` as it settles. When `signal` aborts,
+ * the attempts still waiting start at once (every rogue is still tried and reported).
  *
  * @example
  * ```ts
@@ -77,12 +78,12 @@ export async function attemptRogue(
 export async function runRogues(
   n: number,
   targets: readonly RogueTarget[],
-  o: { spreadMs: number; brokerUrl: string; audience: string; onResult: (r: RogueResult) => void },
+  o: { spreadMs: number; brokerUrl: string; audience: string; onResult: (r: RogueResult) => void; signal?: AbortSignal },
 ): Promise<void> {
   if (n === 0 || targets.length < 2) return;
   await Promise.all(
     Array.from({ length: n }, async (_, i) => {
-      await sleep((o.spreadMs * i) / n);
+      await sleep((o.spreadMs * i) / n, o.signal);
       const victim = targets[i % targets.length]!;
       const other = targets[(i + 1) % targets.length]!;
       const kind = ROGUE_KINDS[i % ROGUE_KINDS.length]!;

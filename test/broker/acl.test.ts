@@ -17,7 +17,7 @@ beforeAll(async () => {
 });
 afterAll(() => fx.close());
 
-/** SUBACK granted codes for one filter per call (design.md: one filter per SUBSCRIBE). */
+/** SUBACK granted codes for one filter per call (architecture.md §Library facts: one filter per SUBSCRIBE). */
 async function granted(client: MqttClient, filter: string): Promise<number> {
   return (await grantedAll(client, { [filter]: { qos: 1 } }))[0] as number;
 }
@@ -130,7 +130,7 @@ describe('a service account', () => {
   });
 });
 
-describe('clean:false sessions (design.md: aedes persists refused filters)', () => {
+describe('clean:false sessions (architecture.md §Library facts: aedes persists refused filters)', () => {
   it('a refused filter persisted by a mixed SUBSCRIBE never delivers, also after reconnect', async () => {
     const opts = { clean: false, clientId: 'thermo-1' };
     const c = await fx.connect('thermo-1', await dev.token(), opts);

@@ -6,7 +6,7 @@
 import type { MqttClient } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parsePublicKey } from '@latchkey/device-sdk/protocol';
-import { mintConnectToken } from '../../device-sdk/src/mint-token.ts';
+import { mintConnectToken } from '../../device-sdk/src/token/mint-token.ts';
 import { connackFor, connectPacket, rawConnect } from './helpers/raw-mqtt.ts';
 import { newKeyPair, startBroker, waitFor, type BrokerFixture, type TestPrincipal } from './helpers/broker-fixture.ts';
 

@@ -1,14 +1,15 @@
 /** protocol.md §MQTT CONNECT: TLS and WebSocket listeners by configuration, and an independent client. */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, waitFor, type BrokerFixture, type TestPrincipal } from './helpers/broker-fixture.ts';
+import { requireTools } from '../helpers/tools.ts';
 
 const OPENSSL = '/usr/bin/openssl';
-const MOSQUITTO_PUB = ['/usr/bin/mosquitto_pub', '/usr/local/bin/mosquitto_pub'].find((p) => existsSync(p)) ?? null;
+const mosquitto = requireTools(['mosquitto_pub'], 'apt-get install mosquitto-clients');
 
 let certDir: string;
 let fx: BrokerFixture;
@@ -83,13 +84,14 @@ describe('WebSocket', () => {
 });
 
 describe('an independent client: mosquitto_pub', () => {
-  it.skipIf(MOSQUITTO_PUB === null)('publishes QoS 1 with a token as the password', async () => {
+  it.skipIf(mosquitto.skip)(`publishes QoS 1 with a token as the password${mosquitto.note}`, async () => {
+    mosquitto.assertPresent();
     const got: string[] = [];
     const stop = fx.broker.messaging.subscribe('devices/+/telemetry', (t, p) => got.push(`${t} ${p.toString()}`));
     const token = await dev.token();
     const run = (password: string) =>
       new Promise<number>((resolve) => {
-        execFile(MOSQUITTO_PUB as string, ['-h', '127.0.0.1', '-p', String(fx.port), '-V', 'mqttv311', '-i', 'thermo-1', '-u', 'x', '-P', password,
+        execFile('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(fx.port), '-V', 'mqttv311', '-i', 'thermo-1', '-u', 'x', '-P', password,
           '-t', 'devices/thermo-1/telemetry', '-m', 'hi', '-q', '1'], { timeout: 10_000 }, (err) => resolve(err === null ? 0 : Number(err.code ?? -1)));
       });
     expect(await run(token)).toBe(0);
@@ -98,9 +100,5 @@ describe('an independent client: mosquitto_pub', () => {
     expect(await run('not-a-token')).not.toBe(0); // refused (CONNACK 4): mosquitto_pub exits non-zero
     expect(got).toHaveLength(1);
     stop();
-  });
-
-  it.runIf(MOSQUITTO_PUB === null)('SKIPPED: mosquitto_pub is not installed (apt-get install mosquitto-clients)', () => {
-    console.warn('mosquitto_pub not found: the independent-client test is skipped; install mosquitto-clients to run it');
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Test helpers: run the real `latchkey` bin (node cli/bin/latchkey.js) as a child process, and
- * start `latchkey up` on port 0 reading the addresses it prints (cli.md).
+ * start `latchkey up` on port 0 reading the addresses it prints (docs/configuration.md).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

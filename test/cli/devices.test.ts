@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDeviceKeyPair, mintEnrollProof, publicKeyToPem } from '@latchkey/device-sdk';
 import { errorLine, runLatchkey, startUp, tempDir, type RunningStack } from './cli-process.ts';
 
-describe('latchkey devices and enroll-token against a running up (cli.md, http-api.md)', { timeout: 60_000 }, () => {
+describe('latchkey devices and enroll-token against a running up (docs/configuration.md, docs/api.md)', { timeout: 60_000 }, () => {
   const tmp = tempDir('devices');
   let stack: RunningStack;
   let adminToken: string;
@@ -42,6 +42,8 @@ describe('latchkey devices and enroll-token against a running up (cli.md, http-a
     expect(table.code).toBe(0);
     expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+BLOCKED\s+CONNECTED/);
     expect(table.stdout).toMatch(/^lock-1\s+no\s+no\s+1\b/m);
+    expect(table.stdout).toMatch(/^lock-1\s+no\s+no\s+1\s+(now|\d+ s ago|\d+ min ago)\s+-\s+-$/m); // created just now, never seen
+    expect(table.stdout).not.toMatch(/\d{10,}/); // no epoch milliseconds
 
     const deleted = await cli('devices', 'delete', 'lock-1', ...url());
     expect(deleted.code).toBe(0);
@@ -116,6 +118,7 @@ describe('latchkey devices and enroll-token against a running up (cli.md, http-a
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
+    expect(r.stderr).toMatch(/expires at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(in (9|10) min\)/);
     const token = lines[0]!;
     const { privateKey, publicKey } = generateDeviceKeyPair();
     const proof = await mintEnrollProof({ deviceId: 'enrolled-1', privateKey });

@@ -3,13 +3,13 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalSpkiDer, fingerprintOf, verifyToken } from '@latchkey/device-sdk/protocol';
+import { canonicalSpkiDer, DEFAULT_TOKEN_RULES, fingerprintOf, MAX_KID_LENGTH, verifyToken } from '@latchkey/device-sdk/protocol';
 import { errorLine, runLatchkey, tempDir } from './cli-process.ts';
 
 const tmp = tempDir('keygen');
 afterAll(tmp.cleanup);
 
-describe('latchkey keygen (cli.md)', () => {
+describe('latchkey keygen (docs/configuration.md)', () => {
   it('writes device.key.pem (PKCS#8, 0600) and device.pub.pem (SPKI), creating the directory', async () => {
     const r = await runLatchkey(['keygen', '--out', 'dev-a/keys'], { cwd: tmp.dir });
     expect(r.code).toBe(0);
@@ -49,7 +49,7 @@ describe('latchkey keygen (cli.md)', () => {
   });
 });
 
-describe('latchkey token (cli.md)', () => {
+describe('latchkey token (docs/configuration.md)', () => {
   let keyFile: string;
   let pubPem: string;
   beforeAll(async () => {
@@ -87,6 +87,25 @@ describe('latchkey token (cli.md)', () => {
     expect(payload.exp! - payload.iat!).toBe(120);
     expect(protectedHeader.kid).toBe('k-9');
     expect(typeof payload.jti).toBe('string');
+  });
+
+  it('--kid: prints a token at the longest kid the verifier accepts, and refuses a longer one (it would never connect)', async () => {
+    // regression: --kid allowed 256 characters while the verifier refuses more than 128 as header_invalid
+    const longest = 'k'.repeat(MAX_KID_LENGTH);
+    const r = await runLatchkey(['token', '--device', 'thermo-7', '--key', keyFile, '--kid', longest]);
+    expect(r.code).toBe(0);
+    const verified = verifyToken(r.stdout.trim(), {
+      ...DEFAULT_TOKEN_RULES,
+      principal: 'thermo-7',
+      now: Date.now(),
+      resolveCredentials: () => [{ kid: longest, key: createPublicKey(pubPem), expiresAt: null }],
+    });
+    expect(verified.kid).toBe(longest);
+    const tooLong = await runLatchkey(['token', '--device', 'thermo-7', '--key', keyFile, '--kid', `${longest}k`]);
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.stdout).toBe('');
+    expect(errorLine(tooLong.stderr)).toMatchObject({ code: 'usage' });
+    expect(errorLine(tooLong.stderr)?.detail).toContain('--kid');
   });
 
   it.each([

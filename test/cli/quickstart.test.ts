@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, cleanEnv, REPO_ROOT, runLatchkey, startUp, tempDir, type RunningStack } from './cli-process.ts';
+import { requireTools } from '../helpers/tools.ts';
 
 const DOC = path.join(REPO_ROOT, 'docs/quickstart.md');
 
@@ -21,10 +22,7 @@ export function quickstartBlocks(markdown: string): { role: string; script: stri
   return blocks;
 }
 
-const hasMosquitto = ['mosquitto_pub', 'mosquitto_sub', 'curl', 'bash'].every((bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0);
-if (!hasMosquitto) {
-  console.warn('quickstart test SKIPPED: mosquitto_pub, mosquitto_sub, curl or bash is not installed (apt-get install mosquitto-clients curl)');
-}
+const tools = requireTools(['mosquitto_pub', 'mosquitto_sub', 'curl', 'bash'], 'apt-get install mosquitto-clients curl');
 
 const MARKER = '__quickstart_device_waiting__';
 
@@ -85,7 +83,7 @@ function bash(script: string, cwd: string, env: Record<string, string>): BashRun
   };
 }
 
-describe.skipIf(!hasMosquitto)('docs/quickstart.md, executed', () => {
+describe.skipIf(tools.skip)(`docs/quickstart.md, executed${tools.note}`, () => {
   const tmp = tempDir('quickstart');
   let stack: RunningStack | null = null;
   afterAll(async () => {
@@ -94,6 +92,7 @@ describe.skipIf(!hasMosquitto)('docs/quickstart.md, executed', () => {
   });
 
   it('goes from npm start to a device connected with mosquitto_pub and a command round trip', async () => {
+    tools.assertPresent();
     const blocks = quickstartBlocks(readFileSync(DOC, 'utf8'));
     expect(blocks.map((b) => b.role)).toEqual(['server', 'device', 'device', 'device-wait', 'backend']);
 
@@ -143,7 +142,7 @@ describe.skipIf(!hasMosquitto)('docs/quickstart.md, executed', () => {
   }, 60_000);
 });
 
-describe.skipIf(!hasMosquitto)("the README's quick start, executed", () => {
+describe.skipIf(tools.skip)(`the README's quick start, executed${tools.note}`, () => {
   const tmp = tempDir('readme-quickstart');
   let stack: RunningStack | null = null;
   afterAll(async () => {
@@ -152,6 +151,7 @@ describe.skipIf(!hasMosquitto)("the README's quick start, executed", () => {
   });
 
   it('registers a device, connects it with mosquitto_pub and blocks it', async () => {
+    tools.assertPresent();
     const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
     const blocks = quickstartBlocks(readme).filter((b) => b.role === 'readme');
     expect(blocks).toHaveLength(1);

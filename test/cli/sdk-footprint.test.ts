@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sdkClosure } from '../../bench/sdk-footprint.ts';
+import { sdkClosure } from '../../bench/sdk-closure.ts';
 
 describe('bench/sdk-footprint: the SDK dependency closure', () => {
   it('walks the SDK, jose, mqtt and mqtt dependencies, each installed copy once, and nothing of the server', () => {

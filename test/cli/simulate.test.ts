@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { errorLine, runLatchkey } from './cli-process.ts';
 
-describe('latchkey simulate (cli.md), wired to the simulator', { timeout: 120_000 }, () => {
+describe('latchkey simulate (docs/configuration.md), wired to the simulator', { timeout: 120_000 }, () => {
   it('--embedded runs a small fleet on the up composition and prints the --json report', async () => {
     const r = await runLatchkey(['simulate', '--embedded', '--thermostats', '2', '--locks', '1', '--duration', '2', '--commands-per-s', '2', '--rogue', '2', '--json']);
     expect(r.code, r.stderr).toBe(0);

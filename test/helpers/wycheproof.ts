@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 
-/** The Wycheproof vectors live beside the repository in ../shared (read in place, never copied). */
-export const WYCHEPROOF_DIR = path.resolve(fileURLToPath(new URL('../..', import.meta.url)), '../shared/vectors/wycheproof');
+/**
+ * The Wycheproof vectors, vendored in test/fixtures/wycheproof/ (LICENSE and NOTICE there name
+ * the source and commit). Tests read nothing outside the repository.
+ */
+export const WYCHEPROOF_DIR = new URL('../fixtures/wycheproof/', import.meta.url);
 
 export function readWycheproof<T = any>(file: string): T {
-  return JSON.parse(readFileSync(path.join(WYCHEPROOF_DIR, file), 'utf8')) as T;
+  return JSON.parse(readFileSync(new URL(file, WYCHEPROOF_DIR), 'utf8')) as T;
 }

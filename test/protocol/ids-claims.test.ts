@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_TOKEN_RULES, ProtocolError, assertDeviceId, isPrincipal, checkClaims, checkHeader, decodeSegments, parseClientId } from '@latchkey/device-sdk/protocol';
+import { DEFAULT_TOKEN_RULES, ProtocolError, assertDeviceId, isPrincipal, checkClaims, checkHeader, decodeSegments, parseClientId, parsePrincipal, serviceClientId } from '@latchkey/device-sdk/protocol';
 
 const codeOf = (fn: () => unknown) => {
   try {
@@ -26,6 +26,18 @@ describe('protocol.md §Device ids and client ids', () => {
     for (const p of ['thermo-1', 'svc:dashboard']) expect(isPrincipal(p)).toBe(true);
     for (const p of ['svc:dashboard:2', 'svc:Dash', 'svc:', 'ab', 'a/b', 7, null]) expect(isPrincipal(p)).toBe(false);
   });
+  it('tells the kind of a principal, and builds service client ids (the one home of the svc: form)', () => {
+    expect(parsePrincipal('thermo-1')).toEqual({ kind: 'device', deviceId: 'thermo-1' });
+    expect(parsePrincipal('svc:dashboard')).toEqual({ kind: 'service', serviceName: 'dashboard' });
+    for (const p of ['svc:dashboard:2', 'svc:Dash', 'svc:', 'ab', 7]) expect(parsePrincipal(p)).toBeNull();
+    expect(serviceClientId('dashboard')).toBe('svc:dashboard');
+    expect(serviceClientId('dashboard', 'worker-2')).toBe('svc:dashboard:worker-2');
+    for (const [name, instance] of [['Dash', undefined], ['dashboard', ''], ['dashboard', 'a/b'], ['dashboard', 'x'.repeat(65)]] as const) {
+      expect(() => serviceClientId(name, instance)).toThrow(TypeError);
+    }
+    for (const id of [serviceClientId('dashboard'), serviceClientId('dashboard', 'worker-2')]) expect(parseClientId(id)?.principal).toBe('svc:dashboard');
+  });
+
   it('refuses non-strings', () => {
     expect(parseClientId(undefined)).toBeNull();
     expect(codeOf(() => assertDeviceId(12))).toBe('invalid_device_id');

@@ -2,7 +2,7 @@ import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProtocolError, type KeyErrorCode } from '../../device-sdk/src/protocol/errors.ts';
 import { canonicalSpkiDer, fingerprintOf } from '../../device-sdk/src/protocol/fingerprint.ts';
-import { decodePoint, validatePoint } from '../../device-sdk/src/protocol/p256-point.ts';
+import { decodePoint, validatePoint } from '../../device-sdk/src/protocol/internal/p256-point.ts';
 import { parsePublicKey, publicKeyFromSpkiDer } from '../../device-sdk/src/protocol/public-key.ts';
 import { createCertFactory, type CertFactory } from '../helpers/certs.ts';
 

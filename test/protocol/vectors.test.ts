@@ -57,7 +57,7 @@ function authenticate(v: Vector): { connack: number; reason: AuthFailureCode | n
 describe('test/fixtures/vectors.json (protocol.md §The connect token)', () => {
   it('covers every CONNACK row and the attack classes the spec names', () => {
     const names = vectors.cases.map((c) => c.name).join('\n');
-    for (const needle of ['alg none', 'alg None', 'HS256', 'embedded jwk', 'jku', 'x5u', 'crit', 'r = s = 0', 'DER', '63-byte', 'ES384', 'RS256', '1e999', 'exp 1.5', 'padded', 'space', 'missing sub', 'lifetime over', 'audience mismatch', 'subject mismatch']) {
+    for (const needle of ['alg none', 'alg None', 'HS256', 'embedded jwk', 'jku', 'x5u', 'x5t', 'crit', 'zip', 'enc', 'b64', 'unknown header', 'byte-order mark', 'duplicate', 'r = s = 0', 'DER', '63-byte', 'ES384', 'RS256', '1e999', 'exp 1.5', 'padded', 'space', 'missing sub', 'lifetime over', 'audience mismatch', 'subject mismatch']) {
       expect(names).toContain(needle);
     }
     expect(new Set(vectors.cases.map((c) => c.expectedConnack))).toEqual(new Set([0, 2, 4, 5]));

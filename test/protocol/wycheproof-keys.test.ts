@@ -1,13 +1,7 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { KEY_ERROR_CODES, ProtocolError } from '../../device-sdk/src/protocol/errors.ts';
 import { parsePublicKey } from '../../device-sdk/src/protocol/public-key.ts';
-
-// Read in place, never copied: ../shared/vectors/wycheproof relative to the repo root.
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const vectorDir = path.resolve(repoRoot, '../shared/vectors/wycheproof');
+import { readWycheproof } from '../helpers/wycheproof.ts';
 
 interface Case {
   tcId: number;
@@ -18,7 +12,7 @@ interface Case {
 }
 
 function loadCases(file: string): Case[] {
-  const suite = JSON.parse(readFileSync(path.join(vectorDir, file), 'utf8')) as { testGroups: { tests: Case[] }[] };
+  const suite = readWycheproof<{ testGroups: { tests: Case[] }[] }>(file);
   const cases = suite.testGroups.flatMap((g) => g.tests);
   // Many cases share one public key with different private keys: test each key once, under
   // the strictest verdict any of its cases gives (invalid beats acceptable beats valid).

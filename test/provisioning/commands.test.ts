@@ -1,16 +1,37 @@
+/**
+ * The command and config routes against the real broker: its messaging adapter is the API's
+ * DeviceMessagingPort (as `latchkey up` wires them), and the devices connect with real tokens.
+ */
+import type { KeyObject } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type TestBroker } from './aedes-messaging.ts';
+import { mintConnectToken } from '../../device-sdk/src/token/mint-token.ts';
 import { deviceKey, problem, startApi, type HttpFixture } from './http-fixture.ts';
 
-let broker: TestBroker;
 let fx: HttpFixture;
 let device: MqttClient;
 const ID = 'thermo-cmd';
+const keys = new Map<string, KeyObject>();
+
+/** Registers `id` (a device, or `svc:` … through its own route) and keeps its private key. */
+async function register(id: string, body: Record<string, unknown> = {}): Promise<void> {
+  const key = deviceKey();
+  keys.set(id, key.privateKey);
+  const res = id.includes(':')
+    ? await fx.api('POST', '/v1/services', { name: id.split(':')[1], publicKey: key.pem, ...body })
+    : await fx.api('POST', '/v1/devices', { id, publicKey: key.pem });
+  expect(res.status).toBe(201);
+}
+
+/** An MQTT connection as `clientId`, with a connect token signed by its registered key. */
+async function connect(clientId: string): Promise<MqttClient> {
+  const { token } = await mintConnectToken({ subject: clientId, privateKey: keys.get(clientId)!, clock: fx.clock });
+  return mqtt.connectAsync(fx.mqttUrl, { clientId, username: clientId, password: token, reconnectPeriod: 0, protocolVersion: 4 });
+}
 
 /** A device that answers `echo` with its params, `fail` with an error, `garbage` with non-JSON, and ignores the rest. */
 async function connectDevice(id: string): Promise<MqttClient> {
-  const client = await mqtt.connectAsync(broker.url, { clientId: id, reconnectPeriod: 0 });
+  const client = await connect(id);
   client.on('message', (topic, payload) => {
     const m = /^devices\/[^/]+\/commands\/(.+)$/.exec(topic);
     if (m === null) return;
@@ -19,22 +40,22 @@ async function connectDevice(id: string): Promise<MqttClient> {
     if (m[1] === 'echo') client.publish(replyTopic, JSON.stringify({ ok: true, result: { echo: params } }), { qos: 1 });
     if (m[1] === 'fail') client.publish(replyTopic, JSON.stringify({ ok: false, error: 'door jammed' }), { qos: 1 });
     if (m[1] === 'garbage') client.publish(replyTopic, 'not json', { qos: 1 });
+    if (m[1] === 'deep') client.publish(replyTopic, `{"ok":true,"result":${'['.repeat(5000)}${']'.repeat(5000)}}`, { qos: 1 });
   });
   await client.subscribeAsync(`devices/${id}/commands/#`, { qos: 1 });
   return client;
 }
 
 beforeAll(async () => {
-  broker = await startBroker();
-  fx = await startApi({ messaging: broker.messaging });
-  await fx.api('POST', '/v1/devices', { id: ID, publicKey: deviceKey().pem });
-  await fx.api('POST', '/v1/devices', { id: 'thermo-off', publicKey: deviceKey().pem });
+  // device status is written in batches; none during the test, so `refused` sees an unchanged database
+  fx = await startApi({ broker: { statusFlushInterval: 3600 } });
+  await register(ID);
+  await register('thermo-off');
   device = await connectDevice(ID);
 });
 afterAll(async () => {
   await device.endAsync();
   await fx.close();
-  await broker.close();
 });
 
 describe('POST /v1/devices/{id}/commands over real MQTT', () => {
@@ -47,6 +68,10 @@ describe('POST /v1/devices/{id}/commands over real MQTT', () => {
     const garbage = await fx.api('POST', `/v1/devices/${ID}/commands`, { name: 'garbage' });
     expect(garbage.body).toMatchObject({ ok: false, error: expect.any(String) });
     expect((await fx.api('GET', `/v1/audit?deviceId=${ID}&limit=1`)).body.entries[0]).toMatchObject({ action: 'command.send', detail: { name: 'garbage' } });
+    // a reply nested too deeply to be served back is a malformed reply, not a 500 (issue 16)
+    const deep = await fx.api('POST', `/v1/devices/${ID}/commands`, { name: 'deep' });
+    expect(deep.status).toBe(200);
+    expect(deep.body).toMatchObject({ ok: false, error: 'the device sent a malformed reply' });
   });
 
   it('answers 504 command_timeout when the device does not reply in time', async () => {
@@ -82,8 +107,9 @@ describe('PUT /v1/devices/{id}/config and GET …/state', () => {
     await fx.refused(() => fx.api('PUT', `/v1/devices/${ID}/config`, { config: { mode: 'off' }, ifVersion: 0 }), 409, 'config_version_mismatch');
     expect((await fx.api('PUT', `/v1/devices/${ID}/config`, { config: { mode: 'heat' }, ifVersion: 1 })).body.version).toBe(2);
     expect((await fx.api('GET', `/v1/devices/${ID}`)).body.config).toEqual({ version: 2 });
-    // a device connecting later gets the retained latest version
-    const late = await mqtt.connectAsync(broker.url, { clientId: 'late-reader', reconnectPeriod: 0 });
+    // a client subscribing later gets the retained latest version
+    await register('svc:late-reader', { acl: { publish: [], subscribe: ['devices/+/config'] } });
+    const late = await connect('svc:late-reader');
     const retained = new Promise<string>((resolve) => late.once('message', (_t, p) => resolve(p.toString())));
     await late.subscribeAsync(`devices/${ID}/config`, { qos: 1 });
     expect(JSON.parse(await retained)).toEqual({ version: 2, config: { mode: 'heat' } });
@@ -94,16 +120,19 @@ describe('PUT /v1/devices/{id}/config and GET …/state', () => {
   });
 
   it('clears the retained config when a device is deleted', async () => {
-    await fx.api('POST', '/v1/devices', { id: 'gone-1', publicKey: deviceKey().pem });
+    await register('gone-1');
     await fx.api('PUT', '/v1/devices/gone-1/config', { config: { a: 1 } });
-    expect(await broker.retained('devices/gone-1/config')).toHaveLength(1);
+    expect(await fx.retained('devices/gone-1/config')).toHaveLength(1);
     expect((await fx.api('DELETE', '/v1/devices/gone-1')).status).toBe(204);
-    expect(await broker.retained('devices/gone-1/config')).toHaveLength(0);
+    expect(await fx.retained('devices/gone-1/config')).toHaveLength(0);
   });
 
   it('returns the last reported state', async () => {
     expect((await fx.api('GET', '/v1/devices/thermo-off/state')).body).toEqual({ state: null, reportedAt: null });
     fx.registry.saveState('thermo-off', '{"temp":20.5}', fx.clock() + 5);
+    expect((await fx.api('GET', '/v1/devices/thermo-off/state')).body).toEqual({ state: { temp: 20.5 }, reportedAt: fx.clock() + 5 });
+    // a state nested deeper than any API body is not kept (it could not be served back): issue 16
+    fx.registry.saveState('thermo-off', `{"deep":${'['.repeat(5000)}${']'.repeat(5000)}}`, fx.clock() + 6);
     expect((await fx.api('GET', '/v1/devices/thermo-off/state')).body).toEqual({ state: { temp: 20.5 }, reportedAt: fx.clock() + 5 });
     await fx.refused(() => fx.api('GET', '/v1/devices/nobody-1/state'), 404, 'device_not_found');
   });

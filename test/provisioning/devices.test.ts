@@ -54,6 +54,45 @@ describe('POST /v1/devices', () => {
     }
   });
 
+  it('refuses calendar dates that do not exist instead of rolling them over (issue 16, finding 8)', async () => {
+    const year = new Date(fx.clock()).getUTCFullYear() + 2;
+    const leap = year % 4 === 0 ? year : year + (4 - (year % 4)); // a leap year (no century in range)
+    for (const impossible of [
+      `${year + (year % 4 === 0 ? 1 : 0)}-02-29T00:00:00Z`, // not a leap year
+      `${year}-02-30T00:00:00Z`,
+      `${year}-04-31T00:00:00Z`,
+      `${year}-00-10T00:00:00Z`,
+      `${year}-06-00T00:00:00Z`,
+      `${year}-06-10T24:00:00Z`,
+      `${year}-06-10T23:60:00Z`,
+      `${year}-06-10T23:59:60Z`,
+      `${year}-06-10T12:00:00+24:00`,
+      `${year}-06-10T12:00:00+05:60`,
+    ]) {
+      const body = await fx.refused(() => fx.api('POST', '/v1/devices', { id: uid(), publicKey: deviceKey().pem, expiresAt: impossible }), 400, 'validation_failed');
+      expect(body.detail).toContain('expiresAt');
+    }
+    // the same dates that do exist are accepted, offsets and fractions included
+    for (const [input, iso] of [
+      [`${leap}-02-29T00:00:00Z`, `${leap}-02-29T00:00:00.000Z`],
+      [`${year}-04-30T23:59:59.5+02:00`, `${year}-04-30T21:59:59.500Z`],
+      [`${year}-12-31 23:59:59z`, `${year}-12-31T23:59:59.000Z`],
+    ] as const) {
+      const ok = await fx.api('POST', '/v1/devices', { id: uid(), publicKey: deviceKey().pem, expiresAt: input });
+      expect(ok.status, input).toBe(201);
+      expect(new Date(ok.body.credentials[0].expiresAt).toISOString(), input).toBe(iso);
+    }
+    // credentials and service accounts read expiresAt the same way
+    const id = uid();
+    await fx.api('POST', '/v1/devices', { id, publicKey: deviceKey().pem });
+    await fx.refused(() => fx.api('POST', `/v1/devices/${id}/credentials`, { publicKey: deviceKey().pem, expiresAt: `${year}-02-30T00:00:00Z` }), 400, 'validation_failed');
+    await fx.refused(
+      () => fx.api('POST', '/v1/services', { name: 'date-svc', publicKey: deviceKey().pem, expiresAt: `${year}-02-30T00:00:00Z`, acl: { publish: [], subscribe: [] } }),
+      400,
+      'validation_failed',
+    );
+  });
+
   it('takes an explicit expiresAt (epoch ms) and refuses one in the past', async () => {
     const expiresAt = fx.clock() + 3_600_000;
     const ok = await fx.api('POST', '/v1/devices', { id: uid(), publicKey: deviceKey().pem, expiresAt });

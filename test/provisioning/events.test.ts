@@ -1,27 +1,32 @@
+import type { KeyObject } from 'node:crypto';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FleetEvents, observeRegistry, sseFrame, type FleetEvent } from '../../provisioning/src/index.ts';
 import { openSse } from '../helpers/sse.ts';
-import { startBroker, type TestBroker } from './aedes-messaging.ts';
 import { ADMIN, deviceKey, problem, startApi, type HttpFixture } from './http-fixture.ts';
 import { parsePublicKey } from '@latchkey/device-sdk/protocol';
+import { mintConnectToken } from '../../device-sdk/src/token/mint-token.ts';
 
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
 });
 
-async function setup(withBroker = false): Promise<{ fx: HttpFixture; events: FleetEvents; observed: ReturnType<typeof observeRegistry>; broker: TestBroker | null }> {
-  const broker = withBroker ? await startBroker() : null;
-  if (broker !== null) closers.push(() => broker.close());
+/** The API with /v1/events over observed registry writes; with `withBroker`, the real broker's messaging (port 0). */
+async function setup(withBroker = false): Promise<{ fx: HttpFixture; events: FleetEvents; observed: ReturnType<typeof observeRegistry>; keys: Map<string, KeyObject> }> {
   const events = new FleetEvents();
   // the registry is created by the fixture; observe it after
-  const fx = await startApi({ events, ...(broker !== null ? { messaging: broker.messaging } : {}) });
+  const fx = await startApi({ events, ...(withBroker ? { broker: {} } : {}) });
   closers.push(() => fx.close());
   const observed = observeRegistry(fx.registry, events, fx.clock);
   closers.push(async () => observed.close());
-  for (const id of ['ev-1', 'ev-2', 'ev-3']) fx.registry.devices.create({ id, key: parsePublicKey(deviceKey().pem) }, 'test');
-  return { fx, events, observed, broker };
+  const keys = new Map<string, KeyObject>();
+  for (const id of ['ev-1', 'ev-2', 'ev-3']) {
+    const key = deviceKey();
+    keys.set(id, key.privateKey);
+    fx.registry.devices.create({ id, key: parsePublicKey(key.pem) }, 'test');
+  }
+  return { fx, events, observed, keys };
 }
 
 describe('fleet events from what the registry records', () => {
@@ -110,13 +115,18 @@ describe('GET /v1/events', () => {
   });
 
   it('carries the telemetry of a chosen device, cut to 4 KiB', async () => {
-    const { fx, broker } = await setup(true);
-    const sse = await openSse(`${fx.url}/v1/events?deviceId=ev-1&events=telemetry`, ADMIN);
+    const { fx, keys } = await setup(true);
+    const sse = await openSse(`${fx.url}/v1/events?deviceId=ev-1&deviceId=ev-2&events=telemetry`, ADMIN);
     closers.push(async () => sse.close());
     await sse.next('hello');
-    const client = await mqtt.connectAsync(broker!.url, { clientId: 'ev-1', reconnectPeriod: 0 });
-    closers.push(() => client.endAsync());
-    await client.publishAsync('devices/ev-2/telemetry', '{"not":"mine"}', { qos: 1 });
+    const connect = async (id: string) => {
+      const { token } = await mintConnectToken({ subject: id, privateKey: keys.get(id)!, clock: fx.clock });
+      const client = await mqtt.connectAsync(fx.mqttUrl, { clientId: id, username: id, password: token, reconnectPeriod: 0, protocolVersion: 4 });
+      closers.push(() => client.endAsync());
+      return client;
+    };
+    const client = await connect('ev-1');
+    await (await connect('ev-3')).publishAsync('devices/ev-3/telemetry', '{"not":"chosen"}', { qos: 1 });
     await client.publishAsync('devices/ev-1/telemetry/temp', '{"celsius":21.5}', { qos: 1 });
     await client.publishAsync('devices/ev-1/telemetry', 'x'.repeat(5000), { qos: 1 });
     expect((await sse.next('telemetry')).json).toMatchObject({ deviceId: 'ev-1', topic: 'devices/ev-1/telemetry/temp', payload: '{"celsius":21.5}', truncated: false, skipped: 0 });

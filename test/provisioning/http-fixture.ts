@@ -1,18 +1,22 @@
 /**
  * A real provisioning API on 127.0.0.1 port 0 over a real SQLite file in a temp dir, with an
  * injected clock; `fetch` against it; and a full snapshot of the database to prove that
- * refused requests changed nothing.
+ * refused requests changed nothing. With `broker`, the real broker runs on the same registry and
+ * clock (port 0) and its messaging port is the API's, as `latchkey up` wires them.
  */
 import { createSign, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
+import pino, { type Logger } from 'pino';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { buildApp, type AppDeps, type HttpConfig } from '../../provisioning/src/index.ts';
+import { createBroker, type Broker, type BrokerConfigInput } from '../../broker/src/index.ts';
+import { memoryPersistence } from '../../broker/src/aedes-internals.ts';
 import { openRegistry, type Registry } from '../../provisioning/src/registry/index.ts';
 import { testClock, type TestClock } from '../registry/registry-fixture.ts';
 
@@ -39,16 +43,29 @@ export interface HttpFixture {
   snapshot(): Record<string, unknown[]>;
   /** Runs a request that must be refused with this status and code, and proves the database did not change; returns the body. */
   refused(req: () => Promise<ApiResponse>, status: number, code: string): Promise<any>;
+  /** With `broker`: the broker, its `mqtt://` URL, and the retained payloads its persistence holds for a topic */
+  broker: Broker | null;
+  mqttUrl: string;
+  retained(topic: string): Promise<Buffer[]>;
   close(): Promise<void>;
 }
 
-export async function startApi(extra: Omit<Partial<AppDeps>, 'config'> & { config?: Partial<HttpConfig>; log?: Logger } = {}): Promise<HttpFixture> {
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+export async function startApi(
+  extra: Omit<Partial<AppDeps>, 'config'> & { config?: Partial<HttpConfig>; log?: Logger; broker?: BrokerConfigInput } = {},
+): Promise<HttpFixture> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-http-'));
   const file = path.join(dir, 'latchkey.db');
   const clock = testClock();
   const registry = openRegistry(file, { clock });
   const metrics = new MetricsRegistry();
-  const { config: extraConfig, ...rest } = extra;
+  const { config: extraConfig, broker: brokerConfig, ...rest } = extra;
+  const persistence = memoryPersistence();
+  const broker: Broker | null =
+    brokerConfig === undefined ? null : createBroker({ config: { host: '127.0.0.1', mqttPort: 0, ...brokerConfig }, registry, clock, log: quiet, metrics, persistence });
+  await broker?.listen();
+  if (broker !== null) rest.messaging = broker.messaging;
   const app = await buildApp({ registry, clock, metrics, ...rest, config: { adminToken: ADMIN_TOKEN, ...extraConfig } });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
@@ -87,8 +104,16 @@ export async function startApi(extra: Omit<Partial<AppDeps>, 'config'> & { confi
       expect(fx.snapshot()).toEqual(before);
       return body;
     },
+    broker,
+    mqttUrl: broker === null ? '' : `mqtt://127.0.0.1:${broker.addresses.mqtt?.port}`,
+    async retained(topic) {
+      const out: Buffer[] = [];
+      for await (const packet of persistence.createRetainedStream(topic)) out.push(Buffer.from(packet.payload));
+      return out;
+    },
     async close() {
       await app.close();
+      await broker?.close();
       reader.close();
       registry.close();
       rmSync(dir, { recursive: true, force: true });
@@ -128,4 +153,15 @@ export function problem(res: ApiResponse, status: number, code: string): any {
     throw new Error(`expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
   }
   return res.body;
+}
+
+/** A pino logger at `level` whose JSON lines are collected in `lines`. */
+export function capturingLogger(lines: string[], level: pino.LevelWithSilent = 'debug'): Logger {
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(chunk.toString());
+      cb();
+    },
+  });
+  return pino({ level }, sink);
 }

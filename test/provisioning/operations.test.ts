@@ -1,23 +1,15 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateAdminToken, resolveHttpConfig } from '../../provisioning/src/index.ts';
-import { ADMIN_TOKEN, deviceKey, problem, signJwt, startApi, type HttpFixture } from './http-fixture.ts';
+import { capturingLogger, ADMIN_TOKEN, deviceKey, problem, signJwt, startApi, type HttpFixture } from './http-fixture.ts';
 
 let fx: HttpFixture;
 let ready = true;
 const logLines: string[] = [];
 beforeAll(async () => {
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logLines.push(chunk.toString());
-      cb();
-    },
-  });
-  fx = await startApi({ log: pino({ level: 'debug' }, sink), brokerReady: () => ready });
+  fx = await startApi({ log: capturingLogger(logLines, 'debug'), brokerReady: () => ready });
 });
 afterAll(() => fx.close());
 

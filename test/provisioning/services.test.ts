@@ -9,7 +9,7 @@ afterAll(() => fx.close());
 
 const acl = { publish: ['devices/+/commands/#'], subscribe: ['devices/+/telemetry/#', 'devices/+/state'] };
 
-describe('service accounts (http-api.md §Service accounts)', () => {
+describe('service accounts (api.md §Service accounts)', () => {
   it('creates, lists, gets and deletes a service account', async () => {
     const created = await fx.api('POST', '/v1/services', { name: 'dashboard', publicKey: deviceKey().pem, acl });
     expect(created.status).toBe(201);

@@ -11,7 +11,7 @@ beforeEach(() => {
 afterEach(() => fx.cleanup());
 
 describe('change feed', () => {
-  it('emits block, unblock, credential added/removed and delete, in order', () => {
+  it('emits create, block, unblock, credential added/removed and delete, in order', () => {
     const seen: RegistryChange[] = [];
     fx.registry.onChange((c) => seen.push(c));
     const d = fx.registry.devices.create({ id: 'feed-1', key: newKey().parsed }, 'admin');
@@ -25,12 +25,25 @@ describe('change feed', () => {
     fx.registry.services.create({ name: 'svc-one', key: newKey().parsed, acl: { publish: [], subscribe: ['#'] } }, 'admin');
     fx.registry.services.delete('svc-one', 'admin');
     expect(seen).toEqual([
+      { type: 'principal_created', principal: 'feed-1' },
       { type: 'principal_blocked', principal: 'feed-1' },
       { type: 'principal_unblocked', principal: 'feed-1' },
       { type: 'credential_added', principal: 'feed-1', kid: c.kid },
       { type: 'credential_removed', principal: 'feed-1', kid: d.credentials[0]!.kid },
       { type: 'principal_deleted', principal: 'feed-1' },
+      { type: 'principal_created', principal: 'svc:svc-one' },
       { type: 'principal_deleted', principal: 'svc:svc-one' },
+    ]);
+  });
+
+  it('emits principal_created for every device of a batch and every enrollment, nothing for a refused batch', () => {
+    const seen: RegistryChange[] = [];
+    fx.registry.onChange((c) => seen.push(c));
+    fx.registry.devices.createMany([{ id: 'batch-1', key: newKey().parsed }, { id: 'batch-2', key: newKey().parsed }], 'admin');
+    expect(() => fx.registry.devices.createMany([{ id: 'batch-3', key: newKey().parsed }, { id: 'batch-1', key: newKey().parsed }], 'admin')).toThrow();
+    expect(seen).toEqual([
+      { type: 'principal_created', principal: 'batch-1' },
+      { type: 'principal_created', principal: 'batch-2' },
     ]);
   });
 
@@ -53,10 +66,10 @@ describe('change feed', () => {
     const off = fx.registry.onChange((c) => seen.push(c.type));
     fx.registry.devices.create({ id: 'feed-3', key: newKey().parsed }, 'admin');
     fx.registry.devices.update('feed-3', { blocked: true }, 'admin');
-    expect(seen).toEqual(['principal_blocked']);
-    expect(errors).toHaveLength(1);
+    expect(seen).toEqual(['principal_created', 'principal_blocked']);
+    expect(errors).toHaveLength(2);
     off();
     fx.registry.devices.delete('feed-3', 'admin');
-    expect(seen).toEqual(['principal_blocked']);
+    expect(seen).toEqual(['principal_created', 'principal_blocked']);
   });
 });

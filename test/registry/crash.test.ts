@@ -16,7 +16,7 @@ afterEach(() => fx.cleanup());
 /** Runs the child until it reports being inside the batch transaction, then SIGKILLs it. */
 function killMidBatch(file: string): Promise<{ signal: NodeJS.Signals | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--conditions=@latchkey/source', '--import', 'tsx', CHILD, file], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => {

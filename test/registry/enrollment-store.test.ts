@@ -22,7 +22,7 @@ describe('enrollment tokens in the registry', () => {
     token(2);
     const d = fx.registry.enrollment.enroll('tok2', hash('s3cret'), { id: 'enr-1', key: newKey().parsed, metadata: { x: 1 } });
     expect(d.metadata).toEqual({ batch: 7, x: 1 });
-    expect(fx.registry.enrollment.list()[0]).toMatchObject({ usesTotal: 2, usesLeft: 1 });
+    expect(fx.registry.enrollment.list({ limit: 100 }).items[0]).toMatchObject({ usesTotal: 2, usesLeft: 1 });
     fx.registry.enrollment.enroll('tok2', hash('s3cret'), { id: 'enr-2', key: newKey().parsed });
     expect(registryErrorCode(() => fx.registry.enrollment.enroll('tok2', hash('s3cret'), { id: 'enr-3', key: newKey().parsed }))).toBe(
       'enrollment_token_invalid',
@@ -43,10 +43,10 @@ describe('enrollment tokens in the registry', () => {
       ['key_in_use', () => fx.registry.enrollment.enroll('tok1', hash('s3cret'), { id: 'lock-2', key: taken.parsed })],
     ];
     for (const [code, attempt] of attempts) expect(registryErrorCode(attempt)).toBe(code);
-    expect(fx.registry.enrollment.list()[0]!.usesLeft).toBe(1);
+    expect(fx.registry.enrollment.list({ limit: 100 }).items[0]!.usesLeft).toBe(1);
     expect(fx.registry.devices.list({ limit: 10 }).items.map((d) => d.id)).toEqual(['lock-9']);
     fx.registry.enrollment.enroll('tok1', hash('s3cret'), { id: 'lock-1', key: newKey().parsed });
-    expect(fx.registry.enrollment.list()[0]!.usesLeft).toBe(0);
+    expect(fx.registry.enrollment.list({ limit: 100 }).items[0]!.usesLeft).toBe(0);
   });
 
   it('expires by the injected clock', () => {
@@ -61,9 +61,9 @@ describe('enrollment tokens in the registry', () => {
 
   it('stores only the hash and deletes tokens', () => {
     token(1);
-    expect(JSON.stringify(fx.registry.enrollment.list())).not.toContain('s3cret');
+    expect(JSON.stringify(fx.registry.enrollment.list({ limit: 100 }).items)).not.toContain('s3cret');
     fx.registry.enrollment.delete('tok1', 'admin');
-    expect(fx.registry.enrollment.list()).toEqual([]);
+    expect(fx.registry.enrollment.list({ limit: 100 }).items).toEqual([]);
     expect(registryErrorCode(() => fx.registry.enrollment.delete('tok1', 'admin'))).toBe('enrollment_token_not_found');
   });
 });

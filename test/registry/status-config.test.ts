@@ -34,6 +34,25 @@ describe('device status (broker port)', () => {
     expect(fx.registry.devices.find('ghost')).toBeNull();
   });
 
+  it('records lastError in batches and summaries of repeated refusals with their counts', () => {
+    fx.registry.recordLastErrors([['stat-1', 'token_expired', T0 + 1], ['ghost-9', 'unknown_principal', T0 + 2]]);
+    expect(fx.registry.devices.get('stat-1').status.lastError).toEqual({ code: 'token_expired', at: T0 + 1 });
+    expect(fx.registry.devices.find('ghost-9')).toBeNull();
+    fx.registry.recordAuthFailure({
+      principal: null,
+      clientId: '',
+      reason: 'token_malformed',
+      remoteAddress: '10.0.0.7',
+      at: T0 + 3,
+      repeated: { count: 41, reasons: { token_malformed: 40, unknown_principal: 1 }, since: T0 },
+    });
+    expect(fx.registry.audit.list({ limit: 1 })[0]).toMatchObject({
+      action: 'auth.failure',
+      target: null,
+      detail: { reason: 'token_malformed', remoteAddress: '10.0.0.7', repeated: 41, reasons: { token_malformed: 40, unknown_principal: 1 }, since: T0 },
+    });
+  });
+
   it('records an auth failure as lastError and in the audit log, for unknown principals too', () => {
     fx.registry.recordAuthFailure({ principal: 'stat-1', clientId: 'stat-1', reason: 'signature_invalid', remoteAddress: '10.0.0.1', at: T0 + 9 });
     fx.registry.recordAuthFailure({ principal: null, clientId: 'bad/id', reason: 'client_id_invalid', remoteAddress: null, at: T0 + 10 });

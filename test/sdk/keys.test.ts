@@ -11,7 +11,7 @@ import {
   privateKeyToPem,
   publicKeyToPem,
   saveKeyPair,
-} from '../../device-sdk/src/keys.ts';
+} from '../../device-sdk/src/keys/keys.ts';
 import { parsePublicKey } from '../../device-sdk/src/protocol/public-key.ts';
 import { OPENSSL } from '../helpers/certs.ts';
 import { execFileSync } from 'node:child_process';

@@ -1,9 +1,10 @@
 import { createPublicKey, generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { generateDeviceKeyPair } from '../../device-sdk/src/keys.ts';
-import { mintConnectToken, mintEnrollProof, type Es256Signer } from '../../device-sdk/src/mint-token.ts';
-import { DEFAULT_TOKEN_RULES } from '../../device-sdk/src/protocol/limits.ts';
+import { generateDeviceKeyPair } from '../../device-sdk/src/keys/keys.ts';
+import { mintConnectToken, mintEnrollProof, type Es256Signer } from '../../device-sdk/src/token/mint-token.ts';
+import { DEFAULT_TOKEN_RULES, MAX_AUDIENCE_LENGTH, MAX_JTI_LENGTH, MAX_KID_LENGTH } from '../../device-sdk/src/protocol/limits.ts';
+import { ProtocolError } from '../../device-sdk/src/protocol/errors.ts';
 import { verifyToken } from '../../device-sdk/src/protocol/verify-token.ts';
 
 const NOW = 1_800_000_000_000; // epoch ms
@@ -162,6 +163,37 @@ describe('mintConnectToken', () => {
     ['a clock returning NaN', { subject: 'thermo-001', privateKey, clock: () => Number.NaN }],
   ])('%s → TypeError', async (_name, opts) => {
     expect(await typeErrorOf(mintConnectToken(opts as never))).toBe(true);
+  });
+
+  it('mints exactly the kids the verifier accepts: a token at the longest allowed kid verifies, a longer kid is refused here', async () => {
+    // regression: minting allowed 256 characters while the verifier refuses more than 128 as header_invalid
+    for (const length of [1, MAX_KID_LENGTH - 1, MAX_KID_LENGTH, MAX_KID_LENGTH + 1, 200, 256, 257]) {
+      const kid = 'k'.repeat(length);
+      let token: string;
+      try {
+        token = (await mintConnectToken({ subject: 'thermo-001', privateKey, clock, kid })).token;
+      } catch (e) {
+        expect(e, `kid of ${length}`).toBeInstanceOf(TypeError);
+        expect(length, 'only a kid the verifier refuses may be refused').toBeGreaterThan(MAX_KID_LENGTH);
+        continue;
+      }
+      expect(length, `a kid of ${length} characters was minted`).toBeLessThanOrEqual(MAX_KID_LENGTH);
+      const verified = verifyToken(token, {
+        ...DEFAULT_TOKEN_RULES,
+        now: NOW,
+        principal: 'thermo-001',
+        resolveCredentials: () => [{ kid, key: publicKey, expiresAt: null }],
+      });
+      expect(verified.kid).toBe(kid);
+    }
+  });
+
+  it('refuses an audience or a jti over its limit, and mints at the limit', async () => {
+    expect(await typeErrorOf(mintConnectToken({ subject: 'thermo-001', privateKey, audience: 'a'.repeat(MAX_AUDIENCE_LENGTH + 1) }))).toBe(true);
+    expect(await typeErrorOf(mintConnectToken({ subject: 'thermo-001', privateKey, jti: 'j'.repeat(MAX_JTI_LENGTH + 1) }))).toBe(true);
+    const audience = 'a'.repeat(MAX_AUDIENCE_LENGTH);
+    const { token } = await mintConnectToken({ subject: 'thermo-001', privateKey, clock, audience, jti: 'j'.repeat(MAX_JTI_LENGTH) });
+    expect(() => verifyToken(token, { ...DEFAULT_TOKEN_RULES, audience, now: NOW, principal: 'thermo-001', resolveCredentials: () => [{ kid: 'k1', key: publicKey, expiresAt: null }] })).not.toThrow(ProtocolError);
   });
 
   it('ttl 86400 is the largest accepted', async () => {

@@ -38,10 +38,11 @@ describe('token refresh mid-session', () => {
     let offline = 0;
     client.on('offline', () => offline++);
 
+    // Driven by count, not wall time: publish every 15 ms until the client has refreshed twice.
     const published: Promise<void>[] = [];
     let seq = 0;
-    const until = Date.now() + 8_000;
-    while (Date.now() < until) {
+    const cap = Date.now() + 15_000;
+    while (client.stats.tokenRefreshes < 2 && Date.now() < cap) {
       published.push(client.publishTelemetry({ seq: seq++ }));
       await sleep(15);
     }
@@ -57,15 +58,24 @@ describe('token refresh mid-session', () => {
     expect(client.stats.reconnects).toBe(0); // no session was cut by the broker's expiry
     expect(offline).toBe(0);
     expect(client.stats.dropped).toBe(0);
-  }, 20_000);
+  }, 30_000);
 
   it('each CONNECT carries its own token (jti): a broker with requireJti accepts every refresh', async () => {
     stack = await startStack({ clockTolerance: 1, requireJti: true });
     const d = stack.device('lock-1');
     const client = await DeviceClient.connect({ deviceId: 'lock-1', brokerUrl: stack.brokerUrl, privateKey: d.privateKey, tokenTtlSeconds: 2, jti: true });
     closers.push(() => client.close());
+    const events: string[] = [];
+    client.on('offline', () => events.push('offline'));
+    client.on('error', (e) => events.push(`error ${e.code}`));
     await waitFor(() => client.stats.tokenRefreshes >= 2, 8_000);
-    expect(client.connected || client.stats.reconnects === 0).toBe(true);
-    expect(client.stats.reconnects).toBe(0);
+    await waitFor(() => client.connected, 5_000); // a refresh may be under way at that moment: it completes
+    // What must hold: every CONNECT carried a jti the broker had not seen, so every one was accepted —
+    // one for the first session and one per refresh, none refused, no session lost.
+    const stats = client.stats;
+    expect(stats.connectAttempts).toBe(1 + stats.tokenRefreshes);
+    expect(stack.registry.audit.list({ limit: 100, target: 'lock-1' }).filter((e) => e.action === 'auth.failure')).toEqual([]);
+    expect(stats.reconnects).toBe(0);
+    expect(events).toEqual([]);
   }, 15_000);
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, resolveBackoff } from '../../device-sdk/src/backoff.ts';
-import { REFRESH_WINDOW, refreshDueAt, refreshShare, TokenSource } from '../../device-sdk/src/token-source.ts';
+import { backoffDelay, resolveBackoff } from '../../device-sdk/src/session/backoff.ts';
+import { REFRESH_WINDOW, refreshDueAt, refreshShare, TokenSource } from '../../device-sdk/src/token/token-source.ts';
 import { mintConnectToken, generateDeviceKeyPair } from '@latchkey/device-sdk';
 
 function fakeClock(start = 1_700_000_000_000) {

@@ -31,7 +31,7 @@ describe('report', () => {
     expect(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 99)).toBe(99);
   });
 
-  it('has exactly the fields of cli.md §simulate, all integers', () => {
+  it('has exactly the fields of simulator.md §Measurements, all integers', () => {
     const r = buildReport(measurements);
     expect(r).toEqual({
       devices: { requested: 40, provisioned: 40, connected: 40 },
@@ -60,7 +60,7 @@ describe('report', () => {
 
 describe('progress', () => {
   const snap = (n: number): ProgressSnapshot => ({
-    phase: 'steady', connected: n, total: 40, telemetryReceived: n * 10, commandsSent: 1, commandsOk: 1, rogueRefused: 0, rogueAttempted: 0,
+    phase: 'steady', connected: n, total: 40, telemetryReceived: n * 10, commandsSent: 1, commandsOk: 1, tokenRefreshes: 0, rogueRefused: 0, rogueAttempted: 0,
   });
 
   it('redraws in place at most maxPerSecond times a second', () => {

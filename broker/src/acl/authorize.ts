@@ -15,7 +15,7 @@ const denied = (): Error => new Error('not authorized');
  * The aedes topic hooks (protocol.md §Topics, §Service accounts), all from the protocol core's
  * rules: `authorizePublish` (refused → connection closed; retain cleared for devices),
  * `authorizeSubscribe` (refused filter → SUBACK 0x80) and `authorizeForward` (re-checked per
- * message: aedes persists refused filters of a `clean:false` SUBSCRIBE, design.md).
+ * message: aedes persists refused filters of a `clean:false` SUBSCRIBE, architecture.md §Library facts).
  * `$`-topics are closed to everyone by the same rules.
  *
  * @example

@@ -1,7 +1,7 @@
 import {
   CONNACK_FOR,
-  MAX_TOKEN_BYTES,
   ProtocolError,
+  checkTokenSize,
   canPublish,
   connackFor,
   isProtocolError,
@@ -15,6 +15,7 @@ import {
   type VerifiedToken,
 } from '@latchkey/device-sdk/protocol';
 import type { AuthenticateError, Client } from 'aedes';
+import { connectingWill, keepStoredSessionOnClose } from '../aedes-internals.ts';
 import type { AuthFailureRecord } from '../registry-port.ts';
 import type { CachedPrincipal, CredentialCache } from './credential-cache.ts';
 import type { FailureThrottle } from './failure-throttle.ts';
@@ -38,7 +39,11 @@ export interface AuthenticateDeps {
   /** Seconds spent in `verifyToken` (metrics). */
   readonly observeVerify: (seconds: number) => void;
   readonly onAccepted: (principal: SessionPrincipal) => void;
-  /** `notice` is false for a repeated throttled attempt (metrics only, no audit entry). */
+  /**
+   * `notice` is false for a repeated throttled attempt (counted, not recorded). `cause` is the
+   * error behind an `internal_error` or `auth_timeout`, and for `unknown_principal` what the
+   * check against the decoy key said (e.g. `signature_invalid`); null otherwise.
+   */
   readonly onRefused: (failure: AuthFailureRecord, notice: boolean, cause: unknown) => void;
 }
 
@@ -55,18 +60,14 @@ interface ConnectAttempt {
   record: CachedPrincipal | null;
   token: VerifiedToken | null;
   notice: boolean;
+  /** for an unknown principal: what the check against the decoy key said (refused as unknown_principal) */
+  decoyResult: unknown;
 }
 
 type AedesDone = (error: AuthenticateError | null, success: boolean | null) => void;
 type AedesAuthenticate = (client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>, done: AedesDone) => void;
 
-/** aedes keeps the CONNECT's will here while authenticating (lib/handlers/connect.js). */
-interface ConnectingClient {
-  _will?: { topic: string } | null;
-  clean: boolean;
-}
-
-/** design.md: aedes needs `returnCode` on the error for 2, 3, 4 (and maps a bare refusal to 5). */
+/** architecture.md §Library facts: aedes needs `returnCode` on the error for 2, 3, 4 (and maps a bare refusal to 5). */
 function connackError(code: AuthFailureCode): AuthenticateError {
   return Object.assign(new Error('connection refused'), { returnCode: connackFor(code) }) as AuthenticateError;
 }
@@ -105,16 +106,19 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     refuse('throttled', 'too many refused connects from this address');
   };
 
-  /** design.md: the password is a Buffer; check its length before anything decodes it. */
-  const checkPassword: Step<ConnectAttempt> = (a) => {
-    if (a.password === undefined || a.password.length === 0) refuse('token_missing', 'no password');
-    if ((a.password as Buffer).length > MAX_TOKEN_BYTES) refuse('token_too_large', 'token longer than 4096 bytes');
-  };
+  /** The password is a Buffer: its size is checked (the protocol core's rule) before anything decodes it. */
+  const checkPassword: Step<ConnectAttempt> = (a) => checkTokenSize(a.password);
 
-  /** protocol.md §The connect token: every rule, by the protocol core. */
+  /**
+   * protocol.md §The connect token: every rule, by the protocol core. An unknown principal's
+   * token is verified against the cache's decoy key (issue 16: the same work as for a known id,
+   * so timing does not tell whether an id exists); whatever that check says, it is refused as
+   * `unknown_principal` (protocol.md: indistinguishable from a bad signature, CONNACK 4).
+   */
   const verify: Step<ConnectAttempt> = (a) => {
     const principal = (a.identity as ClientIdentity).principal;
     const started = performance.now();
+    let looked = false;
     try {
       // a fixed-shape options object: only the token rules, never the whole broker config
       a.token = verifyToken(a.password as Buffer, {
@@ -125,11 +129,18 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
         now: a.now,
         principal,
         resolveCredentials: (p) => {
-          a.record = credentials.get(p);
-          return a.record === null ? null : a.record.credentials;
+          looked = true;
+          const found = credentials.lookup(p);
+          a.record = found.record;
+          return found.credentials;
         },
-        checkJti: jtis === null ? undefined : (p: string, jti: string, expMs: number) => jtis.use(p, jti, expMs, a.now),
+        // an unknown principal's jti is never recorded (only a decoy-signed token could get that far)
+        checkJti: jtis === null ? undefined : (p: string, jti: string, expMs: number) => a.record === null || jtis.use(p, jti, expMs, a.now),
       });
+    } catch (err) {
+      // settle() refuses it as unknown_principal; no second error is built (a stack capture costs µs)
+      if (looked && a.record === null) a.decoyResult = err;
+      throw err;
     } finally {
       deps.observeVerify((performance.now() - started) / 1000);
     }
@@ -144,13 +155,13 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
 
   /** protocol.md §Limits: a will only on a topic the client may publish to, otherwise 5. */
   const checkWill: Step<ConnectAttempt> = (a) => {
-    const will = (a.client as unknown as ConnectingClient)._will;
+    const will = connectingWill(a.client);
     if (will && !canPublish(topicPrincipalOf(a.identity as ClientIdentity, a.record as CachedPrincipal), will.topic)) {
       refuse('will_not_allowed', 'will topic outside the client ACL');
     }
   };
 
-  /** design.md: attach the verified principal during authenticate (WeakMap<Client, Principal>). */
+  /** architecture.md §Library facts: attach the verified principal during authenticate (WeakMap<Client, Principal>). */
   const attach: Step<ConnectAttempt> = (a) => {
     const identity = a.identity as ClientIdentity;
     const token = a.token as VerifiedToken;
@@ -180,13 +191,14 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
       if (!client.closed) deps.onAccepted(sessions.principalOf(client) as SessionPrincipal);
       return;
     }
-    const reason: AuthFailureCode = isProtocolError(err) && Object.hasOwn(CONNACK_FOR, err.code) ? (err.code as AuthFailureCode) : 'internal_error';
+    const reason: AuthFailureCode =
+      a.decoyResult !== undefined ? 'unknown_principal' : isProtocolError(err) && Object.hasOwn(CONNACK_FOR, err.code) ? (err.code as AuthFailureCode) : 'internal_error';
     // read the peer address before the refusal starts closing the socket
     const remoteAddress = addressOf(a);
     if (reason !== 'throttled') throttle.recordFailure(remoteAddress, a.now);
     // A refused client with another device's id must not disturb that device's session:
     // aedes wipes the QoS 2 store of `client.id` when a clean client closes ([MQTT-3.1.2-6]).
-    (client as unknown as ConnectingClient).clean = false;
+    keepStoredSessionOnClose(client);
     a.done(connackError(reason), null);
     deps.onRefused(
       {
@@ -198,7 +210,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
         at: a.now,
       },
       a.notice,
-      reason === 'internal_error' || reason === 'auth_timeout' ? err : null,
+      reason === 'internal_error' || reason === 'auth_timeout' ? err : reason === 'unknown_principal' ? (a.decoyResult ?? null) : null,
     );
   };
 
@@ -215,6 +227,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
         record: null,
         token: null,
         notice: true,
+        decoyResult: undefined,
       };
     } catch (err) {
       done(connackError('internal_error'), null);

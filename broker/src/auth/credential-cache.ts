@@ -1,5 +1,6 @@
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { publicKeyFromSpkiDer, type TopicAcl, type VerifiableCredential } from '@latchkey/device-sdk/protocol';
-import type { BrokerRegistryPort } from '../registry-port.ts';
+import type { BrokerRegistryPort, PrincipalRecord } from '../registry-port.ts';
 
 /** What the broker keeps about a principal between connects: long-lived KeyObjects, never re-imported. */
 export interface CachedPrincipal {
@@ -12,14 +13,20 @@ export interface CachedPrincipal {
 
 /**
  * An LRU of principals with their credentials as `KeyObject`s, filled from
- * `registry.findPrincipal` and invalidated by the change feed (design.md: a map lookup plus
+ * `registry.findPrincipal` and invalidated by the change feed (architecture.md §Library facts: a map lookup plus
  * verify, never a JWK set per connect; bounded, because a KeyObject costs ~3.4 KB).
- * Unknown principals are not cached: registering one needs no invalidation.
+ *
+ * Constant work for unknown principals (issue 16, finding 3: connect timing told whether an id
+ * exists): an unknown id is remembered in an LRU of its own (the change feed's
+ * `principal_created` forgets it), so a repeated probe costs a map hit like a known id does; its
+ * entry holds a decoy credential, a real P-256 key (whose private half was discarded) imported
+ * from DER like a known id's key, which the broker verifies an unknown principal's token against,
+ * so the signature check runs either way.
  *
  * @example
  * ```ts
  * const cache = new CredentialCache(registry, 2048, (err, p) => log.error({ err, principal: p }, 'bad stored key'));
- * cache.get('thermo-1')?.credentials
+ * const { record, credentials } = cache.lookup('thermo-1'); // credentials: a decoy when record is null
  * ```
  */
 export class CredentialCache {
@@ -27,12 +34,28 @@ export class CredentialCache {
   readonly #capacity: number;
   readonly #onBadKey: (err: unknown, principal: string, kid: string) => void;
   readonly #entries = new Map<string, CachedPrincipal>();
+  /** principals the registry does not know, most recently probed last, each with its own decoy entry */
+  readonly #unknown = new Map<string, CachedPrincipal>();
+  readonly #decoySpki: Uint8Array;
+  /** The kid of every decoy credential: random per cache, so no token can name it. */
+  readonly decoyKid: string;
 
-  constructor(registry: BrokerRegistryPort, capacity: number, onBadKey: (err: unknown, principal: string, kid: string) => void) {
+  /**
+   * `decoyKey`: the public key to verify unknown principals' tokens against; by default a fresh
+   * P-256 key whose private key is never kept (tests inject one whose private key they hold).
+   */
+  constructor(registry: BrokerRegistryPort, capacity: number, onBadKey: (err: unknown, principal: string, kid: string) => void, decoyKey?: KeyObject) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new TypeError('capacity must be a positive integer');
     this.#registry = registry;
     this.#capacity = capacity;
     this.#onBadKey = onBadKey;
+    const key = decoyKey ?? generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+    if (key.type !== 'public' || key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+      throw new TypeError('decoyKey must be a P-256 public key');
+    }
+    this.#decoySpki = new Uint8Array(key.export({ type: 'spki', format: 'der' }));
+    // a kid nobody can name: a token's `kid` header must not pick the decoy where it picks nothing for a known id
+    this.decoyKid = randomBytes(18).toString('base64url');
   }
 
   get size(): number {
@@ -41,45 +64,77 @@ export class CredentialCache {
 
   /** The principal with its credentials, or null when the registry does not know it. */
   get(principal: string): CachedPrincipal | null {
+    return this.lookup(principal).record;
+  }
+
+  /**
+   * The principal, or null, together with the credentials to verify its token against: its own,
+   * or for an unknown principal a decoy built by the same code from a record of the same shape
+   * (its key imported from DER like a known principal's), so the first lookup, the first
+   * verification and every later one cost the same either way.
+   */
+  lookup(principal: string): { record: CachedPrincipal | null; credentials: readonly VerifiableCredential[] } {
     const hit = this.#entries.get(principal);
     if (hit !== undefined) {
       // most recently used goes to the end of the Map's insertion order
       this.#entries.delete(principal);
       this.#entries.set(principal, hit);
-      return hit;
+      return { record: hit, credentials: hit.credentials };
     }
-    const record = this.#registry.findPrincipal(principal);
-    if (record === null) return null;
+    const decoy = this.#unknown.get(principal);
+    if (decoy !== undefined) {
+      this.#unknown.delete(principal);
+      this.#unknown.set(principal, decoy);
+      return { record: null, credentials: decoy.credentials };
+    }
+    const found = this.#registry.findPrincipal(principal);
+    const entry = this.#entryOf(found ?? this.#decoyRecord(principal));
+    remember(found === null ? this.#unknown : this.#entries, principal, entry, this.#capacity);
+    return { record: found === null ? null : entry, credentials: entry.credentials };
+  }
+
+  /** What the registry would answer for a principal with one credential: the decoy key. */
+  #decoyRecord(principal: string): PrincipalRecord {
+    return { kind: 'device', principal, blocked: false, acl: null, credentials: [{ kid: this.decoyKid, spkiDer: new Uint8Array(this.#decoySpki), expiresAt: null }] };
+  }
+
+  /** A registry record as the cache keeps it: KeyObjects imported once, frozen. */
+  #entryOf(record: PrincipalRecord): CachedPrincipal {
     const credentials: VerifiableCredential[] = [];
     for (const c of record.credentials) {
       try {
         credentials.push({ kid: c.kid, key: publicKeyFromSpkiDer(c.spkiDer), expiresAt: c.expiresAt });
       } catch (err) {
         // a stored key that no longer parses can never verify: skip it, report it
-        this.#onBadKey(err, principal, c.kid);
+        this.#onBadKey(err, record.principal, c.kid);
       }
     }
-    const entry: CachedPrincipal = Object.freeze({
+    return Object.freeze({
       kind: record.kind,
       principal: record.principal,
       blocked: record.blocked,
       acl: record.acl === null ? null : Object.freeze({ publish: [...record.acl.publish], subscribe: [...record.acl.subscribe] }),
       credentials: Object.freeze(credentials),
     });
-    if (this.#entries.size >= this.#capacity) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done !== true) this.#entries.delete(oldest.value);
-    }
-    this.#entries.set(principal, entry);
-    return entry;
   }
 
-  /** Forget a principal (registry change feed). */
+  /** Forget a principal, known or unknown (registry change feed). */
   invalidate(principal: string): void {
     this.#entries.delete(principal);
+    this.#unknown.delete(principal);
   }
 
   clear(): void {
     this.#entries.clear();
+    this.#unknown.clear();
   }
+}
+
+/** Adds `key` as the most recent entry of an LRU map of at most `capacity`. */
+function remember<V>(map: Map<string, V>, key: string, value: V, capacity: number): void {
+  if (map.size >= capacity) {
+    const oldest = map.keys().next();
+    if (oldest.done !== true) map.delete(oldest.value);
+  }
+  map.set(key, value);
 }

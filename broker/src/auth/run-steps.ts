@@ -6,7 +6,7 @@ export type Step<S> = (subject: S) => void | Promise<void>;
 /**
  * Runs `steps` in order on `subject` and calls `done` exactly once: with null when every step
  * passed, with the first error thrown or rejected, or with a `ProtocolError('auth_timeout')`
- * when an asynchronous step has not settled within `timeoutMs` (design.md: an aedes hook that
+ * when an asynchronous step has not settled within `timeoutMs` (architecture.md §Library facts: an aedes hook that
  * never calls back keeps the socket open forever; one that throws kills the process).
  * Stays synchronous while the steps are synchronous — and then allocates nothing (no closure,
  * no timer: the connect path) — and never throws itself. `done` gets the subject back, so a

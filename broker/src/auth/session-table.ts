@@ -1,7 +1,7 @@
 import type { TopicPrincipal } from '@latchkey/device-sdk/protocol';
 import type { Client } from 'aedes';
 
-/** The verified principal attached to a client in `authenticate` (design.md: a WeakMap<Client, Principal>). */
+/** The verified principal attached to a client in `authenticate` (architecture.md §Library facts: a WeakMap<Client, Principal>). */
 export interface SessionPrincipal {
   readonly kind: 'device' | 'service';
   /** device id or `svc:{name}`: the registry key and the token's `sub` */

@@ -3,6 +3,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
+import { clientAddress } from './forwarded-for.ts';
 
 /**
  * Hands a new connection (already decrypted / unwrapped) to the broker. The peer address is a
@@ -89,9 +90,12 @@ const MQTT_SUBPROTOCOLS = ['mqtt', 'mqttv3.1'];
 
 /**
  * MQTT over WebSocket on any path. `ws` refuses a frame larger than `maxPayload` itself;
- * the broker's stream guard still bounds a packet split across frames.
+ * the broker's stream guard still bounds a packet split across frames. Behind a trusted proxy
+ * (`trusted`), the client's address comes from the upgrade request's X-Forwarded-For.
  */
-export async function listenWs(opts: ListenOptions & { maxPayload: number; upgradeTimeoutMs: number }): Promise<Listener> {
+export async function listenWs(
+  opts: ListenOptions & { maxPayload: number; upgradeTimeoutMs: number; trusted: ((address: string) => boolean) | null },
+): Promise<Listener> {
   const server = createHttpServer((_req, res) => {
     res.writeHead(426, { connection: 'close', upgrade: 'websocket' }).end();
   });
@@ -106,7 +110,8 @@ export async function listenWs(opts: ListenOptions & { maxPayload: number; upgra
   wss.on('connection', (ws, req) => {
     const stream = createWebSocketStream(ws);
     stream.on('error', () => ws.terminate());
-    const address = req.socket.remoteAddress ?? null; // the HTTP socket is gone once upgraded and closed
+    // read now: the HTTP socket is gone once upgraded and closed
+    const address = clientAddress(req.socket.remoteAddress ?? null, req.headers['x-forwarded-for'], opts.trusted);
     opts.onConnection(stream, address);
   });
   wss.on('error', () => undefined); // errors of the underlying server surface through `bind`

@@ -1,4 +1,5 @@
 import type { BrokerConfig } from '../config.ts';
+import { trustedProxies } from './forwarded-for.ts';
 import { listenTcp, listenTls, listenWs, type ConnectionHandler, type Listener } from './listeners.ts';
 
 /** Where the broker listens (actual ports, also when configured as 0). */
@@ -31,7 +32,14 @@ export async function startListeners(config: BrokerConfig, onConnection: Connect
     }
     if (config.wsPort !== null) {
       open.push(
-        await listenWs({ host: config.host, port: config.wsPort, onConnection, maxPayload: config.maxPacketSize, upgradeTimeoutMs: timeoutMs }),
+        await listenWs({
+          host: config.host,
+          port: config.wsPort,
+          onConnection,
+          maxPayload: config.maxPacketSize,
+          upgradeTimeoutMs: timeoutMs,
+          trusted: trustedProxies(config.trustProxy),
+        }),
       );
     }
     return open;

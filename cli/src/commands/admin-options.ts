@@ -1,6 +1,6 @@
 import type { OptionSpecs } from '../args.ts';
 
-/** Options every admin command takes (cli.md: `--url`, `--admin-token` or LATCHKEY_ADMIN_TOKEN). */
+/** Options every admin command takes (docs/configuration.md: `--url`, `--admin-token` or LATCHKEY_ADMIN_TOKEN). */
 export const ADMIN_OPTIONS = {
   url: { type: 'string' },
   'admin-token': { type: 'string' },

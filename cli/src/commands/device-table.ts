@@ -1,4 +1,6 @@
-/** The device resource of http-api.md §Devices (the fields the CLI shows). */
+import { humanTime } from '../time-format.ts';
+
+/** The device resource of api.md §Devices (the fields the CLI shows). */
 export interface DeviceResource {
   id: string;
   blocked: boolean;
@@ -9,22 +11,24 @@ export interface DeviceResource {
 }
 
 /**
- * Devices as an aligned text table for `latchkey devices list`.
+ * Devices as an aligned text table for `latchkey devices list`; times as a person reads them
+ * ("12 s ago", or an ISO time beyond a week), relative to `now`.
  *
  * @example
  * ```ts
  * formatDeviceTable([{ id: 'thermo-1', blocked: false }])
  * ```
  */
-export function formatDeviceTable(devices: readonly DeviceResource[]): string {
+export function formatDeviceTable(devices: readonly DeviceResource[], now: number = Date.now()): string {
   const rows = [
-    ['ID', 'BLOCKED', 'CONNECTED', 'KEYS', 'LAST SEEN', 'LAST ERROR'],
+    ['ID', 'BLOCKED', 'CONNECTED', 'KEYS', 'CREATED', 'LAST SEEN', 'LAST ERROR'],
     ...devices.map((d) => [
       d.id,
       d.blocked ? 'yes' : 'no',
       d.status?.connected === true ? 'yes' : 'no',
       String(d.credentials?.length ?? 0),
-      d.status?.lastSeenAt == null ? '-' : String(d.status.lastSeenAt),
+      humanTime(d.createdAt, now),
+      humanTime(d.status?.lastSeenAt, now),
       d.status?.lastError?.code ?? '-',
     ]),
   ];

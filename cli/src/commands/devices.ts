@@ -119,7 +119,7 @@ function subHelp(name: string, sub: Subcommand): string {
 const HELP = [
   'Usage: latchkey devices <subcommand> [options]',
   '',
-  'Admin client of the provisioning HTTP API (http-api.md §Devices).',
+  'Admin client of the provisioning HTTP API (api.md §Devices).',
   '',
   'Subcommands:',
   ...Object.values(SUBCOMMANDS).map((s) => `  ${s.usage}\n      ${s.about}`),
@@ -129,7 +129,7 @@ const HELP = [
   'Errors print as "error: <code>: <detail>" (the API\'s error code) and exit non-zero.',
 ].join('\n');
 
-/** `latchkey devices add|list|show|block|unblock|delete` (cli.md). */
+/** `latchkey devices add|list|show|block|unblock|delete` (docs/configuration.md). */
 export const devicesCommand: Command = {
   name: 'devices',
   help: HELP,

@@ -2,6 +2,7 @@ import { AdminClient, resolveAdminTarget } from '../admin-client.ts';
 import { intOption, parseCommandArgs, parseJsonObject } from '../args.ts';
 import { CliError } from '../cli-error.ts';
 import type { Command } from '../command.ts';
+import { humanTime, isoTime } from '../time-format.ts';
 import { ADMIN_OPTIONS, ADMIN_OPTIONS_HELP } from './admin-options.ts';
 
 const DEFAULT_TTL = 3600;
@@ -9,7 +10,7 @@ const MAX_TTL = 366 * 86_400;
 
 const HELP = `Usage: latchkey enroll-token create [--uses <n>] [--ttl <seconds>] [--id-pattern <regex>] [--metadata <json>]
 
-Creates a zero-touch enrollment token (http-api.md §Zero-touch enrollment) and prints only the
+Creates a zero-touch enrollment token (api.md §Zero-touch enrollment) and prints only the
 token on stdout (its expiry goes to stderr). The secret is shown once; the server keeps a hash.
 Devices present it to POST /v1/enroll with their new public key and a proof of possession.
 
@@ -22,7 +23,7 @@ Options:
 
 ${ADMIN_OPTIONS_HELP}`;
 
-/** `latchkey enroll-token create` (cli.md). */
+/** `latchkey enroll-token create` (docs/configuration.md). */
 export const enrollTokenCommand: Command = {
   name: 'enroll-token',
   help: HELP,
@@ -54,7 +55,8 @@ export const enrollTokenCommand: Command = {
     const api = new AdminClient(await resolveAdminTarget({ url: values.url, adminToken: values['admin-token'], dataDir: values['data-dir'] }, ctx.env, ctx.cwd));
     const { body: created } = await api.request<{ token: string; expiresAt: unknown }>('POST', '/v1/enrollment-tokens', body);
     ctx.out(created.token);
-    ctx.err(`enrollment token expires at ${String(created.expiresAt)}; it is shown only once`);
+    const expires = typeof created.expiresAt === 'number' ? `${isoTime(created.expiresAt)} (${humanTime(created.expiresAt)})` : String(created.expiresAt);
+    ctx.err(`enrollment token expires at ${expires}; it is shown only once`);
     return 0;
   },
 };

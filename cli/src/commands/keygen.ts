@@ -18,7 +18,7 @@ Options:
   --out <dir>   directory for the two files (required)
   -h, --help    show this help`;
 
-/** `latchkey keygen` (cli.md). */
+/** `latchkey keygen` (docs/configuration.md). */
 export const keygenCommand: Command = {
   name: 'keygen',
   help: HELP,

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { SIMULATE_HELP, simulateCommand, type EmbeddedStack } from '@latchkey/simulator';
 import type { Command } from '../command.ts';
 import { resolveUpConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
+import { runSimulate, SIMULATE_HELP, type EmbeddedStack } from '../simulate/simulate-command.ts';
 import { startStack } from '../stack.ts';
 
 /**
@@ -34,7 +34,7 @@ export async function startEmbeddedStack(): Promise<EmbeddedStack> {
     httpUrl: stack.addresses.http.url,
     mqttUrl: stack.addresses.mqtt.url,
     adminToken,
-    audience: config.audience,
+    audience: config.broker.audience,
     async close() {
       await stack.close();
       await rm(dataDir, { recursive: true, force: true });
@@ -42,7 +42,7 @@ export async function startEmbeddedStack(): Promise<EmbeddedStack> {
   };
 }
 
-/** `latchkey simulate` (cli.md): delegates to the simulator, with SIGINT ending the run early. */
+/** `latchkey simulate` (docs/simulator.md) on the embedded stack above, with SIGINT ending the run early. */
 export const simulateCommandEntry: Command = {
   name: 'simulate',
   help: SIMULATE_HELP,
@@ -54,14 +54,7 @@ export const simulateCommandEntry: Command = {
     };
     process.on('SIGINT', onSigint);
     try {
-      return await simulateCommand(ctx.argv, {
-        stdout: { write: ctx.write, isTTY: ctx.isTTY },
-        stderr: { write: (t: string) => ctx.err(t) },
-        env: ctx.env,
-        cwd: ctx.cwd,
-        startStack: startEmbeddedStack,
-        signal: stop.signal,
-      });
+      return await runSimulate(ctx, { startStack: startEmbeddedStack, signal: stop.signal });
     } finally {
       process.off('SIGINT', onSigint);
     }

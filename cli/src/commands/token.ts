@@ -1,12 +1,24 @@
 import path from 'node:path';
-import { DeviceKeyError, loadPrivateKey, mintConnectToken } from '@latchkey/device-sdk';
-import { DEFAULT_TOKEN_RULES, isPrincipal } from '@latchkey/device-sdk/protocol';
+// The SDK's light entry: keys and minting only (no MQTT client, no verifier), so the command starts fast.
+import {
+  DEFAULT_TOKEN_RULES,
+  DEVICE_ID_PATTERN,
+  DeviceKeyError,
+  isAudience,
+  isKid,
+  isPrincipal,
+  loadPrivateKey,
+  MAX_AUDIENCE_LENGTH,
+  MAX_KID_LENGTH,
+  mintConnectToken,
+} from '@latchkey/device-sdk/token';
 import { intOption, parseCommandArgs, requireOption } from '../args.ts';
 import { CliError } from '../cli-error.ts';
 import type { Command } from '../command.ts';
 import { displayPath } from '../paths.ts';
 
 const DEFAULT_TTL = 3600;
+const MAX_TTL = DEFAULT_TOKEN_RULES.maxTokenLifetime;
 
 const HELP = `Usage: latchkey token --device <id> --key <private key pem> [options]
 
@@ -19,12 +31,12 @@ Options:
   --device <id>      device id (or svc:<name> for a service account); the MQTT client id (required)
   --key <file>       the device's private key PEM, PKCS#8 or SEC 1 (required)
   --audience <aud>   the broker's audience (default ${DEFAULT_TOKEN_RULES.audience})
-  --ttl <seconds>    lifetime, 1..86400 (default ${DEFAULT_TTL})
-  --kid <kid>        name the credential to verify with (default: the broker tries each)
+  --ttl <seconds>    lifetime, 1..${MAX_TTL} (default ${DEFAULT_TTL})
+  --kid <kid>        name the credential to verify with, 1..${MAX_KID_LENGTH} characters (default: the broker tries each)
   --jti              add a random single-use token id (for brokers run with --require-jti)
   -h, --help         show this help`;
 
-/** `latchkey token` (cli.md): prints a connect token and nothing else on stdout. */
+/** `latchkey token` (docs/configuration.md): prints a connect token and nothing else on stdout. */
 export const tokenCommand: Command = {
   name: 'token',
   help: HELP,
@@ -37,14 +49,15 @@ export const tokenCommand: Command = {
     );
     const subject = requireOption('token', 'device', values.device);
     if (!isPrincipal(subject)) {
-      throw new CliError('usage', '--device must be a device id (^[A-Za-z][A-Za-z0-9._-]{2,63}$) or svc:<name>');
+      throw new CliError('usage', `--device must be a device id (${DEVICE_ID_PATTERN.source}) or svc:<name>`);
     }
     const keyFile = path.resolve(ctx.cwd, requireOption('token', 'key', values.key));
-    const ttlSeconds = intOption('token', 'ttl', values.ttl, { min: 1, max: 86_400 }) ?? DEFAULT_TTL;
+    const ttlSeconds = intOption('token', 'ttl', values.ttl, { min: 1, max: MAX_TTL }) ?? DEFAULT_TTL;
+    // the verifier's own rules (protocol core): never print a token the broker would refuse for them
     const audience = values.audience ?? DEFAULT_TOKEN_RULES.audience;
-    if (audience.length === 0 || audience.length > 256) throw new CliError('usage', '--audience must be 1 to 256 characters');
+    if (!isAudience(audience)) throw new CliError('usage', `--audience must be 1 to ${MAX_AUDIENCE_LENGTH} characters`);
     const kid = values.kid;
-    if (kid !== undefined && (kid.length === 0 || kid.length > 256)) throw new CliError('usage', '--kid must be 1 to 256 characters');
+    if (kid !== undefined && !isKid(kid)) throw new CliError('usage', `--kid must be 1 to ${MAX_KID_LENGTH} characters`);
 
     let privateKey;
     try {

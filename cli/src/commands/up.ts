@@ -1,12 +1,12 @@
 import path from 'node:path';
 import { parseCommandArgs } from '../args.ts';
 import type { Command, CommandContext } from '../command.ts';
-import { DEFAULT_UP_CONFIG, isLoopbackHost, resolveUpConfig, UP_OPTIONS, UP_SETTINGS, type UpConfig } from '../config.ts';
+import { DEFAULT_UP_CONFIG, isLoopbackHost, resolveUpConfig, UP_OPTIONS, UP_SETTINGS, type UpConfig, type UpSetting } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { displayPath } from '../paths.ts';
 import { startStack, type Stack } from '../stack.ts';
 
-const DESCRIPTIONS: Record<keyof UpConfig, string> = {
+const DESCRIPTIONS: Record<UpSetting, string> = {
   dataDir: 'SQLite database and generated admin token',
   host: 'interface to bind; nothing listens beyond loopback unless asked',
   httpPort: 'provisioning HTTP API (0 = any free port)',
@@ -21,12 +21,16 @@ const DESCRIPTIONS: Record<keyof UpConfig, string> = {
   requireJti: 'require a single-use jti in every token',
   connectTimeout: 'seconds from TCP connect to CONNECT',
   maxPacketSize: 'largest MQTT packet, bytes',
-  authFailureLimit: 'refused connects per address per minute before throttling (0 = off)',
+  authFailureLimit: 'MQTT: refused connects per address per minute before throttling (0 = off)',
+  httpAuthFailureLimit: 'HTTP: refused admin / enrollment tokens per minute, per address (and per enrollment token id), before 429 (0 = off)',
+  trustProxy: 'proxies whose X-Forwarded-For names the client (comma-separated addresses, CIDRs, loopback)',
+  auditRetention: 'audit history kept (30d, 12h, …); older entries are pruned in the background',
+  auditMaxRefusals: 'refused-connect records kept at most; the oldest are pruned first',
   adminToken: 'admin API token (default: generated into <data dir>/admin-token)',
   logLevel: 'JSON log lines on stderr',
 };
 
-const PLACEHOLDER: Partial<Record<keyof UpConfig, string>> = {
+const PLACEHOLDER: Partial<Record<UpSetting, string>> = {
   dataDir: '<dir>',
   host: '<addr>',
   httpPort: '<port>',
@@ -41,14 +45,23 @@ const PLACEHOLDER: Partial<Record<keyof UpConfig, string>> = {
   connectTimeout: '<s>',
   maxPacketSize: '<bytes>',
   authFailureLimit: '<n>',
+  httpAuthFailureLimit: '<n>',
+  trustProxy: '<cidrs>',
+  auditRetention: '<duration>',
+  auditMaxRefusals: '<n>',
   adminToken: '<token>',
   logLevel: '<level>',
 };
 
-function defaultOf(key: keyof UpConfig): string {
-  const v = DEFAULT_UP_CONFIG[key];
-  if (key === 'adminToken') return 'generated';
-  return v === null ? 'off' : String(v);
+/** The default each setting's owner gives it. */
+function defaultOf(name: UpSetting): string {
+  if (name === 'adminToken') return 'generated';
+  const s = UP_SETTINGS[name];
+  const owner = s.owners[0]!;
+  const defaults: object = owner === 'cli' ? DEFAULT_UP_CONFIG : DEFAULT_UP_CONFIG[owner];
+  const v = (defaults as Record<string, unknown>)[s.key ?? name];
+  if (s.kind === 'duration') return `${(v as number) / 86_400_000}d`;
+  return v === null || (Array.isArray(v) && v.length === 0) ? 'off' : String(v);
 }
 
 const HELP = [
@@ -63,16 +76,16 @@ const HELP = [
   'The operators\' console is served on the HTTP port at /console/ (sign in with the admin token; docs/console.md).',
   '',
   'Options (flag, environment variable, default):',
-  ...(Object.keys(UP_SETTINGS) as (keyof UpConfig)[]).map((k) => {
+  ...(Object.keys(UP_SETTINGS) as UpSetting[]).map((k) => {
     const s = UP_SETTINGS[k];
-    const flag = k === 'requireJti' ? `--${s.flag}` : `--${s.flag} ${PLACEHOLDER[k] ?? '<value>'}`;
+    const flag = s.kind === 'switch' ? `--${s.flag}` : `--${s.flag} ${PLACEHOLDER[k] ?? '<value>'}`;
     return `  ${flag.padEnd(30)} ${s.env.padEnd(28)} ${defaultOf(k)}\n      ${DESCRIPTIONS[k]}`;
   }),
   '',
   'Details: docs/configuration.md',
 ].join('\n');
 
-/** `latchkey up` (cli.md): the one-command stack. */
+/** `latchkey up` (docs/configuration.md): the one-command stack. */
 export const upCommand: Command = {
   name: 'up',
   help: HELP,
@@ -84,19 +97,19 @@ export const upCommand: Command = {
     const tokenSource = values['admin-token'] !== undefined ? '--admin-token' : 'LATCHKEY_ADMIN_TOKEN';
     announce(ctx, config, stack, tokenSource);
     const code = await waitForSignal(stack);
-    // Whatever else still holds the event loop (a client's keep-alive socket), exit now: cli.md's 5 s.
+    // Whatever else still holds the event loop (a client's keep-alive socket), exit now: docs/configuration.md's 5 s.
     setTimeout(() => process.exit(code), 250).unref();
     return code;
   },
 };
 
-/** stdout: the address lines scripts read (cli.md); stderr: a warning when exposed without TLS. */
+/** stdout: the address lines scripts read (docs/configuration.md); stderr: a warning when exposed without TLS. */
 function announce(ctx: CommandContext, config: UpConfig, stack: Stack, tokenSource: string): void {
   const a = stack.addresses;
-  if (!isLoopbackHost(config.host)) {
+  if (!isLoopbackHost(config.broker.host)) {
     const plain = [`mqtt ${a.mqtt.port}`, ...(a.ws !== null ? [`ws ${a.ws.port}`] : [])].join(', ');
     ctx.err(
-      `warning: insecure_listener: listening on ${config.host} beyond loopback with plain MQTT (${plain}) and plain HTTP: ` +
+      `warning: insecure_listener: listening on ${config.broker.host} beyond loopback with plain MQTT (${plain}) and plain HTTP: ` +
         'connect tokens and the admin token cross the network unencrypted; serve MQTT with --mqtts-port/--tls-cert/--tls-key and put HTTP behind TLS, or use --host 127.0.0.1',
     );
   }
@@ -108,7 +121,7 @@ function announce(ctx: CommandContext, config: UpConfig, stack: Stack, tokenSour
 }
 
 /**
- * Runs until SIGINT or SIGTERM, then closes everything within 5 s (cli.md) and exits 0.
+ * Runs until SIGINT or SIGTERM, then closes everything within 5 s (docs/configuration.md) and exits 0.
  * A second signal during shutdown exits at once with 130.
  */
 function waitForSignal(stack: Stack): Promise<number> {

@@ -1,6 +1,6 @@
-import type { EnrollmentTokenRecord } from '@latchkey/provisioning/registry';
+import type { EnrollmentTokenRecord, Page } from '@latchkey/provisioning/registry';
 import { time } from '../format.ts';
-import { html, type SafeHtml } from '../html.ts';
+import { html, query, type SafeHtml } from '../html.ts';
 import { csrfField, page, type ShellAssets } from '../layout.ts';
 import type { ConsoleSession, Flash } from '../session.ts';
 
@@ -13,11 +13,13 @@ export interface TokenForm {
   error: { field: 'hours' | 'uses' | 'idPattern' | 'metadata'; text: string } | null;
 }
 
+export const TOKENS_PER_PAGE = 50;
+
 export const EMPTY_TOKEN_FORM: TokenForm = { hours: '24', uses: '1', idPattern: '', metadata: '', error: null };
 
-/** Enrollment tokens: create (the token is shown once), list, delete. */
+/** Enrollment tokens: create (the token is shown once), list in creation order a page at a time, delete. */
 export function enrollmentTokensPage(
-  o: { tokens: EnrollmentTokenRecord[]; form: TokenForm; now: number; session: ConsoleSession; flash: Flash | null },
+  o: { tokens: Page<EnrollmentTokenRecord>; paged: boolean; form: TokenForm; now: number; session: ConsoleSession; flash: Flash | null },
   assets: ShellAssets,
 ): SafeHtml {
   const f = o.form;
@@ -38,9 +40,9 @@ export function enrollmentTokensPage(
   <caption>Tokens (their secrets are never stored)</caption>
   <thead><tr><th scope="col">Token id</th><th scope="col">Uses left</th><th scope="col">Expires</th><th scope="col">Device id pattern</th><th scope="col">Created</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
   <tbody>${
-    o.tokens.length === 0
-      ? html`<tr><td colspan="6">No enrollment tokens.</td></tr>`
-      : o.tokens.map(
+    o.tokens.items.length === 0
+      ? html`<tr><td colspan="6">${o.paged ? 'No more enrollment tokens.' : 'No enrollment tokens.'}</td></tr>`
+      : o.tokens.items.map(
           (t) => html`<tr>
     <th scope="row" class="mono">${t.tokenId}</th>
     <td>${t.usesLeft} of ${t.usesTotal}</td>
@@ -52,6 +54,12 @@ export function enrollmentTokensPage(
         )
   }</tbody>
 </table>
+${o.paged || o.tokens.next !== null
+  ? html`<nav class="pager" aria-label="Token pages">
+  <a href="/console/enrollment-tokens">First tokens</a>
+  ${o.tokens.next !== null ? html`<a rel="next" href="/console/enrollment-tokens${query({ after: o.tokens.next })}">Later tokens</a>` : html`<span class="muted">Later tokens</span>`}
+</nav>`
+  : null}
 <form method="post" action="/console/enrollment-tokens" class="stack">
   ${csrf}
   <h2>Create a token</h2>

@@ -1,5 +1,5 @@
 import { ProtocolError } from './errors.ts';
-import type { TokenRules } from './limits.ts';
+import { MAX_AUDIENCE_LENGTH, MAX_JTI_LENGTH, type TokenRules } from './limits.ts';
 
 /** The claims of a verified connect token (protocol.md §The connect token, Claims). Dates are seconds. */
 export interface TokenClaims {
@@ -11,8 +11,26 @@ export interface TokenClaims {
   jti?: string;
 }
 
-const MAX_JTI_LENGTH = 256;
 const MAX_SUB_LENGTH = 256;
+
+/**
+ * An audience: the broker's configured `audience`, and what a token is minted for. A non-empty
+ * string of at most {@link MAX_AUDIENCE_LENGTH} characters. (A token's `aud` claim is only compared
+ * with the broker's audience.)
+ *
+ * @example
+ * ```ts
+ * isAudience('latchkey') // true; isAudience('') // false
+ * ```
+ */
+export function isAudience(audience: unknown): audience is string {
+  return typeof audience === 'string' && audience.length > 0 && audience.length <= MAX_AUDIENCE_LENGTH;
+}
+
+/** A `jti`: a non-empty string of at most {@link MAX_JTI_LENGTH} characters. */
+export function isJti(jti: unknown): jti is string {
+  return typeof jti === 'string' && jti.length > 0 && jti.length <= MAX_JTI_LENGTH;
+}
 
 /** RFC 7519 §2 NumericDate, narrowed by protocol.md: a finite integer (`1e999`, `1.5`, `"1700000000"` fail). */
 function numericDate(payload: Record<string, unknown>, name: 'iat' | 'exp' | 'nbf', required: boolean): number | undefined {
@@ -53,7 +71,7 @@ export function checkClaims(payload: Record<string, unknown>, rules: TokenRules,
   const iat = numericDate(payload, 'iat', true)!;
   const exp = numericDate(payload, 'exp', true)!;
   const nbf = numericDate(payload, 'nbf', false);
-  if (jti !== undefined && (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH)) {
+  if (jti !== undefined && !isJti(jti)) {
     throw new ProtocolError('claim_invalid', 'jti must be a non-empty string');
   }
   if (rules.requireJti && jti === undefined) throw new ProtocolError('jti_missing', 'jti is required');

@@ -1,11 +1,14 @@
 /**
- * The one error class of the wire contract, with a stable string `code`.
- * Tests assert `code`, never message text. Transports map codes to wire results
- * through exhaustive tables (`connack.ts`, provisioning's HTTP status table).
+ * The error base of every layer, and the wire contract's own error class. Each layer has one class
+ * extending {@link CodedError} with a stable string `code` from its own union (ProtocolError here,
+ * DeviceClientError and DeviceKeyError in the SDK, RegistryError, ApiError, CliError). Tests assert
+ * `code`, never message text. Transports map codes to wire results through exhaustive tables
+ * (`connack.ts`, provisioning's HTTP status table).
  */
+import { CodedError, isCodedError } from './coded-error.ts';
 
 /** Codes for identifiers (protocol.md §Device ids, §Service accounts). */
-export const ID_ERROR_CODES = ['invalid_device_id', 'invalid_service_name', 'invalid_client_id'] as const;
+export const ID_ERROR_CODES = ['invalid_device_id', 'invalid_service_name'] as const;
 
 /** Codes for public keys (protocol.md §Keys). */
 export const KEY_ERROR_CODES = [
@@ -49,41 +52,26 @@ export const AUTH_FAILURE_CODES = [
   'internal_error',
 ] as const;
 
-/** Codes for topic authorization (protocol.md §Topics). */
-export const TOPIC_ERROR_CODES = ['publish_denied', 'subscribe_denied', 'invalid_topic'] as const;
-
 export type IdErrorCode = (typeof ID_ERROR_CODES)[number];
 export type KeyErrorCode = (typeof KEY_ERROR_CODES)[number];
 export type AuthFailureCode = (typeof AUTH_FAILURE_CODES)[number];
-export type TopicErrorCode = (typeof TOPIC_ERROR_CODES)[number];
-export type ProtocolErrorCode = IdErrorCode | KeyErrorCode | AuthFailureCode | TopicErrorCode;
+export type ProtocolErrorCode = IdErrorCode | KeyErrorCode | AuthFailureCode;
 
-export const PROTOCOL_ERROR_CODES: readonly ProtocolErrorCode[] = [
-  ...ID_ERROR_CODES,
-  ...KEY_ERROR_CODES,
-  ...AUTH_FAILURE_CODES,
-  ...TOPIC_ERROR_CODES,
-];
+export const PROTOCOL_ERROR_CODES: readonly ProtocolErrorCode[] = [...ID_ERROR_CODES, ...KEY_ERROR_CODES, ...AUTH_FAILURE_CODES];
 
 /**
- * A rule of the wire contract was broken. `message` is safe to show an operator:
- * it never contains a token, a key or any other secret.
+ * A rule of the wire contract was broken.
  *
  * @example
  * ```ts
- * try { parseDeviceId(input) } catch (e) { if (isProtocolError(e, 'invalid_device_id')) ... }
+ * try { assertDeviceId(input) } catch (e) { if (isProtocolError(e, 'invalid_device_id')) ... }
  * ```
  */
-export class ProtocolError<C extends ProtocolErrorCode = ProtocolErrorCode> extends Error {
+export class ProtocolError<C extends ProtocolErrorCode = ProtocolErrorCode> extends CodedError<C> {
   override readonly name = 'ProtocolError';
-  readonly code: C;
-  constructor(code: C, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
 }
 
 /** Type guard: `e` is a ProtocolError, optionally with one of the given codes. */
 export function isProtocolError<C extends ProtocolErrorCode>(e: unknown, ...codes: C[]): e is ProtocolError<C> {
-  return e instanceof ProtocolError && (codes.length === 0 || (codes as string[]).includes(e.code));
+  return isCodedError(e, ProtocolError, codes);
 }

@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { P256_COORDINATE_BYTES } from './p256-point.ts';
+import { P256_COORDINATE_BYTES } from './internal/p256-point.ts';
 
 /**
  * DER prefix of every P-256 SubjectPublicKeyInfo with an uncompressed point (RFC 5480 §2):

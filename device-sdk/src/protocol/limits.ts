@@ -1,6 +1,6 @@
 /**
  * Defaults and hard limits of the wire contract (protocol.md §Limits, §The connect token, §Keys).
- * Times in configuration are seconds, as in cli.md; a Clock returns epoch milliseconds.
+ * Times in configuration are seconds, as in docs/configuration.md; a Clock returns epoch milliseconds.
  */
 
 /** Returns the current time in epoch milliseconds (like `Date.now`). Injected wherever time matters. */
@@ -29,10 +29,36 @@ export const DEFAULT_TOKEN_RULES: TokenRules = Object.freeze({
 /** A token longer than this many bytes is refused before it is parsed. */
 export const MAX_TOKEN_BYTES = 4096;
 
+/**
+ * The longest `kid` a connect token's header may carry, in characters. The verifier refuses a longer
+ * one as `header_invalid`, so token minting (SDK and CLI) refuses it too.
+ */
+export const MAX_KID_LENGTH = 128;
+
+/** The broker's audience, and every audience a token is minted for: 1 to this many characters. */
+export const MAX_AUDIENCE_LENGTH = 256;
+
+/** A `jti`: 1 to this many characters. */
+export const MAX_JTI_LENGTH = 256;
+
+/** A client id longer than this is refused (CONNACK 2); the longest valid one, `svc:{name}:{instance}`, has 133. */
+export const MAX_CLIENT_ID_LENGTH = 200;
+
+/** The largest packet MQTT can frame: a type byte, 4 remaining-length bytes and 268,435,455 more [MQTT-2.2.3]. */
+export const MAX_MQTT_PACKET_SIZE = 1 + 4 + 268_435_455;
+
+/**
+ * The smallest `maxPacketSize` a broker may be configured with. A CONNECT must fit a token of
+ * {@link MAX_TOKEN_BYTES} with the longest client id, a username as long and a will message; twice the
+ * token cap leaves room for them all (4,515 bytes without the will). A smaller limit would close the
+ * CONNECT of a valid device before its token is read.
+ */
+export const MIN_PACKET_SIZE = 2 * MAX_TOKEN_BYTES;
+
 /** A device (or service account) holds at most this many credentials at once. */
 export const MAX_CREDENTIALS = 3;
 
-/** Enrollment proofs (http-api.md §Zero-touch enrollment): `exp − iat` at most 5 minutes. */
+/** Enrollment proofs (api.md §Zero-touch enrollment): `exp − iat` at most 5 minutes. */
 export const MAX_ENROLL_PROOF_LIFETIME = 300;
 
 /** The audience of an enrollment proof for a broker audience. */
@@ -40,7 +66,7 @@ export function enrollAudience(audience: string): string {
   return `${audience}:enroll`;
 }
 
-/** protocol.md §Limits and cli.md defaults. */
+/** protocol.md §Limits and docs/configuration.md defaults. */
 export const DEFAULT_LIMITS = Object.freeze({
   /** seconds from TCP connect to CONNECT */
   connectTimeout: 10,

@@ -1,9 +1,9 @@
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { ProtocolError, isProtocolError } from './errors.ts';
 import { fingerprintOf, spkiFromPoint } from './fingerprint.ts';
-import { validatePoint, type P256Point } from './p256-point.ts';
-import { decodeSinglePem, encodePem, looksLikePrivateKey, PRIVATE_KEY_MESSAGE } from './pem.ts';
-import { parseSpkiDer, spkiOfCertificate } from './spki-der.ts';
+import { validatePoint, type P256Point } from './internal/p256-point.ts';
+import { decodeSinglePem, encodePem, looksLikePrivateKey, PRIVATE_KEY_MESSAGE } from './internal/pem.ts';
+import { parseSpkiDer, spkiOfCertificate } from './internal/spki-der.ts';
 
 /** The format a public key arrived in (protocol.md §Keys). */
 export type PublicKeyFormat = 'spki' | 'jwk' | 'x509';

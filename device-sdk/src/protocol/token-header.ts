@@ -1,5 +1,6 @@
 import { ProtocolError } from './errors.ts';
-import { MAX_TOKEN_BYTES } from './limits.ts';
+import { parseStrictJson } from './internal/strict-json.ts';
+import { MAX_KID_LENGTH, MAX_TOKEN_BYTES } from './limits.ts';
 
 /** The protected header of a connect token, after `checkHeader`. */
 export interface TokenHeader {
@@ -20,14 +21,29 @@ export interface DecodedToken {
 
 // RFC 7515 §2: base64url without padding; nothing outside [A-Za-z0-9_-].
 const B64URL = /^[A-Za-z0-9_-]*$/;
-/** Headers that would let a token choose its own verification key (RFC 7515 §4.1) or demand unknown processing. */
-const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'x5t', 'x5t#S256', 'crit'] as const;
-const MAX_KID_LENGTH = 128;
+/**
+ * The header is an allowlist: nothing else may appear. Among what it refuses: parameters that would
+ * let a token choose its own key (`jwk`, `jku`, `x5u`, `x5c`, `x5t`, RFC 7515 §4.1), demand processing
+ * a verifier may skip (`crit`, `b64` from RFC 7797, `zip`), or make it a JWE (`enc`).
+ */
+const ALLOWED_HEADERS: ReadonlySet<string> = new Set(['alg', 'typ', 'kid']);
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 /** How many low bits of the last character carry no data, by `length % 4` (RFC 4648 §3.5). */
 const UNUSED_BITS = [0, -1, 4, 2] as const;
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A `kid` the verifier accepts: a non-empty string of at most {@link MAX_KID_LENGTH} characters.
+ * Minting checks the same predicate, so no minter produces a kid this verifier refuses.
+ *
+ * @example
+ * ```ts
+ * isKid('k-1') // true; isKid('x'.repeat(129)) // false
+ * ```
+ */
+export function isKid(kid: unknown): kid is string {
+  return typeof kid === 'string' && kid.length > 0 && kid.length <= MAX_KID_LENGTH;
+}
 
 /**
  * Strict base64url decode: rejects padding, spaces, stray characters, an impossible length
@@ -45,18 +61,35 @@ function decodeSegment(segment: string, what: string): Buffer {
   return Buffer.from(segment, 'base64url');
 }
 
-/** Parses UTF-8 JSON that must be an object (RFC 7515 §5.2 step 3, RFC 7519 §7.2 step 10). */
+/**
+ * Parses the header or the payload: UTF-8 JSON exactly, and an object (RFC 7515 §5.2 step 3, RFC 7519
+ * §7.2 step 10). A byte-order mark or a member name given twice is `token_malformed`, so no two
+ * verifiers can read one token two ways.
+ */
 export function parseJsonObject(bytes: Buffer, what: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(UTF8.decode(bytes));
-  } catch {
-    throw new ProtocolError('token_malformed', `${what} is not JSON`);
-  }
+  const parsed = parseStrictJson(bytes);
+  if ('problem' in parsed) throw new ProtocolError('token_malformed', `${what}: ${parsed.problem}`);
+  const value = parsed.value;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new ProtocolError('token_malformed', `${what} is not a JSON object`);
   }
   return value as Record<string, unknown>;
+}
+
+/**
+ * protocol.md §The connect token: "A token longer than 4096 bytes is refused before it is parsed";
+ * none at all is `token_missing`. The broker runs this on the CONNECT password before anything
+ * decodes it, and {@link decodeSegments} first of all.
+ *
+ * @example
+ * ```ts
+ * checkTokenSize(packet.password); // throws token_missing or token_too_large
+ * ```
+ */
+export function checkTokenSize(token: string | Uint8Array | undefined): void {
+  const length = token === undefined ? 0 : typeof token === 'string' ? Buffer.byteLength(token) : token.byteLength;
+  if (length === 0) throw new ProtocolError('token_missing', 'no token');
+  if (length > MAX_TOKEN_BYTES) throw new ProtocolError('token_too_large', `token longer than ${MAX_TOKEN_BYTES} bytes`);
 }
 
 /**
@@ -69,10 +102,7 @@ export function parseJsonObject(bytes: Buffer, what: string): Record<string, unk
  * ```
  */
 export function decodeSegments(token: string | Uint8Array): DecodedToken {
-  // protocol.md §The connect token: "A token longer than 4096 bytes is refused before it is parsed."
-  const length = typeof token === 'string' ? Buffer.byteLength(token) : token.byteLength;
-  if (length === 0) throw new ProtocolError('token_missing', 'no token');
-  if (length > MAX_TOKEN_BYTES) throw new ProtocolError('token_too_large', `token longer than ${MAX_TOKEN_BYTES} bytes`);
+  checkTokenSize(token);
   const text = typeof token === 'string' ? token : Buffer.from(token).toString('latin1');
   const parts = text.split('.');
   if (parts.length !== 3) throw new ProtocolError('token_malformed', 'token is not three dot-separated segments');
@@ -86,15 +116,16 @@ export function decodeSegments(token: string | Uint8Array): DecodedToken {
 }
 
 /**
- * protocol.md §The connect token, header rules: `alg` exactly `ES256`; `typ`, if present, `JWT`
- * (compared case-insensitively, as media types are — RFC 7515 §4.1.9); `kid` optional, a short
- * non-empty string; `jwk`, `jku`, `x5u`, `x5c`, `x5t`, `crit` refused outright.
+ * protocol.md §The connect token, header rules: `alg` exactly `ES256`; then an allowlist, so any
+ * other parameter (`jwk`, `crit`, `zip`, `b64`, `enc`, anything unknown) is `header_forbidden`; `typ`,
+ * if present, `JWT` (compared case-insensitively, as media types are — RFC 7515 §4.1.9); `kid`
+ * optional, see {@link isKid}.
  */
 export function checkHeader(header: Record<string, unknown>): TokenHeader {
   // RFC 8725 §3.1: the algorithm is fixed by the verifier, never chosen by the token.
   if (header.alg !== 'ES256') throw new ProtocolError('alg_not_allowed', 'alg must be ES256');
-  for (const name of FORBIDDEN_HEADERS) {
-    if (Object.hasOwn(header, name)) throw new ProtocolError('header_forbidden', `header "${name}" is not allowed`);
+  for (const name of Object.keys(header)) {
+    if (!ALLOWED_HEADERS.has(name)) throw new ProtocolError('header_forbidden', `header parameter ${JSON.stringify(name.slice(0, 32))} is not allowed`);
   }
   const out: TokenHeader = { alg: 'ES256' };
   if (header.typ !== undefined) {
@@ -104,8 +135,8 @@ export function checkHeader(header: Record<string, unknown>): TokenHeader {
     out.typ = header.typ;
   }
   if (header.kid !== undefined) {
-    if (typeof header.kid !== 'string' || header.kid.length === 0 || header.kid.length > MAX_KID_LENGTH) {
-      throw new ProtocolError('header_invalid', 'kid must be a non-empty string');
+    if (!isKid(header.kid)) {
+      throw new ProtocolError('header_invalid', `kid must be a non-empty string of at most ${MAX_KID_LENGTH} characters`);
     }
     out.kid = header.kid;
   }

@@ -19,7 +19,7 @@ export interface ProofCheck {
 }
 
 /**
- * http-api.md §Zero-touch enrollment: the proof is an ES256 JWT signed by the new key, with
+ * api.md §Zero-touch enrollment: the proof is an ES256 JWT signed by the new key, with
  * `sub` = deviceId, `aud` = `<audience>:enroll`, `iat`, `exp` and `exp − iat` ≤ 5 minutes. It is
  * checked by the protocol core's token pipeline (strict base64url, header rules, P1363
  * signature, claims) against the submitted key only: no header (`jwk`, `x5c`, …) can choose

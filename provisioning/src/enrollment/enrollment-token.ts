@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 
 /**
- * Enrollment token strings (http-api.md §Zero-touch enrollment): `lket.<tokenId>.<secret>`.
+ * Enrollment token strings (api.md §Zero-touch enrollment): `lket.<tokenId>.<secret>`.
  * The token id (12 base64url characters) names the stored row; the secret (32 random bytes,
  * 43 base64url characters) is shown once and only its SHA-256 is stored.
  */

@@ -1,5 +1,5 @@
 /**
- * Enrollment-token id patterns (http-api.md §Zero-touch enrollment, `idPattern`): a regular
+ * Enrollment-token id patterns (api.md §Zero-touch enrollment, `idPattern`): a regular
  * expression every enrolling device id must match in full. The pattern comes from an admin but is
  * run against device input, so it is checked at token creation to rule out catastrophic
  * backtracking (ReDoS): bounded length, always anchored, no backreferences or lookaround, no

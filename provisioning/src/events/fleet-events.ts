@@ -1,4 +1,4 @@
-import type { Clock } from '@latchkey/device-sdk/protocol';
+import { isDeviceId, type Clock } from '@latchkey/device-sdk/protocol';
 import type { DeviceStatusSnapshot, Registry, RegistryChange } from '../registry/index.ts';
 
 /**
@@ -60,7 +60,15 @@ export class FleetEvents implements FleetEventSource {
 /** The registry methods the broker calls (broker/src/registry-port.ts, restated: provisioning never imports the broker). */
 export type BrokerFacingRegistry = Pick<
   Registry,
-  'findPrincipal' | 'onChange' | 'recordConnected' | 'recordDisconnected' | 'recordSessionEvents' | 'recordSeen' | 'recordAuthFailure' | 'saveState'
+  | 'findPrincipal'
+  | 'onChange'
+  | 'recordConnected'
+  | 'recordDisconnected'
+  | 'recordSessionEvents'
+  | 'recordSeen'
+  | 'recordAuthFailure'
+  | 'recordLastErrors'
+  | 'saveState'
 >;
 
 /**
@@ -121,12 +129,13 @@ export function observeRegistry(
       events.emit({
         type: 'refusal',
         principal: p,
-        deviceId: p !== null && !p.startsWith('svc:') ? p : null,
+        deviceId: isDeviceId(p) ? p : null,
         reason: failure.reason,
         remoteAddress: failure.remoteAddress,
         at: failure.at,
       });
     },
+    recordLastErrors: (entries) => registry.recordLastErrors(entries),
     saveState: (deviceId, stateJson, at) => registry.saveState(deviceId, stateJson, at),
   };
   return { brokerRegistry, close: stopFeed };

@@ -1,4 +1,4 @@
-import { isDeviceId, type Clock } from '@latchkey/device-sdk/protocol';
+import { deviceTopics, isDeviceId, type Clock } from '@latchkey/device-sdk/protocol';
 import type { Registry } from '../registry/index.ts';
 import type { DeviceMessagingPort } from '../http/messaging-port.ts';
 import type { EventStream } from './event-stream.ts';
@@ -80,7 +80,7 @@ export function runFleetStream(stream: EventStream, query: FleetStreamQuery, dep
     const limiter = rateLimiter(MAX_TELEMETRY_RATE, deps.clock);
     for (const deviceId of ids) {
       unsubscribe.push(
-        deps.messaging.subscribe(`devices/${deviceId}/telemetry/#`, (topic, payload) => {
+        deps.messaging.subscribe(deviceTopics(deviceId).telemetryFilter, (topic, payload) => {
           const skipped = limiter();
           if (skipped === null) return;
           const truncated = payload.byteLength > MAX_TELEMETRY_BYTES;

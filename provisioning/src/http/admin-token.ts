@@ -1,12 +1,12 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { MIN_ADMIN_TOKEN_LENGTH } from './config.ts';
+import { ADMIN_TOKEN_RULE, isAdminToken } from './config.ts';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 
 /**
- * http-api.md §Authentication: the admin token from `<dataDir>/admin-token`, generated on first
+ * api.md §Conventions: the admin token from `<dataDir>/admin-token`, generated on first
  * start (32 random bytes, base64url) with mode 0600. An existing file readable by others is
  * tightened to 0600.
  *
@@ -28,8 +28,8 @@ export function loadOrCreateAdminToken(dataDir: string): { token: string; path: 
   }
   if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
   const token = readFileSync(file, 'utf8').trim();
-  if (token.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(token)) {
-    throw new TypeError(`${file} does not hold a valid admin token (at least ${MIN_ADMIN_TOKEN_LENGTH} characters)`);
+  if (!isAdminToken(token)) {
+    throw new TypeError(`${file} does not hold a valid admin token (${ADMIN_TOKEN_RULE})`);
   }
   return { token, path: file, created: false };
 }

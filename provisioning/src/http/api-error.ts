@@ -1,16 +1,23 @@
 /**
- * The HTTP error contract (http-api.md §Errors): every refusal is RFC 9457 problem+json
+ * The HTTP error contract (errors.md §HTTP API): every refusal is RFC 9457 problem+json
  * `{type, title, status, detail, code}` with a stable `code`. One exhaustive table maps each
- * code to its status, so a new code does not compile until it has one (design.md rule 4).
+ * code to its status, so a new code does not compile until it has one.
  */
+import { CodedError } from '@latchkey/device-sdk/protocol';
 
 export const API_ERROR_STATUS = {
   // request shape
   validation_failed: 400,
   malformed_json: 400,
+  json_too_deep: 400,
   payload_too_large: 413,
   unsupported_media_type: 415,
   not_found: 404,
+  malformed_request: 400,
+  malformed_url: 400,
+  uri_too_long: 414,
+  headers_too_large: 431,
+  request_timeout: 408,
   // identifiers and keys (protocol.md §Device ids, §Keys)
   invalid_device_id: 400,
   invalid_service_name: 400,
@@ -44,19 +51,30 @@ export const API_ERROR_STATUS = {
   // the service itself
   not_ready: 503,
   internal_error: 500,
-} as const satisfies Record<string, 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 503 | 504>;
+} as const satisfies Record<string, 400 | 401 | 403 | 404 | 408 | 409 | 413 | 414 | 415 | 429 | 431 | 500 | 503 | 504>;
 
 export type ApiErrorCode = keyof typeof API_ERROR_STATUS;
 
 export const API_ERROR_CODES = Object.keys(API_ERROR_STATUS) as ApiErrorCode[];
 
+/** Is `code` one of the API's codes (for instance the `code` of a problem document)? */
+export function isApiErrorCode(code: unknown): code is ApiErrorCode {
+  return typeof code === 'string' && Object.hasOwn(API_ERROR_STATUS, code);
+}
+
 /** Titles: one short, fixed, human sentence per code (the `title` member of RFC 9457). */
 export const API_ERROR_TITLE: Record<ApiErrorCode, string> = {
   validation_failed: 'The request does not match the schema',
   malformed_json: 'The body is not valid JSON',
+  json_too_deep: 'The JSON body is nested too deeply',
   payload_too_large: 'The body is larger than the limit',
   unsupported_media_type: 'The content type is not supported',
   not_found: 'No such route',
+  malformed_request: 'The request is not valid HTTP',
+  malformed_url: 'The URL is not valid percent-encoding',
+  uri_too_long: 'A path segment is too long',
+  headers_too_large: 'The request line and headers are too large',
+  request_timeout: 'The request did not arrive in time',
   invalid_device_id: 'Invalid device id',
   invalid_service_name: 'Invalid service-account name',
   invalid_public_key: 'Invalid public key',
@@ -102,15 +120,13 @@ export interface ProblemItem {
  * throw new ApiError('device_offline', 'device thermo-1 has no live session');
  * ```
  */
-export class ApiError extends Error {
+export class ApiError extends CodedError<ApiErrorCode> {
   override readonly name = 'ApiError';
-  readonly code: ApiErrorCode;
   readonly status: number;
   /** batch_rejected: every refused item, by index */
   readonly items: readonly ProblemItem[] | undefined;
   constructor(code: ApiErrorCode, detail?: string, options?: { items?: readonly ProblemItem[]; cause?: unknown }) {
-    super(detail ?? API_ERROR_TITLE[code], options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, detail ?? API_ERROR_TITLE[code], options);
     this.status = API_ERROR_STATUS[code];
     this.items = options?.items;
   }

@@ -7,12 +7,14 @@ import { EventStreams } from '../events/event-stream.ts';
 import type { FleetEventSource } from '../events/fleet-events.ts';
 import type { Registry } from '../registry/index.ts';
 import { requireAdmin } from './admin-auth.ts';
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../json-depth.ts';
+import { ApiError } from './api-error.ts';
 import { resolveHttpConfig, type HttpConfig } from './config.ts';
-import { FailureLimiter } from './failure-limiter.ts';
-import { LOG_REDACT } from './http-logger.ts';
+import { httpThrottles } from './failure-limiter.ts';
+import { LOG_REDACT, LOG_SERIALIZERS } from './http-logger.ts';
 import { httpMetrics } from './http-metrics.ts';
 import type { DeviceMessagingPort } from './messaging-port.ts';
-import { installProblemHandlers } from './problem-handler.ts';
+import { clientErrorHandler, frameworkErrorHandler, installProblemHandlers } from './problem-handler.ts';
 import type { RouteDeps } from './route-deps.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { deviceMessagingRoutes } from './routes/device-messaging.ts';
@@ -41,7 +43,7 @@ export interface AppDeps {
 }
 
 /**
- * Builds the provisioning HTTP API (http-api.md) as a fastify instance, without listening.
+ * Builds the provisioning HTTP API (docs/api.md) as a fastify instance, without listening.
  *
  * @example
  * ```ts
@@ -58,13 +60,33 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(deps.log === undefined
       ? { logger: false }
-      : { loggerInstance: deps.log.child({ component: 'http' }, { redact: LOG_REDACT }) as unknown as FastifyBaseLogger }),
+      : {
+          loggerInstance: deps.log.child({ component: 'http' }, { redact: LOG_REDACT, serializers: LOG_SERIALIZERS }) as unknown as FastifyBaseLogger,
+        }),
     bodyLimit: config.bodyLimit,
     return503OnClosing: true,
+    // every refusal is problem+json, also those fastify and Node raise before any route runs
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
+    // a request id is never taken from a header (it would be logged)
+    requestIdHeader: false,
+    // docs/operations.md §Behind a proxy: X-Forwarded-For counts only from these addresses
+    trustProxy: config.trustProxy.length === 0 ? false : [...config.trustProxy],
     // Bodies are validated as sent: no type coercion, no silent removal of unknown properties.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }) as unknown as FastifyInstance;
   app.removeContentTypeParser('text/plain'); // JSON only: anything else is 415
+  // Every JSON body's depth is checked iteratively before it is parsed (nothing downstream may
+  // recurse into thousands of levels); then fastify's own parser, which refuses __proto__.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (jsonDepthExceeds(body as string)) {
+      done(new ApiError('json_too_deep', `the JSON body nests more than ${MAX_JSON_DEPTH} levels`), undefined);
+      return;
+    }
+    parseJson(request, body as string, done);
+  });
 
   installProblemHandlers(app);
   const metrics = httpMetrics(deps.metrics);
@@ -77,7 +99,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'latchkey provisioning API', version: '1.0.0', description: 'http-api.md; errors are RFC 9457 problem+json' },
+      info: { title: 'latchkey provisioning API', version: '1.0.0', description: 'docs/api.md; errors are RFC 9457 problem+json' },
       components: {
         securitySchemes: {
           adminToken: { type: 'http', scheme: 'bearer', description: 'the admin token' },
@@ -92,7 +114,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registry: deps.registry,
     clock: deps.clock,
     messaging: deps.messaging ?? null,
-    limiter: new FailureLimiter(config.authFailureLimit, deps.clock),
+    throttles: httpThrottles(config.authFailureLimit, deps.clock),
     brokerReady: deps.brokerReady ?? null,
   };
   await app.register(async (open) => {
@@ -100,7 +122,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     enrollRoutes(open, routeDeps);
   });
   await app.register(async (admin) => {
-    requireAdmin(admin, config.adminToken, routeDeps.limiter);
+    requireAdmin(admin, config.adminToken, routeDeps.throttles.admin);
     deviceRoutes(admin, routeDeps);
     credentialRoutes(admin, routeDeps);
     deviceMessagingRoutes(admin, routeDeps);

@@ -24,9 +24,25 @@ export function readMetadata(v: unknown): JsonObject | undefined {
   return v;
 }
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
 /** Numbers below this are epoch seconds (JWT style), from it epoch milliseconds. */
 const SECONDS_BELOW = 1e11;
+const EXPIRES_AT_FORMS = 'expiresAt must be an RFC 3339 date-time, epoch seconds or epoch ms';
+
+/**
+ * RFC 3339 §5.7 strictly: every field in range for its month and year (2027-02-30 and 24:00 are
+ * refused, not rolled over as Date.parse does). Leap seconds (:60) are refused too: epoch
+ * milliseconds cannot represent them. Returns epoch ms, or NaN.
+ */
+export function parseRfc3339(text: string): number {
+  const m = RFC3339.exec(text);
+  if (m === null) return Number.NaN;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate(); // day 0 of the next month
+  const offsetOk = m[8] === undefined || (Number(m[8]) <= 23 && Number(m[9]) <= 59);
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59 || !offsetOk) return Number.NaN;
+  return Date.parse(text.replace(' ', 'T'));
+}
 
 /**
  * Optional explicit credential expiry, in the future; returned as epoch ms. Accepts an RFC 3339
@@ -36,12 +52,12 @@ export function readExpiresAt(v: unknown, now: number): number | undefined {
   if (v === undefined || v === null) return undefined;
   let ms: number;
   if (typeof v === 'string') {
-    ms = RFC3339.test(v) ? Date.parse(v) : Number.NaN;
-    if (!Number.isSafeInteger(ms)) throw new ApiError('validation_failed', 'expiresAt must be an RFC 3339 date-time, epoch seconds or epoch ms');
+    ms = parseRfc3339(v);
+    if (!Number.isSafeInteger(ms)) throw new ApiError('validation_failed', `${EXPIRES_AT_FORMS}; a calendar date that does not exist is refused`);
   } else if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) {
     ms = v < SECONDS_BELOW ? v * 1000 : v;
   } else {
-    throw new ApiError('validation_failed', 'expiresAt must be an RFC 3339 date-time, epoch seconds or epoch ms');
+    throw new ApiError('validation_failed', EXPIRES_AT_FORMS);
   }
   if (ms <= now) throw new ApiError('validation_failed', 'expiresAt must be in the future');
   return ms;

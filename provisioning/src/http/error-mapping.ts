@@ -1,6 +1,6 @@
 import { isProtocolError, type IdErrorCode, type KeyErrorCode } from '@latchkey/device-sdk/protocol';
 import { isRegistryError, type RegistryErrorCode } from '../registry/index.ts';
-import { API_ERROR_TITLE, ApiError, type ApiErrorCode, type ProblemItem } from './api-error.ts';
+import { API_ERROR_TITLE, ApiError, isApiErrorCode, type ApiErrorCode, type ProblemItem } from './api-error.ts';
 
 /** Every registry code has its HTTP code (exhaustive: a new registry code does not compile until placed). */
 export const API_CODE_FOR_REGISTRY = {
@@ -23,7 +23,6 @@ export const API_CODE_FOR_REGISTRY = {
 export const API_CODE_FOR_PROTOCOL = {
   invalid_device_id: 'invalid_device_id',
   invalid_service_name: 'invalid_service_name',
-  invalid_client_id: 'validation_failed',
   invalid_public_key: 'invalid_public_key',
   private_key_rejected: 'private_key_rejected',
   unsupported_key_type: 'unsupported_key_type',
@@ -40,12 +39,10 @@ const FASTIFY_CODES: Record<string, ApiErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'validation_failed',
   FST_ERR_NOT_FOUND: 'not_found',
+  // raised by the router before any route runs (frameworkErrors); their messages echo the path
+  FST_ERR_BAD_URL: 'malformed_url',
+  FST_ERR_MAX_PARAM_LENGTH: 'uri_too_long',
 };
-
-/** Is `code` one of ours? */
-function isApiCode(code: string): code is ApiErrorCode {
-  return Object.hasOwn(API_ERROR_TITLE, code);
-}
 
 /**
  * Maps anything thrown while handling a request to an ApiError. Registry and protocol errors
@@ -79,7 +76,7 @@ export function toApiError(e: unknown): ApiError {
   // Any other client error fastify raises itself (bad URL, bad headers): a 400, never a 500.
   const status = (e as { statusCode?: unknown } | null)?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    if (typeof fastifyCode === 'string' && isApiCode(fastifyCode)) return new ApiError(fastifyCode);
+    if (isApiErrorCode(fastifyCode)) return new ApiError(fastifyCode);
     return new ApiError(status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : 'validation_failed');
   }
   return new ApiError('internal_error', undefined, { cause: e });

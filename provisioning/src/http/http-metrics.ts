@@ -1,6 +1,6 @@
 import { Counter, Histogram, type Registry as MetricsRegistry } from 'prom-client';
 
-/** HTTP request metrics (http-api.md §Operations), on the shared prom-client registry. */
+/** HTTP request metrics (api.md §Operations), on the shared prom-client registry. */
 export interface HttpMetrics {
   requests: Counter<'method' | 'route' | 'status'>;
   duration: Histogram<'method' | 'route'>;

@@ -1,7 +1,7 @@
 import type { Clock } from '@latchkey/device-sdk/protocol';
 import type { Registry } from '../registry/index.ts';
 import type { HttpConfig } from './config.ts';
-import type { FailureLimiter } from './failure-limiter.ts';
+import type { HttpThrottles } from './failure-limiter.ts';
 import type { DeviceMessagingPort } from './messaging-port.ts';
 import { assertDeviceId } from '@latchkey/device-sdk/protocol';
 
@@ -11,7 +11,7 @@ export interface RouteDeps {
   registry: Registry;
   clock: Clock;
   messaging: DeviceMessagingPort | null;
-  limiter: FailureLimiter;
+  throttles: HttpThrottles;
   brokerReady: (() => boolean) | null;
 }
 

@@ -92,7 +92,7 @@ export const serviceSchema = {
   type: 'object',
   properties: {
     name: { type: 'string' },
-    principal: { type: 'string', description: '`svc:{name}`: the MQTT client id and token `sub`' },
+    principal: { type: 'string', description: 'the MQTT client id and token `sub`, svc:{name}' },
     acl: aclSchema,
     createdAt: { type: 'integer' },
     credentials: { type: 'array', items: credentialSchema },
@@ -113,6 +113,15 @@ export const enrollmentTokenSchema = {
   },
   required: ['tokenId', 'usesTotal', 'usesLeft', 'expiresAt', 'idPattern', 'metadata', 'createdAt'],
 } as const;
+
+/** A page of a paged list: `{<name>: [items], nextCursor}` (docs/api.md §Conventions). */
+export function pageSchema(name: string, items: object): object {
+  return {
+    type: 'object',
+    properties: { [name]: { type: 'array', items }, nextCursor: { type: ['string', 'null'], description: 'null on the last page' } },
+    required: [name, 'nextCursor'],
+  };
+}
 
 /** RFC 9457 problem details. */
 export const problemSchema = {

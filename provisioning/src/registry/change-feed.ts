@@ -1,7 +1,7 @@
 import type { RegistryChange } from './types.ts';
 
 /**
- * The registry change feed (design.md: block, delete, key removed end live sessions).
+ * The registry change feed (protocol.md §MQTT CONNECT: block, delete, key removal end live sessions).
  * Changes are delivered synchronously, after the transaction that made them commits, in order.
  * A listener that throws never breaks the registry or the other listeners.
  */

@@ -1,3 +1,4 @@
+import { jsonDepthExceeds } from '../json-depth.ts';
 import type { RegistryContext } from './context.ts';
 import { RegistryError } from './errors.ts';
 import type { JsonObject } from './types.ts';
@@ -57,8 +58,12 @@ export class ConfigStateStore {
     });
   }
 
-  /** Keeps the last state of a known device (unknown ids are ignored). */
+  /**
+   * Keeps the last state of a known device (unknown ids are ignored). A state nested deeper than
+   * the API's JSON bodies (`MAX_JSON_DEPTH`) is not kept: it could not be served back.
+   */
   saveState(deviceId: string, stateJson: string, at: number): void {
+    if (jsonDepthExceeds(stateJson)) return;
     this.#ctx.write(() => {
       this.#ctx
         .stmt(

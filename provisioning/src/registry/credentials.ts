@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { MAX_CREDENTIALS } from '@latchkey/device-sdk/protocol';
+import { MAX_CREDENTIALS, servicePrincipal } from '@latchkey/device-sdk/protocol';
 import type { RegistryContext } from './context.ts';
 import { RegistryError } from './errors.ts';
 import type { CredentialKey, CredentialRecord } from './types.ts';
@@ -17,7 +17,7 @@ interface CredentialRow {
 
 /** The registry principal of an owner: the device id, or `svc:{name}` (protocol.md §Service accounts). */
 export function principalOf(owner: CredentialOwner): string {
-  return owner.kind === 'device' ? owner.deviceId : `svc:${owner.name}`;
+  return owner.kind === 'device' ? owner.deviceId : servicePrincipal(owner.name);
 }
 
 /**

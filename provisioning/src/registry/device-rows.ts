@@ -24,7 +24,7 @@ export interface DeviceRow {
   config_version: number | null;
 }
 
-/** Builds the http-api.md device resource from its row and credentials. */
+/** Builds the docs/api.md device resource from its row and credentials. */
 export function toDeviceRecord(row: DeviceRow, credentials: CredentialStore): DeviceRecord {
   return {
     id: row.id,

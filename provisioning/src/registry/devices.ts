@@ -5,7 +5,7 @@ import { DEVICE_SELECT, toDeviceRecord, type DeviceRow } from './device-rows.ts'
 import { RegistryError, toRegistryError, type BatchItemError } from './errors.ts';
 import type { CredentialKey, CredentialRecord, DeviceRecord, JsonObject, NewDevice, Page } from './types.ts';
 
-/** http-api.md §Devices: a batch holds at most this many devices. */
+/** api.md §Devices: a batch holds at most this many devices. */
 export const MAX_BATCH = 10_000;
 
 /** Devices and their credentials. Every write is one transaction with its audit entry. */
@@ -65,7 +65,8 @@ export class DeviceStore {
   }
 
   /**
-   * Inserts inside the caller's write (used by create, createMany and enrollment).
+   * Inserts inside the caller's write (used by create, createMany and enrollment); emits
+   * `principal_created` when the write commits.
    * On a refused key the device row is removed again so a batch keeps going cleanly.
    */
   insert(input: NewDevice): DeviceRecord {
@@ -81,6 +82,8 @@ export class DeviceStore {
       this.#ctx.stmt('DELETE FROM devices WHERE id = ?').run(input.id);
       throw e;
     }
+    // the broker may remember this id as unknown (its negative cache): tell it
+    this.#ctx.emit({ type: 'principal_created', principal: input.id });
     return {
       id: input.id,
       blocked: false,

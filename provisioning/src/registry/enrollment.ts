@@ -3,7 +3,7 @@ import { idMatchesPattern } from '../enrollment/id-pattern.ts';
 import type { RegistryContext } from './context.ts';
 import type { DeviceStore } from './devices.ts';
 import { RegistryError } from './errors.ts';
-import type { DeviceRecord, EnrollmentTokenRecord, JsonObject, NewDevice, NewEnrollmentToken } from './types.ts';
+import type { DeviceRecord, EnrollmentTokenRecord, JsonObject, NewDevice, NewEnrollmentToken, Page } from './types.ts';
 
 interface TokenRow {
   id: string;
@@ -30,8 +30,23 @@ function toRecord(r: TokenRow): EnrollmentTokenRecord {
   };
 }
 
+/** Where a page of tokens starts: just after this token in creation order. */
+export interface TokenPageKey {
+  createdAt: number;
+  tokenId: string;
+}
+
 /**
- * Enrollment tokens (http-api.md §Zero-touch enrollment). Only the SHA-256 of a token's secret
+ * A page's `next` key, `<createdAt>.<tokenId>`, read back (the API's cursor and the console's
+ * page link carry it); null when it is not one.
+ */
+export function parseTokenPageKey(key: string): TokenPageKey | null {
+  const m = /^(\d{1,16})\.([A-Za-z0-9_-]{12})$/.exec(key);
+  return m === null ? null : { createdAt: Number(m[1]), tokenId: m[2]! };
+}
+
+/**
+ * Enrollment tokens (api.md §Zero-touch enrollment). Only the SHA-256 of a token's secret
  * is stored; redeeming one use is atomic with the device registration, and a refused
  * enrollment consumes nothing.
  */
@@ -73,8 +88,21 @@ export class EnrollmentStore {
     });
   }
 
-  list(): EnrollmentTokenRecord[] {
-    return this.#ctx.read(() => (this.#ctx.stmt(`${SELECT} ORDER BY created_at, id`).all() as TokenRow[]).map(toRecord));
+  /**
+   * Tokens in creation order, `limit` at a time. `after` is the previous page's `next`: the key
+   * `<createdAt>.<tokenId>` of its last token (keyset paging, like devices by id).
+   */
+  list(opts: { limit: number; after?: TokenPageKey | null }): Page<EnrollmentTokenRecord> {
+    if (!Number.isSafeInteger(opts.limit) || opts.limit < 1) throw new TypeError('limit must be a positive integer');
+    return this.#ctx.read(() => {
+      const after = opts.after ?? { createdAt: -1, tokenId: '' };
+      const rows = this.#ctx
+        .stmt(`${SELECT} WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`)
+        .all(after.createdAt, after.tokenId, opts.limit + 1) as TokenRow[];
+      const items = rows.slice(0, opts.limit).map(toRecord);
+      const last = items.at(-1);
+      return { items, next: rows.length > opts.limit && last !== undefined ? `${last.createdAt}.${last.tokenId}` : null };
+    });
   }
 
   /** Throws `enrollment_token_not_found`. */

@@ -1,9 +1,11 @@
 /**
- * The registry's one error class. Codes are stable; the HTTP layer maps each to a status through
+ * The registry's one error class (a `CodedError` of the protocol core). Codes are stable; the HTTP layer maps each to a status through
  * its exhaustive table. A SqliteError never leaves the registry: constraint violations become
  * precise codes, anything else becomes `internal_error` with no detail (the cause is kept for
  * server-side logs only).
  */
+
+import { CodedError, isCodedError } from '@latchkey/device-sdk/protocol';
 
 export const REGISTRY_ERROR_CODES = [
   'device_exists',
@@ -38,21 +40,19 @@ export interface BatchItemError {
  * catch (e) { if (isRegistryError(e, 'device_exists')) reply409() }
  * ```
  */
-export class RegistryError<C extends RegistryErrorCode = RegistryErrorCode> extends Error {
+export class RegistryError<C extends RegistryErrorCode = RegistryErrorCode> extends CodedError<C> {
   override readonly name = 'RegistryError';
-  readonly code: C;
   /** For `batch_rejected`: every refused item, by index. Empty otherwise. */
   readonly items: readonly BatchItemError[];
   constructor(code: C, message: string, options?: { cause?: unknown; items?: readonly BatchItemError[] }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options);
     this.items = options?.items ?? [];
   }
 }
 
 /** Type guard: `e` is a RegistryError, optionally with one of the given codes. */
 export function isRegistryError<C extends RegistryErrorCode>(e: unknown, ...codes: C[]): e is RegistryError<C> {
-  return e instanceof RegistryError && (codes.length === 0 || (codes as string[]).includes(e.code));
+  return isCodedError(e, RegistryError, codes);
 }
 
 /** Unique constraints whose violation is a caller error with a precise code. */

@@ -45,7 +45,7 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX credentials_by_device ON credentials(device_id);
       CREATE INDEX credentials_by_service ON credentials(service_name);
 
-      -- http-api.md §Zero-touch enrollment: only the SHA-256 of the secret is stored.
+      -- api.md §Zero-touch enrollment: only the SHA-256 of the secret is stored.
       CREATE TABLE enrollment_tokens (
         id          TEXT PRIMARY KEY,
         secret_hash BLOB NOT NULL,
@@ -93,9 +93,21 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 2,
+    name: 'keyset paging of enrollment tokens; retention',
+    sql: `
+      -- GET /v1/enrollment-tokens pages in creation order; expired tokens are purged by expiry
+      CREATE INDEX enrollment_tokens_by_created ON enrollment_tokens(created_at, id);
+      CREATE INDEX enrollment_tokens_by_expiry ON enrollment_tokens(expires_at);
+      -- retention: age-based pruning, and the cap on refused-connect records
+      CREATE INDEX audit_by_at ON audit_log(at);
+      CREATE INDEX audit_by_action ON audit_log(action, seq);
+    `,
+  },
+  {
+    version: 3,
     name: 'console indexes',
     // Partial indexes in id order, so the console's status filters page by the key without
-    // scanning every device (docs/console.md), and auth failures by time for the health chart.
+    // scanning every device (docs/console.md), and refused connects by time for the health chart.
     sql: `
       CREATE INDEX device_status_connected ON device_status(device_id) WHERE sessions > 0;
       CREATE INDEX device_status_refused ON device_status(device_id) WHERE last_error_code IS NOT NULL;

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
-import type { Clock } from '@latchkey/device-sdk/protocol';
+import { parsePrincipal, type Clock } from '@latchkey/device-sdk/protocol';
 import { AuditStore } from './audit.ts';
 import { ChangeFeed } from './change-feed.ts';
 import { ConfigStateStore } from './config-state.ts';
@@ -11,9 +11,26 @@ import { EnrollmentStore } from './enrollment.ts';
 import { FleetStats } from './fleet-stats.ts';
 import { toRegistryError } from './errors.ts';
 import { migrate } from './migrations.ts';
+import { RetentionStore } from './retention.ts';
 import { ServiceStore } from './services.ts';
 import { StatusStore, type SessionEvent } from './status.ts';
-import type { AuthFailure, PrincipalRecord, RegistryChange } from './types.ts';
+import type { AuthFailure, PrincipalRecord, RegistryChange, ServiceAcl } from './types.ts';
+
+/** A principal's row (`found`: a device's `blocked`, a service's `acl`; null when unknown) with one credential, or none. */
+interface PrincipalRow {
+  found: number | string | null;
+  kid: string | null;
+  spki_der: Buffer | null;
+  expires_at: number | null;
+}
+const principalQuery = (table: string, key: string, found: string) => `
+  SELECT p.${found} AS found, c.kid AS kid, c.spki_der AS spki_der, c.expires_at AS expires_at
+  FROM (SELECT ? AS key, ? AS principal) AS q
+  LEFT JOIN ${table} AS p ON p.${key} = q.key
+  LEFT JOIN credentials AS c ON c.principal = q.principal
+  ORDER BY c.created_at, c.rowid`;
+const DEVICE_PRINCIPAL = principalQuery('devices', 'id', 'blocked');
+const SERVICE_PRINCIPAL = principalQuery('services', 'name', 'acl');
 
 export interface RegistryOptions {
   /** epoch ms; every stored time comes from it */
@@ -42,6 +59,7 @@ export class Registry {
   readonly configState: ConfigStateStore;
   readonly status: StatusStore;
   readonly audit: AuditStore;
+  readonly retention: RetentionStore;
   /** read-only fleet figures (connected count, statuses, refusals by minute) */
   readonly stats: FleetStats;
   readonly #db: Db;
@@ -62,20 +80,29 @@ export class Registry {
     this.configState = new ConfigStateStore(this.#ctx);
     this.status = new StatusStore(this.#ctx);
     this.audit = new AuditStore(this.#ctx);
+    this.retention = new RetentionStore(this.#ctx);
     this.stats = new FleetStats(this.#ctx);
   }
 
-  /** The principal (device id or `svc:{name}`) with its credentials, or null. Never throws. */
+  /**
+   * The principal (device id or `svc:{name}`) with its credentials, or null. Never throws.
+   * One statement, the same for a known and an unknown id (issue 16: the lookup's cost must not
+   * tell whether an id exists): both probe the principal's row and its credentials' index.
+   */
   findPrincipal(principal: string): PrincipalRecord | null {
     try {
-      if (principal.startsWith('svc:')) {
-        const acl = this.services.acl(principal.slice(4));
-        if (acl === null) return null;
-        return { kind: 'service', principal, blocked: false, acl, credentials: this.#credentials.verifiable(principal) };
-      }
-      const blocked = this.#ctx.stmt('SELECT blocked FROM devices WHERE id = ?').pluck().get(principal) as number | undefined;
-      if (blocked === undefined) return null;
-      return { kind: 'device', principal, blocked: blocked === 1, acl: null, credentials: this.#credentials.verifiable(principal) };
+      // parsePrincipal: the protocol core's one reading of `svc:`; a query either way (constant work)
+      const named = parsePrincipal(principal);
+      const service = named?.kind === 'service' ? named.serviceName : null;
+      const rows = this.#ctx.stmt(service !== null ? SERVICE_PRINCIPAL : DEVICE_PRINCIPAL).all(service ?? principal, principal) as PrincipalRow[];
+      const first = rows[0];
+      if (first === undefined || first.found === null) return null;
+      const credentials = rows
+        .filter((r) => r.kid !== null)
+        .map((r) => ({ kid: r.kid as string, spkiDer: new Uint8Array(r.spki_der as Buffer), expiresAt: r.expires_at }));
+      return service !== null
+        ? { kind: 'service', principal, blocked: false, acl: JSON.parse(first.found as string) as ServiceAcl, credentials }
+        : { kind: 'device', principal, blocked: first.found === 1, acl: null, credentials };
     } catch (e) {
       this.#onInternalError(toRegistryError(e));
       return null;
@@ -121,6 +148,10 @@ export class Registry {
 
   recordAuthFailure(failure: AuthFailure): void {
     this.#quietly(() => this.status.authFailure(failure));
+  }
+
+  recordLastErrors(entries: ReadonlyArray<readonly [deviceId: string, code: string, at: number]>): void {
+    this.#quietly(() => this.status.lastErrors(entries));
   }
 
   saveState(deviceId: string, stateJson: string, at: number): void {

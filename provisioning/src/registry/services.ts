@@ -1,3 +1,4 @@
+import { servicePrincipal } from '@latchkey/device-sdk/protocol';
 import type { RegistryContext } from './context.ts';
 import type { CredentialStore } from './credentials.ts';
 import { RegistryError } from './errors.ts';
@@ -26,8 +27,10 @@ export class ServiceStore {
       const acl: ServiceAcl = { publish: [...input.acl.publish], subscribe: [...input.acl.subscribe] };
       this.#ctx.stmt('INSERT INTO services (name, acl, created_at) VALUES (?, ?, ?)').run(input.name, JSON.stringify(acl), createdAt);
       const credential = this.#credentials.insert({ kind: 'service', name: input.name }, input.key, input.expiresAt, true);
-      this.#ctx.audit({ actor, action: 'service.create', target: `svc:${input.name}`, detail: { kid: credential.kid, acl } });
-      return { name: input.name, principal: `svc:${input.name}`, acl, createdAt, credentials: [credential] };
+      const principal = servicePrincipal(input.name);
+      this.#ctx.emit({ type: 'principal_created', principal });
+      this.#ctx.audit({ actor, action: 'service.create', target: principal, detail: { kid: credential.kid, acl } });
+      return { name: input.name, principal, acl, createdAt, credentials: [credential] };
     });
   }
 
@@ -59,8 +62,8 @@ export class ServiceStore {
     this.#ctx.write(() => {
       const info = this.#ctx.stmt('DELETE FROM services WHERE name = ?').run(name);
       if (info.changes === 0) throw new RegistryError('service_not_found', 'no such service account');
-      this.#ctx.emit({ type: 'principal_deleted', principal: `svc:${name}` });
-      this.#ctx.audit({ actor, action: 'service.delete', target: `svc:${name}` });
+      this.#ctx.emit({ type: 'principal_deleted', principal: servicePrincipal(name) });
+      this.#ctx.audit({ actor, action: 'service.delete', target: servicePrincipal(name) });
     });
   }
 
@@ -71,7 +74,7 @@ export class ServiceStore {
   }
 
   #record(row: ServiceRow): ServiceRecord {
-    const principal = `svc:${row.name}`;
+    const principal = servicePrincipal(row.name);
     return {
       name: row.name,
       principal,

@@ -1,10 +1,13 @@
+import { parsePrincipal } from '@latchkey/device-sdk/protocol';
 import type { RegistryContext } from './context.ts';
-import type { AuthFailure } from './types.ts';
+import type { AuthFailure, JsonObject } from './types.ts';
 
 /** Upserts a status row for a known device only (unknown ids are ignored, never an error). */
 const UPSERT = (set: string, values: string): string => `
   INSERT INTO device_status (device_id, ${values}) SELECT id, ${values.split(',').map(() => '?').join(', ')} FROM devices WHERE id = ?
   ON CONFLICT(device_id) DO UPDATE SET ${set}`;
+
+const LAST_ERROR_UPSERT = UPSERT('last_error_code = excluded.last_error_code, last_error_at = excluded.last_error_at', 'last_error_code, last_error_at');
 
 /** A device session opened or closed at `at` (epoch ms); same shape as the broker port's `SessionEvent`. */
 export interface SessionEvent {
@@ -31,7 +34,7 @@ const FOLDED_UPSERT = `
     last_disconnected_at = coalesce(excluded.last_disconnected_at, last_disconnected_at),
     last_seen_at = coalesce(excluded.last_seen_at, last_seen_at)`;
 
-/** Device status (http-api.md device resource `status`), written by the broker. */
+/** Device status (docs/api.md device resource `status`), written by the broker. */
 export class StatusStore {
   readonly #ctx: RegistryContext;
 
@@ -104,17 +107,25 @@ export class StatusStore {
   /** protocol.md §MQTT CONNECT: the internal reason goes to status and the audit log, never to the client. */
   authFailure(f: AuthFailure): void {
     this.#ctx.write(() => {
-      if (f.principal !== null && !f.principal.startsWith('svc:')) {
-        this.#ctx
-          .stmt(UPSERT('last_error_code = excluded.last_error_code, last_error_at = excluded.last_error_at', 'last_error_code, last_error_at'))
-          .run(f.reason, f.at, f.principal);
+      if (parsePrincipal(f.principal)?.kind === 'device') {
+        this.#ctx.stmt(LAST_ERROR_UPSERT).run(f.reason, f.at, f.principal as string);
       }
-      this.#ctx.audit({
-        actor: 'broker',
-        action: 'auth.failure',
-        target: f.principal,
-        detail: { reason: f.reason, clientId: f.clientId.slice(0, 256), remoteAddress: f.remoteAddress },
-      });
+      const detail: JsonObject = { reason: f.reason, clientId: f.clientId.slice(0, 256), remoteAddress: f.remoteAddress };
+      if (f.repeated !== undefined) {
+        detail.repeated = f.repeated.count;
+        detail.reasons = { ...f.repeated.reasons };
+        detail.since = f.repeated.since;
+      }
+      this.#ctx.audit({ actor: 'broker', action: 'auth.failure', target: f.principal, detail });
+    });
+  }
+
+  /** Batched `lastError` of refused connects (device ids only; unknown ids are ignored). */
+  lastErrors(entries: ReadonlyArray<readonly [string, string, number]>): void {
+    if (entries.length === 0) return;
+    this.#ctx.write(() => {
+      const stmt = this.#ctx.stmt(LAST_ERROR_UPSERT);
+      for (const [deviceId, code, at] of entries) stmt.run(code, at, deviceId);
     });
   }
 

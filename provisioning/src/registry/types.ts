@@ -1,6 +1,6 @@
 /**
  * Records the registry hands out. Times are epoch milliseconds from the injected clock.
- * Shapes follow http-api.md's resources so the HTTP layer serializes them as they are.
+ * Shapes follow docs/api.md's resources so the HTTP layer serializes them as they are.
  */
 import type { ParsedPublicKey } from '@latchkey/device-sdk/protocol';
 
@@ -25,7 +25,7 @@ export interface DeviceStatus {
   lastError: { code: string; at: number } | null;
 }
 
-/** http-api.md: a device resource. Never any secret. */
+/** docs/api.md: a device resource. Never any secret. */
 export interface DeviceRecord {
   id: string;
   blocked: boolean;
@@ -102,6 +102,7 @@ export interface NewAuditEntry {
 
 /** Same shape as broker/src/registry-port.ts `RegistryChange` (provisioning never imports the broker). */
 export type RegistryChange =
+  | { type: 'principal_created'; principal: string }
   | { type: 'principal_blocked'; principal: string }
   | { type: 'principal_unblocked'; principal: string }
   | { type: 'principal_deleted'; principal: string }
@@ -121,6 +122,8 @@ export interface AuthFailure {
   reason: string;
   remoteAddress: string | null;
   at: number;
+  /** a summary of repeated refusals: how many since when, by reason */
+  repeated?: { count: number; reasons: Readonly<Record<string, number>>; since: number };
 }
 
 /** Same shape as broker/src/registry-port.ts `PrincipalRecord`. */

@@ -10,23 +10,16 @@ import path from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { parsePublicKey } from '@latchkey/device-sdk/protocol';
-import { mintConnectToken, type MintConnectTokenOptions } from '../../../device-sdk/src/mint-token.ts';
+import { mintConnectToken, type MintConnectTokenOptions } from '../../../device-sdk/src/token/mint-token.ts';
 import { openRegistry, type Registry } from '../../../provisioning/src/registry/index.ts';
+import { testClock as registryTestClock, type TestClock } from '../../registry/registry-fixture.ts';
 import { createBroker, type Broker, type BrokerConfigInput, type BrokerLog } from '../../../broker/src/index.ts';
 
-export interface TestClock {
-  (): number;
-  now: number;
-  advance(ms: number): void;
-}
+export type { TestClock };
 
+/** The registry fixture's test clock, starting now (whole seconds): broker tests mint tokens against real time. */
 export function testClock(start = Math.floor(Date.now() / 1000) * 1000): TestClock {
-  const clock = (() => clock.now) as TestClock;
-  clock.now = start;
-  clock.advance = (ms) => {
-    clock.now += ms;
-  };
-  return clock;
+  return registryTestClock(start);
 }
 
 export interface LogEntry {

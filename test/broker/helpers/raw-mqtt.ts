@@ -81,8 +81,9 @@ export interface RawConnection {
   connack(timeoutMs?: number): Promise<number | 'closed'>;
 }
 
-export async function rawConnect(port: number): Promise<RawConnection> {
-  const socket = connect({ host: '127.0.0.1', port });
+/** `localAddress`: the source address (127.0.0.2, 127.0.0.3 … are loopback too), to act as many clients. */
+export async function rawConnect(port: number, localAddress?: string): Promise<RawConnection> {
+  const socket = connect({ host: '127.0.0.1', port, ...(localAddress === undefined ? {} : { localAddress }) });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('error', reject);
@@ -121,8 +122,8 @@ export async function rawConnect(port: number): Promise<RawConnection> {
 }
 
 /** Sends one CONNECT and returns the CONNACK code (closing the socket afterwards). */
-export async function connackFor(port: number, fields: ConnectFields): Promise<number | 'closed'> {
-  const conn = await rawConnect(port);
+export async function connackFor(port: number, fields: ConnectFields, localAddress?: string): Promise<number | 'closed'> {
+  const conn = await rawConnect(port, localAddress);
   conn.send(connectPacket(fields));
   try {
     return await conn.connack();

@@ -1,8 +1,8 @@
 /**
  * The provisioning app with the console registered, over a real SQLite registry with an
- * injected clock, a real in-process aedes for messaging, and the fleet events observed from the
- * registry — everything `latchkey up` wires except the latchkey broker itself. For app.inject
- * tests and real-socket SSE tests.
+ * injected clock, the real broker (port 0) writing to the observed registry and handing its
+ * messaging to the API and the console, as `latchkey up` wires them (cli/src/stack.ts). For
+ * app.inject tests and real-socket SSE tests.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import { Registry as MetricsRegistry } from 'prom-client';
 import { registerConsole, type ConsoleDeps } from '../../../console/src/index.ts';
 import { buildApp, FleetEvents, observeRegistry } from '../../../provisioning/src/index.ts';
 import { openRegistry, type Registry } from '../../../provisioning/src/registry/index.ts';
-import { startBroker, type TestBroker } from '../../provisioning/aedes-messaging.ts';
+import { createBroker, type Broker } from '../../../broker/src/index.ts';
 import { testClock, type TestClock } from '../../registry/registry-fixture.ts';
 
 export const ADMIN_TOKEN = 'console-test-admin-token-0123456789';
@@ -23,7 +23,7 @@ export interface ConsoleApp {
   registry: Registry;
   clock: TestClock;
   events: FleetEvents;
-  broker: TestBroker;
+  broker: Broker;
   /** the registry as the latchkey broker would write to it (statuses, refusals feed the events) */
   brokerRegistry: ReturnType<typeof observeRegistry>['brokerRegistry'];
   /** listen on 127.0.0.1:0 (for SSE); returns the base URL */
@@ -42,21 +42,24 @@ export async function startConsoleApp(
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-console-'));
   const clock = testClock();
   const registry = openRegistry(path.join(dir, 'latchkey.db'), { clock });
-  const broker = await startBroker();
   const events = new FleetEvents();
   const observed = observeRegistry(registry, events, clock);
+  const metrics = new MetricsRegistry();
+  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+  const broker = createBroker({ config: { host: '127.0.0.1', mqttPort: 0 }, registry: observed.brokerRegistry, clock, log: quiet, metrics });
+  await broker.listen();
   const app = await buildApp({
     config: { adminToken: ADMIN_TOKEN },
     registry,
     clock,
-    metrics: new MetricsRegistry(),
+    metrics,
     messaging: broker.messaging,
     events,
     ...(o.log !== undefined ? { log: o.log } : {}),
   });
   await registerConsole(app, {
     registry,
-    broker: { sessionCount: 0, messaging: broker.messaging, events },
+    broker: { get sessionCount() { return broker.sessionCount; }, messaging: broker.messaging, events },
     adminToken: ADMIN_TOKEN,
     clock,
     ...o.console,

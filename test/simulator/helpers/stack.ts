@@ -12,7 +12,7 @@ import { Registry as MetricsRegistry } from 'prom-client';
 import { createBroker, type BrokerConfigInput, type BrokerLog } from '../../../broker/src/index.ts';
 import { buildApp } from '../../../provisioning/src/index.ts';
 import { openRegistry } from '../../../provisioning/src/registry/index.ts';
-import type { EmbeddedStack } from '../../../simulator/src/cli-simulate.ts';
+import type { EmbeddedStack } from '../../../cli/src/simulate/simulate-command.ts';
 
 export interface TestStack extends EmbeddedStack {
   /** Live authenticated MQTT sessions. */

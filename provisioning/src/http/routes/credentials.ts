@@ -6,7 +6,7 @@ import { ADMIN_SECURITY, credentialSchema, deviceIdSchema, expiresAtInputSchema,
 
 const KID = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** http-api.md §Devices: add a credential (≤ 3, protocol.md §Keys) and remove one. */
+/** api.md §Devices: add a credential (≤ 3, protocol.md §Keys) and remove one. */
 export function credentialRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { registry, clock } = deps;
 

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { deviceTopics } from '@latchkey/device-sdk/protocol';
+import { jsonDepthExceeds } from '../../json-depth.ts';
 import type { JsonObject } from '../../registry/index.ts';
 import { ApiError } from '../api-error.ts';
 import type { DeviceMessagingPort } from '../messaging-port.ts';
@@ -29,7 +31,9 @@ function jsonWithin(value: JsonObject, what: string): string {
 /** protocol.md §Topics: a reply is `{"ok":true,"result":…}` or `{"ok":false,"error":"…"}`. */
 function readReply(commandId: string, payload: Buffer): CommandResult {
   try {
-    const r = JSON.parse(payload.toString('utf8')) as unknown;
+    const text = payload.toString('utf8');
+    // returned in the HTTP answer: a reply nested deeper than the API's bodies is malformed
+    const r = (jsonDepthExceeds(text) ? null : JSON.parse(text)) as unknown;
     if (r !== null && typeof r === 'object' && !Array.isArray(r) && typeof (r as { ok?: unknown }).ok === 'boolean') {
       const reply = r as { ok: boolean; result?: unknown; error?: unknown };
       return reply.ok
@@ -51,11 +55,12 @@ async function sendCommand(
   o: { deviceId: string; name: string; params: JsonObject; timeoutMs: number },
 ): Promise<CommandResult> {
   const commandId = randomUUID();
+  const topics = deviceTopics(o.deviceId);
   let unsubscribe = (): void => {};
   let timer: NodeJS.Timeout | undefined;
   try {
     const reply = new Promise<CommandResult>((resolve) => {
-      unsubscribe = messaging.subscribe(`devices/${o.deviceId}/replies/${commandId}`, (_topic, payload) =>
+      unsubscribe = messaging.subscribe(topics.reply(commandId), (_topic, payload) =>
         resolve(readReply(commandId, payload)),
       );
     });
@@ -63,7 +68,7 @@ async function sendCommand(
       timer = setTimeout(() => resolve(null), o.timeoutMs);
     });
     const payload = Buffer.from(JSON.stringify({ id: commandId, params: o.params }));
-    await messaging.publish(`devices/${o.deviceId}/commands/${o.name}`, payload, { qos: 1, retain: false });
+    await messaging.publish(topics.command(o.name), payload, { qos: 1, retain: false });
     const result = await Promise.race([reply, timeout]);
     if (result === null) throw new ApiError('command_timeout', `no reply within ${o.timeoutMs} ms`);
     return result;
@@ -73,7 +78,7 @@ async function sendCommand(
   }
 }
 
-/** http-api.md §Devices: commands, config and state, reaching devices through the broker. */
+/** api.md §Devices: commands, config and state, reaching devices through the broker. */
 export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { registry, messaging, config } = deps;
   const params = { type: 'object', properties: { id: deviceIdSchema }, required: ['id'] } as const;
@@ -158,7 +163,7 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
       if (messaging !== null) {
         const payload = Buffer.from(JSON.stringify({ version, config: request.body.config }));
         try {
-          await messaging.publish(`devices/${deviceId}/config`, payload, { qos: 1, retain: true });
+          await messaging.publish(deviceTopics(deviceId).config, payload, { qos: 1, retain: true });
           published = true;
         } catch (err) {
           request.log.warn({ err, deviceId, version }, 'config stored but not published');

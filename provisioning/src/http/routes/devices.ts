@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
+import { deviceTopics } from '@latchkey/device-sdk/protocol';
 import { MAX_BATCH, isRegistryError, type JsonObject, type NewDevice } from '../../registry/index.ts';
 import { ApiError, type ProblemItem } from '../api-error.ts';
-import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { decodeCursor, encodeCursor, pageLimit, pageQueryProperties } from '../cursor.ts';
 import { readMetadata, readNewDevice } from '../device-input.ts';
 import { toApiError } from '../error-mapping.ts';
 import { ADMIN_ACTOR, deviceIdParam, type RouteDeps } from '../route-deps.ts';
@@ -11,6 +12,7 @@ import {
   deviceSchema,
   expiresAtInputSchema,
   jsonObjectSchema,
+  pageSchema,
   publicKeySchema,
   responses,
 } from '../schemas.ts';
@@ -25,7 +27,7 @@ const newDeviceBody = {
 const idParams = { type: 'object', properties: { id: deviceIdSchema }, required: ['id'] } as const;
 const KEY_ERRORS = [400, 401, 409, 413, 415, 429];
 
-/** http-api.md §Devices: create (single and batch), list, get, PATCH, delete. */
+/** api.md §Devices: create (single and batch), list, get, PATCH, delete. */
 export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { registry, clock, messaging } = deps;
 
@@ -101,29 +103,16 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
         security: ADMIN_SECURITY,
         querystring: {
           type: 'object',
-          properties: {
-            limit: { type: 'string', pattern: '^(?:[1-9][0-9]{0,2}|1000)$', description: '1..1000, default 100' },
-            cursor: { type: 'string', maxLength: 400, description: 'the nextCursor of the previous page' },
-            blocked: { type: 'string', enum: ['true', 'false'] },
-          },
+          properties: { ...pageQueryProperties, blocked: { type: 'string', enum: ['true', 'false'] } },
           additionalProperties: false,
         },
-        response: responses(
-          {
-            200: {
-              type: 'object',
-              properties: { devices: { type: 'array', items: deviceSchema }, nextCursor: { type: ['string', 'null'] } },
-              required: ['devices', 'nextCursor'],
-            },
-          },
-          [400, 401, 429],
-        ),
+        response: responses({ 200: pageSchema('devices', deviceSchema) }, [400, 401, 429]),
       },
     },
     async (request) => {
       const q = request.query;
       const page = registry.devices.list({
-        limit: q.limit === undefined ? 100 : Number(q.limit),
+        limit: pageLimit(q.limit),
         after: decodeCursor(q.cursor),
         blocked: q.blocked === undefined ? null : q.blocked === 'true',
       });
@@ -188,7 +177,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
       registry.devices.delete(id, ADMIN_ACTOR);
       // A device re-created under this id must not receive the old retained config.
       if (messaging !== null) {
-        await messaging.publish(`devices/${id}/config`, Buffer.alloc(0), { qos: 1, retain: true }).catch((err: unknown) => {
+        await messaging.publish(deviceTopics(id).config, Buffer.alloc(0), { qos: 1, retain: true }).catch((err: unknown) => {
           request.log.warn({ err, deviceId: id }, 'could not clear the retained config of a deleted device');
         });
       }

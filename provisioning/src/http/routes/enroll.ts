@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { assertDeviceId, type ParsedPublicKey } from '@latchkey/device-sdk/protocol';
 import { checkEnrollmentProof } from '../../enrollment/enrollment-proof.ts';
 import { readEnrollmentToken } from '../../enrollment/enrollment-token.ts';
-import type { DeviceRecord } from '../../registry/index.ts';
+import { isRegistryError, type DeviceRecord } from '../../registry/index.ts';
 import { bearerToken } from '../admin-token.ts';
 import { ApiError } from '../api-error.ts';
 import { readPublicKey } from '../device-input.ts';
@@ -15,28 +15,43 @@ interface EnrollBody {
   proof: string;
 }
 
+type PresentedToken = { tokenId: string; secretHash: Buffer };
+
 /**
- * http-api.md §Zero-touch enrollment (device side), as named steps:
- * [checkThrottle, checkToken, parseDeviceId, parseKey, verifyProof, register].
- * The token is checked first so that an unauthenticated caller learns nothing else; the
- * registration re-checks it and consumes one use in the same transaction.
+ * api.md §Zero-touch enrollment (device side), as named steps:
+ * [admitToken (onRequest, before the body is read), parseDeviceId, parseKey, verifyProof, register].
+ * The token is checked first so that an unauthenticated caller learns nothing else and costs no
+ * body parsing; the registration re-checks it and consumes one use in the same transaction.
+ * Throttling (docs/operations.md §Throttles): a valid token is never throttled. A refused token
+ * counts against the source address and against the token id it names; once either budget is
+ * used up, refused tokens get 429 instead of 401 until the window ends.
  */
 export function enrollRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { registry, clock, config, limiter } = deps;
+  const { registry, clock, config, throttles } = deps;
+  const admitted = new WeakMap<FastifyRequest, PresentedToken>();
 
-  const checkThrottle = (request: FastifyRequest): void => {
-    if (limiter.blocked(request.ip)) throw new ApiError('rate_limited');
-  };
-  const checkToken = (request: FastifyRequest) => {
-    const presented = readEnrollmentToken(bearerToken(request.headers.authorization));
+  const isUsable = (presented: PresentedToken): boolean => {
     try {
-      if (presented === null) throw new ApiError('enrollment_token_invalid');
       registry.enrollment.check(presented.tokenId, presented.secretHash);
-      return presented;
+      return true;
     } catch (e) {
-      limiter.fail(request.ip);
+      if (isRegistryError(e, 'enrollment_token_invalid')) return false;
       throw e;
     }
+  };
+  const admitToken = async (request: FastifyRequest): Promise<void> => {
+    const presented = readEnrollmentToken(bearerToken(request.headers.authorization));
+    if (presented !== null && isUsable(presented)) {
+      admitted.set(request, presented);
+      return;
+    }
+    const address = request.ip;
+    if (throttles.enrollByAddress.blocked(address) || (presented !== null && throttles.enrollByToken.blocked(presented.tokenId))) {
+      throw new ApiError('rate_limited');
+    }
+    throttles.enrollByAddress.fail(address);
+    if (presented !== null) throttles.enrollByToken.fail(presented.tokenId);
+    throw new ApiError('enrollment_token_invalid');
   };
   const verifyProof = (body: EnrollBody, deviceId: string, key: ParsedPublicKey, now: number): void => {
     const reason = checkEnrollmentProof(body.proof, { key: key.key, deviceId, audience: config.audience, clockTolerance: config.clockTolerance, now });
@@ -46,6 +61,7 @@ export function enrollRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post<{ Body: EnrollBody }>(
     '/v1/enroll',
     {
+      onRequest: admitToken,
       schema: {
         summary: 'Enroll a device with an enrollment token and a proof of possession of its key',
         description:
@@ -63,8 +79,7 @@ export function enrollRoutes(app: FastifyInstance, deps: RouteDeps): void {
       },
     },
     async (request, reply) => {
-      checkThrottle(request);
-      const token = checkToken(request);
+      const token = admitted.get(request) as PresentedToken;
       const now = clock();
       const deviceId = assertDeviceId(request.body.deviceId);
       const key = readPublicKey(request.body.publicKey, now);

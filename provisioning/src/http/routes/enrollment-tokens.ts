@@ -1,16 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 import { checkIdPattern, MAX_ID_PATTERN_LENGTH } from '../../enrollment/id-pattern.ts';
 import { mintEnrollmentToken } from '../../enrollment/enrollment-token.ts';
-import type { JsonObject } from '../../registry/index.ts';
+import { parseTokenPageKey, type JsonObject, type TokenPageKey } from '../../registry/index.ts';
 import { ApiError } from '../api-error.ts';
+import { decodeCursor, encodeCursor, pageLimit, pageQueryProperties } from '../cursor.ts';
 import { readMetadata } from '../device-input.ts';
 import { ADMIN_ACTOR, type RouteDeps } from '../route-deps.ts';
-import { ADMIN_SECURITY, enrollmentTokenSchema, jsonObjectSchema, responses } from '../schemas.ts';
+import { ADMIN_SECURITY, enrollmentTokenSchema, jsonObjectSchema, pageSchema, responses } from '../schemas.ts';
 
 export const MAX_ENROLLMENT_USES = 100_000;
 export const MAX_ENROLLMENT_TTL_SECONDS = 366 * 86_400;
 
-/** http-api.md §Zero-touch enrollment (admin side): create (secret shown once), list, delete. */
+/** api.md §Zero-touch enrollment (admin side): create (secret shown once), list, delete. */
 export function enrollmentTokenRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { registry, clock } = deps;
 
@@ -73,20 +74,21 @@ export function enrollmentTokenRoutes(app: FastifyInstance, deps: RouteDeps): vo
     },
   );
 
-  app.get(
+  app.get<{ Querystring: { limit?: string; cursor?: string } }>(
     '/v1/enrollment-tokens',
     {
       schema: {
-        summary: 'List enrollment tokens (never their secrets)',
+        summary: 'List enrollment tokens (never their secrets) in creation order, with cursor pagination',
         tags: ['enrollment'],
         security: ADMIN_SECURITY,
-        response: responses(
-          { 200: { type: 'object', properties: { tokens: { type: 'array', items: enrollmentTokenSchema } }, required: ['tokens'] } },
-          [401, 429],
-        ),
+        querystring: { type: 'object', properties: pageQueryProperties, additionalProperties: false },
+        response: responses({ 200: pageSchema('tokens', enrollmentTokenSchema) }, [400, 401, 429]),
       },
     },
-    async () => ({ tokens: registry.enrollment.list() }),
+    async (request) => {
+      const page = registry.enrollment.list({ limit: pageLimit(request.query.limit), after: readTokenCursor(request.query.cursor) });
+      return { tokens: page.items, nextCursor: page.next === null ? null : encodeCursor(page.next) };
+    },
   );
 
   app.delete<{ Params: { tokenId: string } }>(
@@ -106,4 +108,13 @@ export function enrollmentTokenRoutes(app: FastifyInstance, deps: RouteDeps): vo
       return reply.code(204).send();
     },
   );
+}
+
+/** The key inside an enrollment-token cursor: `<createdAt>.<tokenId>` (see EnrollmentStore.list). */
+function readTokenCursor(cursor: string | undefined): TokenPageKey | null {
+  const key = decodeCursor(cursor);
+  if (key === null) return null;
+  const after = parseTokenPageKey(key);
+  if (after === null) throw new ApiError('validation_failed', 'cursor is not valid');
+  return after;
 }

@@ -7,7 +7,7 @@ import { ADMIN_SECURITY, jsonObjectSchema, responses } from '../schemas.ts';
 
 const statusSchema = { type: 'object', properties: { status: { type: 'string' } }, required: ['status'] } as const;
 
-/** http-api.md §Operations and `GET /v1/time`: no admin token needed. */
+/** api.md §Operations and `GET /v1/time`: no admin token needed. */
 export function operationRoutes(app: FastifyInstance, deps: RouteDeps, metrics: MetricsRegistry): void {
   const { registry, clock, brokerReady } = deps;
 

@@ -16,7 +16,7 @@ function readAcl(acl: ServiceAcl): ServiceAcl {
   return { publish: [...new Set(acl.publish)], subscribe: [...new Set(acl.subscribe)] };
 }
 
-/** http-api.md §Service accounts. */
+/** api.md §Service accounts. */
 export function serviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { registry, clock } = deps;
   const nameParams = { type: 'object', properties: { name: serviceNameSchema }, required: ['name'] } as const;

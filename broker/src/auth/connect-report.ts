@@ -1,0 +1,65 @@
+import type { BrokerMetrics } from '../broker-metrics.ts';
+import type { BrokerRegistryPort } from '../registry-port.ts';
+import type { AuthenticateDeps } from './authenticate.ts';
+import { RefusalLog } from './refusal-log.ts';
+
+type Log = { debug(obj: object, msg: string): void; info(obj: object, msg: string): void; error(obj: object, msg: string): void };
+
+/**
+ * Where the outcome of every CONNECT goes (protocol.md §MQTT CONNECT): accepted and refused counts
+ * and verify times to the metrics at once; a refusal's internal reason to the log and, through the
+ * bounded {@link RefusalLog}, to the registry (the device's `lastError`, the audit log), never to
+ * the client. Nothing is written to the registry on the connect path: `flush` writes what was
+ * collected, from the broker's sweep timer and at close.
+ *
+ * @example
+ * ```ts
+ * const report = reportConnects({ metrics, log, registry, windowMs: 60_000 });
+ * const authenticate = createAuthenticate({ ...deps, ...report.hooks });
+ * setInterval(() => report.flush(clock()), 250);
+ * ```
+ */
+export function reportConnects(o: {
+  metrics: Pick<BrokerMetrics, 'connectAccepted' | 'connectRefused' | 'observeVerify'>;
+  log: Log;
+  registry: Pick<BrokerRegistryPort, 'recordAuthFailure' | 'recordLastErrors'>;
+  /** the window repeated refusals are summarized over */
+  windowMs: number;
+}): { hooks: Pick<AuthenticateDeps, 'observeVerify' | 'onAccepted' | 'onRefused'>; flush(now: number): void } {
+  const { metrics, log, registry } = o;
+  const refusals = new RefusalLog({ windowMs: o.windowMs });
+  const hooks: Pick<AuthenticateDeps, 'observeVerify' | 'onAccepted' | 'onRefused'> = {
+    observeVerify: (s) => metrics.observeVerify(s),
+    onAccepted: (p) => {
+      metrics.connectAccepted();
+      log.debug({ principal: p.principal, clientId: p.clientId, kid: p.kid }, 'connect accepted');
+    },
+    onRefused: (failure, notice, cause) => {
+      metrics.connectRefused(failure.reason);
+      if (failure.reason === 'internal_error' || failure.reason === 'auth_timeout') {
+        log.error({ err: cause, clientId: failure.clientId }, 'authenticate failed unexpectedly');
+      }
+      // a repeat (same address, principal and reason; or too many from one address or for one
+      // principal) is counted into a summary instead of a record and a log line of its own
+      if (refusals.add(failure, notice)) log.info({ ...failure }, 'connect refused');
+    },
+  };
+  const flush = (now: number): void => {
+    const { records, lastErrors } = refusals.drain(now);
+    for (const record of records) {
+      if (record.repeated !== undefined) log.info({ ...record }, 'more connects refused in the last minute');
+      try {
+        registry.recordAuthFailure(record);
+      } catch (err) {
+        log.error({ err }, 'recording an auth failure failed');
+      }
+    }
+    if (lastErrors.length === 0) return;
+    try {
+      registry.recordLastErrors(lastErrors);
+    } catch (err) {
+      log.error({ err }, 'recording auth failures failed');
+    }
+  };
+  return { hooks, flush };
+}

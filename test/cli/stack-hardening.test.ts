@@ -1,0 +1,66 @@
+/**
+ * Issue 16 settings of `latchkey up` reach the pieces they configure (cli/src/stack.ts is the
+ * composition root): the HTTP failure limit, trusted proxies and retention.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { resolveUpConfig } from '../../cli/src/config.ts';
+import { startStack, type Stack } from '../../cli/src/stack.ts';
+
+const ADMIN_TOKEN = 'stack-admin-token-0123456789abcdef';
+let stack: Stack | null = null;
+let dir = '';
+afterEach(async () => {
+  await stack?.close();
+  stack = null;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const clock = Object.assign(() => clock.now, { now: Date.now() });
+
+async function up(flags: Record<string, string>): Promise<Stack> {
+  dir = mkdtempSync(path.join(tmpdir(), 'latchkey-stack-'));
+  const config = resolveUpConfig({ 'data-dir': dir, 'http-port': '0', 'mqtt-port': '0', 'admin-token': ADMIN_TOKEN, ...flags }, {});
+  stack = await startStack(config, { log: pino({ level: 'silent' }), clock });
+  return stack;
+}
+
+const enrollJunk = (url: string, headers: Record<string, string> = {}) =>
+  fetch(`${url}/v1/enroll`, { method: 'POST', headers: { authorization: 'Bearer junk', 'content-type': 'application/json', ...headers }, body: '{}' });
+
+describe('latchkey up: HTTP throttling settings', () => {
+  it('--http-auth-failure-limit reaches HTTP; the admin token still passes', async () => {
+    const s = await up({ 'http-auth-failure-limit': '2' });
+    const url = s.addresses.http.url;
+    expect((await enrollJunk(url)).status).toBe(401);
+    expect((await enrollJunk(url)).status).toBe(401);
+    expect((await enrollJunk(url)).status).toBe(429);
+    expect((await fetch(`${url}/v1/devices`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(200);
+  });
+
+  it('--trust-proxy makes X-Forwarded-For name the client, for HTTP and MQTT over WebSocket', async () => {
+    const s = await up({ 'http-auth-failure-limit': '1', 'trust-proxy': '127.0.0.1' });
+    const url = s.addresses.http.url;
+    expect((await enrollJunk(url, { 'x-forwarded-for': '198.51.100.1' })).status).toBe(401);
+    expect((await enrollJunk(url, { 'x-forwarded-for': '198.51.100.1' })).status).toBe(429);
+    expect((await enrollJunk(url, { 'x-forwarded-for': '198.51.100.2' })).status).toBe(401);
+    // and the broker's WebSocket listener gets the same proxies (test/broker/forwarded-for.test.ts)
+    expect(s.broker.config.trustProxy).toEqual(['127.0.0.1']);
+  });
+});
+
+describe('latchkey up: retention settings', () => {
+  it('--audit-retention and --audit-max-refusals reach the background pruning', async () => {
+    const s = await up({ 'audit-retention': '2h', 'audit-max-refusals': '1000' });
+    const refuse = (principal: string) => s.registry.recordAuthFailure({ principal, clientId: principal, reason: 'unknown_principal', remoteAddress: '10.0.0.1', at: clock() });
+    for (let i = 0; i < 1_200; i++) refuse('ghost-1');
+    expect(await s.retention.runOnce()).toEqual({ audit: 0, refusals: 200, enrollmentTokens: 0 });
+    clock.now += 2 * 3_600_000 + 1;
+    refuse('ghost-2');
+    expect(await s.retention.runOnce()).toEqual({ audit: 1_000, refusals: 0, enrollmentTokens: 0 });
+    expect(s.registry.audit.list({ limit: 10 }).map((e) => e.target)).toEqual(['ghost-2']);
+  });
+});
