@@ -1,5 +1,5 @@
 import type { Clock } from '@latchkey/device-sdk/protocol';
-import { EventStreams, FailureLimiter, secretMatcher } from '@latchkey/provisioning';
+import { adminGateOf, EventStreams } from '@latchkey/provisioning';
 import type { Registry } from '@latchkey/provisioning/registry';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { adminApi } from './api.ts';
@@ -21,8 +21,6 @@ export interface ConsoleDeps {
   adminToken: string;
   clock: Clock;
   sessionLimits?: Partial<SessionLimits>;
-  /** refused sign-ins per address per minute before 429 (default 30, like the API; 0 = off) */
-  signInFailureLimit?: number;
   /** live-view streams at once (default 100) */
   maxStreams?: number;
 }
@@ -63,8 +61,8 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
       return s;
     },
   };
-  const tokenMatches = secretMatcher(deps.adminToken);
-  const signInLimiter = new FailureLimiter(deps.signInFailureLimit ?? 30, deps.clock);
+  // the API's own admin-token check and per-address budget (docs/operations.md §Throttles)
+  const adminGate = adminGateOf(app);
   const started = new WeakMap<FastifyRequest, bigint>();
 
   app.get('/', async (_request, reply) => reply.code(303).header('location', '/console/').send());
@@ -111,14 +109,12 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
       scope.post('/login', async (request: FastifyRequest<{ Body: Record<string, string | undefined> }>, reply) => {
         if (!sameOrigin(request)) throw crossSite();
         const next = safeNext(request.body?.next);
-        if (signInLimiter.blocked(request.ip)) {
+        const outcome = adminGate.check(request.body?.token, request.ip);
+        if (outcome === 'throttled') {
           reply.header('retry-after', '60');
           throw new ConsoleError(429, 'Too many attempts', 'Too many wrong admin tokens from your address; wait a minute and try again.', { href: '/console/login', text: 'Sign in' });
         }
-        if (!tokenMatches(request.body?.token)) {
-          signInLimiter.fail(request.ip);
-          return sendHtml(reply, 401, loginPage({ next, error: 'That is not the admin token.' }, assets));
-        }
+        if (outcome === 'refused') return sendHtml(reply, 401, loginPage({ next, error: 'That is not the admin token.' }, assets));
         sessions.destroy(sessionCookieOf(request));
         const { id, session } = sessions.create();
         setSessionCookie(reply, request, id, sessions.maxAgeSeconds(session));

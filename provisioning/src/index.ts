@@ -4,8 +4,9 @@
  */
 export { buildApp } from './http/app.ts';
 export type { AppDeps } from './http/app.ts';
-export { loadOrCreateAdminToken, ADMIN_TOKEN_FILE, secretMatcher } from './http/admin-token.ts';
-export { FailureLimiter } from './http/failure-limiter.ts';
+export { loadOrCreateAdminToken, ADMIN_TOKEN_FILE } from './http/admin-token.ts';
+export { AdminGate, adminGateOf } from './http/admin-auth.ts';
+export type { AdminCheck } from './http/admin-auth.ts';
 export { checkHttpConfig, resolveHttpConfig, isAdminToken, ADMIN_TOKEN_RULE, DEFAULT_HTTP_CONFIG } from './http/config.ts';
 export type { HttpConfig, HttpSettings, HttpConfigProblem } from './http/config.ts';
 export { createHttpLogger, LOG_REDACT_PATHS } from './http/http-logger.ts';

@@ -1,14 +1,8 @@
-import Fastify from 'fastify';
-import pino from 'pino';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AUTH_FAILURE_CODES, parsePublicKey } from '@latchkey/device-sdk/protocol';
-import { CONTENT_SECURITY_POLICY, DEFAULT_SESSION_LIMITS, html, raw, REFUSAL_WORDS, registerConsole, SafeHtml } from '../../console/src/index.ts';
+import { CONTENT_SECURITY_POLICY, DEFAULT_SESSION_LIMITS, html, raw, REFUSAL_WORDS, SafeHtml } from '../../console/src/index.ts';
 import { commandResult } from '../../console/src/pages/device.ts';
-import { FleetEvents } from '../../provisioning/src/index.ts';
-import { openRegistry } from '../../provisioning/src/registry/index.ts';
-import { deviceKey } from '../provisioning/http-fixture.ts';
-import { testClock } from '../registry/registry-fixture.ts';
+import { capturingLogger, deviceKey } from '../provisioning/http-fixture.ts';
 import { openSse } from '../helpers/sse.ts';
 import { ADMIN_TOKEN, startConsoleApp, type ConsoleApp } from './helpers/console-app.ts';
 
@@ -121,8 +115,8 @@ describe('headers', () => {
 });
 
 describe('sign-in and sessions', () => {
-  it('refuses a wrong token with the form again, then throttles the address; the right token gets an HttpOnly, SameSite=Strict cookie', async () => {
-    c = await startConsoleApp({ console: { signInFailureLimit: 3 } });
+  it('refuses a wrong token with the form again, then throttles wrong ones; the right token always gets an HttpOnly, SameSite=Strict cookie', async () => {
+    c = await startConsoleApp({ http: { authFailureLimit: 3 } });
     const wrong = await c.post('/console/login', { token: 'not-the-token' });
     expect(wrong.statusCode).toBe(401);
     expect(wrong.body).toContain('That is not the admin token.');
@@ -130,14 +124,23 @@ describe('sign-in and sessions', () => {
     expect(wrong.headers['set-cookie']).toBeUndefined();
     await c.post('/console/login', { token: 'x' });
     await c.post('/console/login', { token: 'y' });
-    expect((await c.post('/console/login', { token: ADMIN_TOKEN })).statusCode).toBe(429); // throttled: even the right one waits the minute
-    c.clock.advance(60_000);
+    const throttled = await c.post('/console/login', { token: 'z' });
+    expect(throttled.statusCode).toBe(429);
+    expect(throttled.headers['retry-after']).toBe('60');
+    // one budget with the API's admin token: its wrong bearer tokens from this address are throttled too
+    const app = c.app;
+    const api = (token: string) => app.inject({ method: 'GET', url: '/v1/devices', headers: { authorization: `Bearer ${token}` } });
+    expect((await api('not-the-token-either')).statusCode).toBe(429);
+    // ... and the right token is never throttled, by either door
+    expect((await api(ADMIN_TOKEN)).statusCode).toBe(200);
     const ok = await c.post('/console/login', { token: ADMIN_TOKEN, next: '/console/health' });
     expect(ok.statusCode).toBe(303);
     expect(ok.headers.location).toBe('/console/health');
     const cookie = String(ok.headers['set-cookie']);
     expect(cookie).toMatch(/^lk_session=[A-Za-z0-9_-]{43}; Path=\/console; HttpOnly; SameSite=Strict; Max-Age=43200$/);
     expect(cookie).not.toContain('Secure'); // plain HTTP here
+    c.clock.advance(60_000); // a new window: a wrong token is refused again, not throttled
+    expect((await c.post('/console/login', { token: 'x' })).statusCode).toBe(401);
   });
 
   it('goes only to console paths after sign-in', async () => {
@@ -148,21 +151,10 @@ describe('sign-in and sessions', () => {
   });
 
   it('marks the cookie Secure when the browser came over TLS (through a trusted proxy)', async () => {
-    const clock = testClock();
-    const registry = openRegistry(':memory:', { clock });
-    const app = Fastify({ trustProxy: true });
-    const events = new FleetEvents();
-    await registerConsole(app, { registry, broker: { sessionCount: 0, messaging: null as never, events }, adminToken: ADMIN_TOKEN, clock });
-    const res = await app.inject({
-      method: 'POST',
-      url: '/console/login',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-proto': 'https', host: 'console.test' },
-      payload: `token=${ADMIN_TOKEN}`,
-    });
+    c = await startConsoleApp({ http: { trustProxy: ['loopback'] } });
+    const res = await c.post('/console/login', { token: ADMIN_TOKEN }, undefined, { 'x-forwarded-proto': 'https', origin: 'https://console.test' });
     expect(res.statusCode).toBe(303);
     expect(String(res.headers['set-cookie'])).toMatch(/; Secure$/);
-    await app.close();
-    registry.close();
   });
 
   it('ends a session after the idle time, and after the absolute time however active', async () => {
@@ -202,13 +194,7 @@ describe('sign-in and sessions', () => {
 
   it('never logs the admin token, a session id or a CSRF token', async () => {
     const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    c = await startConsoleApp({ log: pino({ level: 'trace' }, sink) });
+    c = await startConsoleApp({ log: capturingLogger(lines, 'trace') });
     register(c, 'log-1');
     const { cookie, csrf } = await c.signIn();
     await c.post('/console/devices/log-1/block', { _csrf: csrf }, cookie);

@@ -1,4 +1,3 @@
-import type { AuditEntry } from '@latchkey/provisioning/registry';
 import type { DeviceDetail } from '../data.ts';
 import { badge, devicePath, deviceState, pretty, time } from '../format.ts';
 import { html, type SafeHtml } from '../html.ts';

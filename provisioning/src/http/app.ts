@@ -6,7 +6,7 @@ import type { Clock } from '@latchkey/device-sdk/protocol';
 import { EventStreams } from '../events/event-stream.ts';
 import type { FleetEventSource } from '../events/fleet-events.ts';
 import type { Registry } from '../registry/index.ts';
-import { requireAdmin } from './admin-auth.ts';
+import { AdminGate, requireAdmin, setAdminGate } from './admin-auth.ts';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../json-depth.ts';
 import { ApiError } from './api-error.ts';
 import { resolveHttpConfig, type HttpConfig } from './config.ts';
@@ -121,8 +121,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     operationRoutes(open, routeDeps, deps.metrics);
     enrollRoutes(open, routeDeps);
   });
+  const adminGate = new AdminGate(config.adminToken, routeDeps.throttles.admin);
+  setAdminGate(app, adminGate);
   await app.register(async (admin) => {
-    requireAdmin(admin, config.adminToken, routeDeps.throttles.admin);
+    requireAdmin(admin, adminGate);
     deviceRoutes(admin, routeDeps);
     credentialRoutes(admin, routeDeps);
     deviceMessagingRoutes(admin, routeDeps);

@@ -11,7 +11,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { registerConsole, type ConsoleDeps } from '../../../console/src/index.ts';
-import { buildApp, FleetEvents, observeRegistry } from '../../../provisioning/src/index.ts';
+import { buildApp, FleetEvents, observeRegistry, type HttpConfig } from '../../../provisioning/src/index.ts';
 import { openRegistry, type Registry } from '../../../provisioning/src/registry/index.ts';
 import { createBroker, type Broker } from '../../../broker/src/index.ts';
 import { testClock, type TestClock } from '../../registry/registry-fixture.ts';
@@ -37,7 +37,7 @@ export interface ConsoleApp {
 }
 
 export async function startConsoleApp(
-  o: { log?: Logger; console?: Partial<ConsoleDeps> } = {},
+  o: { log?: Logger; console?: Partial<ConsoleDeps>; http?: Partial<HttpConfig> } = {},
 ): Promise<ConsoleApp> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-console-'));
   const clock = testClock();
@@ -49,7 +49,7 @@ export async function startConsoleApp(
   const broker = createBroker({ config: { host: '127.0.0.1', mqttPort: 0 }, registry: observed.brokerRegistry, clock, log: quiet, metrics });
   await broker.listen();
   const app = await buildApp({
-    config: { adminToken: ADMIN_TOKEN },
+    config: { adminToken: ADMIN_TOKEN, ...o.http },
     registry,
     clock,
     metrics,
