@@ -100,7 +100,7 @@ function codeOf(file: string): string {
     .replace(/(^|[^:\\])\/\/.*$/gm, '$1');
 }
 
-const SOURCE_DIRS = ['device-sdk/src', 'broker/src', 'provisioning/src', 'cli/src', 'simulator/src'];
+const SOURCE_DIRS = ['device-sdk/src', 'broker/src', 'provisioning/src', 'console/src', 'cli/src', 'simulator/src'];
 const CORE = `device-sdk/src/protocol${path.sep}`;
 
 /** Files outside the protocol core whose code matches `pattern`, with the matching text. */
@@ -137,6 +137,7 @@ describe('one error base (docs/architecture.md §Conventions)', () => {
     const { RegistryError } = await import('../provisioning/src/registry/index.ts');
     const { ApiError } = await import('../provisioning/src/http/api-error.ts');
     const { CliError } = await import('../cli/src/cli-error.ts');
+    const { ConsoleError } = await import('../console/src/pages/error.ts');
     const errors = [
       new ProtocolError('token_malformed', 'm'),
       new DeviceClientError('closed', 'm'),
@@ -144,6 +145,7 @@ describe('one error base (docs/architecture.md §Conventions)', () => {
       new RegistryError('device_exists', 'm'),
       new ApiError('device_exists', 'm'),
       new CliError('usage', 'm'),
+      new ConsoleError('csrf_token_invalid', 't', 'm'),
     ];
     for (const e of errors) {
       expect(e).toBeInstanceOf(CodedError);

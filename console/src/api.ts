@@ -1,14 +1,10 @@
+import { isApiErrorCode, type Problem } from '@latchkey/provisioning';
 import type { FastifyInstance } from 'fastify';
 
-/** A refusal of the HTTP API (RFC 9457 problem+json, docs/errors.md). */
-export interface Problem {
-  status: number;
-  code: string;
-  title: string;
-  detail: string;
-}
+/** A refusal of the HTTP API (RFC 9457 problem+json, docs/errors.md), as the console reads it. */
+export type ApiRefusal = Pick<Problem, 'status' | 'code' | 'title' | 'detail'>;
 
-export type ApiResult = { ok: true; status: number; body: any } | { ok: false; problem: Problem };
+export type ApiResult = { ok: true; status: number; body: any } | { ok: false; problem: ApiRefusal };
 
 export type AdminApi = (method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown) => Promise<ApiResult>;
 
@@ -40,7 +36,7 @@ export function adminApi(app: FastifyInstance, adminToken: string): AdminApi {
       ok: false,
       problem: {
         status: res.statusCode,
-        code: typeof parsed?.code === 'string' ? parsed.code : 'internal_error',
+        code: isApiErrorCode(parsed?.code) ? parsed.code : 'internal_error',
         title: typeof parsed?.title === 'string' ? parsed.title : 'The request failed',
         detail: typeof parsed?.detail === 'string' ? parsed.detail : 'The request failed',
       },

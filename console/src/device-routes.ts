@@ -1,5 +1,6 @@
 import { isDeviceId } from '@latchkey/device-sdk/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiRefusal } from './api.ts';
 import { redirectWithFlash, sendHtml, takeFlash, type ConsoleContext } from './context.ts';
 import { devicePath } from './format.ts';
 import { commandResult, confirmPage, DEFAULT_COMMAND_TIMEOUT_MS, devicePage, type DeviceForms } from './pages/device.ts';
@@ -25,12 +26,12 @@ export function readJsonObject(text: string, what: string): { value: Record<stri
 
 function idOf(request: IdRequest): string {
   const id = request.params.id;
-  if (!isDeviceId(id)) throw new ConsoleError(404, 'No such device', 'This is not a device id.', { href: '/console/devices', text: 'All devices' });
+  if (!isDeviceId(id)) throw new ConsoleError('not_found', 'No such device', 'This is not a device id.', { href: '/console/devices', text: 'All devices' });
   return id;
 }
 
 const notFound = (id: string) =>
-  new ConsoleError(404, 'No such device', `No device ${id} is registered (it may have been deleted).`, { href: '/console/devices', text: 'All devices' });
+  new ConsoleError('device_not_found', 'No such device', `No device ${id} is registered (it may have been deleted).`, { href: '/console/devices', text: 'All devices' });
 
 /** The device page and every change made from it (each change through the HTTP API). */
 export function deviceRoutes(app: FastifyInstance, ctx: ConsoleContext): void {
@@ -105,7 +106,7 @@ export function deviceRoutes(app: FastifyInstance, ctx: ConsoleContext): void {
     const id = idOf(request);
     const text = str(request.body.config);
     const ifVersion = Number(str(request.body.ifVersion));
-    if (!Number.isSafeInteger(ifVersion) || ifVersion < 0) throw new ConsoleError(400, 'Bad form', 'The config form lost its version; reload the page.');
+    if (!Number.isSafeInteger(ifVersion) || ifVersion < 0) throw new ConsoleError('validation_failed', 'Bad form', 'The config form lost its version; reload the page.');
     const parsed = readJsonObject(text, 'The config');
     if ('error' in parsed) return render(request, reply, 400, { config: { text, ifVersion, error: parsed.error, conflict: false } });
     const r = await api('PUT', `/v1/devices/${id}/config`, { config: parsed.value, ifVersion });
@@ -143,7 +144,7 @@ export function deviceRoutes(app: FastifyInstance, ctx: ConsoleContext): void {
 }
 
 /** A refusal of the API where the console has no form to show it in. */
-function problemPage(p: { status: number; code: string; detail: string }, id: string): ConsoleError {
+function problemPage(p: ApiRefusal, id: string): ConsoleError {
   if (p.code === 'device_not_found') return notFound(id);
-  return new ConsoleError(p.status, 'The change was refused', `${p.detail} (${p.code})`, { href: devicePath(id), text: `Back to ${id}` });
+  return new ConsoleError(p.code, 'The change was refused', `${p.detail} (${p.code})`, { href: devicePath(id), text: `Back to ${id}` });
 }

@@ -18,7 +18,7 @@ const one = (v: string | string[] | undefined): string => (typeof v === 'string'
 /** An id or id prefix: the characters of protocol.md §Device ids. */
 const ID_CHARS = /^[A-Za-z0-9._-]{0,64}$/;
 
-const badQuery = (text: string, href: string) => new ConsoleError(400, 'Bad address', text, { href, text: 'Start over' });
+const badQuery = (text: string, href: string) => new ConsoleError('validation_failed', 'Bad address', text, { href, text: 'Start over' });
 
 /** The device list, enrollment tokens, the audit log, fleet health and the live event stream. */
 export function fleetRoutes(app: FastifyInstance, ctx: ConsoleContext): void {
@@ -128,8 +128,8 @@ export function fleetRoutes(app: FastifyInstance, ctx: ConsoleContext): void {
 
   app.get('/events', async (request: FastifyRequest<{ Querystring: Query }>, reply) => {
     const query = parseFleetStreamQuery(request.query);
-    if ('error' in query) throw new ConsoleError(400, 'Bad event stream address', query.error);
-    if (ctx.streams.full) throw new ConsoleError(503, 'Too many live views', 'Too many pages are receiving live updates; try again later.');
+    if ('error' in query) throw new ConsoleError('validation_failed', 'Bad event stream address', query.error);
+    if (ctx.streams.full) throw new ConsoleError('not_ready', 'Too many live views', 'Too many pages are receiving live updates; try again later.');
     const stream = ctx.streams.open(reply, { ...SECURITY_HEADERS })!;
     runFleetStream(stream, query, {
       events: ctx.broker.events,

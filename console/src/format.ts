@@ -1,3 +1,4 @@
+import { isDeviceId } from '@latchkey/device-sdk/protocol';
 import { html, type SafeHtml } from './html.ts';
 
 /** `2026-11-30 15:41:41 UTC` (the console shows every time in UTC). */
@@ -41,4 +42,9 @@ export function pretty(value: unknown): string {
 /** The console's path of a device page. */
 export function devicePath(id: string, rest = ''): string {
   return `/console/devices/${encodeURIComponent(id)}${rest}`;
+}
+
+/** A principal: a device id as a link to its page, anything else (a service account `svc:…`) as text. */
+export function principalLink(principal: string): SafeHtml | string {
+  return isDeviceId(principal) ? html`<a href="${devicePath(principal)}">${principal}</a>` : principal;
 }

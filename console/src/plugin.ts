@@ -1,5 +1,5 @@
 import type { Clock } from '@latchkey/device-sdk/protocol';
-import { adminGateOf, EventStreams } from '@latchkey/provisioning';
+import { adminGateOf, API_ERROR_STATUS, EventStreams, toApiError } from '@latchkey/provisioning';
 import type { Registry } from '@latchkey/provisioning/registry';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { adminApi } from './api.ts';
@@ -89,13 +89,13 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
         return sendHtml(reply, e.status, errorPage(e, bySession.get(request) ?? null, assets));
       });
       scope.setNotFoundHandler((request, reply) =>
-        sendHtml(reply, 404, errorPage(new ConsoleError(404, 'Page not found', 'There is no console page at this address.'), null, assets)),
+        sendHtml(reply, 404, errorPage(new ConsoleError('not_found', 'Page not found', 'There is no console page at this address.'), null, assets)),
       );
 
       // the console's own script and style sheet, named by content hash
       scope.get('/assets/:name', async (request: FastifyRequest<{ Params: { name: string } }>, reply) => {
         const asset = loaded.get(request.params.name);
-        if (asset === undefined) throw new ConsoleError(404, 'Not found', 'No such asset.');
+        if (asset === undefined) throw new ConsoleError('not_found', 'Not found', 'No such asset.');
         reply.header('cache-control', 'public, max-age=31536000, immutable').type(asset.type).header('vary', 'accept-encoding');
         if (/\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''))) return reply.header('content-encoding', 'gzip').send(asset.gzip);
         return reply.send(asset.body);
@@ -112,7 +112,7 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
         const outcome = adminGate.check(request.body?.token, request.ip);
         if (outcome === 'throttled') {
           reply.header('retry-after', '60');
-          throw new ConsoleError(429, 'Too many attempts', 'Too many wrong admin tokens from your address; wait a minute and try again.', { href: '/console/login', text: 'Sign in' });
+          throw new ConsoleError('rate_limited', 'Too many attempts', 'Too many wrong admin tokens from your address; wait a minute and try again.', { href: '/console/login', text: 'Sign in' });
         }
         if (outcome === 'refused') return sendHtml(reply, 401, loginPage({ next, error: 'That is not the admin token.' }, assets));
         sessions.destroy(sessionCookieOf(request));
@@ -132,10 +132,10 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
             if (!change && request.routeOptions.url !== '/console/events') {
               return reply.code(303).header('location', `/console/login?next=${encodeURIComponent(request.url)}`).send();
             }
-            throw new ConsoleError(401, 'Signed out', 'Your session has ended (signed out, idle or too old). Sign in again.', { href: '/console/login', text: 'Sign in' });
+            throw new ConsoleError('session_ended', 'Signed out', 'Your session has ended (signed out, idle or too old). Sign in again.', { href: '/console/login', text: 'Sign in' });
           }
           if (change && !csrfMatches(session, (request.body as Record<string, unknown> | undefined)?._csrf)) {
-            throw new ConsoleError(403, 'Refused: security token missing', 'The form did not carry this session’s security token (it may be from an older session). Reload the page and try again.');
+            throw new ConsoleError('csrf_token_invalid', 'Refused: security token missing', 'The form did not carry this session’s security token (it may be from an older session). Reload the page and try again.');
           }
           bySession.set(request, session);
         });
@@ -154,18 +154,22 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
 }
 
 const crossSite = () =>
-  new ConsoleError(403, 'Refused: cross-site request', 'This change did not come from a latchkey console page, so it was refused.');
+  new ConsoleError('cross_site_request', 'Refused: cross-site request', 'This change did not come from a latchkey console page, so it was refused.');
 
 /** Where to go after sign-in: only a console path of this server. */
 function safeNext(next: unknown): string {
   return typeof next === 'string' && /^\/console\/[A-Za-z0-9._~\-/?&=%]*$/.test(next) && !next.startsWith('/console//') ? next : '/console/devices';
 }
 
-/** fastify's own refusals (body too large, bad content type, bad URL) as console pages. */
-function consoleErrorOf(error: FastifyError): ConsoleError {
-  const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
-  if (status === 413) return new ConsoleError(413, 'Too large', 'The form is larger than the console accepts.');
-  if (status === 415) return new ConsoleError(415, 'Unsupported form', 'The console accepts only HTML form posts.');
-  if (status < 500) return new ConsoleError(status, 'Bad request', 'The request could not be read.');
-  return new ConsoleError(500, 'Something went wrong', 'The console failed to answer; the server log has the cause. Try again.');
+/**
+ * Anything else thrown on a console route — fastify's own refusals (body too large, bad content
+ * type, bad URL) or a failure — as a console page, with the code the HTTP API's one mapping
+ * (toApiError) gives it; a failure's cause goes to the log, never to the page.
+ */
+function consoleErrorOf(error: unknown): ConsoleError {
+  const { code } = toApiError(error);
+  if (code === 'payload_too_large') return new ConsoleError(code, 'Too large', 'The form is larger than the console accepts.');
+  if (code === 'unsupported_media_type') return new ConsoleError(code, 'Unsupported form', 'The console accepts only HTML form posts.');
+  if (API_ERROR_STATUS[code] < 500) return new ConsoleError(code, 'Bad request', 'The request could not be read.');
+  return new ConsoleError('internal_error', 'Something went wrong', 'The console failed to answer; the server log has the cause. Try again.');
 }

@@ -53,7 +53,7 @@ export function sessionCookieOf(request: FastifyRequest): string | undefined {
 }
 
 /**
- * The same-origin check on every change (docs/console.md §Security): a browser's
+ * The same-origin check on every change (docs/console.md §Security of every page): a browser's
  * `Sec-Fetch-Site` must say same-origin (or none: typed by the user), and an `Origin` header,
  * when sent, must be this server's own origin. Clients that send neither (curl) still need the
  * session cookie and the CSRF token.

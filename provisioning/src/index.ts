@@ -12,6 +12,7 @@ export type { HttpConfig, HttpSettings, HttpConfigProblem } from './http/config.
 export { createHttpLogger, LOG_REDACT_PATHS } from './http/http-logger.ts';
 export { API_ERROR_STATUS, API_ERROR_CODES, ApiError, isApiErrorCode } from './http/api-error.ts';
 export type { ApiErrorCode, Problem } from './http/api-error.ts';
+export { toApiError } from './http/error-mapping.ts';
 export type { DeviceMessagingPort } from './http/messaging-port.ts';
 export { FleetEvents, observeRegistry, FLEET_EVENT_TYPES } from './events/fleet-events.ts';
 export type { FleetEvent, FleetEventSource, FleetEventType, BrokerFacingRegistry } from './events/fleet-events.ts';

@@ -211,17 +211,18 @@ describe('CSRF and the same-origin check', () => {
     c = await startConsoleApp();
     register(c, 'csrf-1');
     const { cookie, csrf } = await c.signIn();
-    const attempts: Array<[Record<string, string>, Record<string, string>, number]> = [
-      [{}, {}, 403],
-      [{ _csrf: 'x'.repeat(43) }, {}, 403],
-      [{ _csrf: csrf }, { 'sec-fetch-site': 'cross-site' }, 403],
-      [{ _csrf: csrf }, { 'sec-fetch-site': 'same-site' }, 403],
-      [{ _csrf: csrf }, { origin: 'http://evil.example' }, 403],
+    const attempts: Array<[Record<string, string>, Record<string, string>, string]> = [
+      [{}, {}, 'csrf_token_invalid'],
+      [{ _csrf: 'x'.repeat(43) }, {}, 'csrf_token_invalid'],
+      [{ _csrf: csrf }, { 'sec-fetch-site': 'cross-site' }, 'cross_site_request'],
+      [{ _csrf: csrf }, { 'sec-fetch-site': 'same-site' }, 'cross_site_request'],
+      [{ _csrf: csrf }, { origin: 'http://evil.example' }, 'cross_site_request'],
     ];
-    for (const [fields, headers, status] of attempts) {
+    for (const [fields, headers, code] of attempts) {
       const res = await c.post('/console/devices/csrf-1/block', fields, cookie, headers);
-      expect(res.statusCode, JSON.stringify([fields, headers])).toBe(status);
+      expect(res.statusCode, JSON.stringify([fields, headers])).toBe(403);
       expect(res.headers['content-type']).toMatch(/^text\/html/);
+      expect(res.body).toContain(`HTTP 403 (<code>${code}</code>)`);
       expect(c.registry.devices.get('csrf-1').blocked).toBe(false);
     }
     expect((await c.post('/console/login', { token: ADMIN_TOKEN }, undefined, { 'sec-fetch-site': 'cross-site' })).statusCode).toBe(403);

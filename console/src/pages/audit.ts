@@ -1,5 +1,5 @@
 import type { AuditEntry } from '@latchkey/provisioning/registry';
-import { devicePath, time } from '../format.ts';
+import { principalLink, time } from '../format.ts';
 import { html, query, type SafeHtml } from '../html.ts';
 import { page, type ShellAssets } from '../layout.ts';
 import { refusalWords } from '../refusal-words.ts';
@@ -7,11 +7,10 @@ import type { ConsoleSession } from '../session.ts';
 
 export const AUDIT_PER_PAGE = 50;
 
-/** A target as a link when it is a device (service accounts and tokens stay text). */
+/** A target as a link when it is a device (service accounts and enrollment tokens stay text). */
 function target(t: string | null, action: string): SafeHtml | string {
   if (t === null) return '—';
-  if (t.startsWith('svc:') || action.startsWith('enrollment_token.')) return t;
-  return html`<a href="${devicePath(t)}">${t}</a>`;
+  return action.startsWith('enrollment_token.') ? t : principalLink(t);
 }
 
 /** The detail of an entry; a refusal gets its reason in words first. */

@@ -1,3 +1,4 @@
+import { deviceTopics } from '@latchkey/device-sdk/protocol';
 import type { DeviceDetail } from '../data.ts';
 import { badge, devicePath, deviceState, pretty, time } from '../format.ts';
 import { html, type SafeHtml } from '../html.ts';
@@ -105,7 +106,7 @@ ${Object.keys(dev.metadata).length === 0
 
 <section aria-labelledby="config-h">
 <h2 id="config-h">Config</h2>
-<p>Version <strong>${configVersion}</strong>${d.config !== null ? html`, saved ${time(d.config.updatedAt, o.now)}` : null}. A saved config is delivered retained on <code>devices/${id}/config</code>.</p>
+<p>Version <strong>${configVersion}</strong>${d.config !== null ? html`, saved ${time(d.config.updatedAt, o.now)}` : null}. A saved config is delivered retained on <code>${deviceTopics(id).config}</code>.</p>
 ${cf?.conflict
   ? html`<div class="flash error" role="alert"><p>The config is at version ${configVersion}: it changed since you loaded version ${cf.ifVersion}. Your edit is kept below; compare it with the current config and save again to replace it.</p>
     ${d.config !== null ? html`<pre class="mono">${pretty(d.config.config)}</pre>` : null}</div>`

@@ -1,5 +1,5 @@
 import type { HealthFigures } from '../data.ts';
-import { devicePath, utc } from '../format.ts';
+import { principalLink, utc } from '../format.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { page, type ShellAssets } from '../layout.ts';
 import { refusalWords } from '../refusal-words.ts';
@@ -86,7 +86,7 @@ ${reasons.length > 0
     h.topRefused.length === 0
       ? html`<tr><td colspan="2">None.</td></tr>`
       : h.topRefused.map(
-          (t) => html`<tr><th scope="row">${t.principal === null ? html`<span class="muted">(client id not a device id)</span>` : t.principal.startsWith('svc:') ? t.principal : html`<a href="${devicePath(t.principal)}">${t.principal}</a>`}</th><td>${t.count}</td></tr>`,
+          (t) => html`<tr><th scope="row">${t.principal === null ? html`<span class="muted">(client id not a device id)</span>` : principalLink(t.principal)}</th><td>${t.count}</td></tr>`,
         )
   }</tbody>
 </table>
