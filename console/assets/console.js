@@ -30,16 +30,20 @@
     for (const c of by('data-seen-for', s.deviceId)) c.replaceChildren(timeEl(s.lastSeenAt));
     // only a device page has these fields, and its stream carries only its device
     for (const f of ['lastConnectedAt', 'lastDisconnectedAt']) $(`[data-field="${f}"]`)?.replaceChildren(timeEl(s[f]));
+    // the last refusal, in words (the stream adds them as text)
+    if (s.lastError) {
+      for (const cell of by('data-refusal-for', s.deviceId)) {
+        const strong = document.createElement('strong');
+        strong.textContent = s.lastError.text;
+        const code = document.createElement('code');
+        code.textContent = s.lastError.code;
+        cell.replaceChildren(strong, ' ', code, ' · ', timeEl(s.lastError.at));
+      }
+    }
   }
 
-  function setRefusal(r) {
-    for (const cell of by('data-refusal-for', r.deviceId)) {
-      const strong = document.createElement('strong');
-      strong.textContent = r.text;
-      const code = document.createElement('code');
-      code.textContent = r.reason;
-      cell.replaceChildren(strong, ' ', code, ' · ', timeEl(r.at));
-    }
+  // a refusal was recorded: the health chart's section reloads itself, at most once a second
+  function onRefusal() {
     const chart = $('[data-refresh-src]');
     if (chart && !chart.dataset.pending) {
       chart.dataset.pending = '1';
@@ -94,7 +98,7 @@
     });
     source.addEventListener('fleet', count);
     source.addEventListener('status', (e) => setStatus(JSON.parse(e.data)));
-    source.addEventListener('refusal', (e) => setRefusal(JSON.parse(e.data)));
+    source.addEventListener('refusal', onRefusal);
     source.addEventListener('telemetry', (e) => addTelemetry(JSON.parse(e.data)));
     source.addEventListener('change', (e) => {
       const c = JSON.parse(e.data).change;

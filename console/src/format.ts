@@ -1,5 +1,6 @@
 import { isDeviceId } from '@latchkey/device-sdk/protocol';
 import { html, type SafeHtml } from './html.ts';
+import { refusalWords } from './refusal-words.ts';
 
 /** `2026-11-30 15:41:41 UTC` (the console shows every time in UTC). */
 export function utc(ms: number): string {
@@ -47,4 +48,10 @@ export function devicePath(id: string, rest = ''): string {
 /** A principal: a device id as a link to its page, anything else (a service account `svc:…`) as text. */
 export function principalLink(principal: string): SafeHtml | string {
   return isDeviceId(principal) ? html`<a href="${devicePath(principal)}">${principal}</a>` : principal;
+}
+
+/** A device's last refusal in words, with its code and time (what the live script writes too), or "none". */
+export function lastRefusal(lastError: { code: string; at: number } | null, now: number): SafeHtml {
+  if (lastError === null) return html`<span class="muted">none</span>`;
+  return html`<strong>${refusalWords(lastError.code)}</strong> <code>${lastError.code}</code> · ${time(lastError.at, now)}`;
 }

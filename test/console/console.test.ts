@@ -237,6 +237,24 @@ describe('CSRF and the same-origin check', () => {
     expect(c.registry.devices.get('csrf-1').blocked).toBe(true);
   });
 
+  it('the health page counts a summary of repeated refusals with its count, in the minute its window began', async () => {
+    c = await startConsoleApp();
+    register(c, 'flood-1');
+    const { cookie } = await c.signIn();
+    const began = c.clock();
+    c.brokerRegistry.recordAuthFailure({ principal: 'flood-1', clientId: 'flood-1', reason: 'token_expired', remoteAddress: '10.0.0.9', at: began });
+    c.clock.advance(61_000); // the window ends: the broker writes the summary of the repeats it only counted
+    const repeated = { count: 40, reasons: { token_expired: 30, signature_invalid: 10 }, since: began };
+    c.brokerRegistry.recordAuthFailure({ principal: 'flood-1', clientId: 'flood-1', reason: 'signature_invalid', remoteAddress: '10.0.0.9', at: began + 50_000, repeated });
+    const page = (await c.get('/console/health', cookie)).body;
+    expect(page).toContain('41 refused connects in the last hour; most often: token expired (31).');
+    const minute = new Date(Math.floor(began / 60_000) * 60_000).toISOString().slice(0, 16).replace('T', ' ');
+    expect(page).toContain(`<tr><td>${minute}</td><td>token expired <code>token_expired</code></td><td>31</td></tr>`);
+    expect(page).toContain(`<tr><td>${minute}</td><td>signature does not match any registered key <code>signature_invalid</code></td><td>10</td></tr>`);
+    expect(page).toMatch(/<a href="\/console\/devices\/flood-1">flood-1<\/a><\/th><td>41<\/td>/);
+    expect((await c.get('/console/audit?deviceId=flood-1', cookie)).body).toContain('<strong>40 more refused (last: signature does not match any registered key)</strong>');
+  });
+
   it('changes go through the HTTP API: the audit shows them, and refusals come back in words', async () => {
     c = await startConsoleApp();
     register(c, 'api-1');
@@ -274,7 +292,9 @@ describe('the console event stream', () => {
     expect((await sse.next()).event).toBe('hello');
     expect((await sse.next()).json).toMatchObject({ deviceId: 'sse-1', connected: false, blocked: false });
     c.brokerRegistry.recordAuthFailure({ principal: 'sse-1', clientId: 'sse-1', reason: 'token_expired', remoteAddress: null, at: c.clock() });
-    expect((await sse.next('refusal')).json).toMatchObject({ deviceId: 'sse-1', reason: 'token_expired', text: 'token expired' });
+    expect((await sse.next('refusal')).json).toMatchObject({ deviceId: 'sse-1', reason: 'token_expired', count: 1, text: 'token expired' });
+    c.brokerRegistry.recordLastErrors([['sse-1', 'token_expired', c.clock()]]); // the same flush: each device's last refusal
+    expect((await sse.next('status')).json).toMatchObject({ deviceId: 'sse-1', lastError: { code: 'token_expired', text: 'token expired' } });
     c.brokerRegistry.recordSessionEvents!([{ deviceId: 'sse-1', type: 'connected', at: c.clock() }]);
     expect((await sse.next('status')).json).toMatchObject({ deviceId: 'sse-1', connected: true });
     const closing = c.app.close();

@@ -48,9 +48,20 @@ describe('fleet events from what the registry records', () => {
     expect(seen.at(-1)).toEqual({ type: 'fleet', connected: 2, at });
     seen.length = 0;
     observed.brokerRegistry.recordAuthFailure({ principal: 'ev-3', clientId: 'ev-3', reason: 'token_expired', remoteAddress: '127.0.0.1', at });
-    expect(seen).toEqual([{ type: 'refusal', principal: 'ev-3', deviceId: 'ev-3', reason: 'token_expired', remoteAddress: '127.0.0.1', at }]);
+    expect(seen).toEqual([{ type: 'refusal', principal: 'ev-3', deviceId: 'ev-3', reason: 'token_expired', remoteAddress: '127.0.0.1', at, count: 1 }]);
     expect(fx.registry.devices.get('ev-3').status.lastError).toEqual({ code: 'token_expired', at }); // stored as before
     seen.length = 0;
+    // a summary of repeats (issue 16) carries its count and reasons; no device when it spans several
+    const repeated = { count: 7, reasons: { token_expired: 5, signature_invalid: 2 }, since: at - 60_000 };
+    observed.brokerRegistry.recordAuthFailure({ principal: null, clientId: '', reason: 'signature_invalid', remoteAddress: '10.0.0.9', at, repeated });
+    expect(seen).toEqual([{ type: 'refusal', principal: null, deviceId: null, reason: 'signature_invalid', remoteAddress: '10.0.0.9', at, ...repeated }]);
+    seen.length = 0;
+    // each flush's last refusals: the devices' statuses, with the refusal (unknown ids left out)
+    observed.brokerRegistry.recordLastErrors([['ev-2', 'signature_invalid', at], ['nobody-1', 'unknown_principal', at]]);
+    expect(seen).toEqual([expect.objectContaining({ type: 'status', deviceId: 'ev-2', connected: true, lastError: { code: 'signature_invalid', at } })]);
+    seen.length = 0;
+    fx.registry.devices.createMany([{ id: 'ev-4', key: parsePublicKey(deviceKey().pem) }, { id: 'ev-5', key: parsePublicKey(deviceKey().pem) }], 'admin');
+    expect(seen).toEqual([]); // registrations are not streamed (a batch would flood every reader)
     fx.registry.devices.update('ev-1', { blocked: true }, 'admin');
     expect(seen.map((e) => e.type)).toEqual(['change', 'status', 'fleet']);
     expect(seen[1]).toMatchObject({ deviceId: 'ev-1', blocked: true });

@@ -1,6 +1,9 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { deviceQuerySql } from '../../provisioning/src/registry/device-query.ts';
+import { AUTH_FAILURES_BY_MINUTE_SQL, TOP_REFUSED_SQL } from '../../provisioning/src/registry/fleet-stats.ts';
+import { RefusalLog } from '../../broker/src/auth/refusal-log.ts';
+import type { AuthFailureCode } from '@latchkey/device-sdk/protocol';
 import { RECENT_ERROR_MS, type DeviceQuery } from '../../provisioning/src/registry/index.ts';
 import { newKey, registryFixture, type RegistryFixture } from './registry-fixture.ts';
 
@@ -132,3 +135,67 @@ describe('stats', () => {
   });
 });
 
+
+describe('refusal counts over aggregated records (issue 16: the broker writes summaries of repeats)', () => {
+  /** Refusals as the broker reports them: through its RefusalLog, drained on its timer into the registry. */
+  function refuse(log: RefusalLog, n: number, o: { principal: string | null; reason: AuthFailureCode; address: string }): void {
+    for (let i = 0; i < n; i++) {
+      log.add({ principal: o.principal, clientId: o.principal ?? `#junk-${i}`, reason: o.reason, remoteAddress: o.address, at: fx.clock() }, true);
+      fx.clock.advance(100);
+    }
+  }
+  function drain(log: RefusalLog): void {
+    const { records, lastErrors } = log.drain(fx.clock());
+    for (const r of records) fx.registry.recordAuthFailure(r);
+    fx.registry.recordLastErrors(lastErrors);
+  }
+
+  it('sums summaries by reason in the minute their window began, and by principal', () => {
+    seed(); // b-01: one token_expired refusal, a minute before the flood
+    fx.clock.advance(60_000);
+    const minute = Math.floor(fx.clock() / 60_000) * 60_000;
+    const log = new RefusalLog();
+    // a flood from one address against b-02: 30 expired tokens and 12 bad signatures
+    refuse(log, 30, { principal: 'b-02', reason: 'token_expired', address: '10.0.0.9' });
+    refuse(log, 12, { principal: 'b-02', reason: 'signature_invalid', address: '10.0.0.9' });
+    // another address sweeping ids that do not parse
+    refuse(log, 15, { principal: null, reason: 'client_id_invalid', address: '10.0.0.7' });
+    drain(log); // the records written so far: one per new (address, principal, reason)
+    const written = fx.registry.stats.authFailuresByMinute(minute - 60_000, minute + 120_000);
+    expect(written.reduce((n, c) => n + c.count, 0)).toBeLessThan(1 + 30 + 12 + 15); // repeats are still only counted
+    fx.clock.advance(60_000);
+    drain(log); // their windows ended: the summaries are written, a minute after they began
+    const total = (cs: { count: number }[]) => cs.reduce((n, c) => n + c.count, 0);
+    const counts = fx.registry.stats.authFailuresByMinute(minute - 60_000, minute + 180_000);
+    expect(total(counts)).toBe(1 + 30 + 12 + 15); // every refusal, once
+    const byReason = (reason: string) => total(counts.filter((c) => c.reason === reason));
+    expect([byReason('token_expired'), byReason('signature_invalid'), byReason('client_id_invalid')]).toEqual([31, 12, 15]);
+    // the flood happened within its first minute or two, not when the summaries were written
+    expect(counts.every((c) => c.minute <= minute + 60_000)).toBe(true);
+    expect(total(counts.filter((c) => c.minute >= minute))).toBe(30 + 12 + 15);
+    expect(fx.registry.stats.authFailuresByMinute(minute + 120_000, minute + 180_000)).toEqual([]);
+    expect(fx.registry.stats.topRefused(minute - 60_000, minute + 180_000, 5)).toEqual([
+      { principal: 'b-02', count: 42 },
+      { principal: null, count: 15 },
+      { principal: 'b-01', count: 1 },
+    ]);
+    // the minute before the flood sees only b-01's one refusal
+    expect(fx.registry.stats.authFailuresByMinute(minute - 60_000, minute)).toEqual([{ minute: minute - 60_000, reason: 'token_expired', count: 1 }]);
+    expect(fx.registry.stats.topRefused(minute - 60_000, minute, 5)).toEqual([{ principal: 'b-01', count: 1 }]);
+    expect(fx.registry.devices.get('b-02').status.lastError?.code).toBe('signature_invalid');
+  });
+
+  it('reads the refusals of a range through the (action, at) index', () => {
+    const db = new Database(fx.file, { readonly: true });
+    try {
+      for (const sql of [AUTH_FAILURES_BY_MINUTE_SQL, TOP_REFUSED_SQL]) {
+        const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(0, 1, 0, 1, ...(sql === TOP_REFUSED_SQL ? [5] : [])) as Array<{ detail: string }>)
+          .map((r) => r.detail)
+          .join(' | ');
+        expect(plan).toMatch(/SEARCH audit_log USING INDEX audit_by_action_at \(action=\? AND at>\? AND at<\?\)/);
+      }
+    } finally {
+      db.close();
+    }
+  });
+});

@@ -13,10 +13,13 @@ function target(t: string | null, action: string): SafeHtml | string {
   return action.startsWith('enrollment_token.') ? t : principalLink(t);
 }
 
-/** The detail of an entry; a refusal gets its reason in words first. */
+/** The detail of an entry; a refusal gets its reason in words first, a summary of repeats its count. */
 function detail(e: AuditEntry): SafeHtml {
   const reason = e.action === 'auth.failure' && typeof e.detail.reason === 'string' ? e.detail.reason : null;
-  return html`${reason !== null ? html`<strong>${refusalWords(reason)}</strong> ` : null}<code>${JSON.stringify(e.detail)}</code>`;
+  const repeated = reason !== null && typeof e.detail.repeated === 'number' ? e.detail.repeated : null;
+  const words =
+    reason === null ? null : repeated !== null ? html`<strong>${repeated} more refused (last: ${refusalWords(reason)})</strong> ` : html`<strong>${refusalWords(reason)}</strong> `;
+  return html`${words}<code>${JSON.stringify(e.detail)}</code>`;
 }
 
 export function auditTable(entries: AuditEntry[], now: number, caption: string): SafeHtml {

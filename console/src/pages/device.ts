@@ -1,9 +1,8 @@
 import { deviceTopics } from '@latchkey/device-sdk/protocol';
 import type { DeviceDetail } from '../data.ts';
-import { badge, devicePath, deviceState, pretty, time } from '../format.ts';
+import { badge, devicePath, deviceState, lastRefusal, pretty, time } from '../format.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { csrfField, page, type ShellAssets } from '../layout.ts';
-import { refusalWords } from '../refusal-words.ts';
 import type { ConsoleSession, Flash } from '../session.ts';
 import { auditTable } from './audit.ts';
 
@@ -42,7 +41,7 @@ export function devicePage(
       section: 'devices',
       session: o.session,
       flash: o.flash,
-      events: `/console/events?deviceId=${encodeURIComponent(id)}&events=status,refusal,change,telemetry`,
+      events: `/console/events?deviceId=${encodeURIComponent(id)}&events=status,change,telemetry`,
       body: html`<p class="crumbs"><a href="/console/devices">Devices</a></p>
 <h1 class="mono">${id}</h1>
 <p class="deleted-note" hidden data-deleted-for="${id}" role="alert">This device was deleted.</p>
@@ -53,11 +52,7 @@ export function devicePage(
   <dt>Last connected</dt><dd data-field="lastConnectedAt">${time(st.lastConnectedAt, o.now)}</dd>
   <dt>Last disconnected</dt><dd data-field="lastDisconnectedAt">${time(st.lastDisconnectedAt, o.now)}</dd>
   <dt>Last seen</dt><dd data-seen-for="${id}">${time(st.lastSeenAt, o.now)}</dd>
-  <dt>Last refusal</dt><dd data-refusal-for="${id}">${
-    st.lastError === null
-      ? html`<span class="muted">none</span>`
-      : html`<strong>${refusalWords(st.lastError.code)}</strong> <code>${st.lastError.code}</code> · ${time(st.lastError.at, o.now)}`
-  }</dd>
+  <dt>Last refusal</dt><dd data-refusal-for="${id}">${lastRefusal(st.lastError, o.now)}</dd>
   <dt>Registered</dt><dd>${time(dev.createdAt, o.now)}</dd>
 </dl>
 <div class="actions">

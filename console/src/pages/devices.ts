@@ -1,8 +1,7 @@
 import type { DevicePage, DeviceStatusFilter } from '@latchkey/provisioning/registry';
-import { badge, devicePath, deviceState, time } from '../format.ts';
+import { badge, devicePath, deviceState, lastRefusal, time } from '../format.ts';
 import { html, query, type SafeHtml } from '../html.ts';
 import { page, type ShellAssets } from '../layout.ts';
-import { refusalWords } from '../refusal-words.ts';
 import type { ConsoleSession, Flash } from '../session.ts';
 
 export const DEVICES_PER_PAGE = 50;
@@ -36,7 +35,7 @@ export function devicesPage(v: DevicesView, session: ConsoleSession, flash: Flas
       section: 'devices',
       session,
       flash,
-      events: `/console/events?events=status,fleet,refusal${ids === '' ? '' : `&${ids}`}`,
+      events: `/console/events?events=status,fleet${ids === '' ? '' : `&${ids}`}`,
       body: html`<h1>Devices</h1>
 <p class="summary" aria-live="polite"><span data-connected-count>${v.connected.toLocaleString('en-US')}</span> of ${v.total.toLocaleString('en-US')} devices connected</p>
 <form method="get" action="/console/devices" class="filters" role="search">
@@ -59,7 +58,7 @@ export function devicesPage(v: DevicesView, session: ConsoleSession, flash: Flas
     <th scope="row"><a href="${devicePath(d.id)}">${d.id}</a></th>
     <td>${badge(deviceState({ blocked: d.blocked, connected: d.status.connected }), d.id)}</td>
     <td data-seen-for="${d.id}">${time(d.status.lastSeenAt, v.now)}</td>
-    <td data-refusal-for="${d.id}">${d.status.lastError === null ? html`<span class="muted">none</span>` : html`${refusalWords(d.status.lastError.code)} · ${time(d.status.lastError.at, v.now)}`}</td>
+    <td data-refusal-for="${d.id}">${lastRefusal(d.status.lastError, v.now)}</td>
     <td>${d.credentials.length}</td>
   </tr>`,
         )

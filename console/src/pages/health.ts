@@ -51,6 +51,7 @@ export function failuresSection(h: HealthFigures): SafeHtml {
       : `${total} refused connects in the last hour; most often: ${refusalWords(reasons[0]!)} (${totals.get(reasons[0]!)}).`;
   return html`<h2 id="failures-h">Refused connects, last hour</h2>
 <p data-failures-total>${summary}</p>
+<p class="muted">Repeats of a refusal (the same address, client and reason within a minute, or a flood) are counted by the broker and added here when their minute ends, in the minute they began.</p>
 <figure class="chart">
 <svg viewBox="0 0 ${W} ${H + 20}" width="${W}" height="${H + 20}" role="img" aria-labelledby="chart-title">
   <title id="chart-title">Refused connects per minute by reason over the last hour. ${summary}</title>
@@ -86,7 +87,7 @@ ${reasons.length > 0
     h.topRefused.length === 0
       ? html`<tr><td colspan="2">None.</td></tr>`
       : h.topRefused.map(
-          (t) => html`<tr><th scope="row">${t.principal === null ? html`<span class="muted">(client id not a device id)</span>` : principalLink(t.principal)}</th><td>${t.count}</td></tr>`,
+          (t) => html`<tr><th scope="row">${t.principal === null ? html`<span class="muted">(client ids that are not ids, or repeats over several clients)</span>` : principalLink(t.principal)}</th><td>${t.count}</td></tr>`,
         )
   }</tbody>
 </table>

@@ -2,14 +2,31 @@ import { isDeviceId, type Clock } from '@latchkey/device-sdk/protocol';
 import type { DeviceStatusSnapshot, Registry, RegistryChange } from '../registry/index.ts';
 
 /**
- * What happens in the fleet, as it is recorded: a device's status after the broker's status
- * flush, the connected count, a refused connect, a registry change (block, delete, keys).
+ * A refused connect as the audit log records it (docs/operations.md §Retention): one refusal
+ * (`count` 1), or a summary of `count` repeated refusals since `since`, by reason in `reasons`
+ * (then `reason` and `at` are the last one's).
+ */
+export interface RefusalEvent {
+  type: 'refusal';
+  principal: string | null;
+  deviceId: string | null;
+  reason: string;
+  remoteAddress: string | null;
+  at: number;
+  count: number;
+  reasons?: Readonly<Record<string, number>>;
+  since?: number;
+}
+
+/**
+ * What happens in the fleet, as it is recorded: a device's status (sessions, times, its last
+ * refusal), the connected count, a refused connect, a registry change (block, delete, keys).
  * Times are epoch ms. Never a token or a key.
  */
 export type FleetEvent =
   | ({ type: 'status'; at: number } & DeviceStatusSnapshot)
   | { type: 'fleet'; connected: number; at: number }
-  | { type: 'refusal'; principal: string | null; deviceId: string | null; reason: string; remoteAddress: string | null; at: number }
+  | RefusalEvent
   | { type: 'change'; change: RegistryChange; at: number };
 
 export type FleetEventType = FleetEvent['type'];
@@ -91,18 +108,20 @@ export function observeRegistry(
   clock: Clock,
   onError: (err: unknown) => void = () => {},
 ): { brokerRegistry: BrokerFacingRegistry; close(): void } {
-  const publishStatus = (deviceIds: Iterable<string>): void => {
+  const publishStatus = (deviceIds: Iterable<string>, withCount = true): void => {
     if (!events.listening) return;
     try {
       const at = clock();
       for (const s of registry.stats.statusOf([...new Set(deviceIds)])) events.emit({ type: 'status', at, ...s });
-      events.emit({ type: 'fleet', connected: registry.stats.countConnected(), at });
+      if (withCount) events.emit({ type: 'fleet', connected: registry.stats.countConnected(), at });
     } catch (err) {
       onError(err);
     }
   };
   const stopFeed = registry.onChange((change) => {
-    if (!events.listening) return;
+    // registrations are not streamed: a batch of 10,000 would be 10,000 events for every reader
+    // (the broker needs them for its unknown-id cache, docs/operations.md §What a prober learns)
+    if (!events.listening || change.type === 'principal_created') return;
     events.emit({ type: 'change', change, at: clock() });
     if (change.type === 'principal_blocked' || change.type === 'principal_unblocked') publishStatus([change.principal]);
   });
@@ -126,6 +145,7 @@ export function observeRegistry(
       registry.recordAuthFailure(failure);
       if (!events.listening) return;
       const p = failure.principal;
+      const r = failure.repeated;
       events.emit({
         type: 'refusal',
         principal: p,
@@ -133,9 +153,14 @@ export function observeRegistry(
         reason: failure.reason,
         remoteAddress: failure.remoteAddress,
         at: failure.at,
+        count: r?.count ?? 1,
+        ...(r !== undefined ? { reasons: r.reasons, since: r.since } : {}),
       });
     },
-    recordLastErrors: (entries) => registry.recordLastErrors(entries),
+    recordLastErrors(entries) {
+      registry.recordLastErrors(entries);
+      publishStatus(entries.map(([deviceId]) => deviceId), false); // each device's status with its last refusal
+    },
     saveState: (deviceId, stateJson, at) => registry.saveState(deviceId, stateJson, at),
   };
   return { brokerRegistry, close: stopFeed };

@@ -45,7 +45,7 @@ export interface FleetStreamDeps {
   registry: Registry;
   messaging: DeviceMessagingPort | null;
   clock: Clock;
-  /** adds fields to a refusal (the console adds the reason in plain words) */
+  /** adds fields to a refusal and to a status's `lastError` (the console adds the reason in plain words) */
   describeRefusal?: (reason: string) => Record<string, unknown>;
 }
 
@@ -64,9 +64,13 @@ export function runFleetStream(stream: EventStream, query: FleetStreamQuery, dep
     if (e.type === 'change') return ids.has(e.change.principal);
     return e.deviceId !== null && ids.has(e.deviceId);
   };
+  const describe = deps.describeRefusal;
   const send = (e: FleetEvent): void => {
     const { type, ...data } = e;
-    stream.send(type, type === 'refusal' && deps.describeRefusal !== undefined ? { ...data, ...deps.describeRefusal(e.reason) } : data);
+    if (describe === undefined) stream.send(type, data);
+    else if (e.type === 'refusal') stream.send(type, { ...data, ...describe(e.reason) });
+    else if (e.type === 'status' && e.lastError !== null) stream.send(type, { ...data, lastError: { ...e.lastError, ...describe(e.lastError.code) } });
+    else stream.send(type, data);
   };
 
   const at = deps.clock();
