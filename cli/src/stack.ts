@@ -105,6 +105,8 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
     const broker = createBroker({
       config: config.broker,
       registry: observed.brokerRegistry,
+      // a status flip reaches the live views as it happens, not at the next status write
+      onSessionEvent: observed.onSessionEvent,
       clock,
       log: log.child({ component: 'broker' }),
       metrics,

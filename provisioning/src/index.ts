@@ -15,7 +15,7 @@ export type { ApiErrorCode, Problem } from './http/api-error.ts';
 export { toApiError } from './http/error-mapping.ts';
 export type { DeviceMessagingPort } from './http/messaging-port.ts';
 export { FleetEvents, observeRegistry, FLEET_EVENT_TYPES } from './events/fleet-events.ts';
-export type { FleetEvent, FleetEventSource, FleetEventType, BrokerFacingRegistry } from './events/fleet-events.ts';
+export type { FleetEvent, FleetEventSource, FleetEventType, BrokerFacingRegistry, LiveSessionEvent, RefusalEvent } from './events/fleet-events.ts';
 export { EventStreams, EventStream, sseFrame, DEFAULT_EVENT_STREAM_LIMITS } from './events/event-stream.ts';
 export type { EventStreamLimits } from './events/event-stream.ts';
 export { parseFleetStreamQuery, runFleetStream, MAX_STREAM_DEVICES, MAX_TELEMETRY_BYTES, MAX_TELEMETRY_RATE } from './events/fleet-stream.ts';

@@ -3,6 +3,8 @@ import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FleetEvents, observeRegistry, sseFrame, type FleetEvent } from '../../provisioning/src/index.ts';
 import { openSse } from '../helpers/sse.ts';
+import { Registry as MetricsRegistry } from 'prom-client';
+import { createBroker } from '../../broker/src/index.ts';
 import { ADMIN, deviceKey, problem, startApi, type HttpFixture } from './http-fixture.ts';
 import { parsePublicKey } from '@latchkey/device-sdk/protocol';
 import { mintConnectToken } from '../../device-sdk/src/token/mint-token.ts';
@@ -78,6 +80,48 @@ describe('fleet events from what the registry records', () => {
     events.emit({ type: 'fleet', connected: 0, at: 1 });
     expect(got).toEqual(['fleet']);
     expect(errors).toHaveLength(1);
+  });
+});
+
+describe('status flips as they happen (the broker tees its session events)', () => {
+  it('publishes a connect, a takeover and a disconnect at once, without waiting for the status write', async () => {
+    const { fx, events, observed, keys } = await setup();
+    const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+    // a status write once an hour: whatever arrives during the test did not come from it
+    const broker = createBroker({
+      config: { host: '127.0.0.1', mqttPort: 0, statusFlushInterval: 3600 },
+      registry: observed.brokerRegistry,
+      onSessionEvent: observed.onSessionEvent,
+      clock: fx.clock,
+      log: quiet,
+      metrics: new MetricsRegistry(),
+    });
+    await broker.listen();
+    closers.push(() => broker.close());
+    const seen: FleetEvent[] = [];
+    events.subscribe((e) => seen.push(e));
+    const next = async (pred: (e: FleetEvent) => boolean): Promise<FleetEvent> => {
+      await expect.poll(() => seen.some(pred), { timeout: 5_000 }).toBe(true);
+      const i = seen.findIndex(pred);
+      return seen.splice(0, i + 1).at(-1)!;
+    };
+    const connect = async () => {
+      const { token } = await mintConnectToken({ subject: 'ev-1', privateKey: keys.get('ev-1')!, clock: fx.clock });
+      return mqtt.connectAsync(`mqtt://127.0.0.1:${broker.addresses.mqtt!.port}`, { clientId: 'ev-1', username: 'x', password: token, reconnectPeriod: 0, protocolVersion: 4 });
+    };
+    const first = await connect();
+    expect(await next((e) => e.type === 'status')).toMatchObject({ deviceId: 'ev-1', connected: true, lastConnectedAt: fx.clock(), lastSeenAt: fx.clock() });
+    expect(await next((e) => e.type === 'fleet')).toMatchObject({ connected: 1 });
+    expect(fx.registry.devices.get('ev-1').status.connected).toBe(false); // not written yet
+    // a takeover: the same client id again; the old session's end does not make it offline
+    const second = await connect();
+    await expect.poll(() => first.connected, { timeout: 5_000 }).toBe(false);
+    await expect.poll(() => seen.filter((e) => e.type === 'status').length, { timeout: 5_000 }).toBeGreaterThanOrEqual(2);
+    expect(seen.filter((e) => e.type === 'status').at(-1)).toMatchObject({ deviceId: 'ev-1', connected: true });
+    seen.length = 0;
+    await second.endAsync();
+    expect(await next((e) => e.type === 'status')).toMatchObject({ deviceId: 'ev-1', connected: false, lastDisconnectedAt: fx.clock() });
+    expect(await next((e) => e.type === 'fleet')).toMatchObject({ connected: 0 });
   });
 });
 

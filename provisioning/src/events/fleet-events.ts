@@ -88,18 +88,31 @@ export type BrokerFacingRegistry = Pick<
   | 'saveState'
 >;
 
+/** A device session opened or closed at `at` (the broker's `SessionEvent`, restated like the port). */
+export interface LiveSessionEvent {
+  deviceId: string;
+  type: 'connected' | 'disconnected';
+  at: number;
+}
+
 /**
- * Feeds `events` from what the registry already records, without the broker or the registry
- * knowing: the composition root hands the broker `brokerRegistry` (the same registry, each
- * status write and refusal also published once it is stored) and the registry change feed is
- * forwarded. A status event carries the registry's state after the write, so a takeover
- * (connect, then the old session's disconnect, in one flush) shows as still connected.
+ * Feeds `events` from what the broker and the registry already produce, without either knowing:
+ * the composition root hands the broker `brokerRegistry` (the same registry, each status write
+ * and refusal also published once it is stored) and `onSessionEvent` (each session opening and
+ * closing as it happens, before the batched status write), and the registry change feed is
+ * forwarded.
+ *
+ * A session event is published at once as the device's status: the registry's, with this event
+ * applied the way the next status write will apply it (sessions counted, so a takeover's late
+ * disconnect leaves it connected), and the connected count. After the write, the status as
+ * stored follows (the same, unless a write failed). Create it before the broker starts: it
+ * counts live sessions from the broker's first event on.
  *
  * @example
  * ```ts
  * const events = new FleetEvents();
  * const observed = observeRegistry(registry, events, clock);
- * const broker = createBroker({ registry: observed.brokerRegistry, ... });
+ * const broker = createBroker({ registry: observed.brokerRegistry, onSessionEvent: observed.onSessionEvent, ... });
  * ```
  */
 export function observeRegistry(
@@ -107,7 +120,28 @@ export function observeRegistry(
   events: FleetEvents,
   clock: Clock,
   onError: (err: unknown) => void = () => {},
-): { brokerRegistry: BrokerFacingRegistry; close(): void } {
+): { brokerRegistry: BrokerFacingRegistry; onSessionEvent(event: LiveSessionEvent): void; close(): void } {
+  /** live sessions per device, as the broker reports them (only devices with at least one) */
+  const live = new Map<string, number>();
+  const onSessionEvent = (e: LiveSessionEvent): void => {
+    const sessions = Math.max((live.get(e.deviceId) ?? 0) + (e.type === 'connected' ? 1 : -1), 0);
+    if (sessions === 0) live.delete(e.deviceId);
+    else live.set(e.deviceId, sessions);
+    if (!events.listening) return;
+    try {
+      const [stored] = registry.stats.statusOf([e.deviceId]);
+      if (stored === undefined) return; // not a registered device (deleted meanwhile)
+      const at = clock();
+      const applied: DeviceStatusSnapshot =
+        e.type === 'connected'
+          ? { ...stored, connected: true, lastConnectedAt: e.at, lastSeenAt: Math.max(stored.lastSeenAt ?? 0, e.at) }
+          : { ...stored, connected: sessions > 0, lastDisconnectedAt: e.at };
+      events.emit({ type: 'status', at, ...applied });
+      events.emit({ type: 'fleet', connected: live.size, at });
+    } catch (err) {
+      onError(err);
+    }
+  };
   const publishStatus = (deviceIds: Iterable<string>, withCount = true): void => {
     if (!events.listening) return;
     try {
@@ -163,5 +197,5 @@ export function observeRegistry(
     },
     saveState: (deviceId, stateJson, at) => registry.saveState(deviceId, stateJson, at),
   };
-  return { brokerRegistry, close: stopFeed };
+  return { brokerRegistry, onSessionEvent, close: stopFeed };
 }

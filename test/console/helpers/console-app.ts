@@ -46,7 +46,14 @@ export async function startConsoleApp(
   const observed = observeRegistry(registry, events, clock);
   const metrics = new MetricsRegistry();
   const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-  const broker = createBroker({ config: { host: '127.0.0.1', mqttPort: 0 }, registry: observed.brokerRegistry, clock, log: quiet, metrics });
+  const broker = createBroker({
+    config: { host: '127.0.0.1', mqttPort: 0 },
+    registry: observed.brokerRegistry,
+    onSessionEvent: observed.onSessionEvent,
+    clock,
+    log: quiet,
+    metrics,
+  });
   await broker.listen();
   const app = await buildApp({
     config: { adminToken: ADMIN_TOKEN, ...o.http },
