@@ -107,6 +107,17 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_by_action ON audit_log(action, seq);
     `,
   },
+  {
+    version: 3,
+    name: 'console indexes',
+    // the same partial indexes as SQLite's (device-query.ts walks them in id order)
+    sql: `
+      CREATE INDEX device_status_connected ON device_status(device_id) WHERE sessions > 0;
+      CREATE INDEX device_status_refused ON device_status(device_id) WHERE last_error_code IS NOT NULL;
+      CREATE INDEX devices_blocked ON devices(id) WHERE blocked;
+      CREATE INDEX audit_by_action_at ON audit_log(action, at);
+    `,
+  },
 ];
 
 /** Held while migrating: several nodes starting at once migrate once, the others wait and find it done. */

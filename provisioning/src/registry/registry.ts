@@ -6,6 +6,7 @@ import { RegistryContext } from './context.ts';
 import { checkDatabaseUrl } from './database-url.ts';
 import { DeviceStore } from './devices.ts';
 import { EnrollmentStore } from './enrollment.ts';
+import { FleetStats } from './fleet-stats.ts';
 import { toRegistryError } from './errors.ts';
 import { migratePostgres } from './migrations-postgres.ts';
 import { all, D, json, same, sql, type Dialect, type Plan } from './plan.ts';
@@ -91,6 +92,8 @@ export class Registry {
   readonly status: StatusStore;
   readonly audit: AuditStore;
   readonly retention: RetentionStore;
+  /** read-only fleet figures (connected count, statuses, refusals by minute) */
+  readonly stats: FleetStats;
   /** the change feed's health: `downForMs`, `sync`, `onState` */
   readonly feed: FeedHealth;
   readonly #runner: Runner;
@@ -113,6 +116,7 @@ export class Registry {
     this.status = new StatusStore(this.#ctx);
     this.audit = new AuditStore(this.#ctx);
     this.retention = new RetentionStore(this.#ctx);
+    this.stats = new FleetStats(this.#ctx);
   }
 
   /**
