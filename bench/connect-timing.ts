@@ -122,6 +122,7 @@ async function hookProbe(devices: readonly BenchDevice[]): Promise<{ probe: Prob
     clock: Date.now,
     credentials: new CredentialCache(registry, 2048, () => {}),
     throttle: new FailureThrottle({ limit: 0, windowMs: 60_000, capacity: 10 }),
+    feedDownForMs: () => 0,
     jtis: null,
     sessions: new SessionTable(() => {}),
     emptyClientIds: new WeakSet(),

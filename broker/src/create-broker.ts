@@ -5,7 +5,8 @@ import { createAuthorizers } from './acl/authorize.ts';
 import { createSignedPublishCheck } from './acl/signed-publish.ts';
 import { allClients, clientById, memoryPersistence, type BrokerPersistence } from './aedes-internals.ts';
 import { wireAedesEvents } from './aedes-events.ts';
-import { createAuthenticate } from './auth/authenticate.ts';
+import { createAuthenticate, FEED_DOWN_LIMIT_MS } from './auth/authenticate.ts';
+import { seedRetainedConfig } from './config-seed.ts';
 import { reportConnects } from './auth/connect-report.ts';
 import { CredentialCache } from './auth/credential-cache.ts';
 import { FailureThrottle } from './auth/failure-throttle.ts';
@@ -19,7 +20,7 @@ import type { Listener } from './listeners/listeners.ts';
 import { connectionIntake, remoteAddressOf } from './listeners/connection-intake.ts';
 import { createMessaging, type DeviceMessaging } from './messaging.ts';
 import { limitOfflineQueues } from './offline-queue-limit.ts';
-import type { BrokerRegistryPort } from './registry-port.ts';
+import type { BrokerRegistryPort, SessionEvent } from './registry-port.ts';
 import { createSessionEnder } from './session-ender.ts';
 
 /** The logger the broker writes to (a pino logger fits). Never given a token or a key. */
@@ -40,6 +41,8 @@ export interface BrokerDeps {
   metrics: Registry;
   /** aedes persistence (sessions, queued messages, retained messages, wills); default: in memory */
   persistence?: BrokerPersistence;
+  /** Sees each device session open and close as it happens, before the batched status write (live views); must not block. */
+  onSessionEvent?: (event: SessionEvent) => void;
 }
 
 export interface Broker {
@@ -83,12 +86,14 @@ const CLOSE_DEADLINE_MS = 5_000;
 export function createBroker(deps: BrokerDeps): Broker {
   if (deps === null || typeof deps !== 'object') throw new TypeError('createBroker needs { config, registry, log, metrics }');
   const { registry, log, metrics: metricsRegistry } = deps;
-  for (const m of ['findPrincipal', 'onChange', 'recordSessionEvents', 'recordSeen', 'recordAuthFailure', 'recordLastErrors', 'saveState'] as const) {
+  for (const m of ['findPrincipal', 'onChange', 'recordSessionEvents', 'recordSeen', 'recordAuthFailure', 'recordLastErrors', 'saveState', 'allConfigs'] as const) {
     if (typeof registry?.[m] !== 'function') throw new TypeError(`registry.${m} must be a function`);
   }
+  if (typeof registry.feed?.downForMs !== 'function' || typeof registry.feed.onState !== 'function') throw new TypeError('registry.feed must have downForMs() and onState()');
   if (typeof log?.info !== 'function') throw new TypeError('log must be a logger');
   if (typeof metricsRegistry?.registerMetric !== 'function') throw new TypeError('metrics must be a prom-client Registry');
   if (deps.clock !== undefined && typeof deps.clock !== 'function') throw new TypeError('clock must be a function');
+  if (deps.onSessionEvent !== undefined && typeof deps.onSessionEvent !== 'function') throw new TypeError('onSessionEvent must be a function');
   const config = resolveBrokerConfig(deps.config);
   const clock = deps.clock ?? systemClock;
 
@@ -105,9 +110,8 @@ export function createBroker(deps: BrokerDeps): Broker {
     capacity: config.throttleTableSize,
   });
   const jtis = config.requireJti ? new JtiCache({ capacity: config.jtiCacheSize, toleranceMs: config.clockTolerance * 1000 }) : null;
-  const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, (err) =>
-    log.error({ err }, 'device status write failed'),
-  );
+  const onStatusError = (err: unknown) => log.error({ err }, 'device status write failed');
+  const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, onStatusError, deps.onSessionEvent ?? null);
   const emptyClientIds = new WeakSet<Client>();
   const report = reportConnects({ metrics, log, registry, windowMs: DEFAULT_LIMITS.authFailureWindowMs });
 
@@ -121,6 +125,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     emptyClientIds,
     remoteAddressOf: (client) => remoteAddressOf(client.conn),
     timeoutMs: AUTH_TIMEOUT_MS,
+    feedDownForMs: () => registry.feed.downForMs(),
     ...report.hooks,
     onAccepted: (p) => {
       report.hooks.onAccepted(p);
@@ -199,12 +204,28 @@ export function createBroker(deps: BrokerDeps): Broker {
   });
 
   let unsubscribeFeed: (() => void) | null = null;
+  let unsubscribeFeedState: (() => void) | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
 
   async function listen(): Promise<void> {
     if (state !== 'idle') throw new TypeError('listen() may be called once');
     await aedes.listen();
     unsubscribeFeed = registry.onChange(ender.onRegistryChange);
+    unsubscribeFeedState = registry.feed.onState((feedState) => {
+      if (feedState === 'down') log.warn({}, `registry change feed down; CONNECTs refused with CONNACK 3 after ${FEED_DOWN_LIMIT_MS} ms`);
+      else log.info({ feedState }, 'registry change feed back');
+      // changes were lost to outbox pruning: nothing cached or decided from the registry is trusted
+      if (feedState === 'full_resync') void ender.recheckAll(registry.findPrincipal.bind(registry));
+    });
+    // restart durability: retained config from the registry, before any device can subscribe
+    try {
+      const seeded = await seedRetainedConfig(aedes, registry);
+      if (seeded > 0) log.info({ configs: seeded }, 'retained device configs published from the registry');
+    } catch (err) {
+      state = 'listening';
+      await close();
+      throw err;
+    }
     let sweeps = 0;
     sweepTimer = setInterval(() => {
       const now = clock();
@@ -232,6 +253,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     state = 'closing';
     if (sweepTimer !== null) clearInterval(sweepTimer);
     unsubscribeFeed?.();
+    unsubscribeFeedState?.();
     for (const client of allClients(aedes)) {
       const p = sessions.principalOf(client);
       if (p !== undefined) ender.endSession(client, p, 'broker_closing');

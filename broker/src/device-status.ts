@@ -7,9 +7,9 @@ import type { BrokerRegistryPort, CredentialUse, SessionEvent } from './registry
  * last connect and last signed message (issue 15) are collected in memory and written in batches
  * every `flushIntervalMs` and on `close()`. The registry's
  * status may lag the broker by up to one interval; `messaging.isOnline` answers from the
- * broker's own session table, without lag. Writes are chained: a flush starts after the previous
- * one finished, so batches reach the registry in order and never overlap (a slow database makes
- * the next batch larger, not concurrent).
+ * broker's own session table, without lag, and `onEvent` sees each session event as it happens.
+ * Writes are chained: a flush starts after the previous one finished, so batches reach the
+ * registry in order and never overlap (a slow database makes the next batch larger, not concurrent).
  *
  * @example
  * ```ts
@@ -23,6 +23,7 @@ export class DeviceStatus {
   readonly #clock: Clock;
   readonly #onError: (err: unknown) => void;
   readonly #flushIntervalMs: number;
+  readonly #onEvent: ((event: SessionEvent) => void) | null;
   #events: SessionEvent[] = [];
   #seen = new Map<string, number>();
   /** `principal \0 kid` → the credential's latest uses in this batch */
@@ -31,11 +32,18 @@ export class DeviceStatus {
   /** the write in progress (and those queued behind it) */
   #chain: Promise<void> = Promise.resolve();
 
-  constructor(registry: Pick<BrokerRegistryPort, 'recordSessionEvents' | 'recordSeen' | 'recordCredentialUses'>, clock: Clock, flushIntervalMs: number, onError: (err: unknown) => void) {
+  constructor(
+    registry: Pick<BrokerRegistryPort, 'recordSessionEvents' | 'recordSeen' | 'recordCredentialUses'>,
+    clock: Clock,
+    flushIntervalMs: number,
+    onError: (err: unknown) => void,
+    onEvent: ((event: SessionEvent) => void) | null = null,
+  ) {
     this.#registry = registry;
     this.#clock = clock;
     this.#onError = onError;
     this.#flushIntervalMs = flushIntervalMs;
+    this.#onEvent = onEvent;
   }
 
   /** Starts the periodic flush. */
@@ -46,11 +54,23 @@ export class DeviceStatus {
   }
 
   connected(deviceId: string): void {
-    this.#events.push({ deviceId, type: 'connected', at: this.#clock() });
+    this.#session({ deviceId, type: 'connected', at: this.#clock() });
   }
 
   disconnected(deviceId: string): void {
-    this.#events.push({ deviceId, type: 'disconnected', at: this.#clock() });
+    this.#session({ deviceId, type: 'disconnected', at: this.#clock() });
+  }
+
+  /** Queued for the next flush, and seen by `onEvent` now (an observer that throws is reported, never raised into aedes). */
+  #session(event: SessionEvent): void {
+    this.#events.push(event);
+    const onEvent = this.#onEvent;
+    if (onEvent === null) return;
+    try {
+      onEvent(event);
+    } catch (err) {
+      this.#onError(err);
+    }
   }
 
   /** The device sent something (publish, ping). */

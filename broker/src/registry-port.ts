@@ -36,6 +36,32 @@ export interface BrokerRegistryPort {
   recordLastErrors(entries: ReadonlyArray<readonly [deviceId: string, code: string, at: number]>): Promise<void>;
   /** Last `devices/{id}/state` payload (JSON text, already validated as JSON). */
   saveState(deviceId: string, stateJson: string, at: number): Promise<void>;
+  /**
+   * Every device's current config, `limit` at a time in device id order after `after` (null: from
+   * the start). At start the broker publishes them again as retained `devices/{id}/config`
+   * messages (docs/operations.md §What survives a restart).
+   */
+  allConfigs(after: string | null, limit: number): Promise<ReadonlyArray<{ deviceId: string; version: number; config: unknown }>>;
+  /** The change feed's health: the CONNECT gate and the resync after an outage. */
+  readonly feed: BrokerFeedHealth;
+}
+
+/**
+ * What the broker reads of the registry's change feed (docs/operations.md §Change feed). On SQLite
+ * the feed is in-process and never down; on PostgreSQL it is a LISTEN connection that can be lost.
+ */
+export interface BrokerFeedHealth {
+  /**
+   * ms the feed has been down (0 while it is up and caught up). Above `FEED_DOWN_LIMIT_MS` the broker
+   * refuses new CONNECTs with CONNACK 3: it could miss a revocation.
+   */
+  downForMs(): number;
+  /**
+   * `down`; `resynced` (back, and every missed change was delivered through `onChange`);
+   * `full_resync` (back, but changes were lost to outbox pruning: the broker drops its credential
+   * cache and re-checks every live session). Returns the unsubscribe function.
+   */
+  onState(listener: (state: 'down' | 'resynced' | 'full_resync') => void): () => void;
 }
 
 /** When a credential (`kid` of `principal`) verified a connect and/or a signed message (epoch ms; null: not in this batch). */

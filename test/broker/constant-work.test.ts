@@ -73,6 +73,7 @@ function harness(opts: { requireJti?: boolean } = {}) {
     clock,
     credentials,
     throttle: new FailureThrottle({ limit: 0, windowMs: 60_000, capacity: 10 }),
+    feedDownForMs: () => 0,
     jtis,
     sessions: new SessionTable(() => {}),
     emptyClientIds: new WeakSet(),

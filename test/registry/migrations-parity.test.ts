@@ -1,5 +1,5 @@
 /**
- * The two dialects' migration lists stay one schema (docs/architecture.md §Adding to the registry):
+ * The two dialects' migration lists stay one schema (docs/architecture.md §The registry):
  * the same (version, name) pairs, and once applied the same tables, columns and named indexes,
  * types aside, but for what only PostgreSQL has.
  */

@@ -1,5 +1,5 @@
 /**
- * The change feed on PostgreSQL (docs/architecture.md §Change feed): outbox rows written in the
+ * The change feed on PostgreSQL (docs/operations.md §Change feed): outbox rows written in the
  * transaction of the change under an advisory lock, pg_notify, and a listener that replays from its
  * last seen sequence number on every reconnect, or resynchronizes in full when the outbox was pruned
  * past it. Real PostgreSQL (this file's schema); the listener's connection is cut with

@@ -5,8 +5,14 @@
  * broker's 1 s gate meanwhile; writes during the outage reject with internal_error (never a driver
  * error, never a crash).
  */
+import mqtt from 'mqtt';
+import { Registry as MetricsRegistry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePublicKey } from '@latchkey/device-sdk/protocol';
+import { createBroker, FEED_DOWN_LIMIT_MS } from '../../broker/src/index.ts';
+import { mintConnectToken } from '../../device-sdk/src/token/mint-token.ts';
 import { openRegistry, type FeedState, type Registry } from '../../provisioning/src/registry/index.ts';
+import { newKeyPair, recordingLog } from '../broker/helpers/broker-fixture.ts';
 import { pgBinDir, startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { requireService } from '../helpers/services.ts';
 import { newKey } from './registry-fixture.ts';
@@ -87,5 +93,46 @@ describe.runIf(runnable || process.env.CI === 'true')('a PostgreSQL restart mid-
     expect(committed.filter((id) => !delivered.includes(id))).toEqual([]);
     expect(delivered.filter((id) => !committed.includes(id)).length).toBeLessThanOrEqual(1);
     console.log(`postgres restart: ${committed.length} committed, ${delivered.length} delivered, ${refused.length} refused during the outage, feed down for up to ${maxDownMs} ms`);
+  });
+
+  it(`a broker whose feed is down for more than ${FEED_DOWN_LIMIT_MS} ms refuses CONNECTs with 3 until it has resynced`, { timeout: 90_000 }, async () => {
+    const registry = await openRegistry(cluster.url, { clock: Date.now, postgres: { feed: { minRetryMs: 50, maxRetryMs: 250 } } });
+    open.push(registry);
+    const broker = createBroker({ config: { host: '127.0.0.1', mqttPort: 0 }, registry, clock: Date.now, log: recordingLog(), metrics: new MetricsRegistry() });
+    await broker.listen();
+    const clients: mqtt.MqttClient[] = [];
+    try {
+      const { privateKey, pem } = newKeyPair();
+      await registry.devices.create({ id: 'gate-1', key: parsePublicKey(pem) }, 'admin');
+      const connack = async (): Promise<number> => {
+        const password = (await mintConnectToken({ subject: 'gate-1', privateKey, ttlSeconds: 600 })).token;
+        try {
+          clients.push(await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.addresses.mqtt?.port}`, { clientId: 'gate-1', username: 'x', password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 }));
+          return 0;
+        } catch (e) {
+          if (typeof (e as { code?: unknown }).code === 'number') return (e as { code: number }).code;
+          throw e;
+        }
+      };
+      const until = async (predicate: () => boolean) => {
+        const started = Date.now();
+        while (!predicate()) {
+          if (Date.now() - started > 30_000) throw new Error('condition not met in time');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      expect(await connack()).toBe(0); // and the credentials are now cached
+      await cluster.stop();
+      await until(() => registry.feed.downForMs() > FEED_DOWN_LIMIT_MS);
+      // the cached credentials would verify the token: the gate refuses first
+      expect(await connack()).toBe(3);
+      expect(await connack()).toBe(3);
+      await cluster.start();
+      await until(() => registry.feed.downForMs() === 0);
+      expect(await connack()).toBe(0);
+    } finally {
+      await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+      await broker.close();
+    }
   });
 });

@@ -38,6 +38,8 @@ export interface AuthenticateDeps {
   /** The peer address (may cost a system call: read only when needed). */
   readonly remoteAddressOf: (client: Client) => string | null;
   readonly timeoutMs: number;
+  /** ms the registry's change feed has been down (0 = up): above `FEED_DOWN_LIMIT_MS` every CONNECT gets 3 */
+  readonly feedDownForMs: () => number;
   /** Seconds spent in `verifyToken` (metrics). */
   readonly observeVerify: (seconds: number) => void;
   readonly onAccepted: (principal: SessionPrincipal) => void;
@@ -80,6 +82,13 @@ const refuse = (code: AuthFailureCode, message: string): never => {
   throw new ProtocolError(code, message);
 };
 
+/**
+ * A node whose registry change feed has been down longer than this refuses new CONNECTs with
+ * CONNACK 3 (server unavailable) until it has resynced: it could have missed a block, a delete or a
+ * key removal (issue 11; docs/operations.md §Change feed). The SDK retries a 3 with backoff.
+ */
+export const FEED_DOWN_LIMIT_MS = 1000;
+
 /** Refusals that are the server's doing, not the client's: never counted by the throttle. */
 const SERVER_SIDE: ReadonlySet<AuthFailureCode> = new Set(['internal_error', 'auth_timeout']);
 
@@ -90,7 +99,7 @@ function rethrowAsInternal(err: unknown): never {
 
 /**
  * The aedes `authenticate` hook (protocol.md §MQTT CONNECT), as a named list of steps:
- * client id (2) → throttle (5, token untouched) → password present and in size (4) → load the principal (the credential cache; on a miss, after the
+ * change feed up (3) → client id (2) → throttle (5, token untouched) → password present and in size (4) → load the principal (the credential cache; on a miss, after the
  * token's cheap structural checks, one registry read: 3 if it fails) → verifyToken against cached
  * KeyObjects (4) → blocked (5) → will topic allowed (5) → attach. Only a cache miss is asynchronous.
  * Calls back exactly once, within `timeoutMs`, never throws; every failure becomes a CONNACK
@@ -103,6 +112,12 @@ function rethrowAsInternal(err: unknown): never {
  */
 export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   const { rules, credentials, throttle, jtis, sessions } = deps;
+
+  /** The registry change feed is down for more than FEED_DOWN_LIMIT_MS: 3, whoever connects. */
+  const checkServing: Step<ConnectAttempt> = () => {
+    const down = deps.feedDownForMs();
+    if (down > FEED_DOWN_LIMIT_MS) throw new ProtocolError('internal_error', 'the registry change feed is down', { cause: new Error(`registry change feed down for ${down} ms`) });
+  };
 
   /** [MQTT-3.1.3-5] + protocol.md §MQTT CONNECT: a device id or `svc:{name}[:{instance}]`, else 2. */
   const checkClientId: Step<ConnectAttempt> = (a) => {
@@ -207,7 +222,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     sessions.attach(a.client, principal);
   };
 
-  const steps = [checkClientId, checkThrottle, checkPassword, loadPrincipal, verify, checkBlocked, checkWill, attach];
+  const steps = [checkServing, checkClientId, checkThrottle, checkPassword, loadPrincipal, verify, checkBlocked, checkWill, attach];
 
   const addressOf = (a: ConnectAttempt): string | null => {
     if (a.remoteAddress === undefined) a.remoteAddress = deps.remoteAddressOf(a.client);

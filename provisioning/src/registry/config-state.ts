@@ -2,7 +2,7 @@ import { jsonDepthExceeds } from '../json-depth.ts';
 import type { RegistryContext } from './context.ts';
 import { deviceExists } from './devices.ts';
 import { RegistryError } from './errors.ts';
-import { get, json, run, sql, value } from './plan.ts';
+import { all, get, json, run, sql, value } from './plan.ts';
 import type { JsonObject } from './types.ts';
 
 const Q = {
@@ -11,6 +11,9 @@ const Q = {
               ON CONFLICT (device_id) DO UPDATE SET version = excluded.version, config = excluded.config, updated_at = excluded.updated_at`,
   config: sql`SELECT version, config, updated_at FROM device_config WHERE device_id = ?`,
   state: sql`SELECT state, reported_at FROM device_state WHERE device_id = ?`,
+  // keyset pages by device id (both dialects sort ids byte by byte: PostgreSQL's columns are COLLATE "C")
+  allFirst: sql`SELECT device_id, version, config FROM device_config ORDER BY device_id LIMIT ?`,
+  allAfter: sql`SELECT device_id, version, config FROM device_config WHERE device_id > ? ORDER BY device_id LIMIT ?`,
   // a known device only: unknown ids insert nothing
   saveState: sql`INSERT INTO device_state (device_id, state, reported_at) SELECT id, ?, ? FROM devices WHERE id = ?
                  ON CONFLICT (device_id) DO UPDATE SET state = excluded.state, reported_at = excluded.reported_at`,
@@ -45,6 +48,22 @@ export class ConfigStateStore {
     return this.#ctx.read(function* () {
       const row = yield* get<{ version: number; config: string; updated_at: number }>(Q.config, deviceId);
       return row === undefined ? null : { version: row.version, config: json<JsonObject>(row.config), updatedAt: row.updated_at };
+    });
+  }
+
+  /**
+   * Every device's current config, `limit` at a time in device id order, after `after` (null: from
+   * the start). The broker re-publishes them as retained messages at start (restart durability,
+   * docs/operations.md §What survives a restart).
+   */
+  allConfigs(after: string | null, limit: number): Promise<Array<{ deviceId: string; version: number; config: JsonObject }>> {
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) return Promise.reject(new TypeError('limit must be an integer 1..10000'));
+    return this.#ctx.read(function* () {
+      const rows =
+        after === null
+          ? yield* all<{ device_id: string; version: number; config: string }>(Q.allFirst, limit)
+          : yield* all<{ device_id: string; version: number; config: string }>(Q.allAfter, after, limit);
+      return rows.map((r) => ({ deviceId: r.device_id, version: r.version, config: json<JsonObject>(r.config) }));
     });
   }
 

@@ -1,5 +1,6 @@
 import type { RegistryContext, WriteTx } from './context.ts';
 import { deleteCredential, insertCredential, keyHistory, unusedCredentials, type RemoveCredentialOptions } from './credentials.ts';
+import { queryDevices, type DevicePage, type DeviceQuery } from './device-query.ts';
 import { deviceSelect, groupDevices, type DeviceRow } from './device-rows.ts';
 import { RegistryError, type BatchItemError } from './errors.ts';
 import { all, bool, get, run, sql, type Plan } from './plan.ts';
@@ -143,6 +144,11 @@ export class DeviceStore {
     const devices = groupDevices(rows);
     const items = devices.slice(0, opts.limit);
     return { items, next: devices.length > opts.limit ? (items[items.length - 1]?.id ?? null) : null };
+  }
+
+  /** A listing page with status and id-prefix filters, keyset-paged both ways (device-query.ts). */
+  query(q: DeviceQuery): Promise<DevicePage> {
+    return queryDevices(this.#ctx, q);
   }
 
   /** Sets `blocked` and/or replaces `metadata`. Blocking emits `principal_blocked`. */

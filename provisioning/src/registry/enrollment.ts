@@ -39,6 +39,21 @@ function toRecord(r: TokenRow): EnrollmentTokenRecord {
   };
 }
 
+/** Where a page of tokens starts: just after this token in creation order. */
+export interface TokenPageKey {
+  createdAt: number;
+  tokenId: string;
+}
+
+/**
+ * A page's `next` key, `<createdAt>.<tokenId>`, read back (the API's cursor and the console's
+ * page link carry it); null when it is not one.
+ */
+export function parseTokenPageKey(key: string): TokenPageKey | null {
+  const m = /^(\d{1,16})\.([A-Za-z0-9_-]{12})$/.exec(key);
+  return m === null ? null : { createdAt: Number(m[1]), tokenId: m[2]! };
+}
+
 /**
  * The usable token for this id and secret hash (constant-time comparison). Unknown, wrong secret,
  * expired and used up are all `enrollment_token_invalid`.
@@ -95,7 +110,7 @@ export class EnrollmentStore {
    * Tokens in creation order, `limit` at a time. `after` is the previous page's `next`: the key
    * `<createdAt>.<tokenId>` of its last token (keyset paging, like devices by id).
    */
-  async list(opts: { limit: number; after?: { createdAt: number; tokenId: string } | null }): Promise<Page<EnrollmentTokenRecord>> {
+  async list(opts: { limit: number; after?: TokenPageKey | null }): Promise<Page<EnrollmentTokenRecord>> {
     if (!Number.isSafeInteger(opts.limit) || opts.limit < 1) throw new TypeError('limit must be a positive integer');
     const after = opts.after ?? { createdAt: -1, tokenId: '' };
     const rows = await this.#ctx.read(() => all<TokenRow>(Q.page, after.createdAt, after.tokenId, opts.limit + 1));

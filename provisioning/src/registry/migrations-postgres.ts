@@ -88,7 +88,7 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX audit_by_target ON audit_log(target, seq);
 
-      -- the change feed (docs/architecture.md §Change feed): written in the transaction of the change
+      -- the change feed (docs/operations.md §Change feed): written in the transaction of the change
       CREATE TABLE registry_changes (
         seq    bigserial PRIMARY KEY,
         at     bigint NOT NULL,
@@ -109,6 +109,17 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 3,
+    name: 'console indexes',
+    // the same partial indexes as SQLite's (device-query.ts walks them in id order)
+    sql: `
+      CREATE INDEX device_status_connected ON device_status(device_id) WHERE sessions > 0;
+      CREATE INDEX device_status_refused ON device_status(device_id) WHERE last_error_code IS NOT NULL;
+      CREATE INDEX devices_blocked ON devices(id) WHERE blocked;
+      CREATE INDEX audit_by_action_at ON audit_log(action, at);
+    `,
+  },
+  {
+    version: 4,
     name: 'credential usage and key history',
     sql: `
       ALTER TABLE credentials ADD COLUMN last_connect_at bigint;

@@ -6,6 +6,7 @@ import { RegistryContext } from './context.ts';
 import { checkDatabaseUrl } from './database-url.ts';
 import { DeviceStore } from './devices.ts';
 import { EnrollmentStore } from './enrollment.ts';
+import { FleetStats } from './fleet-stats.ts';
 import { toRegistryError } from './errors.ts';
 import { migratePostgres } from './migrations-postgres.ts';
 import { all, D, json, same, sql, type Dialect, type Plan } from './plan.ts';
@@ -17,7 +18,7 @@ import { ServiceStore } from './services.ts';
 import { openSqlite } from './sqlite-runner.ts';
 import { StatusStore, type SessionEvent } from './status.ts';
 import { recordCredentialUses } from './credentials.ts';
-import type { AuthFailure, CredentialUse, PrincipalRecord, RegistryChange, ServiceAcl } from './types.ts';
+import type { AuthFailure, CredentialUse, JsonObject, PrincipalRecord, RegistryChange, ServiceAcl } from './types.ts';
 
 /** A principal's row (`found`: a device's `blocked`, a service's `acl`; null when unknown) with one credential, or none. */
 interface PrincipalRow {
@@ -92,6 +93,8 @@ export class Registry {
   readonly status: StatusStore;
   readonly audit: AuditStore;
   readonly retention: RetentionStore;
+  /** read-only fleet figures (connected count, statuses, refusals by minute) */
+  readonly stats: FleetStats;
   /** the change feed's health: `downForMs`, `sync`, `onState` */
   readonly feed: FeedHealth;
   readonly #runner: Runner;
@@ -114,6 +117,7 @@ export class Registry {
     this.status = new StatusStore(this.#ctx);
     this.audit = new AuditStore(this.#ctx);
     this.retention = new RetentionStore(this.#ctx);
+    this.stats = new FleetStats(this.#ctx);
   }
 
   /**
@@ -181,6 +185,11 @@ export class Registry {
 
   saveState(deviceId: string, stateJson: string, at: number): Promise<void> {
     return this.configState.saveState(deviceId, stateJson, at);
+  }
+
+  /** Every device's current config, a page at a time (the broker's retained-config re-seed at start). */
+  allConfigs(after: string | null, limit: number): Promise<Array<{ deviceId: string; version: number; config: JsonObject }>> {
+    return this.configState.allConfigs(after, limit);
   }
 
   /** For readiness probes: true when the database answers (SQLite: and passes a quick check). */
