@@ -61,7 +61,7 @@ export type BrokerMode = (typeof BROKER_MODES)[number];
 export interface BrokerChild {
   mode: BrokerMode;
   port: number;
-  request<T>(cmd: 'cpu' | 'mem'): Promise<T>;
+  request<T>(cmd: 'cpu' | 'mem' | 'metrics'): Promise<T>;
   stop(): Promise<void>;
 }
 
@@ -89,7 +89,7 @@ export async function startBrokerChild(
   return {
     mode,
     port,
-    request: <T>(cmd: 'cpu' | 'mem') =>
+    request: <T>(cmd: 'cpu' | 'mem' | 'metrics') =>
       new Promise<T>((resolve) => {
         child.once('message', (m: Record<string, T>) => resolve(m[cmd] as T));
         child.send({ cmd });

@@ -9,7 +9,7 @@ import {
   type Clock,
 } from '@latchkey/device-sdk/protocol';
 import type { Registry } from '../registry/index.ts';
-import { bearerMatcher, bearerToken } from './admin-token.ts';
+import { bearerToken, secretMatcher } from './admin-token.ts';
 import { ApiError } from './api-error.ts';
 import type { FailureLimiter } from './failure-limiter.ts';
 
@@ -58,7 +58,9 @@ export async function verifyServiceToken(token: string, registry: Registry, rule
  * against the address's budget (shared with wrong admin tokens), and a valid one is never throttled.
  */
 export function requireReader(app: FastifyInstance, o: { adminToken: string; throttle: FailureLimiter; registry: Registry; rules: { audience: string; clockTolerance: number }; clock: Clock }): void {
-  const isAdmin = bearerMatcher(o.adminToken);
+  // the admin token compared without counting (a service account's token is no failed admin token); refusals count below
+  const matchesAdmin = secretMatcher(o.adminToken);
+  const isAdmin = (authorization: string | undefined) => matchesAdmin(bearerToken(authorization));
   app.addHook('onRequest', async (request, reply) => {
     const authorization = request.headers.authorization;
     if (isAdmin(authorization)) {
