@@ -86,7 +86,7 @@ const CLOSE_DEADLINE_MS = 5_000;
 export function createBroker(deps: BrokerDeps): Broker {
   if (deps === null || typeof deps !== 'object') throw new TypeError('createBroker needs { config, registry, log, metrics }');
   const { registry, log, metrics: metricsRegistry } = deps;
-  for (const m of ['findPrincipal', 'onChange', 'recordSessionEvents', 'recordSeen', 'recordAuthFailure', 'recordLastErrors', 'saveState', 'allConfigs'] as const) {
+  for (const m of ['findPrincipal', 'onChange', 'recordSessionEvents', 'recordSeen', 'recordCredentialUses', 'recordAuthFailure', 'recordLastErrors', 'saveState', 'allConfigs'] as const) {
     if (typeof registry?.[m] !== 'function') throw new TypeError(`registry.${m} must be a function`);
   }
   if (typeof registry.feed?.downForMs !== 'function' || typeof registry.feed.onState !== 'function') throw new TypeError('registry.feed must have downForMs() and onState()');

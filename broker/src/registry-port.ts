@@ -108,6 +108,8 @@ export interface PrincipalRecord {
     /** epoch ms, or null for no expiry */
     expiresAt: number | null;
   }>;
+  /** devices: metadata `signedTelemetry: "required"` (protocol.md §Signed messages at the broker); services: false */
+  signedTelemetry: boolean;
 }
 
 /** The registry change feed (protocol.md §MQTT CONNECT: block, delete, key removal end live sessions). */
@@ -115,6 +117,7 @@ export type RegistryChange =
   | { type: 'principal_created'; principal: string }
   | { type: 'principal_blocked'; principal: string }
   | { type: 'principal_unblocked'; principal: string }
+  | { type: 'principal_updated'; principal: string }
   | { type: 'principal_deleted'; principal: string }
   | { type: 'credential_added'; principal: string; kid: string }
   | { type: 'credential_removed'; principal: string; kid: string };

@@ -41,17 +41,22 @@ export function createAuthorizers(deps: AuthorizeDeps) {
     // protocol.md §Topics: the retain flag on device publishes is ignored
     if (p.kind === 'device') packet.retain = false;
     // protocol.md §Signed messages at the broker: one verify, only where signatures are required
-    if (deps.signed.required(packet.topic)) {
-      const settle = (result: SignedPublishResult) => {
-        deps.onSignedPublish(p, packet.topic, result);
-        callback(result.ok ? null : denied());
-      };
+    const settle = (result: SignedPublishResult) => {
+      deps.onSignedPublish(p, packet.topic, result);
+      callback(result.ok ? null : denied());
+    };
+    const check = (required: boolean) => {
+      if (!required) {
+        callback(null);
+        return;
+      }
       const result = deps.signed.check(p, packet.topic, packet.payload as Buffer);
       if (result instanceof Promise) void result.then(settle);
       else settle(result);
-      return;
-    }
-    callback(null);
+    };
+    const required = deps.signed.required(packet.topic);
+    if (required instanceof Promise) void required.then(check);
+    else check(required);
   }
 
   function authorizeSubscribe(

@@ -45,9 +45,22 @@ export function createSignedPublishCheck(deps: SignedPublishDeps) {
   const { rules, clock, credentialsOf, loadCredentials, requiredTopics, maxBytes } = deps;
   const credentialsOfRecord = (record: CachedPrincipal | null) => (record === null || record.kind !== 'device' ? null : record.credentials);
 
-  /** Must a publish on `topic` be a signed message? */
-  function required(topic: string): boolean {
-    return requiredTopics.length > 0 && deviceOfPublishTopic(topic) !== null && requiredTopics.some((f) => topicMatches(f, topic));
+  /**
+   * Must a publish on `topic` be a signed message? A device → cloud topic that `requireSignedTopics`
+   * covers; or the telemetry (`devices/{id}/telemetry[/…]`) of a device whose metadata says
+   * `signedTelemetry: "required"`: answered from the broker's cache (the hot path: a device
+   * publishing its own telemetry is cached since its CONNECT), else after one registry read.
+   */
+  function required(topic: string): boolean | Promise<boolean> {
+    const deviceId = deviceOfPublishTopic(topic);
+    if (deviceId === null) return false;
+    if (requiredTopics.length > 0 && requiredTopics.some((f) => topicMatches(f, topic))) return true;
+    const telemetry = `devices/${deviceId}/telemetry`;
+    if (topic !== telemetry && !topic.startsWith(`${telemetry}/`)) return false;
+    const cached = credentialsOf(deviceId);
+    if (cached !== undefined) return cached !== null && cached.signedTelemetry;
+    // a registry failure: cannot tell, so require (the check then refuses with internal_error)
+    return loadCredentials(deviceId).then((record) => record !== null && record.signedTelemetry, () => true);
   }
 
   /** What the edge check verified, by payload (aedes hands the same Buffer on to its `publish` event). */

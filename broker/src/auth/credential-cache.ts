@@ -9,6 +9,8 @@ export interface CachedPrincipal {
   readonly blocked: boolean;
   readonly acl: TopicAcl | null;
   readonly credentials: readonly VerifiableCredential[];
+  /** devices: metadata `signedTelemetry: "required"` (protocol.md §Signed messages at the broker) */
+  readonly signedTelemetry: boolean;
 }
 
 /** What a lookup answers: the principal (null when unknown) and the credentials to verify its token against. */
@@ -147,7 +149,7 @@ export class CredentialCache {
 
   /** What the registry would answer for a principal with one credential: the decoy key. */
   #decoyRecord(principal: string): PrincipalRecord {
-    return { kind: 'device', principal, blocked: false, acl: null, credentials: [{ kid: this.decoyKid, spkiDer: new Uint8Array(this.#decoySpki), expiresAt: null }] };
+    return { kind: 'device', principal, blocked: false, acl: null, credentials: [{ kid: this.decoyKid, spkiDer: new Uint8Array(this.#decoySpki), expiresAt: null }], signedTelemetry: false };
   }
 
   /** A registry record as the cache keeps it: KeyObjects imported once, frozen. */
@@ -168,6 +170,7 @@ export class CredentialCache {
       blocked: record.blocked,
       acl: record.acl === null ? null : Object.freeze({ publish: [...record.acl.publish], subscribe: [...record.acl.subscribe] }),
       credentials: frozen,
+      signedTelemetry: record.signedTelemetry === true,
     });
     return Object.freeze({ record: known ? principal : null, credentials: frozen });
   }

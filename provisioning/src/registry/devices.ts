@@ -160,7 +160,10 @@ export class DeviceStore {
         yield* run(Q.setBlocked, patch.blocked, id);
         tx.emit({ type: patch.blocked ? 'principal_blocked' : 'principal_unblocked', principal: id });
       }
-      if (patch.metadata !== undefined) yield* run(Q.setMetadata, JSON.stringify(patch.metadata), id);
+      if (patch.metadata !== undefined) {
+        yield* run(Q.setMetadata, JSON.stringify(patch.metadata), id);
+        tx.emit({ type: 'principal_updated', principal: id }); // the broker re-reads signedTelemetry
+      }
       const detail: JsonObject = {};
       if (patch.blocked !== undefined) detail.blocked = patch.blocked;
       if (patch.metadata !== undefined) detail.metadata = true;

@@ -23,18 +23,25 @@ import type { AuthFailure, CredentialUse, JsonObject, PrincipalRecord, RegistryC
 /** A principal's row (`found`: a device's `blocked`, a service's `acl`; null when unknown) with one credential, or none. */
 interface PrincipalRow {
   found: unknown;
+  /** a device's metadata (a service's acl again: both queries have one shape) */
+  extra: unknown;
   kid: string | null;
   spki_der: Buffer | null;
   expires_at: number | null;
 }
-const principalQuery = (table: string, key: string, found: string) => sql`
-  SELECT p.${same(found)} AS found, c.kid AS kid, c.spki_der AS spki_der, c.expires_at AS expires_at
+const principalQuery = (table: string, key: string, found: string, extra: string) => sql`
+  SELECT p.${same(found)} AS found, p.${same(extra)} AS extra, c.kid AS kid, c.spki_der AS spki_der, c.expires_at AS expires_at
   FROM (SELECT CAST(? AS text) AS key, CAST(? AS text) AS principal) AS q
   LEFT JOIN ${same(table)} AS p ON p.${same(key)} = q.key
   LEFT JOIN credentials AS c ON c.principal = q.principal
   ORDER BY c.created_at, c.${D.insertionOrder}`;
-const DEVICE_PRINCIPAL = principalQuery('devices', 'id', 'blocked');
-const SERVICE_PRINCIPAL = principalQuery('services', 'name', 'acl');
+const DEVICE_PRINCIPAL = principalQuery('devices', 'id', 'blocked', 'metadata');
+const SERVICE_PRINCIPAL = principalQuery('services', 'name', 'acl', 'acl');
+
+/** protocol.md §Signed messages at the broker: device metadata `signedTelemetry: "required"`. */
+export function requiresSignedTelemetry(metadata: unknown): boolean {
+  return typeof metadata === 'object' && metadata !== null && (metadata as { signedTelemetry?: unknown }).signedTelemetry === 'required';
+}
 
 /** A device id, or a service principal: one statement either way (issue 16: the lookup's cost does not tell whether an id exists). */
 function* findPrincipal(principal: string): Plan<PrincipalRecord | null> {
@@ -48,8 +55,15 @@ function* findPrincipal(principal: string): Plan<PrincipalRecord | null> {
     .filter((r) => r.kid !== null)
     .map((r) => ({ kid: r.kid as string, spkiDer: new Uint8Array(r.spki_der as Buffer), expiresAt: r.expires_at }));
   return service !== null
-    ? { kind: 'service', principal, blocked: false, acl: json<ServiceAcl>(first.found), credentials }
-    : { kind: 'device', principal, blocked: first.found === true || first.found === 1, acl: null, credentials };
+    ? { kind: 'service', principal, blocked: false, acl: json<ServiceAcl>(first.found), credentials, signedTelemetry: false }
+    : {
+        kind: 'device',
+        principal,
+        blocked: first.found === true || first.found === 1,
+        acl: null,
+        credentials,
+        signedTelemetry: requiresSignedTelemetry(json<JsonObject>(first.extra)),
+      };
 }
 
 export interface RegistryOptions {

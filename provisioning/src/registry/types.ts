@@ -130,6 +130,8 @@ export type RegistryChange =
   | { type: 'principal_created'; principal: string }
   | { type: 'principal_blocked'; principal: string }
   | { type: 'principal_unblocked'; principal: string }
+  /** what the broker caches about it changed (a device's metadata): no session ends */
+  | { type: 'principal_updated'; principal: string }
   | { type: 'principal_deleted'; principal: string }
   | { type: 'credential_added'; principal: string; kid: string }
   | { type: 'credential_removed'; principal: string; kid: string };
@@ -158,4 +160,6 @@ export interface PrincipalRecord {
   blocked: boolean;
   acl: { publish: readonly string[]; subscribe: readonly string[] } | null;
   credentials: ReadonlyArray<{ kid: string; spkiDer: Uint8Array; expiresAt: number | null }>;
+  /** devices: metadata `signedTelemetry: "required"` (its telemetry must be signed at the broker); services: false */
+  signedTelemetry: boolean;
 }
