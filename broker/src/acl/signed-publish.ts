@@ -1,5 +1,6 @@
 import {
   deviceOfPublishTopic,
+  deviceTopics,
   isProtocolError,
   topicMatches,
   verifySignedMessage,
@@ -55,7 +56,7 @@ export function createSignedPublishCheck(deps: SignedPublishDeps) {
     const deviceId = deviceOfPublishTopic(topic);
     if (deviceId === null) return false;
     if (requiredTopics.length > 0 && requiredTopics.some((f) => topicMatches(f, topic))) return true;
-    const telemetry = `devices/${deviceId}/telemetry`;
+    const { telemetry } = deviceTopics(deviceId);
     if (topic !== telemetry && !topic.startsWith(`${telemetry}/`)) return false;
     const cached = credentialsOf(deviceId);
     if (cached !== undefined) return cached !== null && cached.signedTelemetry;

@@ -3,7 +3,8 @@ import { deleteCredential, insertCredential, keyHistory, unusedCredentials, type
 import { queryDevices, type DevicePage, type DeviceQuery } from './device-query.ts';
 import { deviceSelect, groupDevices, type DeviceRow } from './device-rows.ts';
 import { RegistryError, type BatchItemError } from './errors.ts';
-import { all, bool, get, run, sql, type Plan } from './plan.ts';
+import { all, bool, get, json, run, sql, type Plan } from './plan.ts';
+import { requiresSignedTelemetry } from './signed-telemetry.ts';
 import type { CredentialKey, CredentialRecord, DeviceRecord, JsonObject, KeyHistoryEntry, NewDevice, Page, UnusedCredential } from './types.ts';
 
 /** api.md §Devices: a batch holds at most this many devices. */
@@ -14,7 +15,7 @@ const Q = {
   insert: sql`INSERT INTO devices (id, blocked, metadata, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   delete: sql`DELETE FROM devices WHERE id = ?`,
   exists: sql`SELECT 1 AS found FROM devices WHERE id = ?`,
-  blockedOf: sql`SELECT blocked FROM devices WHERE id = ?`,
+  blockedOf: sql`SELECT blocked, metadata FROM devices WHERE id = ?`,
   setBlocked: sql`UPDATE devices SET blocked = ? WHERE id = ?`,
   setMetadata: sql`UPDATE devices SET metadata = ? WHERE id = ?`,
   one: deviceSelect('SELECT * FROM devices WHERE id = ?'),
@@ -154,7 +155,7 @@ export class DeviceStore {
   /** Sets `blocked` and/or replaces `metadata`. Blocking emits `principal_blocked`. */
   update(id: string, patch: { blocked?: boolean; metadata?: JsonObject }, actor: string): Promise<DeviceRecord> {
     return this.#ctx.write(function* (tx) {
-      const current = yield* get<{ blocked: unknown }>(Q.blockedOf, id);
+      const current = yield* get<{ blocked: unknown; metadata: unknown }>(Q.blockedOf, id);
       if (current === undefined) throw new RegistryError('device_not_found', 'no such device');
       if (patch.blocked !== undefined && patch.blocked !== bool(current.blocked)) {
         yield* run(Q.setBlocked, patch.blocked, id);
@@ -162,7 +163,10 @@ export class DeviceStore {
       }
       if (patch.metadata !== undefined) {
         yield* run(Q.setMetadata, JSON.stringify(patch.metadata), id);
-        tx.emit({ type: 'principal_updated', principal: id }); // the broker re-reads signedTelemetry
+        // protocol.md §Signed messages at the broker: the broker re-reads a device whose requirement changed
+        if (requiresSignedTelemetry(patch.metadata) !== requiresSignedTelemetry(json<JsonObject>(current.metadata))) {
+          tx.emit({ type: 'principal_updated', principal: id });
+        }
       }
       const detail: JsonObject = {};
       if (patch.blocked !== undefined) detail.blocked = patch.blocked;

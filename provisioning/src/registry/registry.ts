@@ -18,6 +18,7 @@ import { ServiceStore } from './services.ts';
 import { openSqlite } from './sqlite-runner.ts';
 import { StatusStore, type SessionEvent } from './status.ts';
 import { recordCredentialUses } from './credentials.ts';
+import { requiresSignedTelemetry } from './signed-telemetry.ts';
 import type { AuthFailure, CredentialUse, JsonObject, PrincipalRecord, RegistryChange, ServiceAcl } from './types.ts';
 
 /** A principal's row (`found`: a device's `blocked`, a service's `acl`; null when unknown) with one credential, or none. */
@@ -38,10 +39,6 @@ const principalQuery = (table: string, key: string, found: string, extra: string
 const DEVICE_PRINCIPAL = principalQuery('devices', 'id', 'blocked', 'metadata');
 const SERVICE_PRINCIPAL = principalQuery('services', 'name', 'acl', 'acl');
 
-/** protocol.md §Signed messages at the broker: device metadata `signedTelemetry: "required"`. */
-export function requiresSignedTelemetry(metadata: unknown): boolean {
-  return typeof metadata === 'object' && metadata !== null && (metadata as { signedTelemetry?: unknown }).signedTelemetry === 'required';
-}
 
 /** A device id, or a service principal: one statement either way (issue 16: the lookup's cost does not tell whether an id exists). */
 function* findPrincipal(principal: string): Plan<PrincipalRecord | null> {
