@@ -10,7 +10,7 @@ import { signDeviceMessage, type ServiceClient } from '@latchkey/device-sdk';
 
 /**
  * - `altered`: the claims' `body` replaced (other telemetry), header and signature kept;
- * - `moved`: the exact message re-published on another device's telemetry topic;
+ * - `moved`: the exact message re-published on the same topic of another device;
  * - `forged`: a new message for the device, signed with the rogue's own key;
  * - `replayed`: the exact message re-published on its own topic.
  */
@@ -138,7 +138,10 @@ export class TamperingBroker {
         const others = this.#deviceIds.filter((id) => id !== device);
         if (others.length === 0) return null;
         const other = others[this.#taken % others.length]!;
-        return Promise.resolve({ topic: `devices/${other}/telemetry`, payload });
+        // the same topic with the other device's id in its device level (devices/{id}/telemetry[/…])
+        const levels = topic.split('/');
+        levels[1] = other;
+        return Promise.resolve({ topic: levels.join('/'), payload });
       }
       case 'forged':
         return signDeviceMessage({ deviceId: device, topic, payload: { seq: 2 ** 52 - this.#taken, ts: Date.now(), forged: true }, seq: 2 ** 52 - this.#taken, privateKey: this.#privateKey }).then(
