@@ -36,6 +36,11 @@ export function connectPacket(clientId: string, password: string): Buffer {
     return Buffer.concat([len, b]);
   };
   const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2, 0, 0]), str(clientId), str('x'), str(password)]);
+  return mqttPacket(0x10, body);
+}
+
+/** An MQTT packet: the fixed header's first byte, the remaining length (MQTT 3.1.1 §2.2.3), the body. */
+export function mqttPacket(first: number, body: Buffer): Buffer {
   const len: number[] = [];
   let n = body.length;
   do {
@@ -44,7 +49,7 @@ export function connectPacket(clientId: string, password: string): Buffer {
     if (n > 0) b |= 0x80;
     len.push(b);
   } while (n > 0);
-  return Buffer.concat([Buffer.from([0x10, ...len]), body]);
+  return Buffer.concat([Buffer.from([first, ...len]), body]);
 }
 
 /** CONNECT packets with valid tokens for every device. */

@@ -23,7 +23,7 @@ import { encodePayload } from '../device-sdk/src/messaging/encode-payload.ts';
 import { MessageSigner } from '../device-sdk/src/messaging/message-signer.ts';
 import { mintConnectToken } from '../device-sdk/src/token/mint-token.ts';
 import { signerOf } from '../device-sdk/src/token/jws-signing.ts';
-import { connectPacket, makeDevices, startBrokerChild, type BenchDevice, type BrokerChild } from './broker-children.ts';
+import { connectPacket, makeDevices, mqttPacket, startBrokerChild, type BenchDevice, type BrokerChild } from './broker-children.ts';
 import type { BenchResult } from './types.ts';
 
 const DEVICES = 20;
@@ -40,18 +40,10 @@ type Mode = (typeof MODES)[number];
 const telemetry = (seq: number) => ({ seq, ts: 1_767_225_600_000 + seq, celsius: 21.5, humidity: 40.2, setpoint: 21, mode: 'heat' });
 const topicOf = (d: BenchDevice) => deviceTopics(d.id).telemetry;
 
+/** A QoS 1 PUBLISH with packet id `id`. */
 function publishPacket(topic: string, payload: Buffer, id: number): Buffer {
   const t = Buffer.from(topic);
-  const body = Buffer.concat([Buffer.from([t.length >> 8, t.length & 0xff]), t, Buffer.from([id >> 8, id & 0xff]), payload]);
-  const len: number[] = [];
-  let n = body.length;
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    len.push(b);
-  } while (n > 0);
-  return Buffer.concat([Buffer.from([0x32, ...len]), body]);
+  return mqttPacket(0x32, Buffer.concat([Buffer.from([t.length >> 8, t.length & 0xff]), t, Buffer.from([id >> 8, id & 0xff]), payload]));
 }
 
 /** A device connection over a raw socket (no client library in the measured path's other end). */

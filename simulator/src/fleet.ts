@@ -4,7 +4,7 @@
  * holds a steady state with backend commands and rogue clients, drains, and reports.
  * Built only from the SDK's public API and HTTP, like a customer's fleet.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { ServiceClient, enroll, generateDeviceKeyPair, isDeviceClientError, isDeviceMessageError, mintConnectToken, publicKeyToPem } from '@latchkey/device-sdk';
 import { inParallel, sleep } from './async-tools.ts';
 import { CommandDriver } from './command-driver.ts';
@@ -114,20 +114,26 @@ async function registerService(run: Run): Promise<void> {
   await run.api.createService(run.serviceName, publicKeyToPem(run.serviceKey.privateKey), { publish: [], subscribe: [TELEMETRY_FILTER] });
 }
 
-/** Subscribe (QoS 1, persistent session) before any device connects, so nothing is missed. */
-async function startCounting(run: Run): Promise<void> {
+/** A service account of the run (long-lived tokens: it is an instrument or a rogue, not the thing under test). */
+function connectService(run: Run, serviceName: string, privateKey: KeyObject): Promise<ServiceClient> {
   const { o } = run;
-  run.counter = new TelemetryCounter(run.provisioned.map((d) => d.id));
-  const service = await ServiceClient.connect({
-    serviceName: run.serviceName,
+  return ServiceClient.connect({
+    serviceName,
     brokerUrl: o.mqttUrl,
-    privateKey: run.serviceKey.privateKey,
+    privateKey,
     audience: o.audience,
     tokenTtlSeconds: o.serviceTokenTtlS,
     connectTimeoutMs: o.connectTimeoutMs,
     clock: run.clock,
     provisioningUrl: o.httpUrl,
   });
+}
+
+/** Subscribe (QoS 1, persistent session) before any device connects, so nothing is missed. */
+async function startCounting(run: Run): Promise<void> {
+  const { o } = run;
+  run.counter = new TelemetryCounter(run.provisioned.map((d) => d.id));
+  const service = await connectService(run, run.serviceName, run.serviceKey.privateKey);
   run.service = service;
   service.on('error', () => {});
   const handler = o.signed ? (topic: string, payload: Buffer) => verifyAndCount(run, service, topic, payload) : (topic: string, payload: Buffer) => run.counter.handle(topic, payload);
@@ -163,15 +169,7 @@ async function startTampering(run: Run): Promise<void> {
   const name = `${run.serviceName}-tamper`;
   const key = generateDeviceKeyPair();
   await run.api.createService(name, publicKeyToPem(key.privateKey), { publish: [TELEMETRY_FILTER], subscribe: [TELEMETRY_FILTER] });
-  const client = await ServiceClient.connect({
-    serviceName: name,
-    brokerUrl: o.mqttUrl,
-    privateKey: key.privateKey,
-    audience: o.audience,
-    tokenTtlSeconds: o.serviceTokenTtlS,
-    connectTimeoutMs: o.connectTimeoutMs,
-    clock: run.clock,
-  });
+  const client = await connectService(run, name, key.privateKey);
   run.tampererClient = client;
   client.on('error', () => {});
   const tamperer = new TamperingBroker({ client, privateKey: key.privateKey, deviceIds: run.provisioned.map((d) => d.id), budget: o.tamper });
