@@ -78,16 +78,16 @@ function floorHook(keys: Map<string, KeyObject>) {
 
 if (mode === 'auth') {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-bench-'));
-  const registry = openRegistry(path.join(dir, 'bench.db'), { clock: Date.now });
+  const registry = await openRegistry(path.join(dir, 'bench.db'), { clock: Date.now });
   const plain = devices.filter((d) => !d.id.startsWith('svc:'));
   for (let i = 0; i < plain.length; i += 5000) {
-    registry.devices.createMany(
+    await registry.devices.createMany(
       plain.slice(i, i + 5000).map((d) => ({ id: d.id, key: parsePublicKey(d.publicKeyPem) })),
       'bench',
     );
   }
   for (const s of devices.filter((d) => d.id.startsWith('svc:'))) {
-    registry.services.create({ name: s.id.slice(4), key: parsePublicKey(s.publicKeyPem), acl: { publish: [], subscribe: ['devices/#'] } }, 'bench');
+    await registry.services.create({ name: s.id.slice(4), key: parsePublicKey(s.publicKeyPem), acl: { publish: [], subscribe: ['devices/#'] } }, 'bench');
   }
   const metrics = new MetricsRegistry();
   metricsText = () => metrics.metrics();
@@ -102,7 +102,7 @@ if (mode === 'auth') {
   port = broker.addresses.mqtt?.port as number;
   stop = async () => {
     await broker.close();
-    registry.close();
+    await registry.close();
     rmSync(dir, { recursive: true, force: true });
   };
 } else {

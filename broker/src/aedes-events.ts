@@ -14,7 +14,7 @@ export interface AedesEventDeps {
   registry: BrokerRegistryPort;
   clock: Clock;
   /** a signed message's verified body (protocol.md §Signed messages), else null */
-  unwrapSigned: (p: SessionPrincipal, topic: string, payload: Buffer) => Buffer | null;
+  unwrapSigned: (p: SessionPrincipal, topic: string, payload: Buffer) => Promise<Buffer | null>;
   log: { debug(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 

@@ -13,7 +13,7 @@ export interface BrokerMetrics {
   dropped(reason: 'offline_queue_full', count: number): void;
   closed(reason: ConnectionCloseReason): void;
   /** A publish on a topic that requires signed messages: verified, or refused with its reason. */
-  signedPublish(reason: 'ok' | MessageFailureCode): void;
+  signedPublish(reason: 'ok' | MessageFailureCode | 'internal_error'): void;
 }
 
 /**

@@ -5,7 +5,8 @@ import { createAuthorizers } from './acl/authorize.ts';
 import { createSignedPublishCheck } from './acl/signed-publish.ts';
 import { allClients, clientById, memoryPersistence, type BrokerPersistence } from './aedes-internals.ts';
 import { wireAedesEvents } from './aedes-events.ts';
-import { createAuthenticate } from './auth/authenticate.ts';
+import { createAuthenticate, FEED_DOWN_LIMIT_MS } from './auth/authenticate.ts';
+import { seedRetainedConfig } from './config-seed.ts';
 import { reportConnects } from './auth/connect-report.ts';
 import { CredentialCache } from './auth/credential-cache.ts';
 import { FailureThrottle } from './auth/failure-throttle.ts';
@@ -85,9 +86,10 @@ const CLOSE_DEADLINE_MS = 5_000;
 export function createBroker(deps: BrokerDeps): Broker {
   if (deps === null || typeof deps !== 'object') throw new TypeError('createBroker needs { config, registry, log, metrics }');
   const { registry, log, metrics: metricsRegistry } = deps;
-  for (const m of ['findPrincipal', 'onChange', 'recordConnected', 'recordDisconnected', 'recordSeen', 'recordAuthFailure', 'recordLastErrors', 'saveState'] as const) {
+  for (const m of ['findPrincipal', 'onChange', 'recordSessionEvents', 'recordSeen', 'recordCredentialUses', 'recordAuthFailure', 'recordLastErrors', 'saveState', 'allConfigs'] as const) {
     if (typeof registry?.[m] !== 'function') throw new TypeError(`registry.${m} must be a function`);
   }
+  if (typeof registry.feed?.downForMs !== 'function' || typeof registry.feed.onState !== 'function') throw new TypeError('registry.feed must have downForMs() and onState()');
   if (typeof log?.info !== 'function') throw new TypeError('log must be a logger');
   if (typeof metricsRegistry?.registerMetric !== 'function') throw new TypeError('metrics must be a prom-client Registry');
   if (deps.clock !== undefined && typeof deps.clock !== 'function') throw new TypeError('clock must be a function');
@@ -123,12 +125,19 @@ export function createBroker(deps: BrokerDeps): Broker {
     emptyClientIds,
     remoteAddressOf: (client) => remoteAddressOf(client.conn),
     timeoutMs: AUTH_TIMEOUT_MS,
+    feedDownForMs: () => registry.feed.downForMs(),
     ...report.hooks,
+    onAccepted: (p) => {
+      report.hooks.onAccepted(p);
+      // issue 15: the credential that verified this connect, batched with device status (no write per connect)
+      status.credentialUsed(p.principal, p.kid, 'connect');
+    },
   });
   const signed = createSignedPublishCheck({
     rules: config,
     clock,
-    credentialsOf: (deviceId) => credentials.get(deviceId),
+    credentialsOf: (deviceId) => credentials.peek(deviceId)?.record,
+    loadCredentials: async (deviceId) => (await credentials.load(deviceId)).record,
     requiredTopics: config.requireSignedTopics,
     maxBytes: config.maxPacketSize,
   });
@@ -142,6 +151,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     onSignedPublish: (p, topic, result) => {
       if (result.ok) {
         metrics.signedPublish('ok');
+        status.credentialUsed(result.verified.deviceId, result.verified.kid, 'message');
         return;
       }
       metrics.signedPublish(result.reason);
@@ -180,7 +190,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   });
 
   const ender = createSessionEnder({ aedes, persistence, sessions, credentials, metrics, log });
-  const unwrapSigned = (p: SessionPrincipal, topic: string, payload: Buffer) => signed.unwrap(p, topic, payload)?.payload ?? null;
+  const unwrapSigned = async (p: SessionPrincipal, topic: string, payload: Buffer) => (await signed.unwrap(p, topic, payload))?.payload ?? null;
   wireAedesEvents(aedes, { sessions, status, messaging, registry, clock, log, unwrapSigned });
 
   const onConnection = connectionIntake({
@@ -194,17 +204,33 @@ export function createBroker(deps: BrokerDeps): Broker {
   });
 
   let unsubscribeFeed: (() => void) | null = null;
+  let unsubscribeFeedState: (() => void) | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
 
   async function listen(): Promise<void> {
     if (state !== 'idle') throw new TypeError('listen() may be called once');
     await aedes.listen();
     unsubscribeFeed = registry.onChange(ender.onRegistryChange);
+    unsubscribeFeedState = registry.feed.onState((feedState) => {
+      if (feedState === 'down') log.warn({}, `registry change feed down; CONNECTs refused with CONNACK 3 after ${FEED_DOWN_LIMIT_MS} ms`);
+      else log.info({ feedState }, 'registry change feed back');
+      // changes were lost to outbox pruning: nothing cached or decided from the registry is trusted
+      if (feedState === 'full_resync') void ender.recheckAll(registry.findPrincipal.bind(registry));
+    });
+    // restart durability: retained config from the registry, before any device can subscribe
+    try {
+      const seeded = await seedRetainedConfig(aedes, registry);
+      if (seeded > 0) log.info({ configs: seeded }, 'retained device configs published from the registry');
+    } catch (err) {
+      state = 'listening';
+      await close();
+      throw err;
+    }
     let sweeps = 0;
     sweepTimer = setInterval(() => {
       const now = clock();
       sessions.sweep(now);
-      report.flush(now);
+      void report.flush(now);
       if (++sweeps % PRUNE_EVERY_SWEEPS === 0) {
         throttle.prune(now);
         jtis?.prune(now);
@@ -227,6 +253,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     state = 'closing';
     if (sweepTimer !== null) clearInterval(sweepTimer);
     unsubscribeFeed?.();
+    unsubscribeFeedState?.();
     for (const client of allClients(aedes)) {
       const p = sessions.principalOf(client);
       if (p !== undefined) ender.endSession(client, p, 'broker_closing');
@@ -238,8 +265,8 @@ export function createBroker(deps: BrokerDeps): Broker {
     let deadline: NodeJS.Timeout | undefined;
     await Promise.race([shutdown, new Promise((resolve) => (deadline = setTimeout(resolve, CLOSE_DEADLINE_MS)))]);
     clearTimeout(deadline);
-    report.flush(Number.POSITIVE_INFINITY); // every pending record and summary
-    status.close();
+    // every pending refusal record and summary, and the last status batch, before the registry closes
+    await Promise.all([report.flush(Number.POSITIVE_INFINITY), status.close()]);
     credentials.clear();
     state = 'closed';
   }

@@ -19,25 +19,31 @@ export function onStatePublish(
   deviceId: string,
   packet: AedesPublishPacket,
   deps: {
-    registry: BrokerRegistryPort;
+    registry: Pick<BrokerRegistryPort, 'saveState'>;
     clock: Clock;
     log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
     /** the body of a signed message that verified, else null */
-    unwrapSigned: (payload: Buffer) => Buffer | null;
+    unwrapSigned: (payload: Buffer) => Promise<Buffer | null>;
   },
 ): void {
   if (packet.topic !== deviceTopics(deviceId).state) return;
   const payload = packet.payload as Buffer;
-  const text = jsonText(payload) ?? jsonText(deps.unwrapSigned(payload));
-  if (text === null) {
-    deps.log.warn({ deviceId }, 'state payload is neither UTF-8 JSON nor a signed message of it; not stored');
+  const at = deps.clock();
+  const save = (text: string) =>
+    deps.registry.saveState(deviceId, text, at).catch((err: unknown) => deps.log.error({ err, deviceId }, 'saving device state failed'));
+  const plain = jsonText(payload);
+  if (plain !== null) {
+    void save(plain);
     return;
   }
-  try {
-    deps.registry.saveState(deviceId, text, deps.clock());
-  } catch (err) {
-    deps.log.error({ err, deviceId }, 'saving device state failed');
-  }
+  void deps.unwrapSigned(payload).then(
+    (body) => {
+      const text = jsonText(body);
+      if (text === null) deps.log.warn({ deviceId }, 'state payload is neither UTF-8 JSON nor a signed message of it; not stored');
+      else void save(text);
+    },
+    (err: unknown) => deps.log.error({ err, deviceId }, 'verifying a signed state report failed'),
+  );
 }
 
 function jsonText(bytes: Buffer | null): string | null {

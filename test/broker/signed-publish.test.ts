@@ -119,8 +119,8 @@ describe('requireSignedTopics at the edge', () => {
     const bc0 = await fx.connect('svc:bridge', await bridge.token());
     await bc0.publishAsync('devices/thermo-a/telemetry', old, { qos: 1 }); // the broker now caches thermo-a's keys
     await waitFor(() => got.length === 1);
-    fx.registry.devices.addCredential('thermo-a', parsePublicKey(newKeyPair().pem), null, 'test');
-    fx.registry.devices.removeCredential('thermo-a', a.kid, 'test');
+    await fx.registry.devices.addCredential('thermo-a', parsePublicKey(newKeyPair().pem), null, 'test');
+    await fx.registry.devices.removeCredential('thermo-a', a.kid, 'test');
     const bc = await fx.connect('svc:bridge', await bridge.token());
     await refused(bc, 'devices/thermo-a/telemetry', old, 'signature_invalid');
   });
@@ -130,12 +130,12 @@ describe('a signed state report', () => {
   it('is stored by its body when it verifies with the device’s keys; a forged one is not stored', async () => {
     const c = await fx.connect('thermo-a', await a.token());
     await c.publishAsync('devices/thermo-a/state', await sign(a, 'devices/thermo-a/state', { mode: 'heat' }), { qos: 1 });
-    await waitFor(() => fx.registry.configState.getState('thermo-a') !== null);
-    expect(fx.registry.configState.getState('thermo-a')?.state).toEqual({ mode: 'heat' });
+    await waitFor(async () => (await fx.registry.configState.getState('thermo-a')) !== null);
+    expect((await fx.registry.configState.getState('thermo-a'))?.state).toEqual({ mode: 'heat' });
     const forged = await signDeviceMessage({ deviceId: 'thermo-a', topic: 'devices/thermo-a/state', payload: { mode: 'off' }, seq: 2, privateKey: b.privateKey, clock: fx.clock });
     await c.publishAsync('devices/thermo-a/state', forged, { qos: 1 });
     await waitFor(() => got.some((m) => m.payload === forged));
-    expect(fx.registry.configState.getState('thermo-a')?.state).toEqual({ mode: 'heat' });
+    expect((await fx.registry.configState.getState('thermo-a'))?.state).toEqual({ mode: 'heat' });
     expect(fx.log.text()).toContain('not stored');
   });
 });

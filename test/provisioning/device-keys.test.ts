@@ -2,6 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintConnectToken } from '@latchkey/device-sdk';
 import { deviceKey, problem, signJwt, startApi, type DeviceKey, type HttpFixture } from './http-fixture.ts';
+import { BACKENDS } from '../registry/registry-fixture.ts';
 
 /** api.md §Key history and protocol.md §Service-account API tokens. */
 
@@ -33,7 +34,7 @@ describe('GET /v1/devices/{id}/keys', () => {
     const [cred] = device.credentials;
     expect(res.body).toEqual({
       deviceId: 'thermo-1',
-      keys: [{ kid: cred.kid, fingerprint: cred.fingerprint, publicKey: thermo.pem, jwk: { kty: 'EC', crv: 'P-256', x: thermo.jwk.x, y: thermo.jwk.y }, createdAt: cred.createdAt, removedAt: null, expiresAt: null }],
+      keys: [{ kid: cred.kid, fingerprint: cred.fingerprint, publicKey: thermo.pem, jwk: { kty: 'EC', crv: 'P-256', x: thermo.jwk.x, y: thermo.jwk.y }, createdAt: cred.createdAt, removedAt: null, expiresAt: null, lastConnectAt: null, lastMessageAt: null, lastUsedAt: null }],
     });
     expect(createPublicKey(res.body.keys[0].publicKey).equals(thermo.publicKey)).toBe(true);
   });
@@ -104,5 +105,74 @@ describe('refused API tokens count against the address, like wrong admin tokens'
     for (let i = 0; i < 3; i++) problem(await limited.api('GET', '/v1/devices/thermo-1/keys', undefined, bearer('a.b.c')), 401, 'unauthorized');
     problem(await limited.api('GET', '/v1/devices/thermo-1/keys', undefined, bearer('a.b.c')), 429, 'rate_limited');
     problem(await limited.api('GET', '/v1/devices/thermo-1/keys'), 404, 'device_not_found');
+  });
+});
+
+describe.each(BACKENDS)('credential usage over HTTP on %s (issue 15)', (backend) => {
+  let h: HttpFixture;
+  beforeAll(async () => {
+    h = await startApi({ backend, config: { keyInUseMinutes: 60 } });
+  });
+  afterAll(() => h.close());
+
+  it('shows lastUsedAt per key; a key that verified a connect within keyInUseMinutes needs force=true; the history keeps it with removedAt', async () => {
+    const first = deviceKey();
+    const created = (await h.api('POST', '/v1/devices', { id: 'rot-1', publicKey: first.pem })).body;
+    const k1 = created.credentials[0].kid as string;
+    expect(created.credentials[0]).toMatchObject({ lastConnectAt: null, lastMessageAt: null, lastUsedAt: null });
+    h.clock.advance(1000);
+    const k2 = (await h.api('POST', '/v1/devices/rot-1/credentials', { publicKey: deviceKey().pem })).body.kid as string;
+    const usedAt = h.clock() - 30 * 60_000; // 30 minutes ago: inside the 60-minute window
+    await h.registry.recordCredentialUses([{ principal: 'rot-1', kid: k1, connectAt: usedAt, messageAt: null }]);
+    const device = (await h.api('GET', '/v1/devices/rot-1')).body;
+    expect(device.credentials.map((c: { kid: string; lastUsedAt: number | null }) => [c.kid, c.lastUsedAt])).toEqual([[k1, usedAt], [k2, null]]);
+
+    const refused = await h.api('DELETE', `/v1/devices/rot-1/credentials/${k1}`);
+    problem(refused, 409, 'credential_in_use');
+    expect((await h.api('GET', '/v1/devices/rot-1')).body.credentials).toHaveLength(2);
+    problem(await h.api('DELETE', `/v1/devices/rot-1/credentials/${k1}?force=yes`), 400, 'validation_failed');
+    expect((await h.api('DELETE', `/v1/devices/rot-1/credentials/${k1}?force=true`)).status).toBe(204);
+    const removedAt = h.clock();
+    expect((await h.api('DELETE', `/v1/devices/rot-1/credentials/${k2}`)).status).toBe(204); // never used: no force needed
+
+    const keys = (await h.api('GET', '/v1/devices/rot-1/keys')).body.keys;
+    expect(keys.map((k: { kid: string; removedAt: number | null; lastConnectAt: number | null }) => [k.kid, k.removedAt, k.lastConnectAt])).toEqual([
+      [k1, removedAt, usedAt],
+      [k2, removedAt, null],
+    ]);
+  });
+
+  it('a key used before the window is removed without force', async () => {
+    const kid = (await h.api('POST', '/v1/devices', { id: 'old-1', publicKey: deviceKey().pem })).body.credentials[0].kid as string;
+    await h.api('POST', '/v1/devices/old-1/credentials', { publicKey: deviceKey().pem });
+    await h.registry.recordCredentialUses([{ principal: 'old-1', kid, connectAt: h.clock() - 61 * 60_000, messageAt: null }]);
+    expect((await h.api('DELETE', `/v1/devices/old-1/credentials/${kid}`)).status).toBe(204);
+  });
+
+  it('GET /v1/credentials?unusedFor lists device keys neither used nor registered within that many seconds, paged', async () => {
+    const ids = ['un-a', 'un-b', 'un-c'];
+    for (const id of ids) await h.api('POST', '/v1/devices', { id, publicKey: deviceKey().pem });
+    h.clock.advance(31 * 86_400_000);
+    await h.api('POST', '/v1/devices', { id: 'un-d', publicKey: deviceKey().pem }); // registered now
+    const kidOf = async (id: string) => (await h.api('GET', `/v1/devices/${id}`)).body.credentials[0].kid as string;
+    await h.registry.recordCredentialUses([{ principal: 'un-b', kid: await kidOf('un-b'), connectAt: h.clock() - 86_400_000, messageAt: null }]);
+    const thirtyDays = 30 * 86_400;
+    const all = (await h.api('GET', `/v1/credentials?unusedFor=${thirtyDays}`)).body;
+    const listed = all.credentials.map((c: { deviceId: string }) => c.deviceId).filter((id: string) => id.startsWith('un-'));
+    expect(listed).toEqual(['un-a', 'un-c']);
+    expect(all.credentials[0]).toEqual({
+      deviceId: expect.any(String), kid: expect.any(String), fingerprint: expect.any(String), createdAt: expect.any(Number), expiresAt: null,
+      lastConnectAt: expect.toSatisfy((v: unknown) => v === null || typeof v === 'number'), lastMessageAt: null, lastUsedAt: expect.toSatisfy((v: unknown) => v === null || typeof v === 'number'),
+    });
+    const p1 = (await h.api('GET', `/v1/credentials?unusedFor=${thirtyDays}&limit=1`)).body;
+    expect(p1.credentials).toHaveLength(1);
+    const p2 = (await h.api('GET', `/v1/credentials?unusedFor=${thirtyDays}&limit=1000&cursor=${p1.nextCursor}`)).body;
+    expect([...p1.credentials, ...p2.credentials]).toEqual(all.credentials);
+    expect(p2.nextCursor).toBeNull();
+    problem(await h.api('GET', '/v1/credentials'), 400, 'validation_failed');
+    problem(await h.api('GET', '/v1/credentials?unusedFor=-1'), 400, 'validation_failed');
+    problem(await h.api('GET', '/v1/credentials?unusedFor=9999999999'), 400, 'validation_failed');
+    problem(await h.api('GET', `/v1/credentials?unusedFor=60&cursor=${Buffer.from('v1:nonewline').toString('base64url')}`), 400, 'validation_failed');
+    expect((await h.api('GET', '/v1/credentials?unusedFor=60', undefined, {})).status).toBe(401);
   });
 });

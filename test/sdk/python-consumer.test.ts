@@ -63,9 +63,9 @@ describe.skipIf(python === null && process.env.CI !== 'true')(`a Python consumer
   it('verifies what the SDK signed, over the broker, and refuses each tampered copy like the SDK does', async () => {
     expect(python, `CI=true and no python3 with PyJWT and cryptography (${INSTALL})`).not.toBeNull();
     const { url, admin } = await stack.startHttp();
-    const a = stack.device('thermo-a');
-    const b = stack.device('thermo-b');
-    const lake = stack.service('lake', { publish: ['devices/+/telemetry/#', 'devices/+/state'], subscribe: ['devices/+/telemetry/#', 'devices/+/state', 'devices/+/replies/+'] });
+    const a = await stack.device('thermo-a');
+    const b = await stack.device('thermo-b');
+    const lake = await stack.service('lake', { publish: ['devices/+/telemetry/#', 'devices/+/state'], subscribe: ['devices/+/telemetry/#', 'devices/+/state', 'devices/+/replies/+'] });
     const keyFile = path.join(stack.dir, 'lake.key.pem');
     writeFileSync(keyFile, privateKeyToPem(lake.privateKey), { mode: 0o600 });
 
@@ -77,7 +77,7 @@ describe.skipIf(python === null && process.env.CI !== 'true')(`a Python consumer
     const commander = await ServiceClient.connect({
       serviceName: 'cmd',
       brokerUrl: stack.brokerUrl,
-      privateKey: stack.service('cmd', { publish: ['devices/+/commands/#'], subscribe: [] }).privateKey,
+      privateKey: (await stack.service('cmd', { publish: ['devices/+/commands/#'], subscribe: [] })).privateKey,
     });
     closers.push(() => commander.close());
 
@@ -133,7 +133,7 @@ describe.skipIf(python === null && process.env.CI !== 'true')(`a Python consumer
 
   it('applies the key history: a message dated after its key was removed is refused, one dated before is not', async () => {
     expect(python).not.toBeNull();
-    const a = stack.device('thermo-a');
+    const a = await stack.device('thermo-a');
     const now = Date.now();
     const removedAt = Math.floor(now / 1000) * 1000 - 60_000; // a whole second: the message signed at it is dated at its removal
     const history = { 'thermo-a': { keys: [{ kid: 'k-1', publicKey: a.publicKeyPem, createdAt: now - 3_600_000, removedAt, expiresAt: null }] } };

@@ -2,6 +2,7 @@ import { sign as cryptoSign } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   DeviceClient,
+  RegistryKeySource,
   ReplayWindow,
   ServiceClient,
   isDeviceMessageError,
@@ -40,11 +41,11 @@ const record = (ident: TestIdentity, kid: string, extra: Partial<DeviceKeyRecord
 
 beforeEach(async () => {
   stack = await startStack();
-  a = stack.device('thermo-a');
-  b = stack.device('thermo-b');
-  const kidOf = (id: string) => stack.registry.devices.get(id).credentials[0]!.kid;
-  keyHistory = { 'thermo-a': [record(a, kidOf('thermo-a'))], 'thermo-b': [record(b, kidOf('thermo-b'))] };
-  const c = stack.service('consumer', { publish: [], subscribe: ['devices/+/telemetry/#', 'devices/+/state', 'devices/+/replies/+'] });
+  a = await stack.device('thermo-a');
+  b = await stack.device('thermo-b');
+  const kidOf = async (id: string) => (await stack.registry.devices.get(id)).credentials[0]!.kid;
+  keyHistory = { 'thermo-a': [record(a, await kidOf('thermo-a'))], 'thermo-b': [record(b, await kidOf('thermo-b'))] };
+  const c = await stack.service('consumer', { publish: [], subscribe: ['devices/+/telemetry/#', 'devices/+/state', 'devices/+/replies/+'] });
   consumer = await ServiceClient.connect({ serviceName: 'consumer', brokerUrl: stack.brokerUrl, privateKey: c.privateKey });
   closers.push(() => consumer.close());
   inbox = [];
@@ -88,7 +89,7 @@ describe('DeviceClient signs: publishTelemetry, reportState and command replies 
     now += 5;
     await device.publishTelemetry('raw text', { signed: true, subtopic: 'hall' });
     await device.reportState({ mode: 'heat' }, { signed: true });
-    const svc = await ServiceClient.connect({ serviceName: 'cmd', brokerUrl: stack.brokerUrl, privateKey: stack.service('cmd', { publish: ['devices/+/commands/#'], subscribe: [] }).privateKey });
+    const svc = await ServiceClient.connect({ serviceName: 'cmd', brokerUrl: stack.brokerUrl, privateKey: (await stack.service('cmd', { publish: ['devices/+/commands/#'], subscribe: [] })).privateKey });
     closers.push(() => svc.close());
     await svc.publish('devices/thermo-a/commands/ping', { id: 'c-1', params: {} });
     await waitFor(() => inbox.length === 4);
@@ -168,7 +169,7 @@ describe('DeviceClient signs: publishTelemetry, reportState and command replies 
 describe('verifyDeviceMessage refuses what a tampering service account re-publishes (over the broker)', () => {
   let tamperer: ServiceClient;
   beforeEach(async () => {
-    const t = stack.service('tamperer', { publish: ['devices/+/telemetry/#', 'devices/+/state'], subscribe: [] });
+    const t = await stack.service('tamperer', { publish: ['devices/+/telemetry/#', 'devices/+/state'], subscribe: [] });
     tamperer = await ServiceClient.connect({ serviceName: 'tamperer', brokerUrl: stack.brokerUrl, privateKey: t.privateKey });
     closers.push(() => tamperer.close());
   });
@@ -235,7 +236,7 @@ describe('verifyDeviceMessage refuses what a tampering service account re-publis
   });
 
   it('follows rotation: a message under a key added after the history was cached verifies after one refresh', async () => {
-    const fresh = stack.device('thermo-c');
+    const fresh = await stack.device('thermo-c');
     let cached: DeviceKeyRecord[] | null = null;
     let refreshes = 0;
     const cachingKeys: DeviceKeySource = {
@@ -258,7 +259,7 @@ describe('verifyDeviceMessage refuses what a tampering service account re-publis
 describe('ServiceClient.verifyDeviceMessage: key histories from the registry API, as the service account', () => {
   it('verifies with keys fetched with its own API token, and follows a rotation at once', async () => {
     const { url, admin } = await stack.startHttp();
-    const reader = stack.service('reader', { publish: [], subscribe: ['devices/+/telemetry/#'] });
+    const reader = await stack.service('reader', { publish: [], subscribe: ['devices/+/telemetry/#'] });
     const svc = await ServiceClient.connect({ serviceName: 'reader', brokerUrl: stack.brokerUrl, privateKey: reader.privateKey, provisioningUrl: url });
     closers.push(() => svc.close());
     const got: { topic: string; payload: Buffer }[] = [];
@@ -270,7 +271,7 @@ describe('ServiceClient.verifyDeviceMessage: key histories from the registry API
     expect((await svc.verifyDeviceMessage(got[0]!.topic, got[0]!.payload)).payload.toString()).toBe('{"n":1}');
 
     // rotate: a new key, named by kid; the consumer's cached history does not know it yet
-    const next = stack.device('spare-key-holder'); // a fresh key pair registered elsewhere would be key_in_use: delete it first
+    const next = await stack.device('spare-key-holder'); // a fresh key pair registered elsewhere would be key_in_use: delete it first
     await admin('DELETE', '/v1/devices/spare-key-holder');
     const added = await admin('POST', '/v1/devices/thermo-a/credentials', { publicKey: next.publicKeyPem });
     expect(added.status).toBe(201);
@@ -281,6 +282,37 @@ describe('ServiceClient.verifyDeviceMessage: key histories from the registry API
     const m = await svc.verifyDeviceMessage(got[1]!.topic, got[1]!.payload);
     expect([m.kid, m.payload.toString()]).toEqual([added.body.kid, '{"n":2}']);
     await expect(svc.verifyDeviceMessage(got[1]!.topic, got[1]!.payload)).rejects.toMatchObject({ code: 'message_replayed' });
+  });
+
+  it('refuses a message signed after its key was removed, from the registry’s key history; one signed before still verifies', async () => {
+    const { url, admin } = await stack.startHttp();
+    const reader = await stack.service('history-reader', { publish: [], subscribe: ['devices/+/telemetry/#'] });
+    const leak = await stack.service('leak', { publish: ['devices/+/telemetry/#'], subscribe: [] });
+    const leaker = await ServiceClient.connect({ serviceName: 'leak', brokerUrl: stack.brokerUrl, privateKey: leak.privateKey });
+    closers.push(() => leaker.close());
+    // a history is fetched for every message (maxAgeMs 0), so the removal is seen at once
+    const registryKeys = new RegistryKeySource({ provisioningUrl: url, serviceName: 'history-reader', privateKey: reader.privateKey, maxAgeMs: 0, minRefreshMs: 0 });
+
+    const device = await connectDevice(a);
+    await device.publishTelemetry({ n: 1 }, { signed: true });
+    await waitFor(() => inbox.length === 1);
+    // the device rotates: a second key, then the first is removed (force: it verified a connect moments ago)
+    const next = await stack.device('spare-key-holder-2');
+    await admin('DELETE', '/v1/devices/spare-key-holder-2');
+    expect((await admin('POST', '/v1/devices/thermo-a/credentials', { publicKey: next.publicKeyPem })).status).toBe(201);
+    const oldKid = keyHistory['thermo-a']![0]!.kid;
+    expect((await admin('DELETE', `/v1/devices/thermo-a/credentials/${oldKid}?force=true`)).status).toBe(204);
+    // whoever holds the old key keeps signing with it: a message dated after the removal
+    const topic = 'devices/thermo-a/telemetry';
+    const clock = () => Date.now() + 2000;
+    await leaker.publish(topic, await signDeviceMessage({ deviceId: 'thermo-a', topic, payload: { n: 2 }, seq: 2 ** 52, privateKey: a.privateKey, clock }));
+    await waitFor(() => inbox.length === 2);
+
+    const replay = new ReplayWindow();
+    expect((await verifyDeviceMessage(inbox[0]!.topic, inbox[0]!.payload, { keys: registryKeys, replay })).kid).toBe(oldKid);
+    await expect(verifyDeviceMessage(inbox[1]!.topic, inbox[1]!.payload, { keys: registryKeys, replay })).rejects.toMatchObject({ code: 'credential_removed' });
+    const history = (await admin('GET', '/v1/devices/thermo-a/keys')).body.keys as { kid: string; removedAt: number | null }[];
+    expect(history.find((k) => k.kid === oldKid)?.removedAt).toEqual(expect.any(Number));
   });
 
   it('needs provisioningUrl', async () => {

@@ -1,7 +1,7 @@
 import { canPublish, canSubscribe } from '@latchkey/device-sdk/protocol';
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes';
 import type { SessionPrincipal } from '../auth/session-table.ts';
-import type { SignedPublishCheck } from './signed-publish.ts';
+import type { SignedPublishCheck, SignedPublishResult } from './signed-publish.ts';
 
 export interface AuthorizeDeps {
   readonly principalOf: (client: Client | null) => SessionPrincipal | undefined;
@@ -10,7 +10,7 @@ export interface AuthorizeDeps {
   /** The edge check of signed messages (protocol.md §Signed messages at the broker). */
   readonly signed: SignedPublishCheck;
   /** A publish the signed-message check refused (the connection is closed), or one it verified. */
-  readonly onSignedPublish: (principal: SessionPrincipal, topic: string, result: ReturnType<SignedPublishCheck['check']>) => void;
+  readonly onSignedPublish: (principal: SessionPrincipal, topic: string, result: SignedPublishResult) => void;
 }
 
 /** A refusal aedes turns into closing the connection; the message never names the rule. */
@@ -38,18 +38,25 @@ export function createAuthorizers(deps: AuthorizeDeps) {
       callback(denied());
       return;
     }
-    // protocol.md §Signed messages at the broker: one verify, only where signatures are required
-    if (deps.signed.required(packet.topic)) {
-      const result = deps.signed.check(p, packet.topic, packet.payload as Buffer);
-      deps.onSignedPublish(p, packet.topic, result);
-      if (!result.ok) {
-        callback(denied());
-        return;
-      }
-    }
     // protocol.md §Topics: the retain flag on device publishes is ignored
     if (p.kind === 'device') packet.retain = false;
-    callback(null);
+    // protocol.md §Signed messages at the broker: one verify, only where signatures are required
+    const settle = (result: SignedPublishResult) => {
+      deps.onSignedPublish(p, packet.topic, result);
+      callback(result.ok ? null : denied());
+    };
+    const check = (required: boolean) => {
+      if (!required) {
+        callback(null);
+        return;
+      }
+      const result = deps.signed.check(p, packet.topic, packet.payload as Buffer);
+      if (result instanceof Promise) void result.then(settle);
+      else settle(result);
+    };
+    const required = deps.signed.required(packet.topic);
+    if (required instanceof Promise) void required.then(check);
+    else check(required);
   }
 
   function authorizeSubscribe(

@@ -8,6 +8,7 @@ import { startStack, type Stack } from '../stack.ts';
 
 const DESCRIPTIONS: Record<UpSetting, string> = {
   dataDir: 'SQLite database and generated admin token',
+  databaseUrl: 'PostgreSQL registry instead of SQLite: postgres://user:password@host:port/db (never logged; prefer the variable)',
   host: 'interface to bind; nothing listens beyond loopback unless asked',
   httpPort: 'provisioning HTTP API (0 = any free port)',
   mqttPort: 'plain MQTT (0 = any free port)',
@@ -25,6 +26,7 @@ const DESCRIPTIONS: Record<UpSetting, string> = {
   httpAuthFailureLimit: 'HTTP: refused admin / enrollment tokens per minute, per address (and per enrollment token id), before 429 (0 = off)',
   trustProxy: 'proxies whose X-Forwarded-For names the client (comma-separated addresses, CIDRs, loopback)',
   requireSignedTopics: 'topic filters whose device → cloud topics need device-signed messages (e.g. devices/+/telemetry/#)',
+  keyInUseMinutes: 'removing a key that verified a connect within this many minutes needs --force (0 = never)',
   auditRetention: 'audit history kept (30d, 12h, …); older entries are pruned in the background',
   auditMaxRefusals: 'refused-connect records kept at most; the oldest are pruned first',
   adminToken: 'admin API token (default: generated into <data dir>/admin-token)',
@@ -33,6 +35,7 @@ const DESCRIPTIONS: Record<UpSetting, string> = {
 
 const PLACEHOLDER: Partial<Record<UpSetting, string>> = {
   dataDir: '<dir>',
+  databaseUrl: '<url>',
   host: '<addr>',
   httpPort: '<port>',
   mqttPort: '<port>',
@@ -49,6 +52,7 @@ const PLACEHOLDER: Partial<Record<UpSetting, string>> = {
   httpAuthFailureLimit: '<n>',
   trustProxy: '<cidrs>',
   requireSignedTopics: '<filters>',
+  keyInUseMinutes: '<min>',
   auditRetention: '<duration>',
   auditMaxRefusals: '<n>',
   adminToken: '<token>',
@@ -58,6 +62,7 @@ const PLACEHOLDER: Partial<Record<UpSetting, string>> = {
 /** The default each setting's owner gives it. */
 function defaultOf(name: UpSetting): string {
   if (name === 'adminToken') return 'generated';
+  if (name === 'databaseUrl') return 'SQLite in the data dir';
   const s = UP_SETTINGS[name];
   const owner = s.owners[0]!;
   const defaults: object = owner === 'cli' ? DEFAULT_UP_CONFIG : DEFAULT_UP_CONFIG[owner];
@@ -69,7 +74,8 @@ function defaultOf(name: UpSetting): string {
 const HELP = [
   'Usage: latchkey up [options]',
   '',
-  'Runs the provisioning HTTP API and the MQTT broker in one process on one SQLite file.',
+  'Runs the provisioning HTTP API and the MQTT broker in one process on one SQLite file',
+  '(or on a PostgreSQL registry with --database-url).',
   'Prints one line per listener on stdout, with the ports actually bound, then the admin token location:',
   '  http: http://127.0.0.1:8080',
   '  mqtt: mqtt://127.0.0.1:1883',

@@ -80,6 +80,7 @@ export type {
 } from './signed-message.ts';
 export {
   deviceTopics,
+  configMessage,
   topicMatches,
   filterWithin,
   isValidTopicName,

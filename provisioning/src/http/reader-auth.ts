@@ -31,11 +31,11 @@ export function readerOf(request: FastifyRequest): Reader {
  * the account's registered keys. `sub` is read before the signature only to find those keys.
  * Returns the account, or null for any token it refuses.
  */
-export function verifyServiceToken(token: string, registry: Registry, rules: { audience: string; clockTolerance: number }, now: number): Reader | null {
+export async function verifyServiceToken(token: string, registry: Registry, rules: { audience: string; clockTolerance: number }, now: number): Promise<Reader | null> {
   try {
     const sub = (JSON.parse(decodeSegments(token).payload.toString('utf8')) as { sub?: unknown }).sub;
     if (typeof sub !== 'string' || parsePrincipal(sub)?.kind !== 'service') return null;
-    const record = registry.findPrincipal(sub);
+    const record = await registry.findPrincipal(sub);
     if (record === null || record.kind !== 'service') return null;
     verifyToken(token, {
       audience: apiAudience(rules.audience),
@@ -68,7 +68,7 @@ export function requireReader(app: FastifyInstance, o: { adminToken: string; thr
       return;
     }
     const token = bearerToken(authorization);
-    const service = token === null ? null : verifyServiceToken(token, o.registry, o.rules, o.clock());
+    const service = token === null ? null : await verifyServiceToken(token, o.registry, o.rules, o.clock());
     if (service !== null) {
       readers.set(request, service);
       return;

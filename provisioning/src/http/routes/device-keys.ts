@@ -15,8 +15,11 @@ const keySchema = {
     createdAt: { type: 'integer', description: 'epoch ms: registered' },
     removedAt: { ...nullableEpochMs, description: 'epoch ms: removed from the device; null while registered' },
     expiresAt: nullableEpochMs,
+    lastConnectAt: nullableEpochMs,
+    lastMessageAt: nullableEpochMs,
+    lastUsedAt: nullableEpochMs,
   },
-  required: ['kid', 'fingerprint', 'publicKey', 'jwk', 'createdAt', 'removedAt', 'expiresAt'],
+  required: ['kid', 'fingerprint', 'publicKey', 'jwk', 'createdAt', 'removedAt', 'expiresAt', 'lastConnectAt', 'lastMessageAt', 'lastUsedAt'],
 } as const;
 
 /** A service account reads the keys of a device whose messages its subscribe ACL could receive. */
@@ -51,22 +54,21 @@ export function deviceKeyRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async (request) => {
       const id = deviceIdParam(request.params.id);
       if (!mayRead(readerOf(request), id)) throw new ApiError('device_not_found', 'No such device');
-      const device = registry.devices.get(id);
-      const spki = new Map((registry.findPrincipal(id)?.credentials ?? []).map((c) => [c.kid, c.spkiDer]));
-      const keys = device.credentials.flatMap((c) => {
-        const der = spki.get(c.kid);
-        if (der === undefined) return [];
-        const key = publicKeyFromSpkiDer(der);
+      const keys = (await registry.devices.keyHistory(id)).map((c) => {
+        const key = publicKeyFromSpkiDer(c.spkiDer);
         const jwk = key.export({ format: 'jwk' });
-        return [{
+        return {
           kid: c.kid,
           fingerprint: c.fingerprint,
           publicKey: key.export({ type: 'spki', format: 'pem' }) as string,
           jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
           createdAt: c.createdAt,
-          removedAt: null,
+          removedAt: c.removedAt,
           expiresAt: c.expiresAt,
-        }];
+          lastConnectAt: c.lastConnectAt,
+          lastMessageAt: c.lastMessageAt,
+          lastUsedAt: c.lastUsedAt,
+        };
       });
       return { deviceId: id, keys };
     },

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { deviceTopics, publicKeyFromSpkiDer, verifySignedMessage, type Clock } from '@latchkey/device-sdk/protocol';
+import { configMessage, deviceOfPublishTopic, deviceTopics, publicKeyFromSpkiDer, verifySignedMessage, type Clock } from '@latchkey/device-sdk/protocol';
 import { jsonDepthExceeds } from '../../json-depth.ts';
 import type { JsonObject, Registry } from '../../registry/index.ts';
 import { ApiError } from '../api-error.ts';
@@ -23,21 +23,21 @@ export interface CommandResult {
 }
 
 /** A signed reply's verified body, or null (not a signed message, or one that does not verify). */
-type UnwrapSigned = (topic: string, payload: Buffer) => Buffer | null;
+type UnwrapSigned = (topic: string, payload: Buffer) => Promise<Buffer | null>;
 
 /** Verifies a signed reply with the device's current keys from the registry (protocol.md §Signed messages). */
 export function signedReplies(registry: Registry, rules: { audience: string; clockTolerance: number }, clock: Clock): UnwrapSigned {
-  return (topic, payload) => {
+  return async (topic, payload) => {
+    const deviceId = deviceOfPublishTopic(topic);
+    const record = deviceId === null ? null : await registry.findPrincipal(deviceId);
+    const credentials = record === null || record.kind !== 'device' ? null : record.credentials.map((c) => ({ kid: c.kid, key: publicKeyFromSpkiDer(c.spkiDer), expiresAt: c.expiresAt }));
     try {
       return verifySignedMessage(payload, {
         topic,
         audience: rules.audience,
         clockTolerance: rules.clockTolerance,
         now: clock(),
-        resolveCredentials: (id) => {
-          const record = registry.findPrincipal(id);
-          return record === null || record.kind !== 'device' ? null : record.credentials.map((c) => ({ kid: c.kid, key: publicKeyFromSpkiDer(c.spkiDer), expiresAt: c.expiresAt }));
-        },
+        resolveCredentials: (id) => (id === deviceId ? credentials : null),
       }).payload;
     } catch {
       return null;
@@ -57,10 +57,10 @@ function jsonWithin(value: JsonObject, what: string): string {
  * protocol.md §Topics: a reply is `{"ok":true,"result":…}` or `{"ok":false,"error":"…"}`, or a
  * signed message of it (§Signed messages) that verifies with the device's keys.
  */
-function readReply(commandId: string, topic: string, payload: Buffer, unwrapSigned: UnwrapSigned): CommandResult {
+async function readReply(commandId: string, topic: string, payload: Buffer, unwrapSigned: UnwrapSigned): Promise<CommandResult> {
   const plain = parseReply(payload);
   if (plain !== null) return { id: commandId, ...plain, signed: false };
-  const body = unwrapSigned(topic, payload);
+  const body = await unwrapSigned(topic, payload).catch(() => null);
   const signed = body === null ? null : parseReply(body);
   if (signed !== null) return { id: commandId, ...signed, signed: true };
   return { id: commandId, ok: false, error: 'the device sent a malformed reply', signed: false };
@@ -159,9 +159,9 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
       const deviceId = deviceIdParam(request.params.id);
       const commandParams = request.body.params ?? {};
       jsonWithin(commandParams, 'params');
-      if (!registry.devices.exists(deviceId)) throw new ApiError('device_not_found', 'no such device');
+      if (!(await registry.devices.exists(deviceId))) throw new ApiError('device_not_found', 'no such device');
       if (messaging === null || !messaging.isOnline(deviceId)) throw new ApiError('device_offline', 'the device has no live session');
-      registry.audit.record({ actor: ADMIN_ACTOR, action: 'command.send', target: deviceId, detail: { name: request.body.name } });
+      await registry.audit.record({ actor: ADMIN_ACTOR, action: 'command.send', target: deviceId, detail: { name: request.body.name } });
       return sendCommand(messaging, {
         deviceId,
         name: request.body.name,
@@ -201,10 +201,10 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
     async (request) => {
       const deviceId = deviceIdParam(request.params.id);
       jsonWithin(request.body.config, 'config');
-      const version = registry.configState.setConfig(deviceId, request.body.config, request.body.ifVersion, ADMIN_ACTOR);
+      const version = await registry.configState.setConfig(deviceId, request.body.config, request.body.ifVersion, ADMIN_ACTOR);
       let published = false;
       if (messaging !== null) {
-        const payload = Buffer.from(JSON.stringify({ version, config: request.body.config }));
+        const payload = Buffer.from(configMessage(version, request.body.config));
         try {
           await messaging.publish(deviceTopics(deviceId).config, payload, { qos: 1, retain: true });
           published = true;
@@ -232,8 +232,8 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
     },
     async (request) => {
       const deviceId = deviceIdParam(request.params.id);
-      if (!registry.devices.exists(deviceId)) throw new ApiError('device_not_found', 'no such device');
-      return registry.configState.getState(deviceId) ?? { state: null, reportedAt: null };
+      if (!(await registry.devices.exists(deviceId))) throw new ApiError('device_not_found', 'no such device');
+      return (await registry.configState.getState(deviceId)) ?? { state: null, reportedAt: null };
     },
   );
 }
