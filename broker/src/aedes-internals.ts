@@ -30,10 +30,11 @@ export interface BrokerPersistence {
 /**
  * aedes-persistence's in-memory store, the default (a Redis-backed one can be handed in instead).
  * The package is CommonJS (`module.exports = factory`, which aedes imports the same way), while its
- * typings declare an ES default export.
+ * typings declare an ES default export. `broadcastSubscriptions` makes it announce subscription
+ * changes on the emitter and wait for its own announcement, as the clustered stores do.
  */
-export function memoryPersistence(): BrokerPersistence {
-  return (memory as unknown as () => BrokerPersistence)();
+export function memoryPersistence(opts: { broadcastSubscriptions?: boolean } = {}): BrokerPersistence {
+  return (memory as unknown as (o: object) => BrokerPersistence)(opts);
 }
 
 /** Fields aedes keeps on its instance and its clients that its typings leave out. */

@@ -1,5 +1,5 @@
 import { DEFAULT_LIMITS, MAX_CLIENT_ID_LENGTH, systemClock, type Clock } from '@latchkey/device-sdk/protocol';
-import { Aedes, type Client } from 'aedes';
+import { Aedes, type AedesOptions, type Client } from 'aedes';
 import type { Registry } from 'prom-client';
 import { createAuthorizers } from './acl/authorize.ts';
 import { allClients, clientById, memoryPersistence, type BrokerPersistence } from './aedes-internals.ts';
@@ -39,6 +39,8 @@ export interface BrokerDeps {
   metrics: Registry;
   /** aedes persistence (sessions, queued messages, retained messages, wills); default: in memory */
   persistence?: BrokerPersistence;
+  /** aedes's message emitter (routing between clients); default: in process */
+  mq?: AedesOptions['mq'];
 }
 
 export interface Broker {
@@ -138,6 +140,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   });
   const aedes: Aedes = new Aedes({
     persistence,
+    ...(deps.mq === undefined ? {} : { mq: deps.mq }),
     connectTimeout: config.connectTimeout * 1000, // protocol.md §Limits
     maxClientsIdLength: MAX_CLIENT_ID_LENGTH, // aedes's default, 23, is shorter than a 64-character device id
     preConnect(client, packet, callback) {

@@ -13,7 +13,7 @@ import { parsePublicKey } from '@latchkey/device-sdk/protocol';
 import { mintConnectToken, type MintConnectTokenOptions } from '../../../device-sdk/src/token/mint-token.ts';
 import { openRegistry, type Registry } from '../../../provisioning/src/registry/index.ts';
 import { testClock as registryTestClock, type TestClock } from '../../registry/registry-fixture.ts';
-import { createBroker, type Broker, type BrokerConfigInput, type BrokerLog } from '../../../broker/src/index.ts';
+import { createBroker, type Broker, type BrokerConfigInput, type BrokerDeps, type BrokerLog } from '../../../broker/src/index.ts';
 
 export type { TestClock };
 
@@ -71,12 +71,17 @@ export function newKeyPair(): { privateKey: KeyObject; pem: string } {
   return { privateKey, pem: publicKey.export({ type: 'spki', format: 'pem' }) as string };
 }
 
-export async function startBroker(config: BrokerConfigInput = {}, clock: TestClock = testClock()): Promise<BrokerFixture> {
+/** `deps`: what `createBroker` takes besides config, registry, clock, log and metrics (another store or emitter). */
+export async function startBroker(
+  config: BrokerConfigInput = {},
+  clock: TestClock = testClock(),
+  deps: Pick<BrokerDeps, 'persistence' | 'mq'> = {},
+): Promise<BrokerFixture> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-broker-'));
   const registry = openRegistry(path.join(dir, 'latchkey.db'), { clock });
   const log = recordingLog();
   const metrics = new MetricsRegistry();
-  const broker = createBroker({ config: { host: '127.0.0.1', mqttPort: 0, ...config }, registry, clock, log, metrics });
+  const broker = createBroker({ config: { host: '127.0.0.1', mqttPort: 0, ...config }, registry, clock, log, metrics, ...deps });
   await broker.listen();
   const port = broker.addresses.mqtt?.port as number;
   const clients: MqttClient[] = [];
