@@ -124,6 +124,8 @@ function hookProbe(devices: readonly BenchDevice[]): { probe: Probe; close(): vo
     throttle: new FailureThrottle({ limit: 0, windowMs: 60_000, capacity: 10 }),
     jtis: null,
     sessions: new SessionTable(() => {}),
+    unavailable: () => false,
+    supersede: () => {},
     emptyClientIds: new WeakSet(),
     remoteAddressOf: () => '127.0.0.1',
     timeoutMs: 5_000,

@@ -25,6 +25,21 @@ export interface BrokerPersistence {
   /** aedes feature-detects it; a persistence may lack it */
   cleanIncoming?: ((client: { id: string }) => Promise<unknown>) | undefined;
   createRetainedStream(pattern: string): AsyncIterable<{ topic: string; payload: Buffer }>;
+  /** loads what the store holds (aedes awaits it in `listen`; a clustered store subscribes to subscription broadcasts) */
+  setup(aedes: Aedes): Promise<void>;
+  destroy(): Promise<void>;
+  /** the wills of the brokers not in `alive` (aedes replays them every 4 heartbeats) */
+  streamWill(alive: Readonly<Record<string, number>>): AsyncIterable<StoredWill>;
+}
+
+/** A will as a store keeps it: the packet, and whose it is. */
+export interface StoredWill {
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  clientId: string;
+  brokerId: string;
 }
 
 /**

@@ -52,6 +52,18 @@ export interface BrokerConfig {
    * CIDR ranges, `loopback`, `linklocal`, `uniquelocal`); empty: the peer is the client.
    */
   readonly trustProxy: readonly string[];
+  /**
+   * `redis://` or `rediss://` URL of the Redis several broker nodes share (sessions, queued
+   * messages, retained messages, wills, routing, presence; docs/operations.md §Scaling out); null:
+   * one process, in memory. May carry a password: never echoed or logged.
+   */
+  readonly redisUrl: string | null;
+  /** This node's name in a cluster, `[A-Za-z0-9_-]{1,32}`; null: generated, unique per process start. */
+  readonly nodeId: string | null;
+  /** Seconds between a cluster node's heartbeats; a node silent for 3 of them is dead and its devices' wills are published. */
+  readonly heartbeatInterval: number;
+  /** Seconds a queued QoS 1 message for an offline session is kept in Redis (7 days). */
+  readonly queuedMessageTtl: number;
 }
 
 export type BrokerConfigInput = Partial<BrokerConfig>;
@@ -86,7 +98,14 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = Object.freeze({
   jtiCacheSize: 200_000,
   statusFlushInterval: 1,
   trustProxy: Object.freeze([]) as readonly string[],
+  redisUrl: null,
+  nodeId: null,
+  heartbeatInterval: 2,
+  queuedMessageTtl: 604_800,
 });
+
+/** A cluster node's name (docs/configuration.md `--node-id`): no `:`, which Redis key names use as a separator. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
 type Check = (v: unknown) => boolean;
 const int = (min: number, max: number): Check => (v) => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
@@ -100,6 +119,16 @@ const optText: Check = (v) => v === null || (typeof v === 'string' && v.length >
 const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$/;
 const host: Check = (v) => typeof v === 'string' && (isIP(v) !== 0 || HOST_NAME.test(v));
 const proxyList: Check = (v) => Array.isArray(v) && v.every(isProxyRange);
+const redisUrl: Check = (v) => {
+  if (v === null) return true;
+  if (typeof v !== 'string') return false;
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname.length > 0;
+  } catch {
+    return false;
+  }
+};
 
 const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   host: [host, 'an IP address or host name'],
@@ -122,6 +151,10 @@ const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   jtiCacheSize: [posInt, 'a positive integer'],
   statusFlushInterval: [positive, 'a positive number (seconds)'],
   trustProxy: [proxyList, PROXY_RANGE_RULE],
+  redisUrl: [redisUrl, 'a redis:// or rediss:// URL'],
+  nodeId: [(v) => v === null || (typeof v === 'string' && NODE_ID_PATTERN.test(v)), '1 to 32 letters, digits, _ or -'],
+  heartbeatInterval: [(v) => typeof v === 'number' && Number.isFinite(v) && v >= 0.1 && v <= 60, 'a number of seconds, 0.1..60'],
+  queuedMessageTtl: [int(1, 31_536_000), 'an integer number of seconds, 1..31536000'],
 };
 
 const LISTENER_PORTS = ['mqttPort', 'mqttsPort', 'wsPort'] as const;

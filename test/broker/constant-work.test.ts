@@ -75,6 +75,8 @@ function harness(opts: { requireJti?: boolean } = {}) {
     throttle: new FailureThrottle({ limit: 0, windowMs: 60_000, capacity: 10 }),
     jtis,
     sessions: new SessionTable(() => {}),
+    unavailable: () => false,
+    supersede: () => {},
     emptyClientIds: new WeakSet(),
     remoteAddressOf: () => '192.0.2.1',
     timeoutMs: 5_000,

@@ -71,6 +71,29 @@ export function newKeyPair(): { privateKey: KeyObject; pem: string } {
   return { privateKey, pem: publicKey.export({ type: 'spki', format: 'pem' }) as string };
 }
 
+/** Registers devices and services in `registry` with fresh keys, and mints their tokens against `clock`. */
+export function registrar(registry: Registry, clock: TestClock): Pick<BrokerFixture, 'device' | 'service'> {
+  const principal = (id: string, privateKey: KeyObject, kid: string): TestPrincipal => ({
+    id,
+    privateKey,
+    kid,
+    token: async (opts = {}) => (await mintConnectToken({ subject: id, privateKey, ttlSeconds: 3600, clock, ...opts })).token,
+  });
+  return {
+    async device(id, opts = {}) {
+      const { privateKey, pem } = newKeyPair();
+      const record = registry.devices.create({ id, key: parsePublicKey(pem) }, 'test');
+      if (opts.blocked === true) registry.devices.update(id, { blocked: true }, 'test');
+      return principal(id, privateKey, record.credentials[0]?.kid as string);
+    },
+    async service(name, acl) {
+      const { privateKey, pem } = newKeyPair();
+      const record = registry.services.create({ name, key: parsePublicKey(pem), acl }, 'test');
+      return principal(`svc:${name}`, privateKey, record.credentials[0]?.kid as string);
+    },
+  };
+}
+
 /** `deps`: what `createBroker` takes besides config, registry, clock, log and metrics (another store or emitter). */
 export async function startBroker(
   config: BrokerConfigInput = {},
@@ -85,12 +108,6 @@ export async function startBroker(
   await broker.listen();
   const port = broker.addresses.mqtt?.port as number;
   const clients: MqttClient[] = [];
-  const principal = (id: string, privateKey: KeyObject, kid: string): TestPrincipal => ({
-    id,
-    privateKey,
-    kid,
-    token: async (opts = {}) => (await mintConnectToken({ subject: id, privateKey, ttlSeconds: 3600, clock, ...opts })).token,
-  });
   const fx: BrokerFixture = {
     broker,
     registry,
@@ -99,17 +116,7 @@ export async function startBroker(
     metrics,
     port,
     url: `mqtt://127.0.0.1:${port}`,
-    async device(id, opts = {}) {
-      const { privateKey, pem } = newKeyPair();
-      const record = registry.devices.create({ id, key: parsePublicKey(pem) }, 'test');
-      if (opts.blocked === true) registry.devices.update(id, { blocked: true }, 'test');
-      return principal(id, privateKey, record.credentials[0]?.kid as string);
-    },
-    async service(name, acl) {
-      const { privateKey, pem } = newKeyPair();
-      const record = registry.services.create({ name, key: parsePublicKey(pem), acl }, 'test');
-      return principal(`svc:${name}`, privateKey, record.credentials[0]?.kid as string);
-    },
+    ...registrar(registry, clock),
     async connect(clientId, password, opts = {}) {
       const client = await mqtt.connectAsync(fx.url, {
         clientId,
