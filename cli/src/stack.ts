@@ -21,7 +21,8 @@ export interface BoundAddress {
 /** What `up` prints (docs/configuration.md): the actual addresses, also when configured with port 0. */
 export interface StackAddresses {
   http: BoundAddress;
-  mqtt: BoundAddress;
+  /** null for `--role api` (no MQTT listener) */
+  mqtt: BoundAddress | null;
   mqtts: BoundAddress | null;
   ws: BoundAddress | null;
 }
@@ -97,7 +98,13 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
     const metrics = new MetricsRegistry();
     collectDefaultMetrics({ register: metrics });
 
-    // 5. broker
+    // 5. broker (with --role api it joins the cluster but takes no devices)
+    if (config.broker.redisUrl !== null) {
+      log.warn(
+        { nodeId: config.broker.nodeId },
+        'the SQLite registry\'s change feed reaches only this process: with several nodes on one Redis, revocation would not reach the others; run one node per Redis with SQLite (docs/operations.md §Scaling out)',
+      );
+    }
     const broker = createBroker({
       config: config.broker,
       registry,
@@ -115,11 +122,12 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
       metrics,
       messaging: broker.messaging,
       brokerReady: () => broker.ready,
+      surface: config.role === 'broker' ? 'operations' : 'all',
     });
     cleanups.push(() => app.close());
 
     // 7. listen: broker first, so /readyz never reports ready without MQTT
-    await step('mqtt', () => broker.listen());
+    await step('mqtt', () => broker.listen({ serve: config.role !== 'api' }));
     cleanups.push(() => broker.close());
     await step('http', () => app.listen({ host: config.broker.host, port: config.httpPort }));
 
@@ -137,11 +145,11 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
     const b = broker.addresses;
     const addresses: StackAddresses = {
       http: bound('http', config.broker.host, httpAddress.port),
-      mqtt: bound('mqtt', config.broker.host, b.mqtt!.port),
+      mqtt: b.mqtt === null ? null : bound('mqtt', config.broker.host, b.mqtt.port),
       mqtts: b.mqtts === null ? null : bound('mqtts', config.broker.host, b.mqtts.port),
       ws: b.ws === null ? null : bound('ws', config.broker.host, b.ws.port),
     };
-    log.info({ addresses, dataDir }, 'latchkey is up');
+    log.info({ addresses, dataDir, role: config.role, nodeId: broker.nodeId }, 'latchkey is up');
 
     let closing: Promise<void> | null = null;
     return {

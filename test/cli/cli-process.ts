@@ -48,6 +48,7 @@ export function errorLine(stderr: string): { code: string; detail: string } | nu
 export interface RunningStack {
   child: ChildProcess;
   httpUrl: string;
+  /** '' for `--role api`, which serves no MQTT */
   mqttUrl: string;
   /** every `name: value` line printed on stdout */
   lines: Map<string, string>;
@@ -60,7 +61,7 @@ export interface RunningStack {
 
 /**
  * Spawns `latchkey up --http-port 0 --mqtt-port 0 …` and resolves once it printed its
- * `http:` and `mqtt:` lines and the `admin token:` line.
+ * `http:` and `mqtt:` lines and the `admin token:` line (the last it prints; `--role api` prints no `mqtt:`).
  */
 export function startUp(args: string[], opts: { cwd: string; env?: Record<string, string> }): Promise<RunningStack> {
   const child = spawn(process.execPath, [BIN, 'up', '--http-port', '0', '--mqtt-port', '0', ...args], {
@@ -82,11 +83,11 @@ export function startUp(args: string[], opts: { cwd: string; env?: Record<string
         const m = /^([a-z ]+): (.+)$/.exec(line);
         if (m !== null) lines.set(m[1]!, m[2]!);
       }
-      if (lines.has('http') && lines.has('mqtt') && lines.has('admin token')) {
+      if (lines.has('http') && lines.has('admin token')) {
         resolve({
           child,
           httpUrl: lines.get('http')!,
-          mqttUrl: lines.get('mqtt')!,
+          mqttUrl: lines.get('mqtt') ?? '',
           lines,
           stderr: () => stderr,
           exited,

@@ -64,19 +64,24 @@ export interface RedisServer {
   close(): Promise<void>;
 }
 
-/** Starts a throwaway redis-server; `appendonly` turns on AOF persistence (for restart tests). */
-export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<RedisServer> {
+/**
+ * Starts a throwaway redis-server; `appendonly` turns on AOF persistence (for restart tests),
+ * `password` requires AUTH (the URL then carries it).
+ */
+export async function startRedis(opts: { appendonly?: boolean; password?: string } = {}): Promise<RedisServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-redis-'));
   const port = await freePort();
   let child: ChildProcess | null = null;
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', opts.appendonly === true ? 'yes' : 'no', '--daemonize', 'no', '--loglevel', 'warning'];
+  if (opts.password !== undefined) args.push('--requirepass', opts.password);
+  const auth = opts.password === undefined ? {} : { password: opts.password };
   const start = async () => {
     const c = spawn('redis-server', args, { stdio: 'ignore' });
     running.add(c);
     c.once('exit', () => running.delete(c));
     child = c;
     await waitUntil(async () => {
-      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...auth });
       probe.on('error', () => undefined);
       try {
         await probe.connect();
@@ -89,14 +94,14 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<R
     }, 10_000);
   };
   await start();
-  const client = new Redis({ port, host: '127.0.0.1', retryStrategy: () => 100 });
+  const client = new Redis({ port, host: '127.0.0.1', retryStrategy: () => 100, ...auth });
   client.on('error', () => undefined);
   const stop = async (o: { save?: boolean } = {}) => {
     const c = child;
     if (c === null || c.exitCode !== null) return;
     const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
     if (o.save === true) {
-      const admin = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const admin = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...auth });
       admin.on('error', () => undefined);
       await admin.connect().then(() => admin.call('SHUTDOWN', 'SAVE')).catch(() => undefined);
       admin.disconnect();
@@ -107,7 +112,7 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<R
     child = null;
   };
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: opts.password === undefined ? `redis://127.0.0.1:${port}` : `redis://:${encodeURIComponent(opts.password)}@127.0.0.1:${port}`,
     port,
     client,
     stop,
