@@ -203,7 +203,10 @@ export function createBroker(deps: BrokerDeps): Broker {
     }, SWEEP_INTERVAL_MS);
     sweepTimer.unref();
     try {
-      listeners = opts.serve === false ? [] : await startListeners(config, onConnection);
+      listeners = opts.serve === false ? [] : await startListeners(config, onConnection, (peer, problem) => {
+        metrics.closed('proxy_header_invalid');
+        log.info({ remoteAddress: peer, problem }, 'PROXY header missing or malformed; closing the connection');
+      });
     } catch (err) {
       state = 'listening';
       await close();

@@ -8,10 +8,11 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintConnectToken } from '../../device-sdk/src/token/mint-token.ts';
 import { connackFor } from '../broker/helpers/raw-mqtt.ts';
-import { requireRedisServer, startRedis, waitUntil, type RedisServer } from '../helpers/redis-server.ts';
+import { startRedis, waitUntil, type RedisServer } from '../helpers/redis-server.ts';
+import { requireTools } from '../helpers/tools.ts';
 import { errorLine, runLatchkey, startUp, tempDir, type RunningStack } from './cli-process.ts';
 
-const redis = requireRedisServer();
+const redis = requireTools(['redis-server'], 'apt-get install redis-server');
 const ADMIN = 'a'.repeat(40);
 const PASSWORD = 'redis-secret-3f9c';
 

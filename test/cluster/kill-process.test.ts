@@ -7,10 +7,11 @@
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TestPrincipal } from '../broker/helpers/broker-fixture.ts';
-import { requireRedisServer, waitUntil } from '../helpers/redis-server.ts';
+import { waitUntil } from '../helpers/redis-server.ts';
+import { requireTools } from '../helpers/tools.ts';
 import { startProcessCluster, type NodeProcess, type ProcessCluster } from './helpers/node-processes.ts';
 
-const redis = requireRedisServer();
+const redis = requireTools(['redis-server'], 'apt-get install redis-server');
 let fx: ProcessCluster | null = null;
 afterEach(async () => {
   await fx?.close();

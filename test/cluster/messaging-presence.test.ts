@@ -5,10 +5,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { connackFor } from '../broker/helpers/raw-mqtt.ts';
-import { requireRedisServer, waitUntil } from '../helpers/redis-server.ts';
+import { waitUntil } from '../helpers/redis-server.ts';
+import { requireTools } from '../helpers/tools.ts';
 import { startCluster, type ClusterFixture } from './helpers/cluster-fixture.ts';
 
-const redis = requireRedisServer();
+const redis = requireTools(['redis-server'], 'apt-get install redis-server');
 let fx: ClusterFixture | null = null;
 afterEach(async () => {
   await fx?.close();

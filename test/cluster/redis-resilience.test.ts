@@ -4,10 +4,11 @@
  * Redis restart mid-run leaves the nodes alive, serving, and revoking.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { cuttableProxy, requireRedisServer, startRedis, waitUntil } from '../helpers/redis-server.ts';
+import { cuttableProxy, startRedis, waitUntil } from '../helpers/redis-server.ts';
+import { requireTools } from '../helpers/tools.ts';
 import { startCluster, type ClusterFixture, type ClusterNode } from './helpers/cluster-fixture.ts';
 
-const redis = requireRedisServer();
+const redis = requireTools(['redis-server'], 'apt-get install redis-server');
 let fx: ClusterFixture | null = null;
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -8,10 +8,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parsePublicKey } from '@latchkey/device-sdk/protocol';
 import { mintConnectToken } from '../../device-sdk/src/token/mint-token.ts';
 import { newKeyPair, type TestPrincipal } from '../broker/helpers/broker-fixture.ts';
-import { requireRedisServer, waitUntil } from '../helpers/redis-server.ts';
+import { waitUntil } from '../helpers/redis-server.ts';
+import { requireTools } from '../helpers/tools.ts';
 import { startCluster, type ClusterFixture } from './helpers/cluster-fixture.ts';
 
-const redis = requireRedisServer();
+const redis = requireTools(['redis-server'], 'apt-get install redis-server');
 let fx: ClusterFixture | null = null;
 afterEach(async () => {
   await fx?.close();

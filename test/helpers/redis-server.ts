@@ -2,46 +2,21 @@
  * A Redis of a test's own: `redis-server` on a free loopback port in a temp dir, killed when the
  * test is done (and when the worker exits, whatever happened). Redis pub/sub is not scoped by
  * database, so tests whose brokers share state through Redis each start their own instead of using
- * the run's (test/helpers/services.ts). Also a TCP proxy that can cut one node off Redis.
+ * the run's (test/helpers/services.ts). They need `redis-server`: `requireTools(['redis-server'], …)`
+ * (test/helpers/tools.ts) skips them with one line without it, except under CI=true. Also a TCP
+ * proxy that can cut one node off Redis.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { expect } from 'vitest';
 
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
-
-function installed(): boolean {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Whether tests that start their own Redis run: skipped with one line when `redis-server` is not
- * installed, except under `CI=true`, where that fails them (the developers' guide, "Services and CI").
- */
-export function requireRedisServer(env: Readonly<Record<string, string | undefined>> = process.env): { skip: boolean; note: string; assertPresent(): void } {
-  const present = installed();
-  const skip = !present && env.CI !== 'true';
-  if (skip && env === process.env) console.warn('skipped, redis-server is not installed (apt-get install redis-server)');
-  return {
-    skip,
-    note: present ? '' : ' [needs redis-server]',
-    assertPresent() {
-      expect(present, 'CI=true and redis-server is not installed: CI must provide it').toBe(true);
-    },
-  };
-}
 
 export async function freePort(): Promise<number> {
   const server = createServer();
