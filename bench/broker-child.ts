@@ -1,6 +1,6 @@
 /**
  * The broker side of the broker benchmarks, run in its own process so its CPU time and memory
- * can be measured alone: `tsx bench/broker-child.ts <auth|bare|jose|floor> <devices.json> [broker config JSON]`.
+ * can be measured alone: `tsx bench/broker-child.ts <auth|bare|jose|floor> <devices.json> [broker config JSON] [services JSON]`.
  * - `auth`: latchkey's createBroker over a real SQLite registry holding the devices' public keys.
  * - `bare`: the same aedes 1.x with the same options (connect timeout, client-id length) on a
  *   plain net server, without authentication or latchkey's hooks (accepts everyone).
@@ -26,7 +26,7 @@ import { createBroker } from '../broker/src/index.ts';
 type Request = { cmd: 'cpu' } | { cmd: 'mem' } | { cmd: 'stop' };
 
 const MODES = ['auth', 'bare', 'jose', 'floor'];
-const [mode, devicesFile, configJson] = process.argv.slice(2);
+const [mode, devicesFile, configJson, servicesJson] = process.argv.slice(2);
 if (!MODES.includes(mode as string)) throw new TypeError('usage: broker-child.ts <auth|bare|jose|floor> <devices.json>');
 if (typeof process.send !== 'function') throw new TypeError('broker-child.ts must be started with an IPC channel');
 const send = process.send.bind(process);
@@ -81,6 +81,8 @@ if (mode === 'auth') {
       'bench',
     );
   }
+  type Service = { name: string; publicKeyPem: string; acl: { publish: string[]; subscribe: string[] } };
+  for (const svc of JSON.parse(servicesJson ?? '[]') as Service[]) registry.services.create({ name: svc.name, key: parsePublicKey(svc.publicKeyPem), acl: svc.acl }, 'bench');
   const broker = createBroker({
     // defaults otherwise (throttling on), unless the parent overrides some
     config: { host: '127.0.0.1', mqttPort: 0, ...(configJson === undefined ? {} : (JSON.parse(configJson) as object)) },

@@ -48,8 +48,9 @@ export interface BrokerConfig {
   /** Seconds between batched device-status writes (session events, `lastSeenAt`). */
   readonly statusFlushInterval: number;
   /**
-   * Proxies in front of the WebSocket listener whose X-Forwarded-For names the client (addresses,
-   * CIDR ranges, `loopback`, `linklocal`, `uniquelocal`); empty: the peer is the client.
+   * Proxies that name the client (addresses, CIDR ranges, `loopback`, `linklocal`, `uniquelocal`):
+   * their X-Forwarded-For on the WebSocket listener, their PROXY protocol header on TCP and TLS;
+   * empty: the peer is the client.
    */
   readonly trustProxy: readonly string[];
   /**
@@ -60,7 +61,7 @@ export interface BrokerConfig {
   readonly redisUrl: string | null;
   /** This node's name in a cluster, `[A-Za-z0-9_-]{1,32}`; null: generated, unique per process start. */
   readonly nodeId: string | null;
-  /** Seconds between a cluster node's heartbeats; a node silent for 3 of them is dead and its devices' wills are published. */
+  /** Seconds between a cluster node's aedes heartbeats and its looks for dead nodes (whose devices' wills it then publishes). */
   readonly heartbeatInterval: number;
   /** Seconds a queued QoS 1 message for an offline session is kept in Redis (7 days). */
   readonly queuedMessageTtl: number;

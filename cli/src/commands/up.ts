@@ -23,7 +23,7 @@ const DESCRIPTIONS: Record<UpSetting, string> = {
   maxPacketSize: 'largest MQTT packet, bytes',
   authFailureLimit: 'MQTT: refused connects per address per minute before throttling (0 = off)',
   httpAuthFailureLimit: 'HTTP: refused admin / enrollment tokens per minute, per address (and per enrollment token id), before 429 (0 = off)',
-  trustProxy: 'proxies whose X-Forwarded-For names the client (comma-separated addresses, CIDRs, loopback)',
+  trustProxy: 'proxies that name the client: X-Forwarded-For, PROXY protocol on MQTT (comma-separated addresses, CIDRs, loopback)',
   auditRetention: 'audit history kept (30d, 12h, …); older entries are pruned in the background',
   auditMaxRefusals: 'refused-connect records kept at most; the oldest are pruned first',
   adminToken: 'admin API token (default: generated into <data dir>/admin-token)',
@@ -31,7 +31,7 @@ const DESCRIPTIONS: Record<UpSetting, string> = {
   redisUrl: 'Redis several nodes share (sessions, queues, routing, presence); see docs/operations.md',
   nodeId: 'this node\'s name in a cluster (letters, digits, _ -; default: host name + random)',
   role: 'both, api (HTTP API only) or broker (MQTT, HTTP operations endpoints only); api and broker need --redis-url',
-  heartbeatInterval: 'seconds between cluster heartbeats; a node silent for 3 is dead',
+  heartbeatInterval: 'seconds between cluster heartbeats and looks for dead nodes (whose wills are then published)',
   queuedMessageTtl: 'seconds a queued QoS 1 message is kept in Redis',
 };
 
