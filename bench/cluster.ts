@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- cluster`: broker nodes on Redis (docs/benchmarks.md §Cluster), side by side in
+ * `npm run bench -- cluster`: broker nodes on Redis (docs/benchmarks.md §Cluster: nodes on Redis), side by side in
  * one run. Two cores prove correctness, not scale: the nodes, Redis and the load generator share
  * the same two cores, so the figures are costs per connect and per message (for the paper model),
  * not a cluster's capacity.

@@ -71,6 +71,13 @@ export function newKeyPair(): { privateKey: KeyObject; pem: string } {
   return { privateKey, pem: publicKey.export({ type: 'spki', format: 'pem' }) as string };
 }
 
+/** An mqtt.js client as a device or service connects in these tests (MQTT 3.1.1, no automatic reconnect); rejects on refusal. */
+export async function connectClient(url: string, clientId: string, password: string, opts: IClientOptions = {}): Promise<MqttClient> {
+  const client = await mqtt.connectAsync(url, { clientId, username: 'x', password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+  client.on('error', () => undefined);
+  return client;
+}
+
 /** Registers devices and services in `registry` with fresh keys, and mints their tokens against `clock`. */
 export function registrar(registry: Registry, clock: TestClock): Pick<BrokerFixture, 'device' | 'service'> {
   const principal = (id: string, privateKey: KeyObject, kid: string): TestPrincipal => ({
@@ -118,15 +125,7 @@ export async function startBroker(
     url: `mqtt://127.0.0.1:${port}`,
     ...registrar(registry, clock),
     async connect(clientId, password, opts = {}) {
-      const client = await mqtt.connectAsync(fx.url, {
-        clientId,
-        username: 'x',
-        password,
-        protocolVersion: 4,
-        reconnectPeriod: 0,
-        connectTimeout: 5000,
-        ...opts,
-      });
+      const client = await connectClient(fx.url, clientId, password, opts);
       clients.push(client);
       return client;
     },

@@ -7,11 +7,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { createBroker, type Broker, type BrokerConfigInput } from '../../../broker/src/index.ts';
 import { openRegistry, type Registry } from '../../../provisioning/src/registry/index.ts';
-import { recordingLog, registrar, testClock, type BrokerFixture, type TestClock } from '../../broker/helpers/broker-fixture.ts';
+import { connectClient, recordingLog, registrar, testClock, type BrokerFixture, type TestClock } from '../../broker/helpers/broker-fixture.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.ts';
 
 export interface ClusterNode {
@@ -76,16 +76,7 @@ export async function startCluster(n: number, config: BrokerConfigInput = {}, op
     addNode,
     ...registrar(registry, clock),
     async connect(i, clientId, password, o = {}) {
-      const client = await mqtt.connectAsync((nodes[i] as ClusterNode).url, {
-        clientId,
-        username: 'x',
-        password,
-        protocolVersion: 4,
-        reconnectPeriod: 0,
-        connectTimeout: 5000,
-        ...o,
-      });
-      client.on('error', () => undefined);
+      const client = await connectClient((nodes[i] as ClusterNode).url, clientId, password, o);
       clients.push(client);
       return client;
     },

@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import type { BrokerConfigInput } from '../../../broker/src/index.ts';
 import { openRegistry, type Registry } from '../../../provisioning/src/registry/index.ts';
-import { registrar, testClock, type BrokerFixture, type TestClock } from '../../broker/helpers/broker-fixture.ts';
+import { connectClient, registrar, testClock, type BrokerFixture, type TestClock } from '../../broker/helpers/broker-fixture.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.ts';
 
 const CHILD = path.join(import.meta.dirname, 'node-child.ts');
@@ -101,8 +101,7 @@ export async function startProcessCluster(n: number, config: BrokerConfigInput =
     start,
     ...registrar(registry, clock),
     async connect(node, clientId, password, opts = {}) {
-      const client = await mqtt.connectAsync(node.url, { clientId, username: 'x', password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...opts });
-      client.on('error', () => undefined);
+      const client = await connectClient(node.url, clientId, password, opts);
       clients.push(client);
       return client;
     },
