@@ -176,12 +176,7 @@ export function createBroker(deps: BrokerDeps): Broker {
 
   async function listen(opts: { serve?: boolean } = {}): Promise<void> {
     if (state !== 'idle') throw new TypeError('listen() may be called once');
-    // before aedes's own handler of the same topic (which closes the older session): a session
-    // taken over from another node ends without its will
-    aedes.subscribe('$SYS/+/new/clients', (packet, done) => {
-      if (!packet.topic.startsWith(`$SYS/${aedes.id}/`)) ender.supersede(String(packet.payload));
-      done();
-    }, () => undefined);
+    ender.watchTakeovers(); // before aedes.listen() subscribes its own handler of the same topic
     await aedes.listen();
     try {
       await shared.start(aedes);

@@ -32,6 +32,12 @@ export interface SessionEnder {
    * the same device back, not a failure.
    */
   supersede(clientId: string, except?: Client): void;
+  /**
+   * Supersedes the local session a node announces it took over (aedes's `$SYS/<id>/new/clients`).
+   * Call it before `aedes.listen()`: aedes's own listener on the topic, which closes the older
+   * session, must come after this one.
+   */
+  watchTakeovers(): void;
 }
 
 /**
@@ -81,5 +87,16 @@ export function createSessionEnder(deps: SessionEnderDeps): SessionEnder {
     }
   }
 
-  return { endSession, onRegistryChange, supersede };
+  function watchTakeovers(): void {
+    aedes.subscribe(
+      '$SYS/+/new/clients',
+      (packet, done) => {
+        if (!packet.topic.startsWith(`$SYS/${aedes.id}/`)) supersede(String(packet.payload));
+        done();
+      },
+      () => undefined,
+    );
+  }
+
+  return { endSession, onRegistryChange, supersede, watchTakeovers };
 }
