@@ -219,7 +219,9 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
       a.decoyResult !== undefined ? 'unknown_principal' : isProtocolError(err) && Object.hasOwn(CONNACK_FOR, err.code) ? (err.code as AuthFailureCode) : 'internal_error';
     // read the peer address before the refusal starts closing the socket
     const remoteAddress = addressOf(a);
-    if (reason !== 'throttled') throttle.recordFailure(remoteAddress, a.now);
+    // a node that cannot serve is not the client's failure: an outage must not throttle a fleet (behind
+    // one NAT or load balancer) into CONNACK 5, which the SDK treats as fatal
+    if (reason !== 'throttled' && reason !== 'service_unavailable') throttle.recordFailure(remoteAddress, a.now);
     // A refused client with another device's id must not disturb that device's session:
     // aedes wipes the QoS 2 store of `client.id` when a clean client closes ([MQTT-3.1.2-6]).
     keepStoredSessionOnClose(client);
