@@ -20,7 +20,7 @@ const WILLS = 20;
 const BACK = 5;
 const REVOKED = 2;
 
-describe.skipIf(redis.skip)(`wills of a killed node${redis.note}`, () => {
+describe.skipIf(redis.skip)(`wills of a killed node${redis.note}`, { timeout: 90_000 }, () => {
   it(`SIGKILL of a node holding ${WILLS} wills: ${BACK} devices back elsewhere and ${REVOKED} revoked get none, the other ${WILLS - BACK - REVOKED} exactly one each`, async () => {
     redis.assertPresent();
     fx = await startProcessCluster(3);

@@ -1,114 +1,146 @@
 /**
- * Broker nodes as child processes (node-child.ts) on one Redis and one registry file, for tests
- * that SIGKILL a node. Every child is killed at `close()`, and when this worker exits whatever
- * happened: an orphaned node heartbeating into a Redis corrupts the next test's results.
+ * Cluster nodes as real `latchkey up` processes (docs/operations.md §Scaling out) on one Redis and one
+ * registry, for the tests that SIGKILL a node or drive several nodes' HTTP APIs. The test opens the
+ * same registry itself, to register devices and services directly (`device`, `service`) where the
+ * HTTP API is not what it tests. Every child is killed at `close()`, and when this worker exits
+ * whatever happened: an orphaned node heartbeating into a Redis corrupts the next test's results.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import type { BrokerConfigInput } from '../../../broker/src/index.ts';
 import { openRegistry, type Registry } from '../../../provisioning/src/registry/index.ts';
 import { connectClient, registrar, testClock, type BrokerFixture, type TestClock } from '../../broker/helpers/broker-fixture.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.ts';
+import { startUp } from '../../cli/cli-process.ts';
 
-const CHILD = path.join(import.meta.dirname, 'node-child.ts');
 const alive = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of alive) child.kill('SIGKILL');
 });
 
+/** The admin token every node of a process cluster takes (LATCHKEY_ADMIN_TOKEN). */
+export const CLUSTER_ADMIN_TOKEN = 'c'.repeat(40);
+
 export interface NodeProcess {
   readonly child: ChildProcess;
+  /** `--node-id`: p1, p2, … in start order */
+  readonly nodeId: string;
+  /** its MQTT port and URL */
   readonly port: number;
   readonly url: string;
-  readonly nodeId: string;
-  /** stderr JSON lines (warnings and errors) */
-  readonly logs: object[];
+  /** its HTTP base URL (the whole API with role both; only the operations endpoints with role broker) */
+  readonly httpUrl: string;
+  /** what it wrote on stderr (its JSON log lines) */
+  stderr(): string;
   /** resolves with the exit code or signal when the process ends */
   readonly exited: Promise<number | string>;
   kill(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
+export interface ProcessClusterOptions {
+  /** `--role` of every node: `broker` (default; MQTT only) or `both` (MQTT and the HTTP API) */
+  role?: 'broker' | 'both';
+  /** extra `latchkey up` flags for every node */
+  args?: string[];
+}
+
 export interface ProcessCluster extends Pick<BrokerFixture, 'device' | 'service'> {
   redis: RedisServer;
+  /** the registry the nodes share, opened by the test */
   registry: Registry;
   clock: TestClock;
   nodes: NodeProcess[];
-  start(config?: BrokerConfigInput): Promise<NodeProcess>;
+  /** starts one more node (the next id) */
+  start(): Promise<NodeProcess>;
   /** mqtt.js client on `node`, connected (rejects on refusal); closed at teardown */
   connect(node: NodeProcess, clientId: string, password: string, opts?: IClientOptions): Promise<MqttClient>;
+  /** an admin request to `node`'s HTTP API: status and parsed JSON body (null when empty) */
+  api(node: NodeProcess, method: string, urlPath: string, body?: unknown): Promise<{ status: number; json: any }>;
   close(): Promise<void>;
 }
 
-export async function startProcessCluster(n: number, config: BrokerConfigInput = {}): Promise<ProcessCluster> {
+/**
+ * `n` nodes (`latchkey up --role broker --node-id p<i>`) on a Redis of the test's own and one
+ * SQLite registry file in a shared data dir (the registry's change feed stays in each process:
+ * what a node learns of a block or delete, it learns by reading the registry).
+ */
+export async function startProcessCluster(n: number, options: ProcessClusterOptions = {}): Promise<ProcessCluster> {
   const redis = await startRedis();
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-nodes-'));
-  const dbPath = path.join(dir, 'latchkey.db');
   const clock = testClock();
-  const registry = openRegistry(dbPath, { clock });
+  // opened (and migrated) before any node starts, so the nodes only read the schema
+  const registry = openRegistry(path.join(dir, 'latchkey.db'), { clock });
   const nodes: NodeProcess[] = [];
   const clients: MqttClient[] = [];
   let started = 0;
-  const start = async (extra: BrokerConfigInput = {}): Promise<NodeProcess> => {
-    const nodeConfig = { redisUrl: redis.url, nodeId: `p${++started}`, heartbeatInterval: 0.5, ...config, ...extra };
-    const child = spawn(process.execPath, ['--conditions=@latchkey/source', '--import', 'tsx', CHILD, JSON.stringify({ dbPath, config: nodeConfig })], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const start = async (): Promise<NodeProcess> => {
+    const nodeId = `p${++started}`;
+    const stack = await startUp(['--role', options.role ?? 'broker', '--node-id', nodeId, '--data-dir', dir, '--log-level', 'warn', ...(options.args ?? [])], {
+      cwd: dir,
+      env: { LATCHKEY_ADMIN_TOKEN: CLUSTER_ADMIN_TOKEN, LATCHKEY_REDIS_URL: redis.url, LATCHKEY_HEARTBEAT_INTERVAL: '0.5' },
+      onSpawn: (child) => {
+        alive.add(child);
+        child.once('exit', () => alive.delete(child));
+      },
     });
-    alive.add(child);
-    const exited = new Promise<number | string>((resolve) =>
-      child.once('exit', (code, signal) => {
-        alive.delete(child);
-        resolve(code ?? (signal as string));
-      }),
-    );
-    const logs: object[] = [];
-    createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (l) => {
-      try {
-        logs.push(JSON.parse(l) as object);
-      } catch {
-        logs.push({ raw: l });
-      }
-    });
-    const ready = await new Promise<{ port: number; nodeId: string }>((resolve, reject) => {
-      createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (l) => resolve(JSON.parse(l) as { port: number; nodeId: string }));
-      void exited.then((code) => reject(new Error(`node exited (${code}) before listening: ${JSON.stringify(logs.slice(-3))}`)));
-    });
+    const exited = stack.exited.then(({ code, signal }) => code ?? (signal as string));
+    const port = Number(new URL(stack.mqttUrl).port);
     const node: NodeProcess = {
-      child,
-      ...ready,
-      url: `mqtt://127.0.0.1:${ready.port}`,
-      logs,
+      child: stack.child,
+      nodeId,
+      port,
+      url: stack.mqttUrl,
+      httpUrl: stack.httpUrl,
+      stderr: stack.stderr,
       exited,
       kill(signal = 'SIGTERM') {
-        child.kill(signal);
+        if (stack.child.exitCode === null && stack.child.signalCode === null) stack.child.kill(signal);
         return exited;
       },
     };
-    nodes.push(node);
     return node;
   };
   // in order: nodes[i] is p{i+1}
-  const first = await Promise.all(Array.from({ length: n }, () => start()));
-  nodes.splice(0, nodes.length, ...first);
+  try {
+    nodes.push(...(await Promise.all(Array.from({ length: n }, () => start()))));
+  } catch (err) {
+    for (const child of alive) child.kill('SIGKILL');
+    await registry.close();
+    rmSync(dir, { recursive: true, force: true });
+    await redis.close();
+    throw err;
+  }
   return {
     redis,
     registry,
     clock,
     nodes,
-    start,
+    async start() {
+      const node = await start();
+      nodes.push(node);
+      return node;
+    },
     ...registrar(registry, clock),
     async connect(node, clientId, password, opts = {}) {
       const client = await connectClient(node.url, clientId, password, opts);
       clients.push(client);
       return client;
     },
+    async api(node, method, urlPath, body) {
+      const res = await fetch(`${node.httpUrl}${urlPath}`, {
+        method,
+        headers: { authorization: `Bearer ${CLUSTER_ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, json: text === '' ? null : JSON.parse(text) };
+    },
     async close() {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
-      await Promise.all(nodes.map((node) => (node.child.exitCode === null && node.child.signalCode === null ? node.kill('SIGKILL') : undefined)));
-      registry.close();
+      await Promise.all(nodes.map((node) => node.kill('SIGKILL')));
+      await registry.close();
       rmSync(dir, { recursive: true, force: true });
       await redis.close();
     },
