@@ -6,7 +6,7 @@
  */
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TestPrincipal } from '../broker/helpers/broker-fixture.ts';
+import { connackOf, type TestPrincipal } from '../broker/helpers/broker-fixture.ts';
 import { waitUntil } from '../helpers/redis-server.ts';
 import { requireTools } from '../helpers/tools.ts';
 import { startProcessCluster, type NodeProcess, type ProcessCluster } from './helpers/node-processes.ts';
@@ -126,7 +126,7 @@ describe.skipIf(redis.skip)(`a node killed under load${redis.note}`, { timeout: 
     await b.exited;
     const receivedBeforeResume = got.seen.size;
     const resumed = await drain(f, a, sink, got, 'outgoing:svc%3Asink');
-    expect(resumed.connackPacket.sessionPresent).toBe(true);
+    expect(connackOf(resumed).sessionPresent).toBe(true);
     await resumed.endAsync();
     const lost = [...acked].filter((k) => !got.seen.has(k)).length;
     console.info(`subscriber-node SIGKILL: ${N} published, acked ${acked.size}, received ${receivedBeforeResume} before the kill and ${got.seen.size} in all, acked-but-lost ${lost}, duplicates ${got.duplicates()}`);
@@ -151,7 +151,7 @@ describe.skipIf(redis.skip)(`a node killed under load${redis.note}`, { timeout: 
     const beforeTakeover = got.seen.size;
     const second = await f.connect(b, dev.id, await dev.token(), { clean: false });
     expect(second.connected).toBe(true);
-    expect(second.connackPacket.sessionPresent).toBe(true);
+    expect(connackOf(second).sessionPresent).toBe(true);
     got.listen(second);
     await sent;
     await waitUntil(() => got.seen.size === N, 20_000);
