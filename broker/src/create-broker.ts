@@ -16,7 +16,7 @@ import { addressesOf, startListeners, type BrokerAddresses } from './listeners/s
 import type { Listener } from './listeners/listeners.ts';
 import { connectionIntake, remoteAddressOf } from './listeners/connection-intake.ts';
 import { createMessaging, type DeviceMessaging } from './messaging.ts';
-import type { BrokerRegistryPort } from './registry-port.ts';
+import type { BrokerRegistryPort, SessionEvent } from './registry-port.ts';
 import { createSessionEnder } from './session-ender.ts';
 import { processState, type SharedState } from './shared-state.ts';
 import { DEFAULT_LIMITS } from '@latchkey/device-sdk/protocol';
@@ -41,6 +41,8 @@ export interface BrokerDeps {
   persistence?: BrokerPersistence;
   /** aedes's message emitter (routing between clients); default: in process. Not with `redisUrl`. */
   mq?: AedesOptions['mq'];
+  /** Sees each device session open and close as it happens, before the batched status write (live views); must not block. */
+  onSessionEvent?: (event: SessionEvent) => void;
 }
 
 export interface Broker {
@@ -96,6 +98,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   if (typeof log?.info !== 'function') throw new TypeError('log must be a logger');
   if (typeof metricsRegistry?.registerMetric !== 'function') throw new TypeError('metrics must be a prom-client Registry');
   if (deps.clock !== undefined && typeof deps.clock !== 'function') throw new TypeError('clock must be a function');
+  if (deps.onSessionEvent !== undefined && typeof deps.onSessionEvent !== 'function') throw new TypeError('onSessionEvent must be a function');
   const config = resolveBrokerConfig(deps.config);
   const clock = deps.clock ?? systemClock;
   if (config.redisUrl !== null && (deps.persistence !== undefined || deps.mq !== undefined)) {
@@ -111,9 +114,8 @@ export function createBroker(deps: BrokerDeps): Broker {
   const credentials = new CredentialCache(registry, config.credentialCacheSize, (err, principal, kid) =>
     log.error({ err, principal, kid }, 'a stored credential does not parse; skipped'),
   );
-  const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, (err) =>
-    log.error({ err }, 'device status write failed'),
-  );
+  const onStatusError = (err: unknown) => log.error({ err }, 'device status write failed');
+  const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, onStatusError, deps.onSessionEvent ?? null);
   const emptyClientIds = new WeakSet<Client>();
   const report = reportConnects({ metrics, log, registry, windowMs: DEFAULT_LIMITS.authFailureWindowMs });
 

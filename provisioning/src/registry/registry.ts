@@ -8,6 +8,7 @@ import { RegistryContext } from './context.ts';
 import { CredentialStore } from './credentials.ts';
 import { DeviceStore } from './devices.ts';
 import { EnrollmentStore } from './enrollment.ts';
+import { FleetStats } from './fleet-stats.ts';
 import { toRegistryError } from './errors.ts';
 import { migrate } from './migrations.ts';
 import { RetentionStore } from './retention.ts';
@@ -59,6 +60,8 @@ export class Registry {
   readonly status: StatusStore;
   readonly audit: AuditStore;
   readonly retention: RetentionStore;
+  /** read-only fleet figures (connected count, statuses, refusals by minute) */
+  readonly stats: FleetStats;
   readonly #db: Db;
   readonly #ctx: RegistryContext;
   readonly #credentials: CredentialStore;
@@ -78,6 +81,7 @@ export class Registry {
     this.status = new StatusStore(this.#ctx);
     this.audit = new AuditStore(this.#ctx);
     this.retention = new RetentionStore(this.#ctx);
+    this.stats = new FleetStats(this.#ctx);
   }
 
   /**
