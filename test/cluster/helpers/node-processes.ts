@@ -1,18 +1,24 @@
 /**
  * Cluster nodes as real `latchkey up` processes (docs/operations.md §Scaling out) on one Redis and one
- * registry, for the tests that SIGKILL a node or drive several nodes' HTTP APIs. The test opens the
- * same registry itself, to register devices and services directly (`device`, `service`) where the
- * HTTP API is not what it tests. Every child is killed at `close()`, and when this worker exits
- * whatever happened: an orphaned node heartbeating into a Redis corrupts the next test's results.
+ * registry, for the tests that SIGKILL a node or drive several nodes' HTTP APIs. The registry is a
+ * fresh PostgreSQL database (`--database-url`) when the test services provide PostgreSQL, which CI
+ * always does; without it, one SQLite file in a shared data dir, whose change feed stays in each
+ * process (what a node learns of a block or delete, it learns by reading the registry). The test
+ * opens the same registry itself, to register devices and services directly (`device`, `service`)
+ * where the HTTP API is not what it tests. Every child is killed at `close()`, and when this worker
+ * exits whatever happened: an orphaned node heartbeating into a Redis corrupts the next test's results.
  */
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { IClientOptions, MqttClient } from 'mqtt';
+import pg from 'pg';
 import { openRegistry, type Registry } from '../../../provisioning/src/registry/index.ts';
 import { connectClient, registrar, testClock, type BrokerFixture, type TestClock } from '../../broker/helpers/broker-fixture.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.ts';
+import { requireService } from '../../helpers/services.ts';
 import { startUp } from '../../cli/cli-process.ts';
 
 const alive = new Set<ChildProcess>();
@@ -42,6 +48,10 @@ export interface NodeProcess {
 export interface ProcessClusterOptions {
   /** `--role` of every node: `broker` (default; MQTT only) or `both` (MQTT and the HTTP API) */
   role?: 'broker' | 'both';
+  /** the registry's PostgreSQL URL (e.g. a server the test restarts); default: a fresh database on the test services' server, or SQLite without one */
+  databaseUrl?: string;
+  /** Redis options (e.g. `appendonly` for a test that restarts it) */
+  redis?: { appendonly?: boolean };
   /** extra `latchkey up` flags for every node */
   args?: string[];
 }
@@ -50,6 +60,8 @@ export interface ProcessCluster extends Pick<BrokerFixture, 'device' | 'service'
   redis: RedisServer;
   /** the registry the nodes share, opened by the test */
   registry: Registry;
+  /** 'postgres' or 'sqlite' */
+  backend: 'postgres' | 'sqlite';
   clock: TestClock;
   nodes: NodeProcess[];
   /** starts one more node (the next id) */
@@ -61,36 +73,53 @@ export interface ProcessCluster extends Pick<BrokerFixture, 'device' | 'service'
   close(): Promise<void>;
 }
 
-/**
- * `n` nodes (`latchkey up --role broker --node-id p<i>`) on a Redis of the test's own and one
- * SQLite registry file in a shared data dir (the registry's change feed stays in each process:
- * what a node learns of a block or delete, it learns by reading the registry).
- */
+/** A new, empty database on the PostgreSQL server of `serverUrl`; `drop()` removes it. */
+async function freshDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `lk_nodes_${randomBytes(6).toString('hex')}`;
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: serverUrl });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+/** `n` nodes (`latchkey up --role <role> --node-id p<i>`) on a Redis of the test's own and one registry. */
 export async function startProcessCluster(n: number, options: ProcessClusterOptions = {}): Promise<ProcessCluster> {
-  const redis = await startRedis();
+  const redis = await startRedis(options.redis ?? {});
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-nodes-'));
   const clock = testClock();
+  const server = requireService('postgres').url;
+  const database = options.databaseUrl !== undefined ? { url: options.databaseUrl, drop: async () => undefined } : server !== null ? await freshDatabase(server) : null;
   // opened (and migrated) before any node starts, so the nodes only read the schema
-  const registry = openRegistry(path.join(dir, 'latchkey.db'), { clock });
+  const registry = await openRegistry(database?.url ?? path.join(dir, 'latchkey.db'), { clock });
   const nodes: NodeProcess[] = [];
   const clients: MqttClient[] = [];
   let started = 0;
   const start = async (): Promise<NodeProcess> => {
     const nodeId = `p${++started}`;
+    const env: Record<string, string> = { LATCHKEY_ADMIN_TOKEN: CLUSTER_ADMIN_TOKEN, LATCHKEY_REDIS_URL: redis.url, LATCHKEY_HEARTBEAT_INTERVAL: '0.5' };
+    if (database !== null) env.LATCHKEY_DATABASE_URL = database.url;
     const stack = await startUp(['--role', options.role ?? 'broker', '--node-id', nodeId, '--data-dir', dir, '--log-level', 'warn', ...(options.args ?? [])], {
       cwd: dir,
-      env: { LATCHKEY_ADMIN_TOKEN: CLUSTER_ADMIN_TOKEN, LATCHKEY_REDIS_URL: redis.url, LATCHKEY_HEARTBEAT_INTERVAL: '0.5' },
+      env,
       onSpawn: (child) => {
         alive.add(child);
         child.once('exit', () => alive.delete(child));
       },
     });
     const exited = stack.exited.then(({ code, signal }) => code ?? (signal as string));
-    const port = Number(new URL(stack.mqttUrl).port);
-    const node: NodeProcess = {
+    return {
       child: stack.child,
       nodeId,
-      port,
+      port: Number(new URL(stack.mqttUrl).port),
       url: stack.mqttUrl,
       httpUrl: stack.httpUrl,
       stderr: stack.stderr,
@@ -100,21 +129,25 @@ export async function startProcessCluster(n: number, options: ProcessClusterOpti
         return exited;
       },
     };
-    return node;
+  };
+  const teardown = async () => {
+    await registry.close();
+    await database?.drop();
+    rmSync(dir, { recursive: true, force: true });
+    await redis.close();
   };
   // in order: nodes[i] is p{i+1}
   try {
     nodes.push(...(await Promise.all(Array.from({ length: n }, () => start()))));
   } catch (err) {
     for (const child of alive) child.kill('SIGKILL');
-    await registry.close();
-    rmSync(dir, { recursive: true, force: true });
-    await redis.close();
+    await teardown();
     throw err;
   }
   return {
     redis,
     registry,
+    backend: database === null ? 'sqlite' : 'postgres',
     clock,
     nodes,
     async start() {
@@ -140,9 +173,7 @@ export async function startProcessCluster(n: number, options: ProcessClusterOpti
     async close() {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
       await Promise.all(nodes.map((node) => node.kill('SIGKILL')));
-      await registry.close();
-      rmSync(dir, { recursive: true, force: true });
-      await redis.close();
+      await teardown();
     },
   };
 }
