@@ -1,6 +1,6 @@
 /**
  * The broker side of the broker benchmarks, run in its own process so its CPU time and memory
- * can be measured alone: `tsx bench/broker-child.ts <auth|bare|jose|floor> <devices.json> [broker config JSON]`.
+ * can be measured alone: `tsx bench/broker-child.ts <auth|bare|jose|floor> <devices.json> [broker config JSON] [services JSON]`.
  * - `auth`: latchkey's createBroker over a real SQLite registry holding the devices' public keys.
  * - `bare`: the same aedes 1.x with the same options (connect timeout, client-id length) on a
  *   plain net server, without authentication or latchkey's hooks (accepts everyone).
@@ -29,7 +29,7 @@ import { createBroker } from '../broker/src/index.ts';
 type Request = { cmd: 'cpu' } | { cmd: 'mem' } | { cmd: 'metrics' } | { cmd: 'stop' };
 
 const MODES = ['auth', 'bare', 'jose', 'floor'];
-const [mode, devicesFile, configJson] = process.argv.slice(2);
+const [mode, devicesFile, configJson, servicesJson] = process.argv.slice(2);
 if (!MODES.includes(mode as string)) throw new TypeError('usage: broker-child.ts <auth|bare|jose|floor> <devices.json>');
 if (typeof process.send !== 'function') throw new TypeError('broker-child.ts must be started with an IPC channel');
 const send = process.send.bind(process);
@@ -89,6 +89,8 @@ if (mode === 'auth') {
   for (const s of devices.filter((d) => d.id.startsWith('svc:'))) {
     await registry.services.create({ name: s.id.slice(4), key: parsePublicKey(s.publicKeyPem), acl: { publish: [], subscribe: ['devices/#'] } }, 'bench');
   }
+  type Service = { name: string; publicKeyPem: string; acl: { publish: string[]; subscribe: string[] } };
+  for (const svc of JSON.parse(servicesJson ?? '[]') as Service[]) await registry.services.create({ name: svc.name, key: parsePublicKey(svc.publicKeyPem), acl: svc.acl }, 'bench');
   const metrics = new MetricsRegistry();
   metricsText = () => metrics.metrics();
   const broker = createBroker({

@@ -80,11 +80,13 @@ export async function startBrokerChild(
   devices: readonly BenchDevice[],
   nodeFlags: readonly string[] = [],
   brokerConfig?: Record<string, unknown>,
+  /** service accounts the `auth` broker registers too (id `svc:<name>`) */
+  services: ReadonlyArray<{ name: string; publicKeyPem: string; acl: { publish: string[]; subscribe: string[] } }> = [],
 ): Promise<BrokerChild> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-bench-devices-'));
   const file = path.join(dir, 'devices.json');
   writeFileSync(file, JSON.stringify(devices.map((d) => ({ id: d.id, publicKeyPem: d.publicKeyPem }))));
-  const args = brokerConfig === undefined ? [mode, file] : [mode, file, JSON.stringify(brokerConfig)];
+  const args = [mode, file, JSON.stringify(brokerConfig ?? {}), JSON.stringify(services)];
   const child: ChildProcess = fork(CHILD, args, { execArgv: ['--conditions=@latchkey/source', '--import', 'tsx', '--expose-gc', ...nodeFlags], stdio: 'inherit' });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port));

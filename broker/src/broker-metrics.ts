@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { SessionEndReason } from './auth/session-table.ts';
 
 /** Why the broker closed a connection itself (besides session ends). */
-export type ConnectionCloseReason = SessionEndReason | 'packet_too_large' | 'publish_denied' | 'signature_refused';
+export type ConnectionCloseReason = SessionEndReason | 'packet_too_large' | 'publish_denied' | 'signature_refused' | 'proxy_header_invalid';
 
 /** The broker's Prometheus metrics, registered in a Registry shared with provisioning. */
 export interface BrokerMetrics {

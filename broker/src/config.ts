@@ -49,8 +49,9 @@ export interface BrokerConfig {
   /** Seconds between batched device-status writes (session events, `lastSeenAt`). */
   readonly statusFlushInterval: number;
   /**
-   * Proxies in front of the WebSocket listener whose X-Forwarded-For names the client (addresses,
-   * CIDR ranges, `loopback`, `linklocal`, `uniquelocal`); empty: the peer is the client.
+   * Proxies that name the client (addresses, CIDR ranges, `loopback`, `linklocal`, `uniquelocal`):
+   * their X-Forwarded-For on the WebSocket listener, their PROXY protocol header on TCP and TLS;
+   * empty: the peer is the client.
    */
   readonly trustProxy: readonly string[];
   /**
@@ -59,6 +60,18 @@ export interface BrokerConfig {
    * Empty: none.
    */
   readonly requireSignedTopics: readonly string[];
+  /**
+   * `redis://` or `rediss://` URL of the Redis several broker nodes share (sessions, queued
+   * messages, retained messages, wills, routing, presence; docs/operations.md §Scaling out); null:
+   * one process, in memory. May carry a password: never echoed or logged.
+   */
+  readonly redisUrl: string | null;
+  /** This node's name in a cluster, `[A-Za-z0-9_-]{1,32}`; null: generated, unique per process start. */
+  readonly nodeId: string | null;
+  /** Seconds between a cluster node's aedes heartbeats and its looks for dead nodes (whose devices' wills it then publishes). */
+  readonly heartbeatInterval: number;
+  /** Seconds a queued QoS 1 message for an offline session is kept in Redis (7 days). */
+  readonly queuedMessageTtl: number;
 }
 
 export type BrokerConfigInput = Partial<BrokerConfig>;
@@ -94,7 +107,14 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = Object.freeze({
   statusFlushInterval: 1,
   trustProxy: Object.freeze([]) as readonly string[],
   requireSignedTopics: Object.freeze([]) as readonly string[],
+  redisUrl: null,
+  nodeId: null,
+  heartbeatInterval: 2,
+  queuedMessageTtl: 604_800,
 });
+
+/** A cluster node's name (docs/configuration.md `--node-id`): no `:`, which Redis key names use as a separator. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
 type Check = (v: unknown) => boolean;
 const int = (min: number, max: number): Check => (v) => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
@@ -110,6 +130,16 @@ const host: Check = (v) => typeof v === 'string' && (isIP(v) !== 0 || HOST_NAME.
 const proxyList: Check = (v) => Array.isArray(v) && v.every(isProxyRange);
 const MAX_SIGNED_FILTERS = 100;
 const topicFilters: Check = (v) => Array.isArray(v) && v.length <= MAX_SIGNED_FILTERS && v.every((f) => isValidTopicFilter(f) && !f.startsWith('$'));
+const redisUrl: Check = (v) => {
+  if (v === null) return true;
+  if (typeof v !== 'string') return false;
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname.length > 0;
+  } catch {
+    return false;
+  }
+};
 
 const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   host: [host, 'an IP address or host name'],
@@ -133,6 +163,10 @@ const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   statusFlushInterval: [positive, 'a positive number (seconds)'],
   trustProxy: [proxyList, PROXY_RANGE_RULE],
   requireSignedTopics: [topicFilters, `a list of at most ${MAX_SIGNED_FILTERS} MQTT topic filters (e.g. devices/+/telemetry/#), none starting with $`],
+  redisUrl: [redisUrl, 'a redis:// or rediss:// URL'],
+  nodeId: [(v) => v === null || (typeof v === 'string' && NODE_ID_PATTERN.test(v)), '1 to 32 letters, digits, _ or -'],
+  heartbeatInterval: [(v) => typeof v === 'number' && Number.isFinite(v) && v >= 0.1 && v <= 60, 'a number of seconds, 0.1..60'],
+  queuedMessageTtl: [int(1, 31_536_000), 'an integer number of seconds, 1..31536000'],
 };
 
 const LISTENER_PORTS = ['mqttPort', 'mqttsPort', 'wsPort'] as const;

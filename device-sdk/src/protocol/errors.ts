@@ -49,6 +49,7 @@ export const AUTH_FAILURE_CODES = [
   'throttled',
   'will_not_allowed',
   'auth_timeout',
+  'service_unavailable',
   'internal_error',
 ] as const;
 

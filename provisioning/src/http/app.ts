@@ -40,6 +40,11 @@ export interface AppDeps {
   messaging?: DeviceMessagingPort;
   /** `/readyz` also requires this to be true when given */
   brokerReady?: () => boolean;
+  /**
+   * `operations`: only `/healthz`, `/readyz`, `/metrics`, `/v1/time` and the OpenAPI document: a
+   * cluster node that takes devices but serves no API (`latchkey up --role broker`). Default `all`.
+   */
+  surface?: 'all' | 'operations';
   /** the fleet's live events; with it, `GET /v1/events` streams them (closed on `app.close()`) */
   events?: FleetEventSource;
 }
@@ -122,10 +127,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
   await app.register(async (open) => {
     operationRoutes(open, routeDeps, deps.metrics);
-    enrollRoutes(open, routeDeps);
+    if (deps.surface !== 'operations') enrollRoutes(open, routeDeps);
   });
   const adminGate = new AdminGate(config.adminToken, routeDeps.throttles.admin);
   setAdminGate(app, adminGate);
+  if (deps.surface === 'operations') return app;
   await app.register(async (admin) => {
     requireAdmin(admin, adminGate);
     deviceRoutes(admin, routeDeps);

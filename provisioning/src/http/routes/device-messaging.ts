@@ -160,7 +160,7 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
       const commandParams = request.body.params ?? {};
       jsonWithin(commandParams, 'params');
       if (!(await registry.devices.exists(deviceId))) throw new ApiError('device_not_found', 'no such device');
-      if (messaging === null || !messaging.isOnline(deviceId)) throw new ApiError('device_offline', 'the device has no live session');
+      if (messaging === null || !(await messaging.isOnline(deviceId))) throw new ApiError('device_offline', 'the device has no live session');
       await registry.audit.record({ actor: ADMIN_ACTOR, action: 'command.send', target: deviceId, detail: { name: request.body.name } });
       return sendCommand(messaging, {
         deviceId,
