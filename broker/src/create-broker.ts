@@ -8,6 +8,7 @@ import { createAuthenticate } from './auth/authenticate.ts';
 import { reportConnects } from './auth/connect-report.ts';
 import { CredentialCache } from './auth/credential-cache.ts';
 import { SessionTable } from './auth/session-table.ts';
+import { VerifiedTokenCache } from './auth/verified-token-cache.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { clusterState } from './cluster/cluster-state.ts';
 import { resolveBrokerConfig, type BrokerConfig, type BrokerConfigInput } from './config.ts';
@@ -111,6 +112,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   const credentials = new CredentialCache(registry, config.credentialCacheSize, (err, principal, kid) =>
     log.error({ err, principal, kid }, 'a stored credential does not parse; skipped'),
   );
+  const verifiedTokens = new VerifiedTokenCache(config.verifiedTokenCacheSize);
   const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, (err) =>
     log.error({ err }, 'device status write failed'),
   );
@@ -121,6 +123,8 @@ export function createBroker(deps: BrokerDeps): Broker {
     rules: config,
     clock,
     credentials,
+    verifiedTokens,
+    onTokenCacheHit: metrics.tokenCacheHit,
     throttle: shared.throttle,
     jtis: shared.jtis,
     sessions,
@@ -158,7 +162,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     onHandlerError: (err, filter) => log.error({ err, filter }, 'a messaging subscriber threw'),
   });
 
-  const ender = createSessionEnder({ aedes, persistence, sessions, credentials, metrics, log, forget: (id) => shared.forget(id) });
+  const ender = createSessionEnder({ aedes, persistence, sessions, credentials, verifiedTokens, metrics, log, forget: (id) => shared.forget(id) });
   wireAedesEvents(aedes, { sessions, status, shared, registry, clock, log });
 
   const onConnection = connectionIntake({
@@ -231,6 +235,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     report.flush(Number.POSITIVE_INFINITY); // every pending record and summary
     status.close();
     credentials.clear();
+    verifiedTokens.clear();
     state = 'closed';
   }
 

@@ -22,11 +22,16 @@ import type { ConnectThrottle } from './failure-throttle.ts';
 import type { JtiStore } from './jti-cache.ts';
 import { runSteps, type Step } from './run-steps.ts';
 import type { SessionPrincipal, SessionTable } from './session-table.ts';
+import { VerifiedTokenCache } from './verified-token-cache.ts';
 
 export interface AuthenticateDeps {
   readonly rules: TokenRules;
   readonly clock: Clock;
   readonly credentials: CredentialCache;
+  /** Tokens already verified (issue 12); null: every token is verified (always with `requireJti`). */
+  readonly verifiedTokens: VerifiedTokenCache | null;
+  /** A CONNECT whose token was a hit of `verifiedTokens` (metrics). */
+  readonly onTokenCacheHit: () => void;
   readonly throttle: ConnectThrottle;
   /** null unless `requireJti` */
   readonly jtis: JtiStore | null;
@@ -83,7 +88,8 @@ const refuse = (code: AuthFailureCode, message: string): never => {
 /**
  * The aedes `authenticate` hook (protocol.md §MQTT CONNECT), as a named list of steps:
  * serving (3: the shared store is reachable) → client id (2) → throttle (5, token untouched) →
- * password present and in size (4) → verifyToken against cached KeyObjects (4) → single-use jti (4)
+ * password present and in size (4) → verifyToken against cached KeyObjects, or a hit of the
+ * verified-token cache (4) → single-use jti (4)
  * → blocked (5) → will topic allowed (5) → attach.
  * Calls back exactly once, within `timeoutMs`, never throws; every failure becomes a CONNACK
  * code through CONNACK_FOR, and the internal reason goes only to `onRefused`.
@@ -95,6 +101,9 @@ const refuse = (code: AuthFailureCode, message: string): never => {
  */
 export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   const { rules, credentials, throttle, jtis, sessions } = deps;
+  // single-use tokens are never cached: a hit would skip the jti being spent
+  const verified = rules.requireJti || deps.verifiedTokens?.enabled !== true ? null : deps.verifiedTokens;
+  const toleranceMs = rules.clockTolerance * 1000;
 
   /** docs/operations.md §Scaling out: a node cut off from its shared store refuses new connects, 3, until it caught up. */
   const checkServing: Step<ConnectAttempt> = () => {
@@ -127,6 +136,20 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
    */
   const verify: Step<ConnectAttempt> = (a) => {
     const principal = (a.identity as ClientIdentity).principal;
+    // issue 12: a token byte-identical to one verified before, under the same unexpired
+    // credential, needs no second signature check; every refusal still gets the full check below
+    // (a refused token is never cached), so refusals stay constant-work (issue 16)
+    const digest = verified === null ? null : VerifiedTokenCache.digest(a.password as Buffer);
+    if (digest !== null) {
+      const hit = (verified as VerifiedTokenCache).get(digest, principal, a.now);
+      if (hit !== null) {
+        a.record = hit.record;
+        a.token = hit.token;
+        // (the kind check below passed when it was cached: the same principal names the same kind)
+        deps.onTokenCacheHit();
+        return;
+      }
+    }
     const started = performance.now();
     let looked = false;
     try {
@@ -154,6 +177,10 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     }
     // the registry must agree on the kind the client id names (a device id never names a service)
     if (a.record === null || a.record.kind !== (a.identity as ClientIdentity).kind) refuse('unknown_principal', 'unknown principal');
+    if (digest !== null) {
+      const token = a.token as VerifiedToken;
+      (verified as VerifiedTokenCache).set(digest, { principal, record: a.record as CachedPrincipal, token, verifiedAt: a.now, diesAt: token.expiresAtMs + toleranceMs });
+    }
   };
 
   /**
