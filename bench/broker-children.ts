@@ -61,6 +61,8 @@ export type BrokerMode = (typeof BROKER_MODES)[number];
 export interface BrokerChild {
   mode: BrokerMode;
   port: number;
+  /** the child's process id (its CPU time can be read from /proc) */
+  pid: number;
   request<T>(cmd: 'cpu' | 'mem'): Promise<T>;
   stop(): Promise<void>;
 }
@@ -91,6 +93,7 @@ export async function startBrokerChild(
   return {
     mode,
     port,
+    pid: child.pid as number,
     request: <T>(cmd: 'cpu' | 'mem') =>
       new Promise<T>((resolve) => {
         child.once('message', (m: Record<string, T>) => resolve(m[cmd] as T));
