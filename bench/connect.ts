@@ -38,7 +38,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = path.join(ROOT, 'cli/bin/latchkey.js');
 const MOSQUITTO = '/usr/sbin/mosquitto';
 const SETTLE_MS = 1_500;
-const NODE_FLAGS = ['--no-memory-reducer'];
+const NODE_FLAGS = ['--no-memory-reducer', ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : [])];
 const DISCONNECT = Buffer.from([0xe0, 0x00]);
 /** a storm CONNECT without a CONNACK within this long counts as dropped */
 const STORM_ATTEMPT_TIMEOUT_MS = 60_000;
@@ -159,7 +159,7 @@ async function startMosquitto(passwords: ReadonlyMap<string, string>): Promise<T
 }
 
 /** `latchkey up` as a user starts it (the compiled bin, defaults), its registry holding `devices`. */
-async function startUp(devices: readonly BenchDevice[], extraFlags: readonly string[]): Promise<Target> {
+export async function startUp(devices: readonly BenchDevice[], extraFlags: readonly string[]): Promise<Target> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-bench-up-'));
   const registry = openRegistry(path.join(dir, 'latchkey.db'), { clock: Date.now });
   for (let i = 0; i < devices.length; i += 5000) {
@@ -193,7 +193,7 @@ async function startUp(devices: readonly BenchDevice[], extraFlags: readonly str
   };
 }
 
-async function startChild(mode: 'bare' | 'floor', devices: readonly BenchDevice[]): Promise<Target> {
+export async function startChild(mode: 'bare' | 'floor', devices: readonly BenchDevice[]): Promise<Target> {
   const c = await startBrokerChild(mode, devices, NODE_FLAGS);
   return { name: mode, pid: c.pid, port: c.port, stop: () => c.stop() };
 }
@@ -221,7 +221,7 @@ function cycle(port: number, packet: Buffer): Promise<number> {
 }
 
 /** Each connector runs its packets one after another; resolves with the latencies and the wall time. */
-async function runCycles(port: number, plan: readonly (readonly Buffer[])[]): Promise<{ latencies: number[]; wallMs: number }> {
+export async function runCycles(port: number, plan: readonly (readonly Buffer[])[]): Promise<{ latencies: number[]; wallMs: number }> {
   const latencies: number[] = [];
   const started = performance.now();
   await Promise.all(
