@@ -146,18 +146,30 @@ describe('the cache itself', () => {
     expect(c.size).toBe(0);
   });
 
-  it('is LRU-bounded, and a change to a principal drops all its tokens', () => {
-    const c = new VerifiedTokenCache(3);
+  it('keeps at most two tokens per principal: a device cycling tokens cannot push the fleet out', () => {
+    const c = new VerifiedTokenCache(100);
     const r = record('k1');
-    for (const k of ['a', 'b', 'c']) c.set(k, entry(r, 5000));
-    expect(c.get('a', 'd-1', 200)).not.toBeNull(); // a is now the most recent
-    c.set('d', entry(r, 5000));
+    for (const k of ['a', 'b', 'c', 'd']) c.set(k, entry(r, 5000));
+    c.set('other', entry(record('k1'), 5000, 'd-2'));
     expect(c.size).toBe(3);
     expect(c.get('b', 'd-1', 200)).toBeNull();
-    c.set('e', entry(record('k1'), 5000, 'd-2'));
-    c.invalidate('d-1');
+    expect(c.get('c', 'd-1', 200)).not.toBeNull();
+    expect(c.get('d', 'd-1', 200)).not.toBeNull();
+    expect(c.get('other', 'd-2', 200)).not.toBeNull();
+  });
+
+  it('is LRU-bounded, and a change to a principal drops all its tokens', () => {
+    const c = new VerifiedTokenCache(3);
+    for (const p of ['p-a', 'p-b', 'p-c']) c.set(p, entry(record('k1'), 5000, p));
+    expect(c.get('p-a', 'p-a', 200)).not.toBeNull(); // p-a is now the most recent
+    c.set('p-d', entry(record('k1'), 5000, 'p-d'));
+    expect(c.size).toBe(3);
+    expect(c.get('p-b', 'p-b', 200)).toBeNull();
+    c.set('p-d2', entry(record('k1'), 5000, 'p-d'));
+    c.invalidate('p-d');
     expect(c.size).toBe(1);
-    expect(c.get('e', 'd-2', 200)).not.toBeNull();
+    expect(c.get('p-a', 'p-a', 200)).not.toBeNull();
+    const r = record('k1');
     const off = new VerifiedTokenCache(0);
     off.set('a', entry(r, 5000));
     expect(off.size).toBe(0);

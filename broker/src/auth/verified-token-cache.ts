@@ -25,7 +25,7 @@ interface Kept extends VerifiedEntry {
  * device reconnecting with a token it already used skips the signature check and claim parsing.
  * Keyed by the SHA-256 of the whole token, so that a lookup compares fixed-size digests, never
  * token bytes (nothing leaks by timing how much of a token matched), and a token is kept only as
- * its digest. LRU-bounded; an entry is a hit only while:
+ * its digest. LRU-bounded, and at most {@link TOKENS_PER_PRINCIPAL} per principal; an entry is a hit only while:
  * - it is for the principal the client id names (the token's `sub` is bound to it);
  * - the clock is in [verifiedAt, exp + tolerance): every time rule of the token held at
  *   verifiedAt and `iat`/`nbf` only get more valid as time goes on;
@@ -43,6 +43,13 @@ interface Kept extends VerifiedEntry {
  * const hit = cache.get(digest, 'thermo-1', Date.now()); // null: verify, then cache.set(...)
  * ```
  */
+/**
+ * Tokens kept per principal: the one a device holds and the one it refreshed from. A device
+ * that connects with a new token each time (as the benchmarks do, or a hostile one) replaces
+ * its own entries and cannot push the rest of the fleet's out of the LRU.
+ */
+export const TOKENS_PER_PRINCIPAL = 2;
+
 export class VerifiedTokenCache {
   readonly #capacity: number;
   readonly #entries = new Map<string, Kept>();
@@ -103,9 +110,14 @@ export class VerifiedTokenCache {
       const oldest = this.#entries.entries().next();
       if (oldest.done !== true) this.#delete(oldest.value[0], oldest.value[1].principal);
     }
-    this.#entries.set(digest, kept);
+    const own = this.#byPrincipal.get(entry.principal);
+    if (own !== undefined && own.size >= TOKENS_PER_PRINCIPAL) {
+      const oldest = own.values().next();
+      if (oldest.done !== true) this.#delete(oldest.value, entry.principal);
+    }
     let digests = this.#byPrincipal.get(entry.principal);
     if (digests === undefined) this.#byPrincipal.set(entry.principal, (digests = new Set()));
+    this.#entries.set(digest, kept);
     digests.add(digest);
   }
 
