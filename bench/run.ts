@@ -19,6 +19,7 @@ const benches: Record<string, () => Promise<BenchResult>> = {
   'cli-startup': async () => (await import('./cli-startup.ts')).benchCliStartup(),
   cluster: async () => (await import('./cluster.ts')).benchCluster(),
   connect: async () => (await import('./connect.ts')).benchConnect(),
+  'verify-offload': async () => (await import('./verify-offload.ts')).benchVerifyOffload(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
