@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 import type { VerifiedToken } from '@latchkey/device-sdk/protocol';
 import type { CachedPrincipal } from './credential-cache.ts';
 
@@ -43,6 +43,12 @@ interface Kept extends VerifiedEntry {
  * const hit = cache.get(digest, 'thermo-1', Date.now()); // null: verify, then cache.set(...)
  * ```
  */
+/** One-shot `crypto.hash` (Node ≥ 20.12: no Hash object per connect, ~4× cheaper); a Hash object before. */
+const sha256: (data: Uint8Array) => string =
+  typeof nodeCrypto.hash === 'function'
+    ? (data) => nodeCrypto.hash('sha256', data, 'base64')
+    : (data) => nodeCrypto.createHash('sha256').update(data).digest('base64');
+
 /**
  * Tokens kept per principal: the one a device holds and the one it refreshed from. A device
  * that connects with a new token each time (as the benchmarks do, or a hostile one) replaces
@@ -64,7 +70,7 @@ export class VerifiedTokenCache {
 
   /** The SHA-256 of the whole token (base64: 44 characters). */
   static digest(token: Uint8Array): string {
-    return createHash('sha256').update(token).digest('base64');
+    return sha256(token);
   }
 
   get size(): number {
