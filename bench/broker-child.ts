@@ -74,15 +74,15 @@ function floorHook(keys: Map<string, KeyObject>) {
 
 if (mode === 'auth') {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-bench-'));
-  const registry = openRegistry(path.join(dir, 'bench.db'), { clock: Date.now });
+  const registry = await openRegistry(path.join(dir, 'bench.db'), { clock: Date.now });
   for (let i = 0; i < devices.length; i += 5000) {
-    registry.devices.createMany(
+    await registry.devices.createMany(
       devices.slice(i, i + 5000).map((d) => ({ id: d.id, key: parsePublicKey(d.publicKeyPem) })),
       'bench',
     );
   }
   type Service = { name: string; publicKeyPem: string; acl: { publish: string[]; subscribe: string[] } };
-  for (const svc of JSON.parse(servicesJson ?? '[]') as Service[]) registry.services.create({ name: svc.name, key: parsePublicKey(svc.publicKeyPem), acl: svc.acl }, 'bench');
+  for (const svc of JSON.parse(servicesJson ?? '[]') as Service[]) await registry.services.create({ name: svc.name, key: parsePublicKey(svc.publicKeyPem), acl: svc.acl }, 'bench');
   const broker = createBroker({
     // defaults otherwise (throttling on), unless the parent overrides some
     config: { host: '127.0.0.1', mqttPort: 0, ...(configJson === undefined ? {} : (JSON.parse(configJson) as object)) },
@@ -94,7 +94,7 @@ if (mode === 'auth') {
   port = broker.addresses.mqtt?.port as number;
   stop = async () => {
     await broker.close();
-    registry.close();
+    await registry.close();
     rmSync(dir, { recursive: true, force: true });
   };
 } else {

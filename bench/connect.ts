@@ -161,14 +161,14 @@ async function startMosquitto(passwords: ReadonlyMap<string, string>): Promise<T
 /** `latchkey up` as a user starts it (the compiled bin, defaults), its registry holding `devices`. */
 export async function startUp(devices: readonly BenchDevice[], extraFlags: readonly string[]): Promise<Target> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-bench-up-'));
-  const registry = openRegistry(path.join(dir, 'latchkey.db'), { clock: Date.now });
+  const registry = await openRegistry(path.join(dir, 'latchkey.db'), { clock: Date.now });
   for (let i = 0; i < devices.length; i += 5000) {
-    registry.devices.createMany(
+    await registry.devices.createMany(
       devices.slice(i, i + 5000).map((d) => ({ id: d.id, key: parsePublicKey(d.publicKeyPem) })),
       'bench',
     );
   }
-  registry.close();
+  await registry.close();
   const child = spawn(process.execPath, [...NODE_FLAGS, BIN, 'up', '--data-dir', dir, '--mqtt-port', '0', '--http-port', '0', ...extraFlags], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'ignore'],

@@ -18,6 +18,7 @@ const benches: Record<string, () => Promise<BenchResult>> = {
   'sdk-footprint': async () => (await import('./sdk-footprint.ts')).benchSdkFootprint(),
   'cli-startup': async () => (await import('./cli-startup.ts')).benchCliStartup(),
   cluster: async () => (await import('./cluster.ts')).benchCluster(),
+  console: async () => (await import('./console.ts')).benchConsole(),
   connect: async () => (await import('./connect.ts')).benchConnect(),
   'verify-offload': async () => (await import('./verify-offload.ts')).benchVerifyOffload(),
 };

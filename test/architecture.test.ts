@@ -64,9 +64,31 @@ describe('import rules (docs/architecture.md)', () => {
   it('broker and provisioning reach the SDK only through its protocol subpath, and never each other', () => {
     const protocolOnly = (s: string) => s === '@latchkey/device-sdk/protocol';
     const broker = any(protocolOnly, pkg('aedes'), pkg('aedes-persistence'), pkg('ws'), pkg('pino'), pkg('prom-client'), pkg('mqtt-packet'), pkg('ioredis'), pkg('aedes-persistence-redis'), pkg('mqemitter-redis'));
-    const provisioning = any(protocolOnly, pkg('fastify'), pkg('@fastify/swagger'), pkg('better-sqlite3'), pkg('pino'), pkg('prom-client'));
+    const provisioning = any(protocolOnly, pkg('fastify'), pkg('@fastify/swagger'), pkg('better-sqlite3'), pkg('pg'), pkg('pino'), pkg('prom-client'));
     expect(violations('broker/src', broker, 'broker/src')).toEqual([]);
     expect(violations('provisioning/src', provisioning, 'provisioning/src')).toEqual([]);
+  });
+
+  it('only the registry speaks SQL: the database drivers are imported in provisioning/src/registry alone', () => {
+    const drivers = any(pkg('better-sqlite3'), pkg('pg'));
+    const outside = SOURCE_DIRS.flatMap(sourceFiles).filter((f) => !f.startsWith(`provisioning${path.sep}src${path.sep}registry${path.sep}`));
+    expect(outside.flatMap((f) => importsOf(f).filter(drivers).map((spec) => `${f}: ${spec}`))).toEqual([]);
+    // and inside it, each driver only in its runner and migrations (and PostgreSQL's feed listener)
+    const registry = sourceFiles('provisioning/src/registry');
+    const users = (driver: string) => registry.filter((f) => importsOf(f).some(pkg(driver))).map((f) => path.basename(f)).sort();
+    expect(users('better-sqlite3')).toEqual(['migrations.ts', 'sqlite-runner.ts']);
+    expect(users('pg')).toEqual(['migrations-postgres.ts', 'postgres-feed.ts', 'postgres-runner.ts']);
+  });
+
+  it('the console never imports the broker: it sees it through ConsoleBrokerPort', () => {
+    const console = any(
+      (s) => s === '@latchkey/device-sdk/protocol',
+      (s) => s === '@latchkey/provisioning' || s === '@latchkey/provisioning/registry',
+      pkg('fastify'),
+    );
+    expect(violations('console/src', console, 'console/src')).toEqual([]);
+    const manifest = JSON.parse(readFileSync(path.join(root, 'console/package.json'), 'utf8'));
+    expect(Object.keys(manifest.dependencies ?? {})).not.toContain('@latchkey/broker');
   });
 
   it('the simulator imports only the SDK public entry', () => {
@@ -78,6 +100,7 @@ describe('import rules (docs/architecture.md)', () => {
     expect(importsOf(probe)).toContain('node:crypto');
     expect(violations('device-sdk/src/protocol', () => false, 'device-sdk/src/protocol')).toEqual([]);
     expect(violations('broker/src', () => false, 'broker/src').length).toBeGreaterThan(0);
+    expect(violations('console/src', (s) => s !== '@latchkey/provisioning', 'console/src').length).toBeGreaterThan(0);
   });
 });
 
@@ -88,7 +111,7 @@ function codeOf(file: string): string {
     .replace(/(^|[^:\\])\/\/.*$/gm, '$1');
 }
 
-const SOURCE_DIRS = ['device-sdk/src', 'broker/src', 'provisioning/src', 'cli/src', 'simulator/src'];
+const SOURCE_DIRS = ['device-sdk/src', 'broker/src', 'provisioning/src', 'console/src', 'cli/src', 'simulator/src'];
 const CORE = `device-sdk/src/protocol${path.sep}`;
 
 /** Files outside the protocol core whose code matches `pattern`, with the matching text. */
@@ -125,6 +148,7 @@ describe('one error base (docs/architecture.md §Conventions)', () => {
     const { RegistryError } = await import('../provisioning/src/registry/index.ts');
     const { ApiError } = await import('../provisioning/src/http/api-error.ts');
     const { CliError } = await import('../cli/src/cli-error.ts');
+    const { ConsoleError } = await import('../console/src/pages/error.ts');
     const errors = [
       new ProtocolError('token_malformed', 'm'),
       new DeviceClientError('closed', 'm'),
@@ -132,6 +156,7 @@ describe('one error base (docs/architecture.md §Conventions)', () => {
       new RegistryError('device_exists', 'm'),
       new ApiError('device_exists', 'm'),
       new CliError('usage', 'm'),
+      new ConsoleError('csrf_token_invalid', 't', 'm'),
     ];
     for (const e of errors) {
       expect(e).toBeInstanceOf(CodedError);

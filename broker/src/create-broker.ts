@@ -4,7 +4,8 @@ import type { Registry } from 'prom-client';
 import { createAuthorizers } from './acl/authorize.ts';
 import { allClients, type BrokerPersistence } from './aedes-internals.ts';
 import { wireAedesEvents } from './aedes-events.ts';
-import { createAuthenticate } from './auth/authenticate.ts';
+import { createAuthenticate, FEED_DOWN_LIMIT_MS } from './auth/authenticate.ts';
+import { seedRetainedConfig } from './config-seed.ts';
 import { reportConnects } from './auth/connect-report.ts';
 import { CredentialCache } from './auth/credential-cache.ts';
 import { SessionTable } from './auth/session-table.ts';
@@ -17,7 +18,7 @@ import { addressesOf, startListeners, type BrokerAddresses } from './listeners/s
 import type { Listener } from './listeners/listeners.ts';
 import { connectionIntake, remoteAddressOf } from './listeners/connection-intake.ts';
 import { createMessaging, type DeviceMessaging } from './messaging.ts';
-import type { BrokerRegistryPort } from './registry-port.ts';
+import type { BrokerRegistryPort, SessionEvent } from './registry-port.ts';
 import { createSessionEnder } from './session-ender.ts';
 import { processState, type SharedState } from './shared-state.ts';
 import { DEFAULT_LIMITS } from '@latchkey/device-sdk/protocol';
@@ -42,6 +43,8 @@ export interface BrokerDeps {
   persistence?: BrokerPersistence;
   /** aedes's message emitter (routing between clients); default: in process. Not with `redisUrl`. */
   mq?: AedesOptions['mq'];
+  /** Sees each device session open and close as it happens, before the batched status write (live views); must not block. */
+  onSessionEvent?: (event: SessionEvent) => void;
 }
 
 export interface Broker {
@@ -91,12 +94,14 @@ const CLOSE_DEADLINE_MS = 5_000;
 export function createBroker(deps: BrokerDeps): Broker {
   if (deps === null || typeof deps !== 'object') throw new TypeError('createBroker needs { config, registry, log, metrics }');
   const { registry, log, metrics: metricsRegistry } = deps;
-  for (const m of ['findPrincipal', 'onChange', 'recordConnected', 'recordDisconnected', 'recordSeen', 'recordAuthFailure', 'recordLastErrors', 'saveState'] as const) {
+  for (const m of ['findPrincipal', 'onChange', 'recordSessionEvents', 'recordSeen', 'recordAuthFailure', 'recordLastErrors', 'saveState', 'allConfigs'] as const) {
     if (typeof registry?.[m] !== 'function') throw new TypeError(`registry.${m} must be a function`);
   }
+  if (typeof registry.feed?.downForMs !== 'function' || typeof registry.feed.onState !== 'function') throw new TypeError('registry.feed must have downForMs() and onState()');
   if (typeof log?.info !== 'function') throw new TypeError('log must be a logger');
   if (typeof metricsRegistry?.registerMetric !== 'function') throw new TypeError('metrics must be a prom-client Registry');
   if (deps.clock !== undefined && typeof deps.clock !== 'function') throw new TypeError('clock must be a function');
+  if (deps.onSessionEvent !== undefined && typeof deps.onSessionEvent !== 'function') throw new TypeError('onSessionEvent must be a function');
   const config = resolveBrokerConfig(deps.config);
   const clock = deps.clock ?? systemClock;
   if (config.redisUrl !== null && (deps.persistence !== undefined || deps.mq !== undefined)) {
@@ -113,9 +118,8 @@ export function createBroker(deps: BrokerDeps): Broker {
     log.error({ err, principal, kid }, 'a stored credential does not parse; skipped'),
   );
   const verifiedTokens = new VerifiedTokenCache(config.verifiedTokenCacheSize);
-  const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, (err) =>
-    log.error({ err }, 'device status write failed'),
-  );
+  const onStatusError = (err: unknown) => log.error({ err }, 'device status write failed');
+  const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, onStatusError, deps.onSessionEvent ?? null);
   const emptyClientIds = new WeakSet<Client>();
   const report = reportConnects({ metrics, log, registry, windowMs: DEFAULT_LIMITS.authFailureWindowMs });
 
@@ -133,6 +137,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     emptyClientIds,
     remoteAddressOf: (client) => remoteAddressOf(client.conn),
     timeoutMs: AUTH_TIMEOUT_MS,
+    feedDownForMs: () => registry.feed.downForMs(),
     ...report.hooks,
   });
   const authorizers = createAuthorizers({
@@ -176,6 +181,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   });
 
   let unsubscribeFeed: (() => void) | null = null;
+  let unsubscribeFeedState: (() => void) | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
 
   async function listen(opts: { serve?: boolean } = {}): Promise<void> {
@@ -190,11 +196,29 @@ export function createBroker(deps: BrokerDeps): Broker {
       throw err;
     }
     unsubscribeFeed = registry.onChange(ender.onRegistryChange);
+    unsubscribeFeedState = registry.feed.onState((feedState) => {
+      if (feedState === 'down') log.warn({}, `registry change feed down; CONNECTs refused with CONNACK 3 after ${FEED_DOWN_LIMIT_MS} ms`);
+      else log.info({ feedState }, 'registry change feed back');
+      // changes were lost to outbox pruning: nothing cached or decided from the registry is trusted
+      if (feedState === 'full_resync') void ender.recheckAll(registry.findPrincipal.bind(registry));
+    });
+    // restart durability: retained config from the registry, before any device can subscribe. Not
+    // in a cluster: there the retained configs live in Redis, and publishing them again at every
+    // node start would resend each subscribed device its config and could overwrite a newer one set
+    // meanwhile through another node (docs/operations.md §What survives what).
+    try {
+      const seeded = config.redisUrl === null ? await seedRetainedConfig(aedes, registry) : 0;
+      if (seeded > 0) log.info({ configs: seeded }, 'retained device configs published from the registry');
+    } catch (err) {
+      state = 'listening';
+      await close();
+      throw err;
+    }
     let sweeps = 0;
     sweepTimer = setInterval(() => {
       const now = clock();
       sessions.sweep(now);
-      report.flush(now);
+      void report.flush(now);
       if (++sweeps % PRUNE_EVERY_SWEEPS === 0) {
         shared.throttle.prune(now);
         shared.jtis?.prune(now);
@@ -220,6 +244,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     state = 'closing';
     if (sweepTimer !== null) clearInterval(sweepTimer);
     unsubscribeFeed?.();
+    unsubscribeFeedState?.();
     for (const client of allClients(aedes)) {
       const p = sessions.principalOf(client);
       if (p !== undefined) ender.endSession(client, p, 'broker_closing');
@@ -232,8 +257,8 @@ export function createBroker(deps: BrokerDeps): Broker {
     await Promise.race([shutdown, new Promise((resolve) => (deadline = setTimeout(resolve, CLOSE_DEADLINE_MS)))]);
     clearTimeout(deadline);
     await shared.stop().catch((err: unknown) => log.error({ err }, 'leaving the cluster failed'));
-    report.flush(Number.POSITIVE_INFINITY); // every pending record and summary
-    status.close();
+    // every pending refusal record and summary, and the last status batch, before the registry closes
+    await Promise.all([report.flush(Number.POSITIVE_INFINITY), status.close()]);
     credentials.clear();
     verifiedTokens.clear();
     state = 'closed';

@@ -6,7 +6,9 @@ import type { BrokerRegistryPort, SessionEvent } from './registry-port.ts';
  * connect: session events (connected/disconnected, in order) and `lastSeenAt` are collected in
  * memory and written in batches every `flushIntervalMs` and on `close()`. The registry's
  * status may lag the broker by up to one interval; `messaging.isOnline` answers from the
- * broker's own session table, without lag.
+ * broker's own session table, without lag, and `onEvent` sees each session event as it happens.
+ * Writes are chained: a flush starts after the previous one finished, so batches reach the
+ * registry in order and never overlap (a slow database makes the next batch larger, not concurrent).
  *
  * @example
  * ```ts
@@ -16,19 +18,29 @@ import type { BrokerRegistryPort, SessionEvent } from './registry-port.ts';
  * ```
  */
 export class DeviceStatus {
-  readonly #registry: BrokerRegistryPort;
+  readonly #registry: Pick<BrokerRegistryPort, 'recordSessionEvents' | 'recordSeen'>;
   readonly #clock: Clock;
   readonly #onError: (err: unknown) => void;
   readonly #flushIntervalMs: number;
+  readonly #onEvent: ((event: SessionEvent) => void) | null;
   #events: SessionEvent[] = [];
   #seen = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
+  /** the write in progress (and those queued behind it) */
+  #chain: Promise<void> = Promise.resolve();
 
-  constructor(registry: BrokerRegistryPort, clock: Clock, flushIntervalMs: number, onError: (err: unknown) => void) {
+  constructor(
+    registry: Pick<BrokerRegistryPort, 'recordSessionEvents' | 'recordSeen'>,
+    clock: Clock,
+    flushIntervalMs: number,
+    onError: (err: unknown) => void,
+    onEvent: ((event: SessionEvent) => void) | null = null,
+  ) {
     this.#registry = registry;
     this.#clock = clock;
     this.#onError = onError;
     this.#flushIntervalMs = flushIntervalMs;
+    this.#onEvent = onEvent;
   }
 
   /** Starts the periodic flush. */
@@ -39,11 +51,23 @@ export class DeviceStatus {
   }
 
   connected(deviceId: string): void {
-    this.#events.push({ deviceId, type: 'connected', at: this.#clock() });
+    this.#session({ deviceId, type: 'connected', at: this.#clock() });
   }
 
   disconnected(deviceId: string): void {
-    this.#events.push({ deviceId, type: 'disconnected', at: this.#clock() });
+    this.#session({ deviceId, type: 'disconnected', at: this.#clock() });
+  }
+
+  /** Queued for the next flush, and seen by `onEvent` now (an observer that throws is reported, never raised into aedes). */
+  #session(event: SessionEvent): void {
+    this.#events.push(event);
+    const onEvent = this.#onEvent;
+    if (onEvent === null) return;
+    try {
+      onEvent(event);
+    } catch (err) {
+      this.#onError(err);
+    }
   }
 
   /** The device sent something (publish, ping). */
@@ -51,12 +75,12 @@ export class DeviceStatus {
     this.#seen.set(deviceId, this.#clock());
   }
 
-  /** Writes what is pending: session events first (in order), then last-seen times. */
+  /** Queues a write of what is pending: session events first (in order), then last-seen times. */
   flush(): void {
     if (this.#events.length > 0) {
       const events = this.#events;
       this.#events = [];
-      this.#write(() => this.#writeEvents(events));
+      this.#write(() => this.#registry.recordSessionEvents(events));
     }
     if (this.#seen.size > 0) {
       const seen = [...this.#seen];
@@ -65,29 +89,15 @@ export class DeviceStatus {
     }
   }
 
-  close(): void {
+  /** Stops the timer and flushes; resolves once every queued write finished (failures are reported, not thrown). */
+  close(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
     this.flush();
+    return this.#chain;
   }
 
-  #writeEvents(events: readonly SessionEvent[]): void {
-    if (typeof this.#registry.recordSessionEvents === 'function') {
-      this.#registry.recordSessionEvents(events);
-      return;
-    }
-    for (const e of events) {
-      this.#write(() =>
-        e.type === 'connected' ? this.#registry.recordConnected(e.deviceId, e.at) : this.#registry.recordDisconnected(e.deviceId, e.at),
-      );
-    }
-  }
-
-  #write(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.#onError(err);
-    }
+  #write(fn: () => Promise<void>): void {
+    this.#chain = this.#chain.then(fn).catch((err: unknown) => this.#onError(err));
   }
 }

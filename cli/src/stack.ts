@@ -2,9 +2,10 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createBroker, type Broker } from '@latchkey/broker';
+import { registerConsole } from '@latchkey/console';
 import { systemClock, type Clock } from '@latchkey/device-sdk/protocol';
-import { buildApp, loadOrCreateAdminToken } from '@latchkey/provisioning';
-import { openRegistry, startRetention, type Registry, type RetentionTask } from '@latchkey/provisioning/registry';
+import { buildApp, FleetEvents, loadOrCreateAdminToken, observeRegistry } from '@latchkey/provisioning';
+import { openRegistry, redactDatabaseUrl, redactPassword, startRetention, type Registry, type RetentionTask } from '@latchkey/provisioning/registry';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry as MetricsRegistry } from 'prom-client';
 import { CliError } from './cli-error.ts';
@@ -78,8 +79,15 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
     await step('data-dir', () => mkdir(dataDir, { recursive: true, mode: 0o700 }));
 
     // 2. database
-    const registry = await step('data-dir', () =>
-      openRegistry(path.join(dataDir, DATABASE_FILE), { clock, onInternalError: (err) => log.error({ err }, 'registry internal error') }),
+    // (the embedded SQLite file, or PostgreSQL shared with other latchkey processes)
+    const registry = await step(config.databaseUrl === null ? 'data-dir' : 'database-url', () =>
+      openRegistry(config.databaseUrl ?? path.join(dataDir, DATABASE_FILE), {
+        clock,
+        // one process: no session survives its restart. A cluster node must not zero the counts of
+        // the sessions the other nodes hold (status.connected itself comes from presence)
+        resetSessions: config.broker.redisUrl === null,
+        onInternalError: (err) => log.error({ err }, 'registry internal error'),
+      }),
     );
     cleanups.push(() => registry.close());
 
@@ -98,22 +106,28 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
     const metrics = new MetricsRegistry();
     collectDefaultMetrics({ register: metrics });
 
-    // 5. broker (with --role api it joins the cluster but takes no devices)
-    if (config.broker.redisUrl !== null) {
+    // several nodes on one SQLite file are not a cluster
+    if (config.broker.redisUrl !== null && config.databaseUrl === null) {
       log.warn(
         { nodeId: config.broker.nodeId },
         'the SQLite registry\'s change feed reaches only this process: with several nodes on one Redis, revocation would not reach the others; run one node per Redis with SQLite (docs/operations.md §Scaling out)',
       );
     }
+    // 5. broker; what it records about devices also feeds the live views (console, /v1/events)
+    const events = new FleetEvents((err) => log.error({ err }, 'a live view failed on an event'));
+    const observed = observeRegistry(registry, events, clock, (err) => log.error({ err }, 'reading status for the live views failed'));
+    cleanups.push(() => observed.close());
     const broker = createBroker({
       config: config.broker,
-      registry,
+      registry: observed.brokerRegistry,
+      // a status flip reaches the live views as it happens, not at the next status write
+      onSessionEvent: observed.onSessionEvent,
       clock,
       log: log.child({ component: 'broker' }),
       metrics,
     });
 
-    // 6. HTTP app, commands and config reaching devices through the broker
+    // 6. HTTP app, commands and config reaching devices through the broker, and the console at /console
     const app = await buildApp({
       config: { ...config.http, adminToken },
       registry,
@@ -123,8 +137,18 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
       messaging: broker.messaging,
       brokerReady: () => broker.ready,
       surface: config.role === 'broker' ? 'operations' : 'all',
+      events,
     });
     cleanups.push(() => app.close());
+    // the console is part of the API: a broker-only node (--role broker) serves neither
+    if (config.role !== 'broker') {
+      await registerConsole(app, {
+        registry,
+        broker: { get sessionCount() { return broker.sessionCount; }, messaging: broker.messaging, events },
+        adminToken,
+        clock,
+      });
+    }
 
     // 7. listen: broker first, so /readyz never reports ready without MQTT
     await step('mqtt', () => broker.listen({ serve: config.role !== 'api' }));
@@ -149,7 +173,8 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
       mqtts: b.mqtts === null ? null : bound('mqtts', config.broker.host, b.mqtts.port),
       ws: b.ws === null ? null : bound('ws', config.broker.host, b.ws.port),
     };
-    log.info({ addresses, dataDir, role: config.role, nodeId: broker.nodeId }, 'latchkey is up');
+    // the URL may hold a password: only its redacted form is logged
+    log.info({ addresses, dataDir, role: config.role, nodeId: broker.nodeId, registry: config.databaseUrl === null ? 'sqlite' : redactDatabaseUrl(config.databaseUrl) }, 'latchkey is up');
 
     let closing: Promise<void> | null = null;
     return {
@@ -199,7 +224,7 @@ async function closeAll(o: {
   clearTimeout(timer);
   if (outcome === 'deadline') o.log.warn({ deadlineMs: o.deadlineMs }, 'shutdown deadline reached; closing the database anyway');
   try {
-    o.registry.close();
+    await o.registry.close();
   } catch (err) {
     o.log.error({ err }, 'closing the database failed');
   }
@@ -223,6 +248,12 @@ function startupError(what: string, config: UpConfig, e: unknown): CliError {
     }
     case 'http':
       return new CliError('startup_failed', `cannot listen for HTTP on ${b.host}:${config.httpPort} (--http-port): ${reason}`, { cause: e });
+    case 'database-url': {
+      const url = config.databaseUrl as string;
+      const cause = (e as { cause?: unknown }).cause;
+      const detail = cause instanceof Error ? cause.message : e instanceof Error ? e.message : String(e);
+      return new CliError('startup_failed', `cannot open the registry database ${redactDatabaseUrl(url)} (--database-url): ${redactPassword(detail, url)}`, { cause: e });
+    }
     case 'data-dir':
       return new CliError('startup_failed', `cannot open the database in ${config.dataDir} (--data-dir): ${reason}`, { cause: e });
     default:

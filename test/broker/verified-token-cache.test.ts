@@ -34,13 +34,13 @@ const pem = (k: KeyObject) => k.export({ type: 'spki', format: 'pem' }) as strin
 
 let dir: string;
 let registry: Registry;
-beforeEach(() => {
+beforeEach(async () => {
   now = START;
   dir = mkdtempSync(path.join(tmpdir(), 'latchkey-token-cache-'));
-  registry = openRegistry(path.join(dir, 'db'), { clock });
+  registry = await openRegistry(path.join(dir, 'db'), { clock });
 });
-afterEach(() => {
-  registry.close();
+afterEach(async () => {
+  await registry.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -67,6 +67,7 @@ function hook(cacheSize: number, opts: { requireJti?: boolean; will?: string } =
     verifiedTokens,
     onTokenCacheHit: () => void hits++,
     throttle: new FailureThrottle({ limit: 0, windowMs: 60_000, capacity: 10 }),
+    feedDownForMs: () => 0,
     jtis: opts.requireJti ? new JtiCache({ capacity: 1000, toleranceMs: TOLERANCE_S * 1000 }) : null,
     sessions: new SessionTable(() => {}),
     unavailable: () => false,
@@ -78,18 +79,19 @@ function hook(cacheSize: number, opts: { requireJti?: boolean; will?: string } =
     onAccepted: () => {},
     onRefused: (failure) => void (refusal = failure.reason),
   });
-  /** One CONNECT through the real hook (synchronous without a shared store); a plain record stands in for aedes's client. */
-  const connect = (clientId: string, token: string, will?: string): Outcome => {
-    const client = { id: clientId, closed: false, clean: true, _will: will === undefined ? null : { topic: will, payload: Buffer.alloc(0), qos: 0, retain: false }, conn: {} } as unknown as Client;
-    let out: Outcome | null = null;
-    refusal = '';
-    authenticate(client, 'u', Buffer.from(token), (err) => {
-      out = { connack: err === null ? 0 : ((err as { returnCode?: number }).returnCode ?? 5), reason: err === null ? 'accepted' : '' };
+  /** One CONNECT through the real hook; a plain record stands in for aedes's client. */
+  const connect = (clientId: string, token: string, will?: string): Promise<Outcome> =>
+    new Promise((resolve) => {
+      const client = { id: clientId, closed: false, clean: true, _will: will === undefined ? null : { topic: will, payload: Buffer.alloc(0), qos: 0, retain: false }, conn: {} } as unknown as Client;
+      refusal = '';
+      authenticate(client, 'u', Buffer.from(token), (err) => {
+        // the refusal is reported right after aedes's callback
+        setImmediate(() => {
+          const connack = err === null ? 0 : ((err as { returnCode?: number }).returnCode ?? 5);
+          resolve({ connack, reason: err === null ? 'accepted' : refusal });
+        });
+      });
     });
-    if (out === null) throw new Error('the hook did not answer synchronously');
-    const o = out as Outcome;
-    return o.connack === 0 ? o : { connack: o.connack, reason: refusal };
-  };
   return { connect, verifiedTokens, counts: () => ({ hits, verifies }) };
 }
 
@@ -180,52 +182,52 @@ describe('the cache itself', () => {
 describe('in the authenticate hook', () => {
   it('a reused token skips the verification; blocked, will and client-id binding are still checked every time', async () => {
     const device = keyPair();
-    registry.devices.create({ id: 'thermo-1', key: parsePublicKey(pem(device.publicKey)) }, 'test');
+    await registry.devices.create({ id: 'thermo-1', key: parsePublicKey(pem(device.publicKey)) }, 'test');
     const on = hook(100);
     const token = await mint('thermo-1', device.privateKey);
-    expect(on.connect('thermo-1', token)).toEqual({ connack: 0, reason: 'accepted' });
-    expect(on.connect('thermo-1', token)).toEqual({ connack: 0, reason: 'accepted' });
+    expect(await on.connect('thermo-1', token)).toEqual({ connack: 0, reason: 'accepted' });
+    expect(await on.connect('thermo-1', token)).toEqual({ connack: 0, reason: 'accepted' });
     expect(on.counts()).toEqual({ hits: 1, verifies: 1 });
     // the same bytes under another client id: verified again (and refused), never a hit
-    registry.devices.create({ id: 'thermo-2', key: parsePublicKey(pem(keyPair().publicKey)) }, 'test');
-    expect(on.connect('thermo-2', token)).toMatchObject({ connack: 4 });
+    await registry.devices.create({ id: 'thermo-2', key: parsePublicKey(pem(keyPair().publicKey)) }, 'test');
+    expect(await on.connect('thermo-2', token)).toMatchObject({ connack: 4 });
     // the will is checked on a hit
-    expect(on.connect('thermo-1', token, 'devices/thermo-2/state')).toEqual({ connack: 5, reason: 'will_not_allowed' });
-    expect(on.connect('thermo-1', token, 'devices/thermo-1/state')).toMatchObject({ connack: 0 });
+    expect(await on.connect('thermo-1', token, 'devices/thermo-2/state')).toEqual({ connack: 5, reason: 'will_not_allowed' });
+    expect(await on.connect('thermo-1', token, 'devices/thermo-1/state')).toMatchObject({ connack: 0 });
     // blocked: the change feed drops the entry; the verification runs and the block refuses it
-    registry.devices.update('thermo-1', { blocked: true }, 'test');
+    await registry.devices.update('thermo-1', { blocked: true }, 'test');
     expect(on.verifiedTokens.size).toBe(0);
-    expect(on.connect('thermo-1', token)).toEqual({ connack: 5, reason: 'principal_blocked' });
-    expect(on.connect('thermo-1', token)).toEqual({ connack: 5, reason: 'principal_blocked' });
-    registry.devices.update('thermo-1', { blocked: false }, 'test');
-    expect(on.connect('thermo-1', token)).toMatchObject({ connack: 0 });
+    expect(await on.connect('thermo-1', token)).toEqual({ connack: 5, reason: 'principal_blocked' });
+    expect(await on.connect('thermo-1', token)).toEqual({ connack: 5, reason: 'principal_blocked' });
+    await registry.devices.update('thermo-1', { blocked: false }, 'test');
+    expect(await on.connect('thermo-1', token)).toMatchObject({ connack: 0 });
     // exp + tolerance: refused as expired, exactly when an uncached check refuses it
     now = START + 60_000 + TOLERANCE_S * 1000 - 1;
-    expect(on.connect('thermo-1', token)).toMatchObject({ connack: 0 });
+    expect(await on.connect('thermo-1', token)).toMatchObject({ connack: 0 });
     now += 1;
-    expect(on.connect('thermo-1', token)).toEqual({ connack: 4, reason: 'token_expired' });
+    expect(await on.connect('thermo-1', token)).toEqual({ connack: 4, reason: 'token_expired' });
   });
 
   it('a removed key ends its tokens at once', async () => {
     const a = keyPair();
     const b = keyPair();
-    const kidA = registry.devices.create({ id: 'lock-1', key: parsePublicKey(pem(a.publicKey)) }, 'test').credentials[0]!.kid;
-    registry.devices.addCredential('lock-1', parsePublicKey(pem(b.publicKey)), null, 'test');
+    const kidA = (await registry.devices.create({ id: 'lock-1', key: parsePublicKey(pem(a.publicKey)) }, 'test')).credentials[0]!.kid;
+    await registry.devices.addCredential('lock-1', parsePublicKey(pem(b.publicKey)), null, 'test');
     const on = hook(100);
     const token = await mint('lock-1', a.privateKey);
-    on.connect('lock-1', token);
-    expect(on.connect('lock-1', token)).toMatchObject({ connack: 0 });
-    registry.devices.removeCredential('lock-1', kidA, 'test');
-    expect(on.connect('lock-1', token)).toMatchObject({ connack: 4, reason: 'signature_invalid' });
+    await on.connect('lock-1', token);
+    expect(await on.connect('lock-1', token)).toMatchObject({ connack: 0 });
+    await registry.devices.removeCredential('lock-1', kidA, 'test');
+    expect(await on.connect('lock-1', token)).toMatchObject({ connack: 4, reason: 'signature_invalid' });
   });
 
   it('with requireJti nothing is cached: a token is accepted once', async () => {
     const device = keyPair();
-    registry.devices.create({ id: 'thermo-1', key: parsePublicKey(pem(device.publicKey)) }, 'test');
+    await registry.devices.create({ id: 'thermo-1', key: parsePublicKey(pem(device.publicKey)) }, 'test');
     const on = hook(100, { requireJti: true });
     const token = await mint('thermo-1', device.privateKey, { jti: true });
-    expect(on.connect('thermo-1', token)).toMatchObject({ connack: 0 });
-    expect(on.connect('thermo-1', token)).toEqual({ connack: 4, reason: 'jti_replayed' });
+    expect(await on.connect('thermo-1', token)).toMatchObject({ connack: 0 });
+    expect(await on.connect('thermo-1', token)).toEqual({ connack: 4, reason: 'jti_replayed' });
     expect(on.verifiedTokens.size).toBe(0);
     expect(on.counts().hits).toBe(0);
   });
@@ -250,15 +252,15 @@ describe('differential: the same decisions with the cache on and off', () => {
       const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
       const ids = ['dev-a', 'dev-b', 'dev-c', 'dev-d'];
       const keys = new Map(ids.map((id) => [id, [keyPair(), keyPair(), keyPair()]]));
-      for (const id of ids.slice(0, 3)) registry.devices.create({ id, key: parsePublicKey(pem(keys.get(id)![0]!.publicKey)) }, 'test');
+      for (const id of ids.slice(0, 3)) await registry.devices.create({ id, key: parsePublicKey(pem(keys.get(id)![0]!.publicKey)) }, 'test');
       // the cache is smaller than the token pool, so eviction is exercised too
       const on = hook(12);
       const off = hook(0);
       const pool: Array<{ subject: string; token: string }> = [];
-      const kidsOf = (id: string) => (registry.findPrincipal(id)?.credentials ?? []).map((c) => c.kid);
+      const kidsOf = async (id: string) => ((await registry.findPrincipal(id))?.credentials ?? []).map((c) => c.kid);
       const mintOne = async () => {
         const subject = pick(ids);
-        const kid = random() < 0.3 ? pick([...kidsOf(subject), 'k-unknown']) : undefined;
+        const kid = random() < 0.3 ? pick([...(await kidsOf(subject)), 'k-unknown']) : undefined;
         const roll = random();
         // mostly the key each device is registered with first
         let token = await mint(subject, (random() < 0.7 ? keys.get(subject)![0]! : pick(keys.get(subject)!)).privateKey, {
@@ -270,15 +272,15 @@ describe('differential: the same decisions with the cache on and off', () => {
         if (roll > 0.93) token = token.slice(0, -2) + (token.endsWith('A') ? 'BA' : 'AB'); // tampered signature
         pool.push({ subject, token });
       };
-      const registryEvent = () => {
+      const registryEvent = async () => {
         const id = pick(ids);
         try {
           const r = random();
-          if (r < 0.25) registry.devices.update(id, { blocked: random() < 0.5 }, 'test');
-          else if (r < 0.45) registry.devices.addCredential(id, parsePublicKey(pem(pick(keys.get(id)!).publicKey)), random() < 0.5 ? null : now + Math.floor(random() * 300_000), 'test');
-          else if (r < 0.65) registry.devices.removeCredential(id, pick(kidsOf(id)), 'test');
-          else if (r < 0.75) registry.devices.delete(id, 'test');
-          else registry.devices.create({ id, key: parsePublicKey(pem(pick(keys.get(id)!).publicKey)) }, 'test');
+          if (r < 0.25) await registry.devices.update(id, { blocked: random() < 0.5 }, 'test');
+          else if (r < 0.45) await registry.devices.addCredential(id, parsePublicKey(pem(pick(keys.get(id)!).publicKey)), random() < 0.5 ? null : now + Math.floor(random() * 300_000), 'test');
+          else if (r < 0.65) await registry.devices.removeCredential(id, pick(await kidsOf(id)), 'test');
+          else if (r < 0.75) await registry.devices.delete(id, 'test');
+          else await registry.devices.create({ id, key: parsePublicKey(pem(pick(keys.get(id)!).publicKey)) }, 'test');
         } catch {
           // refused by the registry (already exists, last key, unknown): nothing changed
         }
@@ -294,8 +296,8 @@ describe('differential: the same decisions with the cache on and off', () => {
           // mostly its own subject, sometimes another id (client-id binding)
           const clientId = random() < 0.85 ? subject : pick(ids);
           const will = random() < 0.1 ? pick([`devices/${clientId}/state`, 'devices/other/state']) : undefined;
-          const a = on.connect(clientId, token, will);
-          const b = off.connect(clientId, token, will);
+          const a = await on.connect(clientId, token, will);
+          const b = await off.connect(clientId, token, will);
           expect(a, `step ${step}: ${clientId}`).toEqual(b);
           seen.set(a.reason, (seen.get(a.reason) ?? 0) + 1);
           compared++;
@@ -305,7 +307,7 @@ describe('differential: the same decisions with the cache on and off', () => {
           // forward mostly, sometimes back a little (a clock step)
           now += random() < 0.1 ? -Math.floor(random() * 20_000) : Math.floor(random() * 30_000);
         } else {
-          registryEvent();
+          await registryEvent();
         }
       }
       // the run exercised the cache and reached every kind of decision it can change
@@ -332,7 +334,7 @@ describe('over the wire', () => {
     const token = await d.token();
     for (let i = 0; i < 3; i++) expect(await connackFor(fx.port, { clientId: 'thermo-9', username: 'u', password: token })).toBe(0);
     expect(await fx.metric('latchkey_broker_verified_token_cache_hits_total')).toBe(2);
-    fx.registry.devices.update('thermo-9', { blocked: true }, 'test');
+    await fx.registry.devices.update('thermo-9', { blocked: true }, 'test');
     expect(await connackFor(fx.port, { clientId: 'thermo-9', username: 'u', password: token })).toBe(5);
     expect(await fx.metric('latchkey_broker_verified_token_cache_hits_total')).toBe(2);
   });

@@ -63,12 +63,16 @@ export interface RunningStack {
  * Spawns `latchkey up --http-port 0 --mqtt-port 0 …` and resolves once it printed its
  * `http:` and `mqtt:` lines and the `admin token:` line (the last it prints; `--role api` prints no `mqtt:`).
  */
-export function startUp(args: string[], opts: { cwd: string; env?: Record<string, string> }): Promise<RunningStack> {
+export function startUp(
+  args: string[],
+  opts: { cwd: string; env?: Record<string, string>; /** called at once with the child (e.g. to kill it however the test ends) */ onSpawn?: (child: ChildProcess) => void },
+): Promise<RunningStack> {
   const child = spawn(process.execPath, [BIN, 'up', '--http-port', '0', '--mqtt-port', '0', ...args], {
     cwd: opts.cwd,
     env: cleanEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  opts.onSpawn?.(child);
   let stdout = '';
   let stderr = '';
   const lines = new Map<string, string>();

@@ -90,7 +90,7 @@ describe.skipIf(redis.skip)(`Redis failures${redis.note}`, () => {
     const onB = await f.connect(1, victim.id, await victim.token());
     const closed = new Promise<number>((resolve) => onB.once('close', () => resolve(performance.now())));
     const started = performance.now();
-    f.registry.devices.update(victim.id, { blocked: true }, 'admin');
+    await f.registry.devices.update(victim.id, { blocked: true }, 'admin');
     expect((await closed) - started).toBeLessThan(1000);
     for (const node of [a, b]) expect(node.broker.ready).toBe(true);
   });

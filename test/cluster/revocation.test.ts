@@ -33,9 +33,9 @@ async function connectAll(f: ClusterFixture, devices: TestPrincipal[], token: (d
 }
 
 /** Latency from `revoke` to each session's close: p50 and p100 in ms. */
-async function measure(sessions: { client: MqttClient; closedAt: Promise<number> }[], revoke: () => void): Promise<{ p50: number; p100: number }> {
+async function measure(sessions: { client: MqttClient; closedAt: Promise<number> }[], revoke: () => Promise<void>): Promise<{ p50: number; p100: number }> {
   const started = performance.now();
-  revoke();
+  await revoke();
   const ms = (await Promise.all(sessions.map((s) => s.closedAt))).map((t) => t - started).sort((x, y) => x - y);
   return { p50: Math.round(ms[Math.floor(ms.length / 2)] as number), p100: Math.round(ms[ms.length - 1] as number) };
 }
@@ -50,20 +50,20 @@ describe.skipIf(redis.skip)(`revocation across nodes${redis.note}`, () => {
     const live = await connectAll(f, devices, (d) => d.token());
     await waitUntil(async () => (await (f.nodes[0] as ClusterFixture['nodes'][0]).broker.messaging.onlineAmong(ids)).size === DEVICES);
     // through the registry every node follows (as node A's HTTP API writes it)
-    const block = await measure(live, () => {
-      for (const d of devices) f.registry.devices.update(d.id, { blocked: true }, 'admin');
+    const block = await measure(live, async () => {
+      for (const d of devices) await f.registry.devices.update(d.id, { blocked: true }, 'admin');
     });
-    for (const d of devices) f.registry.devices.update(d.id, { blocked: false }, 'admin');
+    for (const d of devices) await f.registry.devices.update(d.id, { blocked: false }, 'admin');
 
     // key removal: each device gets a second key; the sessions of the first key end
     const second = new Map<string, { privateKey: import('node:crypto').KeyObject; kid: string }>();
     for (const d of devices) {
       const { privateKey, pem } = newKeyPair();
-      second.set(d.id, { privateKey, kid: f.registry.devices.addCredential(d.id, parsePublicKey(pem), null, 'admin').kid });
+      second.set(d.id, { privateKey, kid: (await f.registry.devices.addCredential(d.id, parsePublicKey(pem), null, 'admin')).kid });
     }
     const withFirstKey = await connectAll(f, devices, (d) => d.token());
-    const removal = await measure(withFirstKey, () => {
-      for (const d of devices) f.registry.devices.removeCredential(d.id, d.kid, 'admin');
+    const removal = await measure(withFirstKey, async () => {
+      for (const d of devices) await f.registry.devices.removeCredential(d.id, d.kid, 'admin');
     });
 
     // delete
@@ -71,8 +71,8 @@ describe.skipIf(redis.skip)(`revocation across nodes${redis.note}`, () => {
       const k = second.get(d.id) as { privateKey: import('node:crypto').KeyObject; kid: string };
       return (await mintConnectToken({ subject: d.id, privateKey: k.privateKey, kid: k.kid, ttlSeconds: 3600, clock: f.clock })).token;
     });
-    const deletion = await measure(withSecondKey, () => {
-      for (const d of devices) f.registry.devices.delete(d.id, 'admin');
+    const deletion = await measure(withSecondKey, async () => {
+      for (const d of devices) await f.registry.devices.delete(d.id, 'admin');
     });
 
     console.info(`revocation across 3 nodes, ${DEVICES} devices: block p50 ${block.p50} ms p100 ${block.p100} ms; key removal p50 ${removal.p50} ms p100 ${removal.p100} ms; delete p50 ${deletion.p50} ms p100 ${deletion.p100} ms`);
@@ -106,7 +106,7 @@ describe.skipIf(redis.skip)(`revocation across nodes${redis.note}`, () => {
     expect(before.filter((k) => k.startsWith('packet:'))).toHaveLength(6); // 3 packets and their counts
     const keptBefore = await keysOf('keep-1');
 
-    f.registry.devices.delete('gone-1', 'admin');
+    await f.registry.devices.delete('gone-1', 'admin');
     await waitUntil(async () => (await keysOf('gone-1')).length === 0);
     expect(await f.redis.client.lrange('will', 0, -1)).not.toContain('will:deadnode-0:gone-1');
     expect(await keysOf('keep-1')).toEqual(keptBefore);

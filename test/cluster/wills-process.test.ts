@@ -20,7 +20,7 @@ const WILLS = 20;
 const BACK = 5;
 const REVOKED = 2;
 
-describe.skipIf(redis.skip)(`wills of a killed node${redis.note}`, () => {
+describe.skipIf(redis.skip)(`wills of a killed node${redis.note}`, { timeout: 90_000 }, () => {
   it(`SIGKILL of a node holding ${WILLS} wills: ${BACK} devices back elsewhere and ${REVOKED} revoked get none, the other ${WILLS - BACK - REVOKED} exactly one each`, async () => {
     redis.assertPresent();
     fx = await startProcessCluster(3);
@@ -42,8 +42,8 @@ describe.skipIf(redis.skip)(`wills of a killed node${redis.note}`, () => {
     const back = devices.slice(0, BACK);
     for (const d of back) await f.connect(c, d.id, await d.token());
     const revoked = devices.slice(BACK, BACK + REVOKED);
-    f.registry.devices.update(revoked[0]?.id as string, { blocked: true }, 'admin');
-    f.registry.devices.delete(revoked[1]?.id as string, 'admin');
+    await f.registry.devices.update(revoked[0]?.id as string, { blocked: true }, 'admin');
+    await f.registry.devices.delete(revoked[1]?.id as string, 'admin');
 
     const expected = devices.slice(BACK + REVOKED).map((d) => `devices/${d.id}/state`);
     await waitUntil(() => published.size >= expected.length, 20_000);

@@ -52,7 +52,7 @@ describe('BrokerUrls', () => {
 
 const redis = requireTools(['redis-server'], 'apt-get install redis-server');
 
-describe.skipIf(redis.skip)(`several broker URLs against a cluster${redis.note}`, () => {
+describe.skipIf(redis.skip)(`several broker URLs against a cluster${redis.note}`, { timeout: 90_000 }, () => {
   let fx: ClusterFixture | null = null;
   let processes: ProcessCluster | null = null;
   const closers: (() => Promise<unknown>)[] = [];

@@ -1,9 +1,11 @@
 import {
   CONNACK_FOR,
   ProtocolError,
+  checkHeader,
   checkTokenSize,
   canPublish,
   connackFor,
+  decodeSegments,
   isProtocolError,
   parseClientId,
   verifyToken,
@@ -17,7 +19,7 @@ import {
 import type { AuthenticateError, Client } from 'aedes';
 import { connectingWill, keepStoredSessionOnClose } from '../aedes-internals.ts';
 import type { AuthFailureRecord } from '../registry-port.ts';
-import type { CachedPrincipal, CredentialCache } from './credential-cache.ts';
+import type { CacheEntry, CachedPrincipal, CredentialCache } from './credential-cache.ts';
 import type { ConnectThrottle } from './failure-throttle.ts';
 import type { JtiStore } from './jti-cache.ts';
 import { runSteps, type Step } from './run-steps.ts';
@@ -45,6 +47,8 @@ export interface AuthenticateDeps {
   /** The peer address (may cost a system call: read only when needed). */
   readonly remoteAddressOf: (client: Client) => string | null;
   readonly timeoutMs: number;
+  /** ms the registry's change feed has been down (0 = up): above `FEED_DOWN_LIMIT_MS` every CONNECT gets 3 */
+  readonly feedDownForMs: () => number;
   /** Seconds spent in `verifyToken` (metrics). */
   readonly observeVerify: (seconds: number) => void;
   readonly onAccepted: (principal: SessionPrincipal) => void;
@@ -66,8 +70,12 @@ interface ConnectAttempt {
   remoteAddress: string | null | undefined;
   readonly now: number;
   identity: ClientIdentity | null;
+  /** the principal's cache entry, once loaded */
+  entry: CacheEntry | null;
   record: CachedPrincipal | null;
   token: VerifiedToken | null;
+  /** the SHA-256 of the token, when the verified-token cache is on */
+  digest: string | null;
   notice: boolean;
   /** for an unknown principal: what the check against the decoy key said (refused as unknown_principal) */
   decoyResult: unknown;
@@ -86,11 +94,28 @@ const refuse = (code: AuthFailureCode, message: string): never => {
 };
 
 /**
+ * A node whose registry change feed has been down longer than this refuses new CONNECTs with
+ * CONNACK 3 (server unavailable) until it has resynced: it could have missed a block, a delete or a
+ * key removal (issue 11; docs/operations.md §Change feed). The SDK retries a 3 with backoff.
+ */
+export const FEED_DOWN_LIMIT_MS = 1000;
+
+/** Refusals that are the server's doing, not the client's: never counted by the throttle. */
+const SERVER_SIDE: ReadonlySet<AuthFailureCode> = new Set(['internal_error', 'auth_timeout', 'service_unavailable']);
+
+/** A registry failure while loading a principal: the CONNECT is refused as internal_error (CONNACK 3), the cause kept. */
+function rethrowAsInternal(err: unknown): never {
+  throw new ProtocolError('internal_error', 'the registry could not be read', { cause: err });
+}
+
+/**
  * The aedes `authenticate` hook (protocol.md §MQTT CONNECT), as a named list of steps:
- * serving (3: the shared store is reachable) → client id (2) → throttle (5, token untouched) →
- * password present and in size (4) → verifyToken against cached KeyObjects, or a hit of the
- * verified-token cache (4) → single-use jti (4)
- * → blocked (5) → will topic allowed (5) → attach.
+ * serving (3: the shared store reachable, the change feed up) → client id (2) → throttle (5, token untouched) →
+ * password present and in size (4) → a token this broker verified before (the verified-token cache,
+ * issue 12: then straight to blocked) → load the principal (the credential cache; on a miss, after the
+ * token's cheap structural checks, one registry read: 3 if it fails) → verifyToken against cached
+ * KeyObjects (4) → single-use jti (4) → blocked (5) → will topic allowed (5) → attach. Only a cache
+ * miss and a jti shared by several nodes are asynchronous.
  * Calls back exactly once, within `timeoutMs`, never throws; every failure becomes a CONNACK
  * code through CONNACK_FOR, and the internal reason goes only to `onRefused`.
  *
@@ -105,9 +130,15 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   const verified = rules.requireJti || deps.verifiedTokens?.enabled !== true ? null : deps.verifiedTokens;
   const toleranceMs = rules.clockTolerance * 1000;
 
-  /** docs/operations.md §Scaling out: a node cut off from its shared store refuses new connects, 3, until it caught up. */
+  /**
+   * 3, whoever connects, while this node cannot serve: cut off from its shared store (Redis) for
+   * over 1 s (docs/operations.md §Scaling out), or its registry change feed down for more than
+   * FEED_DOWN_LIMIT_MS (it could have missed a block, a delete or a key removal).
+   */
   const checkServing: Step<ConnectAttempt> = () => {
     if (deps.unavailable()) refuse('service_unavailable', 'the shared session store is unreachable');
+    const down = deps.feedDownForMs();
+    if (down > FEED_DOWN_LIMIT_MS) throw new ProtocolError('internal_error', 'the registry change feed is down', { cause: new Error(`registry change feed down for ${down} ms`) });
   };
 
   /** [MQTT-3.1.3-5] + protocol.md §MQTT CONNECT: a device id or `svc:{name}[:{instance}]`, else 2. */
@@ -129,6 +160,42 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   const checkPassword: Step<ConnectAttempt> = (a) => checkTokenSize(a.password);
 
   /**
+   * issue 12: a token byte-identical to one this broker verified, for the same principal, under
+   * the same unexpired credential and unchanged since (docs/operations.md §Reconnect storms),
+   * needs neither the principal's keys nor a second signature check. A refused token is never
+   * cached, so every refusal still gets the full check (constant work, issue 16).
+   */
+  const checkVerified: Step<ConnectAttempt> = (a) => {
+    if (verified === null) return;
+    a.digest = VerifiedTokenCache.digest(a.password as Buffer);
+    const hit = verified.get(a.digest, (a.identity as ClientIdentity).principal, a.now);
+    if (hit === null) return;
+    // (the kind check of `verify` passed when it was cached: the same principal names the same kind)
+    a.record = hit.record;
+    a.token = hit.token;
+    deps.onTokenCacheHit();
+  };
+
+  /**
+   * The principal's cache entry: a hit is synchronous (the common case: no allocation, no promise).
+   * A miss first runs the token's structural checks (base64url, header: what `verifyToken` checks
+   * before its lookup), so garbage never reaches the registry, then reads it once.
+   */
+  const loadPrincipal: Step<ConnectAttempt> = (a) => {
+    if (a.token !== null) return undefined; // a hit of the verified-token cache
+    const principal = (a.identity as ClientIdentity).principal;
+    const hit = credentials.peek(principal);
+    if (hit !== undefined) {
+      a.entry = hit;
+      return undefined;
+    }
+    checkHeader(decodeSegments(a.password as Buffer).header);
+    return credentials.load(principal).then((entry) => {
+      a.entry = entry;
+    }, rethrowAsInternal);
+  };
+
+  /**
    * protocol.md §The connect token: every rule, by the protocol core. An unknown principal's
    * token is verified against the cache's decoy key (issue 16: the same work as for a known id,
    * so timing does not tell whether an id exists); whatever that check says, it is refused as
@@ -136,20 +203,8 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
    */
   const verify: Step<ConnectAttempt> = (a) => {
     const principal = (a.identity as ClientIdentity).principal;
-    // issue 12: a token byte-identical to one verified before, under the same unexpired
-    // credential, needs no second signature check; every refusal still gets the full check below
-    // (a refused token is never cached), so refusals stay constant-work (issue 16)
-    const digest = verified === null ? null : VerifiedTokenCache.digest(a.password as Buffer);
-    if (digest !== null) {
-      const hit = (verified as VerifiedTokenCache).get(digest, principal, a.now);
-      if (hit !== null) {
-        a.record = hit.record;
-        a.token = hit.token;
-        // (the kind check below passed when it was cached: the same principal names the same kind)
-        deps.onTokenCacheHit();
-        return;
-      }
-    }
+    if (a.token !== null) return; // a hit of the verified-token cache
+    const digest = a.digest;
     const started = performance.now();
     let looked = false;
     try {
@@ -161,11 +216,11 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
         requireJti: rules.requireJti,
         now: a.now,
         principal,
-        resolveCredentials: (p) => {
+        resolveCredentials: () => {
           looked = true;
-          const found = credentials.lookup(p);
-          a.record = found.record;
-          return found.credentials;
+          const entry = a.entry as CacheEntry;
+          a.record = entry.record;
+          return entry.credentials;
         },
       });
     } catch (err) {
@@ -177,9 +232,9 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     }
     // the registry must agree on the kind the client id names (a device id never names a service)
     if (a.record === null || a.record.kind !== (a.identity as ClientIdentity).kind) refuse('unknown_principal', 'unknown principal');
-    if (digest !== null) {
+    if (digest !== null && verified !== null) {
       const token = a.token as VerifiedToken;
-      (verified as VerifiedTokenCache).set(digest, { principal, record: a.record as CachedPrincipal, token, verifiedAt: a.now, diesAt: token.expiresAtMs + toleranceMs });
+      verified.set(digest, { principal, record: a.record as CachedPrincipal, token, verifiedAt: a.now, diesAt: token.expiresAtMs + toleranceMs });
     }
   };
 
@@ -227,7 +282,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     deps.supersede(a.client);
   };
 
-  const steps = [checkServing, checkClientId, checkThrottle, checkPassword, verify, useJti, checkBlocked, checkWill, attach];
+  const steps = [checkServing, checkClientId, checkThrottle, checkPassword, checkVerified, loadPrincipal, verify, useJti, checkBlocked, checkWill, attach];
 
   const addressOf = (a: ConnectAttempt): string | null => {
     if (a.remoteAddress === undefined) a.remoteAddress = deps.remoteAddressOf(a.client);
@@ -246,7 +301,9 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
       a.decoyResult !== undefined ? 'unknown_principal' : isProtocolError(err) && Object.hasOwn(CONNACK_FOR, err.code) ? (err.code as AuthFailureCode) : 'internal_error';
     // read the peer address before the refusal starts closing the socket
     const remoteAddress = addressOf(a);
-    if (reason !== 'throttled') throttle.recordFailure(remoteAddress, a.now);
+    // the client's refusals count against its address; the server's own failures do not (an
+    // outage must not throttle the fleet into CONNACK 5, which the SDK treats as fatal)
+    if (!SERVER_SIDE.has(reason)) throttle.recordFailure(remoteAddress, a.now);
     // A refused client with another device's id must not disturb that device's session:
     // aedes wipes the QoS 2 store of `client.id` when a clean client closes ([MQTT-3.1.2-6]).
     keepStoredSessionOnClose(client);
@@ -275,8 +332,10 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
         remoteAddress: undefined,
         now: deps.clock(),
         identity: null,
+        entry: null,
         record: null,
         token: null,
+        digest: null,
         notice: true,
         decoyResult: undefined,
       };

@@ -25,12 +25,27 @@ export function deviceTopics(id: string) {
   const base = `devices/${id}`;
   return {
     telemetry: `${base}/telemetry`,
+    /** the device's telemetry and every subtopic of it (what a live view subscribes to) */
+    telemetryFilter: `${base}/telemetry/#`,
     state: `${base}/state`,
     config: `${base}/config`,
     commandsFilter: `${base}/commands/#`,
     command: (name: string) => `${base}/commands/${name}`,
     reply: (commandId: string) => `${base}/replies/${commandId}`,
   };
+}
+
+/**
+ * protocol.md §Topics: the retained message on `devices/{id}/config`, as the HTTP API publishes it
+ * when a config is set and the broker re-publishes it at start.
+ *
+ * @example
+ * ```ts
+ * configMessage(2, { setpoint: 21 }) // '{"version":2,"config":{"setpoint":21}}'
+ * ```
+ */
+export function configMessage(version: number, config: unknown): string {
+  return JSON.stringify({ version, config });
 }
 
 function validCommon(s: unknown): s is string {

@@ -7,7 +7,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { parsePublicKey } from '@latchkey/device-sdk/protocol';
 import { mintConnectToken, type MintConnectTokenOptions } from '../../../device-sdk/src/token/mint-token.ts';
@@ -71,9 +71,37 @@ export function newKeyPair(): { privateKey: KeyObject; pem: string } {
   return { privateKey, pem: publicKey.export({ type: 'spki', format: 'pem' }) as string };
 }
 
-/** An mqtt.js client as a device or service connects in these tests (MQTT 3.1.1, no automatic reconnect); rejects on refusal. */
+const connacks = new WeakMap<MqttClient, IConnackPacket>();
+
+/** The CONNACK `connectClient` got for `client` (e.g. its `sessionPresent`). */
+export function connackOf(client: MqttClient): IConnackPacket {
+  const connack = connacks.get(client);
+  if (connack === undefined) throw new Error('not a client from connectClient');
+  return connack;
+}
+
+/**
+ * An mqtt.js client as a device or service connects in these tests (MQTT 3.1.1, no automatic
+ * reconnect); rejects on refusal, or when the connection closes first (mqtt.connectAsync, which
+ * keeps the CONNACK to itself).
+ */
 export async function connectClient(url: string, clientId: string, password: string, opts: IClientOptions = {}): Promise<MqttClient> {
-  const client = await mqtt.connectAsync(url, { clientId, username: 'x', password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+  const client = mqtt.connect(url, { clientId, username: 'x', password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+  await new Promise<void>((resolve, reject) => {
+    const settle = (err: Error | null, connack?: IConnackPacket) => {
+      client.off('connect', onConnect).off('error', onError).off('close', onClose);
+      if (err === null) {
+        connacks.set(client, connack as IConnackPacket);
+        return resolve();
+      }
+      client.end(true);
+      reject(err);
+    };
+    const onConnect = (connack: IConnackPacket) => settle(null, connack);
+    const onError = (err: Error) => settle(err);
+    const onClose = () => settle(new Error("Couldn't connect to server"));
+    client.on('connect', onConnect).on('error', onError).on('close', onClose);
+  });
   client.on('error', () => undefined);
   return client;
 }
@@ -89,13 +117,13 @@ export function registrar(registry: Registry, clock: TestClock): Pick<BrokerFixt
   return {
     async device(id, opts = {}) {
       const { privateKey, pem } = newKeyPair();
-      const record = registry.devices.create({ id, key: parsePublicKey(pem) }, 'test');
-      if (opts.blocked === true) registry.devices.update(id, { blocked: true }, 'test');
+      const record = await registry.devices.create({ id, key: parsePublicKey(pem) }, 'test');
+      if (opts.blocked === true) await registry.devices.update(id, { blocked: true }, 'test');
       return principal(id, privateKey, record.credentials[0]?.kid as string);
     },
     async service(name, acl) {
       const { privateKey, pem } = newKeyPair();
-      const record = registry.services.create({ name, key: parsePublicKey(pem), acl }, 'test');
+      const record = await registry.services.create({ name, key: parsePublicKey(pem), acl }, 'test');
       return principal(`svc:${name}`, privateKey, record.credentials[0]?.kid as string);
     },
   };
@@ -108,7 +136,7 @@ export async function startBroker(
   deps: Pick<BrokerDeps, 'persistence' | 'mq'> = {},
 ): Promise<BrokerFixture> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-broker-'));
-  const registry = openRegistry(path.join(dir, 'latchkey.db'), { clock });
+  const registry = await openRegistry(path.join(dir, 'latchkey.db'), { clock });
   const log = recordingLog();
   const metrics = new MetricsRegistry();
   const broker = createBroker({ config: { host: '127.0.0.1', mqttPort: 0, ...config }, registry, clock, log, metrics, ...deps });
@@ -137,7 +165,7 @@ export async function startBroker(
     async close() {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
       await broker.close();
-      registry.close();
+      await registry.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

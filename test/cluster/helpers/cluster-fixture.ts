@@ -39,7 +39,7 @@ export async function startCluster(n: number, config: BrokerConfigInput = {}, op
   const redis = opts.redis ?? (await startRedis());
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-cluster-'));
   const clock = testClock();
-  const registry = openRegistry(path.join(dir, 'latchkey.db'), { clock });
+  const registry = await openRegistry(path.join(dir, 'latchkey.db'), { clock });
   const clients: MqttClient[] = [];
   const nodes: ClusterNode[] = [];
   const addNode = async (extra: BrokerConfigInput = {}): Promise<ClusterNode> => {
@@ -83,7 +83,7 @@ export async function startCluster(n: number, config: BrokerConfigInput = {}, op
     async close() {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
       await Promise.all(nodes.map((node) => node.broker.close()));
-      registry.close();
+      await registry.close();
       rmSync(dir, { recursive: true, force: true });
       if (opts.redis === undefined) await redis.close();
     },

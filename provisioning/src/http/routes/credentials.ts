@@ -32,7 +32,7 @@ export function credentialRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const now = clock();
       const key = readPublicKey(request.body.publicKey, now);
       const expiresAt = readExpiresAt(request.body.expiresAt, now);
-      return reply.code(201).send(registry.devices.addCredential(id, key, expiresAt, ADMIN_ACTOR));
+      return reply.code(201).send(await registry.devices.addCredential(id, key, expiresAt, ADMIN_ACTOR));
     },
   );
 
@@ -50,7 +50,7 @@ export function credentialRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async (request, reply) => {
       const id = deviceIdParam(request.params.id);
       if (!KID.test(request.params.kid)) throw new ApiError('credential_not_found', 'no such credential');
-      registry.devices.removeCredential(id, request.params.kid, ADMIN_ACTOR);
+      await registry.devices.removeCredential(id, request.params.kid, ADMIN_ACTOR);
       return reply.code(204).send();
     },
   );

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { deviceTopics } from '@latchkey/device-sdk/protocol';
+import { configMessage, deviceTopics } from '@latchkey/device-sdk/protocol';
 import { jsonDepthExceeds } from '../../json-depth.ts';
 import type { JsonObject } from '../../registry/index.ts';
 import { ApiError } from '../api-error.ts';
@@ -117,9 +117,9 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
       const deviceId = deviceIdParam(request.params.id);
       const commandParams = request.body.params ?? {};
       jsonWithin(commandParams, 'params');
-      if (!registry.devices.exists(deviceId)) throw new ApiError('device_not_found', 'no such device');
+      if (!(await registry.devices.exists(deviceId))) throw new ApiError('device_not_found', 'no such device');
       if (messaging === null || !(await messaging.isOnline(deviceId))) throw new ApiError('device_offline', 'the device has no live session');
-      registry.audit.record({ actor: ADMIN_ACTOR, action: 'command.send', target: deviceId, detail: { name: request.body.name } });
+      await registry.audit.record({ actor: ADMIN_ACTOR, action: 'command.send', target: deviceId, detail: { name: request.body.name } });
       return sendCommand(messaging, {
         deviceId,
         name: request.body.name,
@@ -158,10 +158,10 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
     async (request) => {
       const deviceId = deviceIdParam(request.params.id);
       jsonWithin(request.body.config, 'config');
-      const version = registry.configState.setConfig(deviceId, request.body.config, request.body.ifVersion, ADMIN_ACTOR);
+      const version = await registry.configState.setConfig(deviceId, request.body.config, request.body.ifVersion, ADMIN_ACTOR);
       let published = false;
       if (messaging !== null) {
-        const payload = Buffer.from(JSON.stringify({ version, config: request.body.config }));
+        const payload = Buffer.from(configMessage(version, request.body.config));
         try {
           await messaging.publish(deviceTopics(deviceId).config, payload, { qos: 1, retain: true });
           published = true;
@@ -189,8 +189,8 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
     },
     async (request) => {
       const deviceId = deviceIdParam(request.params.id);
-      if (!registry.devices.exists(deviceId)) throw new ApiError('device_not_found', 'no such device');
-      return registry.configState.getState(deviceId) ?? { state: null, reportedAt: null };
+      if (!(await registry.devices.exists(deviceId))) throw new ApiError('device_not_found', 'no such device');
+      return (await registry.configState.getState(deviceId)) ?? { state: null, reportedAt: null };
     },
   );
 }

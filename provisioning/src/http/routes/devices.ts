@@ -55,7 +55,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request, reply) => {
       const device = readNewDevice(request.body, clock());
-      return reply.code(201).send(registry.devices.create(device, ADMIN_ACTOR));
+      return reply.code(201).send(await registry.devices.create(device, ADMIN_ACTOR));
     },
   );
 
@@ -96,7 +96,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
         }
       });
       try {
-        return reply.code(201).send({ created: registry.devices.createMany(inputs, ADMIN_ACTOR) });
+        return reply.code(201).send({ created: await registry.devices.createMany(inputs, ADMIN_ACTOR) });
       } catch (e) {
         if (!isRegistryError(e, 'batch_rejected')) throw e;
         const items = [...refused, ...(toApiError(e).items ?? [])].sort((a, b) => a.index - b.index);
@@ -122,7 +122,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request) => {
       const q = request.query;
-      const page = registry.devices.list({
+      const page = await registry.devices.list({
         limit: pageLimit(q.limit),
         after: decodeCursor(q.cursor),
         blocked: q.blocked === undefined ? null : q.blocked === 'true',
@@ -142,7 +142,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
         response: responses({ 200: deviceSchema }, [400, 401, 404, 429]),
       },
     },
-    async (request) => (await withPresence([registry.devices.get(deviceIdParam(request.params.id))]))[0],
+    async (request) => (await withPresence([await registry.devices.get(deviceIdParam(request.params.id))]))[0],
   );
 
   app.patch<{ Params: { id: string }; Body: { blocked?: boolean; metadata?: JsonObject } }>(
@@ -168,7 +168,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
       if (request.body.blocked !== undefined) patch.blocked = request.body.blocked;
       const metadata = readMetadata(request.body.metadata);
       if (metadata !== undefined) patch.metadata = metadata;
-      return (await withPresence([registry.devices.update(id, patch, ADMIN_ACTOR)]))[0];
+      return (await withPresence([await registry.devices.update(id, patch, ADMIN_ACTOR)]))[0];
     },
   );
 
@@ -185,7 +185,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request, reply) => {
       const id = deviceIdParam(request.params.id);
-      registry.devices.delete(id, ADMIN_ACTOR);
+      await registry.devices.delete(id, ADMIN_ACTOR);
       // A device re-created under this id must not receive the old retained config.
       if (messaging !== null) {
         await messaging.publish(deviceTopics(id).config, Buffer.alloc(0), { qos: 1, retain: true }).catch((err: unknown) => {

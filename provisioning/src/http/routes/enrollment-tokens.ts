@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { checkIdPattern, MAX_ID_PATTERN_LENGTH } from '../../enrollment/id-pattern.ts';
 import { mintEnrollmentToken } from '../../enrollment/enrollment-token.ts';
-import type { JsonObject } from '../../registry/index.ts';
+import { parseTokenPageKey, type JsonObject, type TokenPageKey } from '../../registry/index.ts';
 import { ApiError } from '../api-error.ts';
 import { decodeCursor, encodeCursor, pageLimit, pageQueryProperties } from '../cursor.ts';
 import { readMetadata } from '../device-input.ts';
@@ -59,7 +59,7 @@ export function enrollmentTokenRoutes(app: FastifyInstance, deps: RouteDeps): vo
       }
       const metadata = readMetadata(body.metadata) ?? {};
       const minted = mintEnrollmentToken();
-      const record = registry.enrollment.create(
+      const record = await registry.enrollment.create(
         {
           tokenId: minted.tokenId,
           secretHash: minted.secretHash,
@@ -86,7 +86,7 @@ export function enrollmentTokenRoutes(app: FastifyInstance, deps: RouteDeps): vo
       },
     },
     async (request) => {
-      const page = registry.enrollment.list({ limit: pageLimit(request.query.limit), after: readTokenCursor(request.query.cursor) });
+      const page = await registry.enrollment.list({ limit: pageLimit(request.query.limit), after: readTokenCursor(request.query.cursor) });
       return { tokens: page.items, nextCursor: page.next === null ? null : encodeCursor(page.next) };
     },
   );
@@ -104,17 +104,17 @@ export function enrollmentTokenRoutes(app: FastifyInstance, deps: RouteDeps): vo
     },
     async (request, reply) => {
       if (!/^[A-Za-z0-9_-]{12}$/.test(request.params.tokenId)) throw new ApiError('enrollment_token_not_found');
-      registry.enrollment.delete(request.params.tokenId, ADMIN_ACTOR);
+      await registry.enrollment.delete(request.params.tokenId, ADMIN_ACTOR);
       return reply.code(204).send();
     },
   );
 }
 
 /** The key inside an enrollment-token cursor: `<createdAt>.<tokenId>` (see EnrollmentStore.list). */
-function readTokenCursor(cursor: string | undefined): { createdAt: number; tokenId: string } | null {
+function readTokenCursor(cursor: string | undefined): TokenPageKey | null {
   const key = decodeCursor(cursor);
   if (key === null) return null;
-  const m = /^(\d{1,16})\.([A-Za-z0-9_-]{12})$/.exec(key);
-  if (m === null) throw new ApiError('validation_failed', 'cursor is not valid');
-  return { createdAt: Number(m[1]), tokenId: m[2]! };
+  const after = parseTokenPageKey(key);
+  if (after === null) throw new ApiError('validation_failed', 'cursor is not valid');
+  return after;
 }
