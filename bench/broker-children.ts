@@ -27,15 +27,15 @@ export function makeDevices(n: number): BenchDevice[] {
   });
 }
 
-/** A hand-built MQTT 3.1.1 CONNECT (clean session, keepalive 0, username `x`, password = token). */
-export function connectPacket(clientId: string, password: string): Buffer {
+/** A hand-built MQTT 3.1.1 CONNECT (clean session, keepalive 0, username `x` unless given, password = token). */
+export function connectPacket(clientId: string, password: string, username = 'x'): Buffer {
   const str = (s: string) => {
     const b = Buffer.from(s);
     const len = Buffer.alloc(2);
     len.writeUInt16BE(b.length);
     return Buffer.concat([len, b]);
   };
-  const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2, 0, 0]), str(clientId), str('x'), str(password)]);
+  const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2, 0, 0]), str(clientId), str(username), str(password)]);
   const len: number[] = [];
   let n = body.length;
   do {

@@ -30,8 +30,8 @@ import { fileURLToPath } from 'node:url';
 import { mintConnectToken } from '../device-sdk/src/token/mint-token.ts';
 import { parsePublicKey } from '@latchkey/device-sdk/protocol';
 import { openRegistry } from '../provisioning/src/registry/index.ts';
-import { makeDevices, startBrokerChild, type BenchDevice } from './broker-children.ts';
-import { median, pct } from './broker-connect.ts';
+import { connectPacket, makeDevices, startBrokerChild, type BenchDevice } from './broker-children.ts';
+import { cycle, median, pct } from './broker-connect.ts';
 import type { BenchResult } from './types.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -53,24 +53,7 @@ function option(name: string, fallback: number): number {
 const textOption = (name: string): string => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? '';
 
 /** A hand-built MQTT 3.1.1 CONNECT: clean session, keepalive 0, username and password. */
-export function connectWith(clientId: string, username: string, password: string): Buffer {
-  const str = (s: string) => {
-    const b = Buffer.from(s);
-    const len = Buffer.alloc(2);
-    len.writeUInt16BE(b.length);
-    return Buffer.concat([len, b]);
-  };
-  const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2, 0, 0]), str(clientId), str(username), str(password)]);
-  const len: number[] = [];
-  let n = body.length;
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    len.push(b);
-  } while (n > 0);
-  return Buffer.concat([Buffer.from([0x10, ...len]), body]);
-}
+export const connectWith = (clientId: string, username: string, password: string): Buffer => connectPacket(clientId, password, username);
 
 /** Every thread's CPU time of a process, ns (schedstat: user + system, on-CPU time). */
 export function processCpuNs(pid: number): number {
@@ -196,28 +179,6 @@ export async function startUp(devices: readonly BenchDevice[], extraFlags: reado
 export async function startChild(mode: 'bare' | 'floor', devices: readonly BenchDevice[]): Promise<Target> {
   const c = await startBrokerChild(mode, devices, NODE_FLAGS);
   return { name: mode, pid: c.pid, port: c.port, stop: () => c.stop() };
-}
-
-/** One CONNECT→CONNACK→DISCONNECT; resolves with the ms to CONNACK, rejects on a refusal. */
-function cycle(port: number, packet: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    let latency = -1;
-    const s = connect({ port, host: '127.0.0.1', noDelay: true });
-    s.once('connect', () => s.write(packet));
-    s.on('data', (d: Buffer) => {
-      if (latency >= 0) return;
-      if (d[0] !== 0x20 || d[3] !== 0) {
-        s.destroy();
-        reject(new Error(`CONNECT refused (${d[3]})`));
-        return;
-      }
-      latency = performance.now() - started;
-      s.end(DISCONNECT);
-    });
-    s.once('error', reject);
-    s.once('close', () => (latency >= 0 ? resolve(latency) : reject(new Error('closed before CONNACK'))));
-  });
 }
 
 /** Each connector runs its packets one after another; resolves with the latencies and the wall time. */

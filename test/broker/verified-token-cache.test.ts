@@ -24,6 +24,7 @@ import { mintConnectToken } from '../../device-sdk/src/token/mint-token.ts';
 import { openRegistry, type Registry } from '../../provisioning/src/registry/index.ts';
 import { connackFor } from './helpers/raw-mqtt.ts';
 import { startBroker, type BrokerFixture } from './helpers/broker-fixture.ts';
+import { seeded } from '../helpers/seeded.ts';
 
 const START = 1_800_000_000_000;
 const TOLERANCE_S = DEFAULT_TOKEN_RULES.clockTolerance;
@@ -232,18 +233,6 @@ describe('in the authenticate hook', () => {
     expect(on.counts().hits).toBe(0);
   });
 });
-
-/** mulberry32: a seeded generator, so a failure replays. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('differential: the same decisions with the cache on and off', () => {
   for (const seed of [1, 2, 3]) {
