@@ -99,6 +99,8 @@ export function createSessionEnder(deps: SessionEnderDeps): SessionEnder {
 
   async function recheckAll(findPrincipal: BrokerRegistryPort['findPrincipal']): Promise<number> {
     credentials.clear();
+    // a token verified before the outage may belong to a principal changed during it
+    verifiedTokens.clear();
     const live = new Map<string, SessionPrincipal[]>();
     for (const client of sessions.clients()) {
       const p = sessions.principalOf(client);
