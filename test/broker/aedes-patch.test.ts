@@ -1,8 +1,8 @@
 /**
  * The hunks of patches/aedes+1.2.0.patch (docs/architecture.md §Patches), each against the real
  * broker with a store that is slow the way a networked one is, and no Redis: hunks 1 and 2 fail on
- * stock aedes 1.2.0. Hunk 3 (the queue read on CONNECT without stream.pipeline, issue 12) is a
- * cost change: its tests pin the behaviour it must keep, in order and on a failing store.
+ * stock aedes 1.2.0. The last two tests pin what aedes's queue read at the end of a CONNECT must keep
+ * (issue 12 tried a cheaper read and withdrew it: docs/architecture.md §Patches).
  */
 import { Readable } from 'node:stream';
 import mqemitter from 'mqemitter';
@@ -64,7 +64,7 @@ describe('aedes patch', () => {
     expect((granted as { qos: number }[]).map((g) => g.qos)).toEqual([1, 1]);
   });
 
-  it('hunk 3: a persistent session gets its queued messages in order on reconnect', async () => {
+  it('the CONNECT queue read: a persistent session gets its queued messages in order on reconnect', async () => {
     fx = await startBroker({}, undefined, { persistence: memoryPersistence() });
     const sink = await fx.service('sink', SINK_ACL);
     const first = await fx.connect(sink.id, await sink.token(), { clean: false });
@@ -87,7 +87,7 @@ describe('aedes patch', () => {
     await back.endAsync();
   });
 
-  it('hunk 3: a store whose queue fails closes the connection (no CONNECT left hanging)', async () => {
+  it('the CONNECT queue read: a store whose queue fails closes the connection (no CONNECT left hanging)', async () => {
     const store = memoryPersistence();
     store.outgoingStream = () =>
       new Readable({
