@@ -27,15 +27,15 @@ export function makeDevices(n: number): BenchDevice[] {
   });
 }
 
-/** A hand-built MQTT 3.1.1 CONNECT (clean session, keepalive 0, username `x`, password = token). */
-export function connectPacket(clientId: string, password: string): Buffer {
+/** A hand-built MQTT 3.1.1 CONNECT (clean session, keepalive 0, username `x` unless given, password = token). */
+export function connectPacket(clientId: string, password: string, username = 'x'): Buffer {
   const str = (s: string) => {
     const b = Buffer.from(s);
     const len = Buffer.alloc(2);
     len.writeUInt16BE(b.length);
     return Buffer.concat([len, b]);
   };
-  const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2, 0, 0]), str(clientId), str('x'), str(password)]);
+  const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2, 0, 0]), str(clientId), str(username), str(password)]);
   return mqttPacket(0x10, body);
 }
 
@@ -66,6 +66,8 @@ export type BrokerMode = (typeof BROKER_MODES)[number];
 export interface BrokerChild {
   mode: BrokerMode;
   port: number;
+  /** the child's process id (its CPU time can be read from /proc) */
+  pid: number;
   request<T>(cmd: 'cpu' | 'mem' | 'metrics'): Promise<T>;
   stop(): Promise<void>;
 }
@@ -96,6 +98,7 @@ export async function startBrokerChild(
   return {
     mode,
     port,
+    pid: child.pid as number,
     request: <T>(cmd: 'cpu' | 'mem' | 'metrics') =>
       new Promise<T>((resolve) => {
         child.once('message', (m: Record<string, T>) => resolve(m[cmd] as T));

@@ -34,6 +34,7 @@ import path from 'node:path';
 import type { Client } from 'aedes';
 import { DEFAULT_TOKEN_RULES, parsePublicKey } from '@latchkey/device-sdk/protocol';
 import { createAuthenticate } from '../broker/src/auth/authenticate.ts';
+import { VerifiedTokenCache } from '../broker/src/auth/verified-token-cache.ts';
 import { CredentialCache } from '../broker/src/auth/credential-cache.ts';
 import { FailureThrottle } from '../broker/src/auth/failure-throttle.ts';
 import { RefusalLog } from '../broker/src/auth/refusal-log.ts';
@@ -121,6 +122,7 @@ async function hookProbe(devices: readonly BenchDevice[]): Promise<{ probe: Prob
     rules: DEFAULT_TOKEN_RULES,
     clock: Date.now,
     credentials: new CredentialCache(registry, 2048, () => {}),
+    verifiedTokens: new VerifiedTokenCache(50_000),
     throttle: new FailureThrottle({ limit: 0, windowMs: 60_000, capacity: 10 }),
     feedDownForMs: () => 0,
     jtis: null,
@@ -131,6 +133,7 @@ async function hookProbe(devices: readonly BenchDevice[]): Promise<{ probe: Prob
     remoteAddressOf: () => '127.0.0.1',
     timeoutMs: 5_000,
     observeVerify: () => {},
+    onTokenCacheHit: () => {},
     onAccepted: () => {},
     onRefused: (failure, notice) => void refusals.add(failure, notice),
   });

@@ -20,6 +20,8 @@ const benches: Record<string, () => Promise<BenchResult>> = {
   signed: async () => (await import('./signed.ts')).benchSigned(),
   cluster: async () => (await import('./cluster.ts')).benchCluster(),
   console: async () => (await import('./console.ts')).benchConsole(),
+  connect: async () => (await import('./connect.ts')).benchConnect(),
+  'verify-offload': async () => (await import('./verify-offload.ts')).benchVerifyOffload(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

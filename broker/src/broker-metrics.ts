@@ -10,6 +10,7 @@ export interface BrokerMetrics {
   connectAccepted(): void;
   connectRefused(reason: AuthFailureCode): void;
   observeVerify(seconds: number): void;
+  tokenCacheHit(): void;
   dropped(reason: 'offline_queue_full', count: number): void;
   closed(reason: ConnectionCloseReason): void;
   /** A publish on a topic that requires signed messages: verified, or refused with its reason. */
@@ -46,6 +47,11 @@ export function createBrokerMetrics(registry: Registry, liveSessions: () => numb
     buckets: [0.000_05, 0.000_1, 0.000_2, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.05],
     registers,
   });
+  const cacheHits = new Counter({
+    name: 'latchkey_broker_verified_token_cache_hits_total',
+    help: 'CONNECTs whose token this broker had verified before (no signature check)',
+    registers,
+  });
   const throttled = new Counter({
     name: 'latchkey_broker_throttled_total',
     help: 'CONNECTs refused because their source address was throttled',
@@ -78,6 +84,7 @@ export function createBrokerMetrics(registry: Registry, liveSessions: () => numb
       if (reason === 'throttled') throttled.inc();
     },
     observeVerify: (seconds) => verify.observe(seconds),
+    tokenCacheHit: () => cacheHits.inc(),
     dropped: (reason, count) => dropped.inc({ reason }, count),
     closed: (reason) => closed.inc({ reason }),
     signedPublish: (reason) => (reason === 'ok' ? verifiedMessages.inc() : signed.inc({ result: 'refused', reason })),

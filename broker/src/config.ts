@@ -42,6 +42,11 @@ export interface BrokerConfig {
   readonly maxQueuedMessages: number;
   /** Principals whose KeyObjects stay cached (LRU: a KeyObject costs ~3.4 KB). */
   readonly credentialCacheSize: number;
+  /**
+   * Tokens already verified whose reconnects skip the signature check (LRU, ~0.5 KB each; 0 = off;
+   * never used with `requireJti`). docs/operations.md §Reconnect storms.
+   */
+  readonly verifiedTokenCacheSize: number;
   /** Distinct source addresses tracked by the failure throttle (oldest forgotten first). */
   readonly throttleTableSize: number;
   /** Used `jti`s remembered until they expire; when full of live entries, connects get CONNACK 3. */
@@ -102,6 +107,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = Object.freeze({
   authFailureLimit: DEFAULT_LIMITS.authFailureLimit,
   maxQueuedMessages: DEFAULT_LIMITS.maxQueuedMessages,
   credentialCacheSize: 2048,
+  verifiedTokenCacheSize: 50_000,
   throttleTableSize: 100_000,
   jtiCacheSize: 200_000,
   statusFlushInterval: 1,
@@ -158,6 +164,7 @@ const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   authFailureLimit: [int(0, 1_000_000), 'an integer 0..1000000 (0 = off)'],
   maxQueuedMessages: [nonNegInt, 'a non-negative integer'],
   credentialCacheSize: [posInt, 'a positive integer'],
+  verifiedTokenCacheSize: [nonNegInt, 'a non-negative integer (0 = off)'],
   throttleTableSize: [posInt, 'a positive integer'],
   jtiCacheSize: [posInt, 'a positive integer'],
   statusFlushInterval: [positive, 'a positive number (seconds)'],

@@ -10,6 +10,7 @@ import { seedRetainedConfig } from './config-seed.ts';
 import { reportConnects } from './auth/connect-report.ts';
 import { CredentialCache } from './auth/credential-cache.ts';
 import { SessionTable, type SessionPrincipal } from './auth/session-table.ts';
+import { VerifiedTokenCache } from './auth/verified-token-cache.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { clusterState } from './cluster/cluster-state.ts';
 import { resolveBrokerConfig, type BrokerConfig, type BrokerConfigInput } from './config.ts';
@@ -117,6 +118,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   const credentials = new CredentialCache(registry, config.credentialCacheSize, (err, principal, kid) =>
     log.error({ err, principal, kid }, 'a stored credential does not parse; skipped'),
   );
+  const verifiedTokens = new VerifiedTokenCache(config.verifiedTokenCacheSize);
   const onStatusError = (err: unknown) => log.error({ err }, 'device status write failed');
   const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, onStatusError, deps.onSessionEvent ?? null);
   const emptyClientIds = new WeakSet<Client>();
@@ -126,6 +128,8 @@ export function createBroker(deps: BrokerDeps): Broker {
     rules: config,
     clock,
     credentials,
+    verifiedTokens,
+    onTokenCacheHit: metrics.tokenCacheHit,
     throttle: shared.throttle,
     jtis: shared.jtis,
     sessions,
@@ -188,7 +192,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     onHandlerError: (err, filter) => log.error({ err, filter }, 'a messaging subscriber threw'),
   });
 
-  const ender = createSessionEnder({ aedes, persistence, sessions, credentials, metrics, log, forget: (id) => shared.forget(id) });
+  const ender = createSessionEnder({ aedes, persistence, sessions, credentials, verifiedTokens, metrics, log, forget: (id) => shared.forget(id) });
   const unwrapSigned = async (p: SessionPrincipal, topic: string, payload: Buffer) => (await signed.unwrap(p, topic, payload))?.payload ?? null;
   wireAedesEvents(aedes, { sessions, status, shared, registry, clock, log, unwrapSigned });
 
@@ -282,6 +286,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     // every pending refusal record and summary, and the last status batch, before the registry closes
     await Promise.all([report.flush(Number.POSITIVE_INFINITY), status.close()]);
     credentials.clear();
+    verifiedTokens.clear();
     state = 'closed';
   }
 

@@ -3,6 +3,7 @@ import type { Aedes, Client } from 'aedes';
 import { clientById, dropWill, type BrokerPersistence } from './aedes-internals.ts';
 import type { CredentialCache } from './auth/credential-cache.ts';
 import type { SessionEndReason, SessionPrincipal, SessionTable } from './auth/session-table.ts';
+import type { VerifiedTokenCache } from './auth/verified-token-cache.ts';
 import type { BrokerMetrics } from './broker-metrics.ts';
 import type { BrokerRegistryPort, RegistryChange } from './registry-port.ts';
 
@@ -12,6 +13,7 @@ export interface SessionEnderDeps {
   persistence: BrokerPersistence;
   sessions: SessionTable;
   credentials: CredentialCache;
+  verifiedTokens: VerifiedTokenCache;
   metrics: Pick<BrokerMetrics, 'closed'>;
   log: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
   /** forgets a deleted device's stored session (subscriptions, queue, wills, QoS 2 state), wherever it is stored */
@@ -60,7 +62,7 @@ export interface SessionEnder {
  * ```
  */
 export function createSessionEnder(deps: SessionEnderDeps): SessionEnder {
-  const { aedes, persistence, sessions, credentials, metrics, log } = deps;
+  const { aedes, persistence, sessions, credentials, verifiedTokens, metrics, log } = deps;
 
   function supersede(clientId: string, except?: Client): void {
     const older = clientById(aedes, clientId);
@@ -79,6 +81,7 @@ export function createSessionEnder(deps: SessionEnderDeps): SessionEnder {
 
   function onRegistryChange(change: RegistryChange): void {
     credentials.invalidate(change.principal);
+    verifiedTokens.invalidate(change.principal);
     if (change.type === 'principal_blocked' || change.type === 'principal_deleted') {
       sessions.endWhere((p) => p.principal === change.principal, change.type);
       // A deleted device leaves nothing behind: otherwise a device registered later under the same
@@ -96,6 +99,8 @@ export function createSessionEnder(deps: SessionEnderDeps): SessionEnder {
 
   async function recheckAll(findPrincipal: BrokerRegistryPort['findPrincipal']): Promise<number> {
     credentials.clear();
+    // a token verified before the outage may belong to a principal changed during it
+    verifiedTokens.clear();
     const live = new Map<string, SessionPrincipal[]>();
     for (const client of sessions.clients()) {
       const p = sessions.principalOf(client);

@@ -16,6 +16,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_TOKEN_RULES, isProtocolError, parsePublicKey } from '@latchkey/device-sdk/protocol';
 import { createAuthenticate } from '../../broker/src/auth/authenticate.ts';
 import { CredentialCache } from '../../broker/src/auth/credential-cache.ts';
+import { VerifiedTokenCache } from '../../broker/src/auth/verified-token-cache.ts';
 import { FailureThrottle } from '../../broker/src/auth/failure-throttle.ts';
 import { JtiCache } from '../../broker/src/auth/jti-cache.ts';
 import { SessionTable } from '../../broker/src/auth/session-table.ts';
@@ -65,13 +66,19 @@ interface Outcome {
 
 function harness(opts: { requireJti?: boolean } = {}) {
   const credentials = new CredentialCache(port, 16, () => {}, decoy.publicKey);
-  registry.onChange((c) => credentials.invalidate(c.principal));
+  // the verified-token cache is on, as in createBroker: a refusal never hits it, so it changes none of this
+  const verifiedTokens = new VerifiedTokenCache(100);
+  registry.onChange((c) => {
+    credentials.invalidate(c.principal);
+    verifiedTokens.invalidate(c.principal);
+  });
   const jtis = opts.requireJti ? new JtiCache({ capacity: 100, toleranceMs: 0 }) : null;
   let last: { failure: AuthFailureRecord; cause: unknown } | null = null;
   const authenticate = createAuthenticate({
     rules: { ...DEFAULT_TOKEN_RULES, requireJti: opts.requireJti ?? false },
     clock,
     credentials,
+    verifiedTokens,
     throttle: new FailureThrottle({ limit: 0, windowMs: 60_000, capacity: 10 }),
     feedDownForMs: () => 0,
     jtis,
@@ -82,6 +89,7 @@ function harness(opts: { requireJti?: boolean } = {}) {
     remoteAddressOf: () => '192.0.2.1',
     timeoutMs: 5_000,
     observeVerify: () => {},
+    onTokenCacheHit: () => {},
     onAccepted: () => {},
     onRefused: (failure, _notice, cause) => {
       last = { failure, cause };

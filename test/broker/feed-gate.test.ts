@@ -124,12 +124,15 @@ describe('the CONNECT gate on the change feed', () => {
       await other.close();
     }
     expect(broker.sessionCount).toBe(4);
-    // the cache still says thermo-a is not blocked
-    expect(await connack('thermo-a', await tokens.a())).toBe(0);
+    // the cache still says thermo-a is not blocked (and the verified-token cache holds this token)
+    const reused = await tokens.a();
+    expect(await connack('thermo-a', reused)).toBe(0);
+    expect(await connack('thermo-a', reused)).toBe(0);
     feed.report('full_resync');
     await waitFor(() => broker.sessionCount === 1);
-    // the cache was dropped: thermo-a is read again, and is blocked
+    // the caches were dropped: thermo-a is read again, and is blocked, also with the token it reused
     expect(await connack('thermo-a', await tokens.a())).toBe(5);
+    expect(await connack('thermo-a', reused)).toBe(5);
     expect(await connack('thermo-b', await tokens.b())).toBe(0);
   });
 });

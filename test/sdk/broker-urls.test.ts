@@ -11,18 +11,7 @@ import { startCluster, type ClusterFixture } from '../cluster/helpers/cluster-fi
 import { startProcessCluster, type NodeProcess, type ProcessCluster } from '../cluster/helpers/node-processes.ts';
 import { waitUntil } from '../helpers/redis-server.ts';
 import { requireTools } from '../helpers/tools.ts';
-
-/** A small deterministic PRNG (mulberry32): each device draws its own start. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from '../helpers/seeded.ts';
 
 describe('BrokerUrls', () => {
   it('starts at the URL the random draw names, moves round robin, and points mqtt.js at each URL in turn', () => {

@@ -24,11 +24,16 @@ import type { ConnectThrottle } from './failure-throttle.ts';
 import type { JtiStore } from './jti-cache.ts';
 import { runSteps, type Step } from './run-steps.ts';
 import type { SessionPrincipal, SessionTable } from './session-table.ts';
+import { VerifiedTokenCache } from './verified-token-cache.ts';
 
 export interface AuthenticateDeps {
   readonly rules: TokenRules;
   readonly clock: Clock;
   readonly credentials: CredentialCache;
+  /** Tokens already verified (issue 12); null: every token is verified (always with `requireJti`). */
+  readonly verifiedTokens: VerifiedTokenCache | null;
+  /** A CONNECT whose token was a hit of `verifiedTokens` (metrics). */
+  readonly onTokenCacheHit: () => void;
   readonly throttle: ConnectThrottle;
   /** null unless `requireJti` */
   readonly jtis: JtiStore | null;
@@ -69,6 +74,8 @@ interface ConnectAttempt {
   entry: CacheEntry | null;
   record: CachedPrincipal | null;
   token: VerifiedToken | null;
+  /** the SHA-256 of the token, when the verified-token cache is on */
+  digest: string | null;
   notice: boolean;
   /** for an unknown principal: what the check against the decoy key said (refused as unknown_principal) */
   decoyResult: unknown;
@@ -104,7 +111,8 @@ function rethrowAsInternal(err: unknown): never {
 /**
  * The aedes `authenticate` hook (protocol.md §MQTT CONNECT), as a named list of steps:
  * serving (3: the shared store reachable, the change feed up) → client id (2) → throttle (5, token untouched) →
- * password present and in size (4) → load the principal (the credential cache; on a miss, after the
+ * password present and in size (4) → a token this broker verified before (the verified-token cache,
+ * issue 12: then straight to blocked) → load the principal (the credential cache; on a miss, after the
  * token's cheap structural checks, one registry read: 3 if it fails) → verifyToken against cached
  * KeyObjects (4) → single-use jti (4) → blocked (5) → will topic allowed (5) → attach. Only a cache
  * miss and a jti shared by several nodes are asynchronous.
@@ -118,6 +126,9 @@ function rethrowAsInternal(err: unknown): never {
  */
 export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   const { rules, credentials, throttle, jtis, sessions } = deps;
+  // single-use tokens are never cached: a hit would skip the jti being spent
+  const verified = rules.requireJti || deps.verifiedTokens?.enabled !== true ? null : deps.verifiedTokens;
+  const toleranceMs = rules.clockTolerance * 1000;
 
   /**
    * 3, whoever connects, while this node cannot serve: cut off from its shared store (Redis) for
@@ -149,11 +160,29 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   const checkPassword: Step<ConnectAttempt> = (a) => checkTokenSize(a.password);
 
   /**
+   * issue 12: a token byte-identical to one this broker verified, for the same principal, under
+   * the same unexpired credential and unchanged since (docs/operations.md §Reconnect storms),
+   * needs neither the principal's keys nor a second signature check. A refused token is never
+   * cached, so every refusal still gets the full check (constant work, issue 16).
+   */
+  const checkVerified: Step<ConnectAttempt> = (a) => {
+    if (verified === null) return;
+    a.digest = VerifiedTokenCache.digest(a.password as Buffer);
+    const hit = verified.get(a.digest, (a.identity as ClientIdentity).principal, a.now);
+    if (hit === null) return;
+    // (the kind check of `verify` passed when it was cached: the same principal names the same kind)
+    a.record = hit.record;
+    a.token = hit.token;
+    deps.onTokenCacheHit();
+  };
+
+  /**
    * The principal's cache entry: a hit is synchronous (the common case: no allocation, no promise).
    * A miss first runs the token's structural checks (base64url, header: what `verifyToken` checks
    * before its lookup), so garbage never reaches the registry, then reads it once.
    */
   const loadPrincipal: Step<ConnectAttempt> = (a) => {
+    if (a.token !== null) return undefined; // a hit of the verified-token cache
     const principal = (a.identity as ClientIdentity).principal;
     const hit = credentials.peek(principal);
     if (hit !== undefined) {
@@ -174,6 +203,8 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
    */
   const verify: Step<ConnectAttempt> = (a) => {
     const principal = (a.identity as ClientIdentity).principal;
+    if (a.token !== null) return; // a hit of the verified-token cache
+    const digest = a.digest;
     const started = performance.now();
     let looked = false;
     try {
@@ -201,6 +232,10 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     }
     // the registry must agree on the kind the client id names (a device id never names a service)
     if (a.record === null || a.record.kind !== (a.identity as ClientIdentity).kind) refuse('unknown_principal', 'unknown principal');
+    if (digest !== null && verified !== null) {
+      const token = a.token as VerifiedToken;
+      verified.set(digest, { principal, record: a.record as CachedPrincipal, token, verifiedAt: a.now, diesAt: token.expiresAtMs + toleranceMs });
+    }
   };
 
   /**
@@ -247,7 +282,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     deps.supersede(a.client);
   };
 
-  const steps = [checkServing, checkClientId, checkThrottle, checkPassword, loadPrincipal, verify, useJti, checkBlocked, checkWill, attach];
+  const steps = [checkServing, checkClientId, checkThrottle, checkPassword, checkVerified, loadPrincipal, verify, useJti, checkBlocked, checkWill, attach];
 
   const addressOf = (a: ConnectAttempt): string | null => {
     if (a.remoteAddress === undefined) a.remoteAddress = deps.remoteAddressOf(a.client);
@@ -300,6 +335,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
         entry: null,
         record: null,
         token: null,
+        digest: null,
         notice: true,
         decoyResult: undefined,
       };

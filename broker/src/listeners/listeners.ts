@@ -27,8 +27,13 @@ export interface ProxyOptions {
 
 /** Runs `next` at once for an untrusted peer; after its PROXY header for a trusted one. */
 function throughProxy(socket: Socket, proxy: ProxyOptions | null, next: (source?: string, rest?: Buffer) => void): void {
+  // without --trust-proxy the peer address is not read: a getpeername per connect (issue 12's profile)
+  if (proxy === null) {
+    next();
+    return;
+  }
   const peer = socket.remoteAddress ?? null;
-  if (proxy === null || peer === null || !proxy.trusted(peer)) {
+  if (peer === null || !proxy.trusted(peer)) {
     next();
     return;
   }
@@ -67,11 +72,18 @@ function trackSockets(server: NetServer | HttpServer): Set<Socket> {
   return sockets;
 }
 
+/**
+ * The accept queue asked of the kernel, which clamps it to `net.core.somaxconn` (4096 on current
+ * Linux). Node's default, 511, overflowed in a reconnect storm of 10,000 devices: every SYN
+ * dropped there is retried by the device's kernel only after 1, 3, 7, 15 s (issue 12).
+ */
+export const LISTEN_BACKLOG = 65_535;
+
 async function bind(server: NetServer | HttpServer, host: string, port: number): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     server.once('error', onError);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', onError);
       resolve();
     });
