@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 
 /**
- * Throwaway PostgreSQL and Redis for the whole run (docs/operations.md §Tests). When
+ * Throwaway PostgreSQL and Redis for the whole run (docs/architecture.md §Test services). When
  * LATCHKEY_TEST_DATABASE_URL / LATCHKEY_TEST_REDIS_URL are already set (.ci/run sets them), those
  * servers are used; otherwise whichever of the two is installed is started here on a free loopback
  * port by scripts/test-services.sh and stopped at the end. Test workers inherit the variables.
