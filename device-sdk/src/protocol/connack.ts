@@ -23,6 +23,7 @@ export const CONNACK_FOR = {
   token_too_large: 4,
   token_malformed: 4,
   alg_not_allowed: 4,
+  alg_key_mismatch: 4,
   header_forbidden: 4,
   header_invalid: 4,
   unknown_principal: 4,

@@ -1,10 +1,11 @@
 import { ProtocolError } from './errors.ts';
 import { parseStrictJson } from './internal/strict-json.ts';
 import { MAX_KID_LENGTH, MAX_TOKEN_BYTES } from './limits.ts';
+import type { SignatureAlgorithm } from './public-key.ts';
 
 /** The protected header of a connect token, after `checkHeader`. */
 export interface TokenHeader {
-  alg: 'ES256';
+  alg: SignatureAlgorithm;
   typ?: string;
   kid?: string;
 }
@@ -116,18 +117,21 @@ export function decodeSegments(token: string | Uint8Array): DecodedToken {
 }
 
 /**
- * protocol.md §The connect token, header rules: `alg` exactly `ES256`; then an allowlist, so any
- * other parameter (`jwk`, `crit`, `zip`, `b64`, `enc`, anything unknown) is `header_forbidden`; `typ`,
- * if present, `JWT` (compared case-insensitively, as media types are — RFC 7515 §4.1.9); `kid`
- * optional, see {@link isKid}.
+ * protocol.md §The connect token, header rules: `alg` exactly one of `algorithms` (`ES256` for
+ * native devices; protocol.md §Cloud IoT Core tokens adds `RS256`); then an allowlist, so any other parameter (`jwk`,
+ * `crit`, `zip`, `b64`, `enc`, anything unknown) is `header_forbidden`; `typ`, if present, `JWT`
+ * (compared case-insensitively, as media types are — RFC 7515 §4.1.9); `kid` optional, see {@link isKid}.
  */
-export function checkHeader(header: Record<string, unknown>): TokenHeader {
+export function checkHeader(header: Record<string, unknown>, algorithms: readonly SignatureAlgorithm[] = ['ES256']): TokenHeader {
   // RFC 8725 §3.1: the algorithm is fixed by the verifier, never chosen by the token.
-  if (header.alg !== 'ES256') throw new ProtocolError('alg_not_allowed', 'alg must be ES256');
+  const alg = header.alg;
+  if (typeof alg !== 'string' || !(algorithms as readonly string[]).includes(alg)) {
+    throw new ProtocolError('alg_not_allowed', `alg must be ${algorithms.join(' or ')}`);
+  }
   for (const name of Object.keys(header)) {
     if (!ALLOWED_HEADERS.has(name)) throw new ProtocolError('header_forbidden', `header parameter ${JSON.stringify(name.slice(0, 32))} is not allowed`);
   }
-  const out: TokenHeader = { alg: 'ES256' };
+  const out: TokenHeader = { alg: alg as SignatureAlgorithm };
   if (header.typ !== undefined) {
     if (typeof header.typ !== 'string' || header.typ.toUpperCase() !== 'JWT') {
       throw new ProtocolError('header_invalid', 'typ must be JWT');
