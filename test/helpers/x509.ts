@@ -50,7 +50,9 @@ export interface CertificateOptions {
 export function selfSignedCertificate(o: CertificateOptions): string {
   const rsa = o.privateKey.asymmetricKeyType === 'rsa';
   const algorithm = rsa ? SHA256_WITH_RSA : ECDSA_WITH_SHA256;
-  const serial = Buffer.from(o.serialHex.length % 2 === 0 ? o.serialHex : `0${o.serialHex}`, 'hex');
+  // X.690 §8.3.2: a minimal INTEGER (no leading zero octets), positive (a 0x00 before a set top bit)
+  const digits = o.serialHex.replace(/^0+/, '') || '1';
+  const serial = Buffer.from(digits.length % 2 === 0 ? digits : `0${digits}`, 'hex');
   const tbs = seq(
     tlv(0xa0, tlv(0x02, Buffer.from([2]))), // [0] EXPLICIT version v3
     tlv(0x02, serial[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), serial]) : serial),

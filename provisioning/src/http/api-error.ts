@@ -30,6 +30,8 @@ export const API_ERROR_STATUS = {
   invalid_topic_filter: 400,
   invalid_id_pattern: 400,
   batch_rejected: 400,
+  import_malformed: 400,
+  import_rejected: 400,
   // authentication
   unauthorized: 401,
   enrollment_token_invalid: 401,
@@ -87,6 +89,8 @@ export const API_ERROR_TITLE: Record<ApiErrorCode, string> = {
   invalid_topic_filter: 'Invalid topic filter',
   invalid_id_pattern: 'Invalid device id pattern',
   batch_rejected: 'Some devices of the batch were refused; nothing was stored',
+  import_malformed: 'The file is not a Cloud IoT Core export',
+  import_rejected: 'Some devices of the import were refused; nothing was stored',
   unauthorized: 'Missing or invalid admin token',
   enrollment_token_invalid: 'Missing, unknown, expired or used-up enrollment token',
   proof_invalid: 'The proof of possession does not verify',
