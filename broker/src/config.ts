@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import {
+  DEFAULT_GCP_TOKEN_RULES,
   DEFAULT_LIMITS,
   DEFAULT_TOKEN_RULES,
   isAudience,
+  isGcpProject,
   isProxyRange,
   MAX_AUDIENCE_LENGTH,
   MAX_MQTT_PACKET_SIZE,
@@ -52,6 +54,15 @@ export interface BrokerConfig {
    * CIDR ranges, `loopback`, `linklocal`, `uniquelocal`); empty: the peer is the client.
    */
   readonly trustProxy: readonly string[];
+  /**
+   * Cloud IoT Core compatibility (protocol.md §Cloud IoT Core compatibility): the Google Cloud project
+   * ids whose client ids and tokens are accepted; empty: off.
+   */
+  readonly gcpProjects: readonly string[];
+  /** Largest `exp − iat` of a Cloud IoT Core token, seconds. */
+  readonly gcpMaxTokenLifetime: number;
+  /** Clock skew for Cloud IoT Core tokens, seconds; their sessions end at `exp` + this. */
+  readonly gcpClockTolerance: number;
 }
 
 export type BrokerConfigInput = Partial<BrokerConfig>;
@@ -86,6 +97,9 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = Object.freeze({
   jtiCacheSize: 200_000,
   statusFlushInterval: 1,
   trustProxy: Object.freeze([]) as readonly string[],
+  gcpProjects: Object.freeze([]) as readonly string[],
+  gcpMaxTokenLifetime: DEFAULT_GCP_TOKEN_RULES.maxTokenLifetime,
+  gcpClockTolerance: DEFAULT_GCP_TOKEN_RULES.clockTolerance,
 });
 
 type Check = (v: unknown) => boolean;
@@ -100,6 +114,7 @@ const optText: Check = (v) => v === null || (typeof v === 'string' && v.length >
 const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$/;
 const host: Check = (v) => typeof v === 'string' && (isIP(v) !== 0 || HOST_NAME.test(v));
 const proxyList: Check = (v) => Array.isArray(v) && v.every(isProxyRange);
+const projectList: Check = (v) => Array.isArray(v) && v.every(isGcpProject) && new Set(v).size === v.length;
 
 const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   host: [host, 'an IP address or host name'],
@@ -122,6 +137,9 @@ const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   jtiCacheSize: [posInt, 'a positive integer'],
   statusFlushInterval: [positive, 'a positive number (seconds)'],
   trustProxy: [proxyList, PROXY_RANGE_RULE],
+  gcpProjects: [projectList, 'a list of distinct Google Cloud project ids (6 to 30 lowercase letters, digits and hyphens, starting with a letter)'],
+  gcpMaxTokenLifetime: [int(1, 31_536_000), 'an integer number of seconds, 1..31536000'],
+  gcpClockTolerance: [int(0, 86_400), 'an integer number of seconds, 0..86400'],
 };
 
 const LISTENER_PORTS = ['mqttPort', 'mqttsPort', 'wsPort'] as const;
