@@ -11,7 +11,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   AEDES_VERSION,
   allClients,
+  allocateMessageId,
   clientById,
+  grantedQos,
+  onClientPacket,
   connectingWill,
   dropWill,
   keepStoredSessionOnClose,
@@ -161,5 +164,51 @@ describe('the persistence aedes is handed', () => {
     expect(retained).toEqual(['devices/a/config']);
     await expect(bounded.outgoingEnqueue({ clientId: 'off-1' }, { cmd: 'publish', topic: 't', payload: Buffer.alloc(0), qos: 1, messageId: 1, brokerId: aedes.id, brokerCounter: 1 })).resolves.toBeUndefined();
     expect(bounded.queued('off-1')).toBe(1);
+  });
+});
+
+describe('tracking a delivery to its PUBACK (the Cloud IoT Core config and commands)', () => {
+  it('allocateMessageId follows the client’s own sequence, and a forwarded packet keeps the id it is given', async () => {
+    const ids: number[] = [];
+    const { aedes, url } = await start({
+      authorizeForward(client, packet) {
+        if (packet.topic === 'tracked') {
+          const id = allocateMessageId(client);
+          ids.push(id);
+          return Object.assign(packet, { messageId: id });
+        }
+        return packet;
+      },
+    });
+    const c = await mqtt.connectAsync(url, { clientId: 'probe-ack', reconnectPeriod: 0 });
+    const client = clientById(aedes, 'probe-ack') as Client;
+    const acked: number[] = [];
+    onClientPacket(client, (p) => {
+      if (p.cmd === 'puback') acked.push(p.messageId as number);
+    });
+    await c.subscribeAsync('tracked', { qos: 1 });
+    await c.subscribeAsync('other', { qos: 1 });
+    expect(grantedQos(client, 'tracked')).toBe(1);
+    expect(grantedQos(client, 'tracked/#')).toBeNull();
+    const received: number[] = [];
+    c.on('message', (_t, _p, packet) => received.push(packet.messageId as number));
+    aedes.publish({ cmd: 'publish', topic: 'tracked', payload: Buffer.from('a'), qos: 1, retain: false, dup: false }, () => {});
+    aedes.publish({ cmd: 'publish', topic: 'other', payload: Buffer.from('b'), qos: 1, retain: false, dup: false }, () => {});
+    aedes.publish({ cmd: 'publish', topic: 'tracked', payload: Buffer.from('c'), qos: 1, retain: false, dup: false }, () => {});
+    await waitFor(() => acked.length === 3);
+    // the tracked deliveries carried the ids allocated for them; aedes's own delivery took another one
+    expect(received.filter((id) => ids.includes(id))).toEqual(ids);
+    expect(new Set(received).size).toBe(3);
+    expect(acked.sort()).toEqual([...received].sort());
+    await c.endAsync();
+  });
+
+  it('the identifier wraps from 65535 to 1, as aedes’s own', async () => {
+    const { aedes, url } = await start({});
+    const c = await mqtt.connectAsync(url, { clientId: 'probe-wrap', reconnectPeriod: 0 });
+    const client = clientById(aedes, 'probe-wrap') as Client;
+    (client as unknown as { _nextId: number })._nextId = 65_535;
+    expect([allocateMessageId(client), allocateMessageId(client)]).toEqual([65_535, 1]);
+    await c.endAsync();
   });
 });
