@@ -7,8 +7,9 @@ import type { CommandDriver } from './command-driver.ts';
 import type { FleetOptions } from './fleet-options.ts';
 import type { ProgressSnapshot } from './progress.ts';
 import type { ProvisioningApi } from './provisioning-api.ts';
-import { buildReport, type SimulationReport } from './report.ts';
+import { buildReport, type FleetMeasurements, type SimulationReport } from './report.ts';
 import type { RogueResult } from './rogues.ts';
+import type { GcpSimulatedDevice } from './gcp/gcp-device.ts';
 import type { FleetCounters, SimulatedDevice } from './simulated-device.ts';
 import type { TelemetryCounter } from './telemetry-counter.ts';
 
@@ -41,6 +42,9 @@ export interface FleetResult {
   };
 }
 
+/** A device of the fleet: native (the SDK), or speaking the Cloud IoT Core dialect. */
+export type FleetDevice = SimulatedDevice | GcpSimulatedDevice;
+
 /** Everything one run holds. */
 export interface Run {
   o: Readonly<FleetOptions>;
@@ -50,8 +54,8 @@ export interface Run {
   api: ProvisioningApi;
   runId: string;
   serviceName: string;
-  devices: SimulatedDevice[];
-  provisioned: SimulatedDevice[];
+  devices: FleetDevice[];
+  provisioned: FleetDevice[];
   counters: FleetCounters;
   counter: TelemetryCounter;
   service: ServiceClient | null;
@@ -103,6 +107,7 @@ export function fleetResult(run: Run): FleetResult {
     rogueAttempted: run.rogues.length,
     rogueRefused: run.rogues.filter((r) => r.refused).length,
     durationMs: run.clock() - run.startedAt,
+    gcp: run.o.gcp === 0 ? null : gcpMeasurements(run),
   });
   return {
     report,
@@ -114,5 +119,18 @@ export function fleetResult(run: Run): FleetResult {
       duplicates: run.counter.duplicates,
       publishFailures: run.counters.publishFailures,
     },
+  };
+}
+
+/** The Cloud IoT Core devices' share of the run (the report's `gcp`). */
+function gcpMeasurements(run: Run): NonNullable<FleetMeasurements['gcp']> {
+  const gcp = run.devices.filter((d): d is GcpSimulatedDevice => d.dialect === 'gcp');
+  return {
+    requested: gcp.length,
+    connected: gcp.filter((d) => d.connectLatencyMs !== null).length,
+    telemetrySent: gcp.reduce((n, d) => n + d.telemetrySent, 0),
+    telemetryReceived: gcp.reduce((n, d) => n + run.counter.receivedFrom(d.id), 0),
+    commandsReceived: gcp.reduce((n, d) => n + d.commandsReceived, 0),
+    configsReceived: gcp.reduce((n, d) => n + d.configsReceived, 0),
   };
 }

@@ -14,6 +14,11 @@ export interface SimulationReport {
   authFailures: number;
   rogue: { attempted: number; refused: number };
   durationS: number;
+  /**
+   * Present when the run mixed in Cloud IoT Core devices (`--gcp`): their share of the counts above
+   * (they are counted there too: one fleet), and the config and commands they received.
+   */
+  gcp?: { requested: number; connected: number; telemetrySent: number; telemetryReceived: number; commandsReceived: number; configsReceived: number };
 }
 
 /** What the fleet measured during a run. */
@@ -41,6 +46,8 @@ export interface FleetMeasurements {
   rogueRefused: number;
   /** The whole run, provisioning to the last count, ms. */
   durationMs: number;
+  /** The Cloud IoT Core devices' share, when the run had any. */
+  gcp?: SimulationReport['gcp'] | null;
 }
 
 /**
@@ -68,7 +75,7 @@ export function percentile(samples: readonly number[], p: number): number {
  */
 export function buildReport(m: FleetMeasurements): SimulationReport {
   const int = (n: number) => Math.max(0, Math.round(n));
-  return {
+  const report: SimulationReport = {
     devices: { requested: int(m.requested), provisioned: int(m.provisioned), connected: int(m.connected) },
     connect: {
       p50Ms: percentile(m.connectLatenciesMs, 50),
@@ -93,6 +100,18 @@ export function buildReport(m: FleetMeasurements): SimulationReport {
     rogue: { attempted: int(m.rogueAttempted), refused: int(m.rogueRefused) },
     durationS: int(m.durationMs / 1000),
   };
+  if (m.gcp !== undefined && m.gcp !== null) {
+    const g = m.gcp;
+    report.gcp = {
+      requested: int(g.requested),
+      connected: int(g.connected),
+      telemetrySent: int(g.telemetrySent),
+      telemetryReceived: int(g.telemetryReceived),
+      commandsReceived: int(g.commandsReceived),
+      configsReceived: int(g.configsReceived),
+    };
+  }
+  return report;
 }
 
 /** Why a run failed (simulator.md §Measurements: exit non-zero). */
@@ -132,6 +151,9 @@ export function formatSummary(r: SimulationReport): string {
     ['commands', `${r.commands.ok} answered / ${r.commands.sent} sent, ${r.commands.failed} failed   p50 ${r.commands.p50Ms} ms   p99 ${r.commands.p99Ms} ms`],
     ['tokens', `${r.tokenRefreshes} refreshes, ${r.reconnects} reconnects, ${r.authFailures} auth failures`],
     ['rogue', `${r.rogue.refused} refused / ${r.rogue.attempted} attempted`],
+    ...(r.gcp === undefined
+      ? []
+      : ([['cloud iot', `${r.gcp.connected} / ${r.gcp.requested} connected, telemetry ${r.gcp.telemetryReceived} received / ${r.gcp.telemetrySent} sent, ${r.gcp.configsReceived} configs, ${r.gcp.commandsReceived} commands`]] as [string, string][])),
     ['duration', `${r.durationS} s`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
