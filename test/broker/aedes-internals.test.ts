@@ -4,10 +4,9 @@
  * the broker relies on, this file fails, naming the accessor.
  */
 import { readFileSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server } from 'node:net';
-import { Aedes, type AedesOptions, type Client } from 'aedes';
+import type { Aedes, AedesOptions, Client } from 'aedes';
 import mqtt from 'mqtt';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   AEDES_VERSION,
   allClients,
@@ -24,25 +23,12 @@ import {
 } from '../../broker/src/aedes-internals.ts';
 import { limitOfflineQueues } from '../../broker/src/offline-queue-limit.ts';
 import { waitFor } from './helpers/broker-fixture.ts';
+import { plainAedes } from './helpers/plain-aedes.ts';
 
 const json = (p: string) => JSON.parse(readFileSync(new URL(`../../${p}`, import.meta.url), 'utf8'));
 
-let running: { aedes: Aedes; server: Server } | null = null;
-afterEach(async () => {
-  if (running === null) return;
-  const { aedes, server } = running;
-  running = null;
-  await new Promise<void>((resolve) => aedes.close(() => resolve()));
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
-
-async function start(opts: AedesOptions): Promise<{ aedes: Aedes; url: string }> {
-  const aedes = await Aedes.createBroker(opts);
-  const server = createServer((socket) => aedes.handle(socket));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  running = { aedes, server };
-  return { aedes, url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
+const plain = plainAedes();
+const start = (opts: AedesOptions) => plain.start(opts);
 
 /** A real persistence that records which of its methods aedes called, and for which client id. */
 function recording(inner: BrokerPersistence): { persistence: BrokerPersistence; calls: string[] } {

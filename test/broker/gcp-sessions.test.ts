@@ -3,23 +3,16 @@
  * device gets on every SUBSCRIBE, sent again until its PUBACK, superseded by a newer version, and
  * commands tracked to their PUBACK (protocol.md §Cloud IoT Core config, §Cloud IoT Core commands).
  */
-import { createServer, type AddressInfo, type Server } from 'node:net';
-import { Aedes, type Client } from 'aedes';
+import type { Aedes, Client } from 'aedes';
 import mqtt from 'mqtt';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DELIVERY_PROPERTY, GcpSessions, type GcpConfig } from '../../broker/src/gcp/gcp-sessions.ts';
 import { waitFor } from './helpers/broker-fixture.ts';
+import { plainAedes } from './helpers/plain-aedes.ts';
 import { connectPacket, pubackPacket, rawConnect, readPublish, splitPackets, subscribePacket, type RawConnection } from './helpers/raw-mqtt.ts';
 
 const CONFIG = '/devices/dev-1/config';
-let running: { aedes: Aedes; server: Server } | null = null;
-afterEach(async () => {
-  if (running === null) return;
-  const { aedes, server } = running;
-  running = null;
-  await new Promise<void>((resolve) => aedes.close(() => resolve()));
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+const plain = plainAedes();
 
 /** A plain aedes where every client id `gcp-…` is a Cloud IoT Core session of device dev-1. */
 async function start() {
@@ -28,7 +21,7 @@ async function start() {
   const delivered: string[] = [];
   let now = 1_000_000;
   let gcp!: GcpSessions;
-  const aedes = await Aedes.createBroker({ authorizeForward: (client, packet) => gcp.forward(client, packet) });
+  const { aedes, port, url } = await plain.start({ authorizeForward: (client, packet) => gcp.forward(client, packet) });
   gcp = new GcpSessions({
     aedes,
     clock: () => now,
@@ -41,11 +34,7 @@ async function start() {
   aedes.on('clientReady', (client: Client) => client.id.startsWith('gcp-') && gcp.attach(client, 'dev-1'));
   aedes.on('clientDisconnect', (client: Client) => gcp.detach(client));
   aedes.on('subscribe', (subs, client) => gcp.onSubscribe(client, subs));
-  const server = createServer((socket) => aedes.handle(socket));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  running = { aedes, server };
-  const port = (server.address() as AddressInfo).port;
-  return { aedes, gcp, port, configs, acks, delivered, advance: (ms: number) => (now += ms), url: `mqtt://127.0.0.1:${port}` };
+  return { aedes, gcp, port, configs, acks, delivered, advance: (ms: number) => (now += ms), url };
 }
 
 /** A device that PUBACKs only when told to. */

@@ -7,7 +7,7 @@
  */
 import { isGcpNumId } from '@latchkey/device-sdk/protocol';
 import { RecordRefused, type ImportDevice, type ImportOptions, type ImportRefusal } from './import-set.ts';
-import { checkCredentialCount, isRecord, nameOf, readBinaryData, readBinding, readCredential, readDeviceId, readExpiresAtSeconds, type JsonRecord } from './record-fields.ts';
+import { isRecord, nameOf, readBinaryData, readBinding, readBlocked, readCredential, readCredentials, readDeviceId, readExpiresAtSeconds, type JsonRecord } from './record-fields.ts';
 
 export function looksLikeEmqx(record: JsonRecord): boolean {
   return Object.hasOwn(record, 'deviceid');
@@ -86,17 +86,12 @@ function readDevice(deviceid: string, numId: string, r: JsonRecord, opts: Import
   }
   const binding = readBinding(r, opts);
   if (!Array.isArray(r.keys)) throw new RecordRefused('invalid_record', 'keys must be an array');
-  checkCredentialCount(r.keys);
-  const credentials = r.keys.map((k: unknown) => {
-    if (!isRecord(k)) throw new RecordRefused('invalid_record', 'a key must be {key, key_type, expires_at}');
-    return readCredential(k.key_type, k.key, readExpiresAtSeconds(k.expires_at));
-  });
-  if (r.blocked !== undefined && typeof r.blocked !== 'boolean') throw new RecordRefused('invalid_record', 'blocked must be true or false');
+  const credentials = readCredentials(r.keys, '{key, key_type, expires_at}', (k) => readCredential(k.key_type, k.key, readExpiresAtSeconds(k.expires_at)));
   return {
     id,
     numId,
     binding,
-    blocked: r.blocked === true,
+    blocked: readBlocked(r.blocked),
     metadata: null,
     credentials,
     config: r.config === undefined ? null : { version: null, data: readBinaryData(r.config, 'config') },

@@ -6,11 +6,12 @@
 import { parseGcpClientId } from '@latchkey/device-sdk/protocol';
 import { RecordRefused, type ImportDevice, type ImportOptions } from './import-set.ts';
 import {
-  checkCredentialCount,
   isRecord,
+  readBlocked,
   readBinaryData,
   readBinding,
   readCredential,
+  readCredentials,
   readDeviceId,
   readExpirationTime,
   readMetadataMap,
@@ -37,19 +38,15 @@ export function readGcloudDevice(record: JsonRecord, opts: ImportOptions): Impor
   if (isRecord(record.gatewayConfig) && record.gatewayConfig.gatewayType === 'GATEWAY') {
     throw new RecordRefused('gateway_not_supported', 'Cloud IoT Core gateways are not supported yet');
   }
-  if (record.credentials !== undefined && !Array.isArray(record.credentials)) throw new RecordRefused('invalid_record', 'credentials must be an array');
-  const raw = (record.credentials ?? []) as unknown[];
-  checkCredentialCount(raw);
-  const credentials = raw.map((c) => {
-    if (!isRecord(c) || !isRecord(c.publicKey)) throw new RecordRefused('invalid_record', 'a credential must hold a publicKey {format, key}');
+  const credentials = readCredentials(record.credentials, '{publicKey: {format, key}, expirationTime}', (c) => {
+    if (!isRecord(c.publicKey)) throw new RecordRefused('invalid_record', 'a credential must hold a publicKey {format, key}');
     return readCredential(c.publicKey.format, c.publicKey.key, readExpirationTime(c.expirationTime));
   });
-  if (record.blocked !== undefined && typeof record.blocked !== 'boolean') throw new RecordRefused('invalid_record', 'blocked must be true or false');
   return {
     id,
     numId,
     binding,
-    blocked: record.blocked === true,
+    blocked: readBlocked(record.blocked),
     metadata: readMetadataMap(record.metadata),
     credentials,
     config: readConfig(record.config),

@@ -104,9 +104,25 @@ export function readCredential(format: unknown, key: unknown, expiresAt: number 
   return { key: parsed, expiresAt };
 }
 
-export function checkCredentialCount(credentials: readonly unknown[]): void {
-  if (credentials.length === 0) throw new RecordRefused('credential_missing', 'the device has no credential (gateway-bound devices are not supported)');
-  if (credentials.length > MAX_CREDENTIALS) throw new RecordRefused('credential_limit', `at most ${MAX_CREDENTIALS} credentials per device`);
+/**
+ * A device's credentials: a list (absent: none) of 1 to 3 entries, each read by `read` (which gets a
+ * record, or refuses `what` for anything else).
+ */
+export function readCredentials(list: unknown, what: string, read: (entry: JsonRecord) => ImportCredential): ImportCredential[] {
+  if (list !== undefined && !Array.isArray(list)) throw new RecordRefused('invalid_record', 'the credentials must be an array');
+  const entries = (list ?? []) as unknown[];
+  if (entries.length === 0) throw new RecordRefused('credential_missing', 'the device has no credential (gateway-bound devices are not supported)');
+  if (entries.length > MAX_CREDENTIALS) throw new RecordRefused('credential_limit', `at most ${MAX_CREDENTIALS} credentials per device`);
+  return entries.map((e) => {
+    if (!isRecord(e)) throw new RecordRefused('invalid_record', `a credential must be ${what}`);
+    return read(e);
+  });
+}
+
+/** `blocked`: true or false (absent: false, as protobuf's JSON leaves a false out). */
+export function readBlocked(v: unknown): boolean {
+  if (v !== undefined && typeof v !== 'boolean') throw new RecordRefused('invalid_record', 'blocked must be true or false');
+  return v === true;
 }
 
 /**
