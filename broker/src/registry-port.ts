@@ -31,6 +31,23 @@ export interface BrokerRegistryPort {
   recordLastErrors(entries: ReadonlyArray<readonly [deviceId: string, code: string, at: number]>): void;
   /** Last `devices/{id}/state` payload (JSON text, already validated as JSON). */
   saveState(deviceId: string, stateJson: string, at: number): void;
+  /**
+   * Cloud IoT Core compatibility (protocol.md §Cloud IoT Core compatibility); needed only with
+   * `gcpProjects`. The device id imported with this `numId`, or null.
+   */
+  deviceIdOfNumId?(numId: string): string | null;
+  /** The device's latest config as Cloud IoT Core firmware gets it (raw bytes), or null when it has none. */
+  findGcpConfig?(deviceId: string): { version: number; data: Buffer } | null;
+  /** The device PUBACKed config `version`: sets `deviceAckTime` while that version is still the latest. */
+  recordConfigAck?(deviceId: string, version: number, at: number): void;
+}
+
+/** The Cloud IoT Core registry a device was imported from: what its path client id must name. */
+export interface GcpBinding {
+  readonly project: string;
+  readonly location: string;
+  readonly registry: string;
+  readonly numId: string;
 }
 
 /** A device session opened or closed at `at` (epoch ms). */
@@ -60,6 +77,8 @@ export interface PrincipalRecord {
   principal: string;
   /** always false for services */
   blocked: boolean;
+  /** devices imported from Cloud IoT Core; absent or null otherwise */
+  gcp?: GcpBinding | null;
   /** service accounts only; null for devices */
   acl: { publish: readonly string[]; subscribe: readonly string[] } | null;
   credentials: ReadonlyArray<{

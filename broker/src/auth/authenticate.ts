@@ -4,12 +4,16 @@ import {
   checkTokenSize,
   canPublish,
   connackFor,
+  gcpTokenRules,
+  GCP_DIALECT,
   isProtocolError,
   parseClientId,
+  parseGcpClientId,
   verifyToken,
   type AuthFailureCode,
   type ClientIdentity,
   type Clock,
+  type GcpClientId,
   type TokenRules,
   type TopicPrincipal,
   type VerifiedToken,
@@ -23,8 +27,21 @@ import type { JtiCache } from './jti-cache.ts';
 import { runSteps, type Step } from './run-steps.ts';
 import type { SessionPrincipal, SessionTable } from './session-table.ts';
 
+/** Cloud IoT Core compatibility (protocol.md §Cloud IoT Core compatibility): on when projects are enabled. */
+export interface GcpAuthConfig {
+  /** the only projects a path client id (and a token's `aud`) may name */
+  readonly projects: readonly string[];
+  readonly maxTokenLifetime: number;
+  /** seconds of skew; the session ends at `exp` + this */
+  readonly clockTolerance: number;
+  /** the device id imported with this numId, or null (registry) */
+  readonly deviceIdOfNumId: (numId: string) => string | null;
+}
+
 export interface AuthenticateDeps {
   readonly rules: TokenRules;
+  /** absent or null: path client ids are invalid client ids, as without compatibility mode */
+  readonly gcp?: GcpAuthConfig | null;
   readonly clock: Clock;
   readonly credentials: CredentialCache;
   readonly throttle: FailureThrottle;
@@ -57,6 +74,8 @@ interface ConnectAttempt {
   remoteAddress: string | null | undefined;
   readonly now: number;
   identity: ClientIdentity | null;
+  /** the parsed path of a Cloud IoT Core client id, else null */
+  gcp: GcpClientId | null;
   record: CachedPrincipal | null;
   token: VerifiedToken | null;
   notice: boolean;
@@ -90,12 +109,29 @@ const refuse = (code: AuthFailureCode, message: string): never => {
  */
 export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   const { rules, credentials, throttle, jtis, sessions } = deps;
+  const gcpConfig = deps.gcp ?? null;
 
   /** [MQTT-3.1.3-5] + protocol.md §MQTT CONNECT: a device id or `svc:{name}[:{instance}]`, else 2. */
   const checkClientId: Step<ConnectAttempt> = (a) => {
     if (deps.emptyClientIds.has(a.client)) refuse('client_id_invalid', 'client id missing');
+    if (gcpConfig !== null && typeof a.client.id === 'string' && a.client.id.startsWith('projects/')) return checkGcpClientId(a, gcpConfig);
     a.identity = parseClientId(a.client.id);
     if (a.identity === null) refuse('client_id_invalid', 'client id is neither a device id nor a service client id');
+  };
+
+  /**
+   * protocol.md §Cloud IoT Core client ids: the path parses (else 2), names a served project (else 2,
+   * `project_not_enabled`), and its `{device}` is a device id or an imported numId. An unknown numId
+   * goes on as itself (digits: never a device id), so its token meets the decoy key like any unknown id.
+   */
+  const checkGcpClientId = (a: ConnectAttempt, gcp: GcpAuthConfig): void => {
+    const path = parseGcpClientId(a.client.id);
+    if (path === null) refuse('client_id_invalid', 'client id is not a Cloud IoT Core device path');
+    a.gcp = path as GcpClientId;
+    if (!gcp.projects.includes(a.gcp.project)) refuse('project_not_enabled', 'the client id names a project this broker does not serve');
+    const device = a.gcp.device;
+    const deviceId = device.kind === 'id' ? device.deviceId : (gcp.deviceIdOfNumId(device.numId) ?? device.numId);
+    a.identity = { kind: 'device', principal: deviceId, deviceId };
   };
 
   /** protocol.md §MQTT CONNECT: a throttled address gets 5 without its token being checked. */
@@ -121,11 +157,13 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     let looked = false;
     try {
       // a fixed-shape options object: only the token rules, never the whole broker config
+      const r = a.gcp === null ? rules : gcpTokenRules(a.gcp.project, gcpConfig as GcpAuthConfig);
       a.token = verifyToken(a.password as Buffer, {
-        audience: rules.audience,
-        maxTokenLifetime: rules.maxTokenLifetime,
-        clockTolerance: rules.clockTolerance,
-        requireJti: rules.requireJti,
+        audience: r.audience,
+        maxTokenLifetime: r.maxTokenLifetime,
+        clockTolerance: r.clockTolerance,
+        requireJti: r.requireJti,
+        dialect: a.gcp === null ? undefined : GCP_DIALECT,
         now: a.now,
         principal,
         resolveCredentials: (p) => {
@@ -148,6 +186,19 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     if (a.record === null || a.record.kind !== (a.identity as ClientIdentity).kind) refuse('unknown_principal', 'unknown principal');
   };
 
+  /**
+   * protocol.md §Cloud IoT Core client ids: the device was imported with the project, location and
+   * registry its path names (EMQX ignored them); a device with no binding cannot use a path. After
+   * the signature, like the subject binding, so it tells nothing to a client without the key.
+   */
+  const checkBinding: Step<ConnectAttempt> = (a) => {
+    if (a.gcp === null) return;
+    const b = (a.record as CachedPrincipal).gcp;
+    if (b === null || b.project !== a.gcp.project || b.location !== a.gcp.location || b.registry !== a.gcp.registry) {
+      refuse('binding_mismatch', 'the device was not imported with this project, location and registry');
+    }
+  };
+
   /** protocol.md §MQTT CONNECT: a valid token for a blocked device gets 5. */
   const checkBlocked: Step<ConnectAttempt> = (a) => {
     if ((a.record as CachedPrincipal).blocked) refuse('principal_blocked', 'principal is blocked');
@@ -156,7 +207,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   /** protocol.md §Limits: a will only on a topic the client may publish to, otherwise 5. */
   const checkWill: Step<ConnectAttempt> = (a) => {
     const will = connectingWill(a.client);
-    if (will && !canPublish(topicPrincipalOf(a.identity as ClientIdentity, a.record as CachedPrincipal), will.topic)) {
+    if (will && !canPublish(topicPrincipalOf(a.identity as ClientIdentity, a.record as CachedPrincipal, a.gcp !== null), will.topic)) {
       refuse('will_not_allowed', 'will topic outside the client ACL');
     }
   };
@@ -169,14 +220,15 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
       kind: identity.kind,
       principal: identity.principal,
       clientId: a.client.id,
-      topics: topicPrincipalOf(identity, a.record as CachedPrincipal),
+      topics: topicPrincipalOf(identity, a.record as CachedPrincipal, a.gcp !== null),
       kid: token.kid,
-      endsAt: token.expiresAtMs + rules.clockTolerance * 1000,
+      // protocol.md §Cloud IoT Core tokens: a Cloud IoT Core session ends at exp + its own skew
+      endsAt: token.expiresAtMs + (a.gcp === null ? rules.clockTolerance : (gcpConfig as GcpAuthConfig).clockTolerance) * 1000,
     };
     sessions.attach(a.client, principal);
   };
 
-  const steps = [checkClientId, checkThrottle, checkPassword, verify, checkBlocked, checkWill, attach];
+  const steps = [checkClientId, checkThrottle, checkPassword, verify, checkBinding, checkBlocked, checkWill, attach];
 
   const addressOf = (a: ConnectAttempt): string | null => {
     if (a.remoteAddress === undefined) a.remoteAddress = deps.remoteAddressOf(a.client);
@@ -224,6 +276,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
         remoteAddress: undefined,
         now: deps.clock(),
         identity: null,
+        gcp: null,
         record: null,
         token: null,
         notice: true,
@@ -238,8 +291,8 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   };
 }
 
-/** What the topic rules need to know about a principal (protocol.md §Topics, §Service accounts). */
-export function topicPrincipalOf(identity: ClientIdentity, record: CachedPrincipal): TopicPrincipal {
-  if (identity.kind === 'device') return { kind: 'device', deviceId: identity.deviceId };
+/** What the topic rules need to know about a principal (protocol.md §Topics, §Service accounts, §Cloud IoT Core topics). */
+export function topicPrincipalOf(identity: ClientIdentity, record: CachedPrincipal, gcp = false): TopicPrincipal {
+  if (identity.kind === 'device') return gcp ? { kind: 'device', deviceId: identity.deviceId, dialect: 'gcp' } : { kind: 'device', deviceId: identity.deviceId };
   return { kind: 'service', acl: record.acl ?? { publish: [], subscribe: [] } };
 }

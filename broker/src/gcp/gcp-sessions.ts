@@ -56,6 +56,8 @@ export const DELIVERY_PROPERTY = 'latchkey-delivery';
 export class GcpSessions {
   readonly #deps: GcpSessionsDeps;
   readonly #sessions = new Map<Client, GcpSession>();
+  /** the newest session of each device on this node */
+  readonly #byDevice = new Map<string, GcpSession>();
   /** config payloads this node sent, by buffer identity → the version they carry */
   readonly #configPayloads = new WeakMap<Buffer, number>();
 
@@ -80,6 +82,7 @@ export class GcpSessions {
       }),
     };
     this.#sessions.set(client, session);
+    this.#byDevice.set(deviceId, session);
   }
 
   detach(client: Client): void {
@@ -87,6 +90,23 @@ export class GcpSessions {
     if (s === undefined) return;
     s.stopListening();
     this.#sessions.delete(client);
+    if (this.#byDevice.get(s.deviceId) === s) this.#byDevice.delete(s.deviceId);
+  }
+
+  /** A live Cloud IoT Core session of this device on this node (protocol.md §Cloud IoT Core commands: 409 `device_offline` otherwise). */
+  isOnline(deviceId: string): boolean {
+    return this.#clientOf(deviceId) !== undefined;
+  }
+
+  /** The device's live session here has subscribed to `/devices/{id}/commands/#`. */
+  isSubscribedToCommands(deviceId: string): boolean {
+    const client = this.#clientOf(deviceId);
+    return client !== undefined && grantedQos(client, gcpDeviceTopics(deviceId).commandsFilter) !== null;
+  }
+
+  #clientOf(deviceId: string): Client | undefined {
+    const s = this.#byDevice.get(deviceId);
+    return s === undefined || s.client.closed ? undefined : s.client;
   }
 
   /** aedes's `subscribe` event: a (re)subscription to the config topic gets the latest config. */
@@ -99,9 +119,8 @@ export class GcpSessions {
 
   /** The device's config changed (registry change feed): its subscribed sessions on this node get it now. */
   onConfigChanged(deviceId: string): void {
-    for (const s of this.#sessions.values()) {
-      if (s.deviceId === deviceId && grantedQos(s.client, gcpDeviceTopics(deviceId).config) !== null) this.#sendLatest(s);
-    }
+    const s = this.#byDevice.get(deviceId);
+    if (s !== undefined && grantedQos(s.client, gcpDeviceTopics(deviceId).config) !== null) this.#sendLatest(s);
   }
 
   /** Sends again every QoS 1 config whose PUBACK is overdue (the broker's sweep). */

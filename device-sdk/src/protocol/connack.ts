@@ -40,6 +40,8 @@ export const CONNACK_FOR = {
   subject_mismatch: 4,
   jti_missing: 4,
   jti_replayed: 4,
+  project_not_enabled: 2,
+  binding_mismatch: 4,
   principal_blocked: 5,
   throttled: 5,
   will_not_allowed: 5,
