@@ -131,11 +131,21 @@ export class ApiError extends CodedError<ApiErrorCode> {
   readonly status: number;
   /** batch_rejected: every refused item, by index */
   readonly items: readonly ProblemItem[] | undefined;
-  constructor(code: ApiErrorCode, detail?: string, options?: { items?: readonly ProblemItem[]; cause?: unknown }) {
+  /** import_rejected: every refused device, by id */
+  readonly refused: readonly RefusedDevice[] | undefined;
+  constructor(code: ApiErrorCode, detail?: string, options?: { items?: readonly ProblemItem[]; refused?: readonly RefusedDevice[]; cause?: unknown }) {
     super(code, detail ?? API_ERROR_TITLE[code], options);
     this.status = API_ERROR_STATUS[code];
     this.items = options?.items;
+    this.refused = options?.refused;
   }
+}
+
+/** One refused device of an import (docs/migrating-from-cloud-iot-core.md §Refusals). */
+export interface RefusedDevice {
+  id: string;
+  code: string;
+  detail: string;
 }
 
 /** RFC 9457 body. */
@@ -146,6 +156,7 @@ export interface Problem {
   detail: string;
   code: ApiErrorCode;
   errors?: readonly ProblemItem[];
+  refused?: readonly RefusedDevice[];
 }
 
 export const PROBLEM_TYPE_PREFIX = 'urn:latchkey:problem:';
@@ -159,5 +170,6 @@ export function problemOf(err: ApiError): Problem {
     code: err.code,
   };
   if (err.items !== undefined) body.errors = err.items;
+  if (err.refused !== undefined) body.refused = err.refused;
   return body;
 }

@@ -19,6 +19,7 @@ import { deviceMessagingRoutes } from './routes/device-messaging.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { enrollRoutes } from './routes/enroll.ts';
 import { enrollmentTokenRoutes } from './routes/enrollment-tokens.ts';
+import { importRoutes } from './routes/import.ts';
 import { adminOperationRoutes, operationRoutes } from './routes/operations.ts';
 import { serviceRoutes } from './routes/services.ts';
 
@@ -123,6 +124,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     deviceMessagingRoutes(admin, routeDeps);
     serviceRoutes(admin, routeDeps);
     enrollmentTokenRoutes(admin, routeDeps);
+    importRoutes(admin, routeDeps);
     adminOperationRoutes(admin, routeDeps);
   });
   return app;

@@ -73,7 +73,16 @@ export const deviceSchema = {
       },
       required: ['connected', 'lastConnectedAt', 'lastDisconnectedAt', 'lastSeenAt', 'lastError'],
     },
-    config: { type: 'object', properties: { version: { type: 'integer' } }, required: ['version'] },
+    config: {
+      type: 'object',
+      properties: { version: { type: 'integer' }, deviceAckTime: { ...nullableEpochMs, description: 'when a Cloud IoT Core session PUBACKed this version' } },
+      required: ['version'],
+    },
+    gcp: {
+      type: ['object', 'null'],
+      description: 'the Cloud IoT Core registry the device was imported from (docs/migrating-from-cloud-iot-core.md)',
+      properties: { project: { type: 'string' }, location: { type: 'string' }, registry: { type: 'string' }, numId: { type: 'string' } },
+    },
   },
   required: ['id', 'blocked', 'metadata', 'createdAt', 'credentials', 'status', 'config'],
 } as const;

@@ -30,7 +30,8 @@ export class ConfigStateStore {
       this.#ctx
         .stmt(
           `INSERT INTO device_config (device_id, version, config, updated_at) VALUES (?, ?, ?, ?)
-           ON CONFLICT(device_id) DO UPDATE SET version = excluded.version, config = excluded.config, updated_at = excluded.updated_at`,
+           ON CONFLICT(device_id) DO UPDATE SET version = excluded.version, config = excluded.config, updated_at = excluded.updated_at,
+             data = NULL, device_ack_at = NULL`,
         )
         .run(deviceId, version, JSON.stringify(config), this.#ctx.clock());
       this.#ctx.audit({ actor, action: 'config.set', target: deviceId, detail: { version } });

@@ -5,10 +5,12 @@ import type { DeviceRecord, JsonObject } from './types.ts';
 export const DEVICE_SELECT = `
   SELECT d.id, d.blocked, d.metadata, d.created_at,
          s.sessions, s.last_connected_at, s.last_disconnected_at, s.last_seen_at,
-         s.last_error_code, s.last_error_at, c.version AS config_version
+         s.last_error_code, s.last_error_at, c.version AS config_version, c.device_ack_at AS config_ack_at,
+         g.project AS gcp_project, g.location AS gcp_location, g.registry AS gcp_registry, g.num_id AS gcp_num_id
   FROM devices d
   LEFT JOIN device_status s ON s.device_id = d.id
-  LEFT JOIN device_config c ON c.device_id = d.id`;
+  LEFT JOIN device_config c ON c.device_id = d.id
+  LEFT JOIN gcp_devices g ON g.device_id = d.id`;
 
 export interface DeviceRow {
   id: string;
@@ -22,10 +24,25 @@ export interface DeviceRow {
   last_error_code: string | null;
   last_error_at: number | null;
   config_version: number | null;
+  config_ack_at: number | null;
+  gcp_project: string | null;
+  gcp_location: string | null;
+  gcp_registry: string | null;
+  gcp_num_id: string | null;
 }
 
 /** Builds the docs/api.md device resource from its row and credentials. */
 export function toDeviceRecord(row: DeviceRow, credentials: CredentialStore): DeviceRecord {
+  const record = deviceRecordOf(row, credentials);
+  // a device imported from Cloud IoT Core shows its binding and its config's deviceAckTime; a native one neither
+  if (row.gcp_num_id !== null) {
+    record.gcp = { project: row.gcp_project as string, location: row.gcp_location as string, registry: row.gcp_registry as string, numId: row.gcp_num_id };
+    record.config.deviceAckTime = row.config_ack_at;
+  }
+  return record;
+}
+
+function deviceRecordOf(row: DeviceRow, credentials: CredentialStore): DeviceRecord {
   return {
     id: row.id,
     blocked: row.blocked === 1,

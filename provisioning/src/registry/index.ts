@@ -4,6 +4,7 @@ export type { RegistryOptions } from './registry.ts';
 export { RegistryError, isRegistryError, REGISTRY_ERROR_CODES } from './errors.ts';
 export type { RegistryErrorCode, BatchItemError } from './errors.ts';
 export { MAX_BATCH } from './devices.ts';
+export type { GcpImportResult } from './gcp-store.ts';
 export { MIGRATIONS, migrate } from './migrations.ts';
 export { startRetention, checkRetentionPolicy, DEFAULT_RETENTION_POLICY, PRUNE_BATCH } from './retention.ts';
 export type { PruneCounts, RetentionPolicy, RetentionTask } from './retention.ts';
@@ -16,6 +17,7 @@ export type {
   DeviceRecord,
   DeviceStatus,
   EnrollmentTokenRecord,
+  GcpBindingRecord,
   JsonObject,
   NewDevice,
   NewEnrollmentToken,

@@ -8,6 +8,7 @@ import { RegistryContext } from './context.ts';
 import { CredentialStore } from './credentials.ts';
 import { DeviceStore } from './devices.ts';
 import { EnrollmentStore } from './enrollment.ts';
+import { GcpStore } from './gcp-store.ts';
 import { toRegistryError } from './errors.ts';
 import { migrate } from './migrations.ts';
 import { RetentionStore } from './retention.ts';
@@ -59,6 +60,8 @@ export class Registry {
   readonly status: StatusStore;
   readonly audit: AuditStore;
   readonly retention: RetentionStore;
+  /** Cloud IoT Core bindings, raw configs and the import */
+  readonly gcp: GcpStore;
   readonly #db: Db;
   readonly #ctx: RegistryContext;
   readonly #credentials: CredentialStore;
@@ -78,6 +81,7 @@ export class Registry {
     this.status = new StatusStore(this.#ctx);
     this.audit = new AuditStore(this.#ctx);
     this.retention = new RetentionStore(this.#ctx);
+    this.gcp = new GcpStore(this.#ctx, this.#credentials);
   }
 
   /**
@@ -91,6 +95,8 @@ export class Registry {
       const named = parsePrincipal(principal);
       const service = named?.kind === 'service' ? named.serviceName : null;
       const rows = this.#ctx.stmt(service !== null ? SERVICE_PRINCIPAL : DEVICE_PRINCIPAL).all(service ?? principal, principal) as PrincipalRow[];
+      // asked for a known and an unknown device alike (constant work)
+      const gcp = service === null ? this.gcp.binding(principal) : null;
       const first = rows[0];
       if (first === undefined || first.found === null) return null;
       const credentials = rows
@@ -98,7 +104,7 @@ export class Registry {
         .map((r) => ({ kid: r.kid as string, spkiDer: new Uint8Array(r.spki_der as Buffer), expiresAt: r.expires_at }));
       return service !== null
         ? { kind: 'service', principal, blocked: false, acl: JSON.parse(first.found as string) as ServiceAcl, credentials }
-        : { kind: 'device', principal, blocked: first.found === 1, acl: null, credentials };
+        : { kind: 'device', principal, blocked: first.found === 1, acl: null, credentials, ...(gcp === null ? {} : { gcp }) };
     } catch (e) {
       this.#onInternalError(toRegistryError(e));
       return null;
@@ -152,6 +158,31 @@ export class Registry {
 
   saveState(deviceId: string, stateJson: string, at: number): void {
     this.#quietly(() => this.configState.saveState(deviceId, stateJson, at));
+  }
+
+  /** BrokerRegistryPort.deviceIdOfNumId: the device imported with this Cloud IoT Core numId, or null. Never throws. */
+  deviceIdOfNumId(numId: string): string | null {
+    try {
+      return this.gcp.deviceIdOfNumId(numId);
+    } catch (e) {
+      this.#onInternalError(toRegistryError(e));
+      return null;
+    }
+  }
+
+  /** BrokerRegistryPort.findGcpConfig: the latest config as raw bytes, or null. Never throws. */
+  findGcpConfig(deviceId: string): { version: number; data: Buffer } | null {
+    try {
+      return this.gcp.config(deviceId);
+    } catch (e) {
+      this.#onInternalError(toRegistryError(e));
+      return null;
+    }
+  }
+
+  /** BrokerRegistryPort.recordConfigAck: the device PUBACKed this config version. */
+  recordConfigAck(deviceId: string, version: number, at: number): void {
+    this.#quietly(() => this.gcp.recordConfigAck(deviceId, version, at));
   }
 
   /** For readiness probes: true when the database answers and passes a quick check. */
