@@ -256,7 +256,8 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
       {
         principal: a.identity?.principal ?? null,
         // an id that did not parse is kept to 64 characters: never a whole token pasted into the wrong field
-        clientId: typeof client.id !== 'string' ? '' : a.identity === null ? client.id.slice(0, 64) : client.id,
+        // (a Cloud IoT Core path that parsed is kept whole: its project, location and registry are the evidence)
+        clientId: typeof client.id !== 'string' ? '' : a.identity === null && a.gcp === null ? client.id.slice(0, 64) : client.id,
         reason,
         remoteAddress,
         at: a.now,

@@ -150,6 +150,15 @@ export const problemSchema = {
         required: ['index', 'code', 'detail'],
       },
     },
+    refused: {
+      type: 'array',
+      description: 'import_rejected: every refused device, by id (docs/migrating-from-cloud-iot-core.md §Refusals)',
+      items: {
+        type: 'object',
+        properties: { id: { type: 'string' }, code: { type: 'string' }, detail: { type: 'string' } },
+        required: ['id', 'code', 'detail'],
+      },
+    },
   },
   required: ['type', 'title', 'status', 'detail', 'code'],
 } as const;
