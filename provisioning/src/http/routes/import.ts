@@ -4,6 +4,9 @@ import { ApiError } from '../api-error.ts';
 import { ADMIN_ACTOR, type RouteDeps } from '../route-deps.ts';
 import { ADMIN_SECURITY, responses } from '../schemas.ts';
 
+/** An export of 10,000 devices with RSA certificates and configs is about 15–30 MiB of JSON. */
+export const IMPORT_BODY_LIMIT = 64 * 1024 * 1024;
+
 const refusedSchema = {
   type: 'array',
   items: { type: 'object', properties: { id: { type: 'string' }, code: { type: 'string' }, detail: { type: 'string' } }, required: ['id', 'code', 'detail'] },
@@ -19,7 +22,7 @@ export function importRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post<{ Querystring: { project?: string; location?: string; registry?: string; dryRun?: boolean }; Body: unknown }>(
     '/v1/import/gcp',
     {
-      bodyLimit: deps.config.batchBodyLimit,
+      bodyLimit: Math.max(IMPORT_BODY_LIMIT, deps.config.batchBodyLimit),
       schema: {
         summary: 'Import a Cloud IoT Core registry export (gcloud JSON or EMQX records), all or nothing',
         tags: ['import'],
