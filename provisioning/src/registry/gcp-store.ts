@@ -99,6 +99,8 @@ export class GcpStore {
         else refused.push(verdict);
       }
       if (refused.length > 0 || opts.dryRun) return { imported: refused.length > 0 ? 0 : fresh.length, unchanged, refused, dryRun: opts.dryRun };
+      // importing the same file again changes nothing: not even the audit log
+      if (fresh.length === 0) return { imported: 0, unchanged, refused, dryRun: false };
       for (const d of fresh) this.#insert(d);
       this.#ctx.audit({
         actor: opts.actor,

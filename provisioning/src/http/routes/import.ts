@@ -19,7 +19,7 @@ const refusedSchema = {
  */
 export function importRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { registry } = deps;
-  app.post<{ Querystring: { project?: string; location?: string; registry?: string; dryRun?: boolean }; Body: unknown }>(
+  app.post<{ Querystring: { project?: string; location?: string; registry?: string; dryRun?: 'true' | 'false' }; Body: unknown }>(
     '/v1/import/gcp',
     {
       bodyLimit: Math.max(IMPORT_BODY_LIMIT, deps.config.batchBodyLimit),
@@ -33,7 +33,7 @@ export function importRoutes(app: FastifyInstance, deps: RouteDeps): void {
             project: { type: 'string', minLength: 1, maxLength: 255 },
             location: { type: 'string', minLength: 1, maxLength: 255 },
             registry: { type: 'string', minLength: 1, maxLength: 255 },
-            dryRun: { type: 'boolean', default: false },
+            dryRun: { type: 'string', enum: ['true', 'false'], description: 'true: check everything, store nothing' },
           },
           additionalProperties: false,
         },
@@ -52,7 +52,7 @@ export function importRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async (request) => {
       const q = request.query;
       const opts = { ...(q.project === undefined ? {} : { project: q.project }), ...(q.location === undefined ? {} : { location: q.location }), ...(q.registry === undefined ? {} : { registry: q.registry }) };
-      const result = registry.gcp.import(parseGcpImport(request.body, opts), { dryRun: q.dryRun === true, actor: ADMIN_ACTOR });
+      const result = registry.gcp.import(parseGcpImport(request.body, opts), { dryRun: q.dryRun === 'true', actor: ADMIN_ACTOR });
       if (result.refused.length > 0) {
         throw new ApiError('import_rejected', `${result.refused.length} device(s) refused; nothing was stored`, { refused: result.refused });
       }
