@@ -17,6 +17,7 @@ const benches: Record<string, () => Promise<BenchResult>> = {
   'connect-timing': async () => (await import('./connect-timing.ts')).benchConnectTiming(),
   'sdk-footprint': async () => (await import('./sdk-footprint.ts')).benchSdkFootprint(),
   'cli-startup': async () => (await import('./cli-startup.ts')).benchCliStartup(),
+  console: async () => (await import('./console.ts')).benchConsole(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

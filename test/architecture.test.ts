@@ -69,6 +69,17 @@ describe('import rules (docs/architecture.md)', () => {
     expect(violations('provisioning/src', provisioning, 'provisioning/src')).toEqual([]);
   });
 
+  it('the console never imports the broker: it sees it through ConsoleBrokerPort', () => {
+    const console = any(
+      (s) => s === '@latchkey/device-sdk/protocol',
+      (s) => s === '@latchkey/provisioning' || s === '@latchkey/provisioning/registry',
+      pkg('fastify'),
+    );
+    expect(violations('console/src', console, 'console/src')).toEqual([]);
+    const manifest = JSON.parse(readFileSync(path.join(root, 'console/package.json'), 'utf8'));
+    expect(Object.keys(manifest.dependencies ?? {})).not.toContain('@latchkey/broker');
+  });
+
   it('the simulator imports only the SDK public entry; its Cloud IoT Core devices (simulator/src/gcp) also mqtt, as foreign firmware', () => {
     expect(violations('simulator/src', (s) => s === '@latchkey/device-sdk', 'simulator/src').filter((v) => !v.startsWith(`simulator/src/gcp${path.sep}`))).toEqual([]);
     expect(violations('simulator/src/gcp', (s) => s === '@latchkey/device-sdk' || pkg('mqtt')(s), 'simulator/src')).toEqual([]);
@@ -81,6 +92,7 @@ describe('import rules (docs/architecture.md)', () => {
     expect(importsOf(probe)).toContain('node:crypto');
     expect(violations('device-sdk/src/protocol', () => false, 'device-sdk/src/protocol')).toEqual([]);
     expect(violations('broker/src', () => false, 'broker/src').length).toBeGreaterThan(0);
+    expect(violations('console/src', (s) => s !== '@latchkey/provisioning', 'console/src').length).toBeGreaterThan(0);
   });
 });
 
@@ -91,7 +103,7 @@ function codeOf(file: string): string {
     .replace(/(^|[^:\\])\/\/.*$/gm, '$1');
 }
 
-const SOURCE_DIRS = ['device-sdk/src', 'broker/src', 'provisioning/src', 'cli/src', 'simulator/src'];
+const SOURCE_DIRS = ['device-sdk/src', 'broker/src', 'provisioning/src', 'console/src', 'cli/src', 'simulator/src'];
 const CORE = `device-sdk/src/protocol${path.sep}`;
 
 /** Files outside the protocol core whose code matches `pattern`, with the matching text. */
@@ -128,6 +140,7 @@ describe('one error base (docs/architecture.md §Conventions)', () => {
     const { RegistryError } = await import('../provisioning/src/registry/index.ts');
     const { ApiError } = await import('../provisioning/src/http/api-error.ts');
     const { CliError } = await import('../cli/src/cli-error.ts');
+    const { ConsoleError } = await import('../console/src/pages/error.ts');
     const errors = [
       new ProtocolError('token_malformed', 'm'),
       new DeviceClientError('closed', 'm'),
@@ -135,6 +148,7 @@ describe('one error base (docs/architecture.md §Conventions)', () => {
       new RegistryError('device_exists', 'm'),
       new ApiError('device_exists', 'm'),
       new CliError('usage', 'm'),
+      new ConsoleError('csrf_token_invalid', 't', 'm'),
     ];
     for (const e of errors) {
       expect(e).toBeInstanceOf(CodedError);

@@ -28,7 +28,7 @@ function filesUnder(dir: string): string[] {
     .filter((f) => f.endsWith('.ts') && !f.includes('node_modules'))
     .map((f) => path.join(dir, f));
 }
-const SOURCES = ['device-sdk/src', 'broker/src', 'provisioning/src', 'cli/src', 'simulator/src', 'test', 'bench']
+const SOURCES = ['device-sdk/src', 'broker/src', 'provisioning/src', 'console/src', 'cli/src', 'simulator/src', 'test', 'bench']
   .flatMap(filesUnder)
   .filter((f) => f !== path.join('test', 'doc-references.test.ts')); // its examples are dead on purpose
 

@@ -20,7 +20,7 @@ import { connectionIntake, remoteAddressOf } from './listeners/connection-intake
 import { DELIVERY_PROPERTY, GcpSessions } from './gcp/gcp-sessions.ts';
 import { createMessaging, type DeviceMessaging, type GcpCommandOutcome } from './messaging.ts';
 import { limitOfflineQueues } from './offline-queue-limit.ts';
-import type { BrokerRegistryPort } from './registry-port.ts';
+import type { BrokerRegistryPort, SessionEvent } from './registry-port.ts';
 import { createSessionEnder } from './session-ender.ts';
 
 /** The logger the broker writes to (a pino logger fits). Never given a token or a key. */
@@ -41,6 +41,8 @@ export interface BrokerDeps {
   metrics: Registry;
   /** aedes persistence (sessions, queued messages, retained messages, wills); default: in memory */
   persistence?: BrokerPersistence;
+  /** Sees each device session open and close as it happens, before the batched status write (live views); must not block. */
+  onSessionEvent?: (event: SessionEvent) => void;
 }
 
 export interface Broker {
@@ -94,6 +96,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   if (typeof log?.info !== 'function') throw new TypeError('log must be a logger');
   if (typeof metricsRegistry?.registerMetric !== 'function') throw new TypeError('metrics must be a prom-client Registry');
   if (deps.clock !== undefined && typeof deps.clock !== 'function') throw new TypeError('clock must be a function');
+  if (deps.onSessionEvent !== undefined && typeof deps.onSessionEvent !== 'function') throw new TypeError('onSessionEvent must be a function');
   const config = resolveBrokerConfig(deps.config);
   const clock = deps.clock ?? systemClock;
   const gcpEnabled = config.gcpProjects.length > 0;
@@ -116,9 +119,8 @@ export function createBroker(deps: BrokerDeps): Broker {
     capacity: config.throttleTableSize,
   });
   const jtis = config.requireJti ? new JtiCache({ capacity: config.jtiCacheSize, toleranceMs: config.clockTolerance * 1000 }) : null;
-  const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, (err) =>
-    log.error({ err }, 'device status write failed'),
-  );
+  const onStatusError = (err: unknown) => log.error({ err }, 'device status write failed');
+  const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, onStatusError, deps.onSessionEvent ?? null);
   const emptyClientIds = new WeakSet<Client>();
   const report = reportConnects({ metrics, log, registry, windowMs: DEFAULT_LIMITS.authFailureWindowMs });
 

@@ -6,7 +6,7 @@ import type { BrokerRegistryPort, SessionEvent } from './registry-port.ts';
  * connect: session events (connected/disconnected, in order) and `lastSeenAt` are collected in
  * memory and written in batches every `flushIntervalMs` and on `close()`. The registry's
  * status may lag the broker by up to one interval; `messaging.isOnline` answers from the
- * broker's own session table, without lag.
+ * broker's own session table, without lag, and `onEvent` sees each session event as it happens.
  *
  * @example
  * ```ts
@@ -20,15 +20,23 @@ export class DeviceStatus {
   readonly #clock: Clock;
   readonly #onError: (err: unknown) => void;
   readonly #flushIntervalMs: number;
+  readonly #onEvent: ((event: SessionEvent) => void) | null;
   #events: SessionEvent[] = [];
   #seen = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
 
-  constructor(registry: BrokerRegistryPort, clock: Clock, flushIntervalMs: number, onError: (err: unknown) => void) {
+  constructor(
+    registry: BrokerRegistryPort,
+    clock: Clock,
+    flushIntervalMs: number,
+    onError: (err: unknown) => void,
+    onEvent: ((event: SessionEvent) => void) | null = null,
+  ) {
     this.#registry = registry;
     this.#clock = clock;
     this.#onError = onError;
     this.#flushIntervalMs = flushIntervalMs;
+    this.#onEvent = onEvent;
   }
 
   /** Starts the periodic flush. */
@@ -39,11 +47,18 @@ export class DeviceStatus {
   }
 
   connected(deviceId: string): void {
-    this.#events.push({ deviceId, type: 'connected', at: this.#clock() });
+    this.#session({ deviceId, type: 'connected', at: this.#clock() });
   }
 
   disconnected(deviceId: string): void {
-    this.#events.push({ deviceId, type: 'disconnected', at: this.#clock() });
+    this.#session({ deviceId, type: 'disconnected', at: this.#clock() });
+  }
+
+  /** Queued for the next flush, and seen by `onEvent` now (an observer that throws is reported, never raised into aedes). */
+  #session(event: SessionEvent): void {
+    this.#events.push(event);
+    const onEvent = this.#onEvent;
+    if (onEvent !== null) this.#write(() => onEvent(event));
   }
 
   /** The device sent something (publish, ping). */

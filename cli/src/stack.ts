@@ -2,8 +2,9 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createBroker, type Broker } from '@latchkey/broker';
+import { registerConsole } from '@latchkey/console';
 import { systemClock, type Clock } from '@latchkey/device-sdk/protocol';
-import { buildApp, loadOrCreateAdminToken } from '@latchkey/provisioning';
+import { buildApp, FleetEvents, loadOrCreateAdminToken, observeRegistry } from '@latchkey/provisioning';
 import { openRegistry, startRetention, type Registry, type RetentionTask } from '@latchkey/provisioning/registry';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry as MetricsRegistry } from 'prom-client';
@@ -97,16 +98,21 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
     const metrics = new MetricsRegistry();
     collectDefaultMetrics({ register: metrics });
 
-    // 5. broker
+    // 5. broker; what it records about devices also feeds the live views (console, /v1/events)
+    const events = new FleetEvents((err) => log.error({ err }, 'a live view failed on an event'));
+    const observed = observeRegistry(registry, events, clock, (err) => log.error({ err }, 'reading status for the live views failed'));
+    cleanups.push(() => observed.close());
     const broker = createBroker({
       config: config.broker,
-      registry,
+      registry: observed.brokerRegistry,
+      // a status flip reaches the live views as it happens, not at the next status write
+      onSessionEvent: observed.onSessionEvent,
       clock,
       log: log.child({ component: 'broker' }),
       metrics,
     });
 
-    // 6. HTTP app, commands and config reaching devices through the broker
+    // 6. HTTP app, commands and config reaching devices through the broker, and the console at /console
     const app = await buildApp({
       config: { ...config.http, adminToken },
       registry,
@@ -115,8 +121,15 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
       metrics,
       messaging: broker.messaging,
       brokerReady: () => broker.ready,
+      events,
     });
     cleanups.push(() => app.close());
+    await registerConsole(app, {
+      registry,
+      broker: { get sessionCount() { return broker.sessionCount; }, messaging: broker.messaging, events },
+      adminToken,
+      clock,
+    });
 
     // 7. listen: broker first, so /readyz never reports ready without MQTT
     await step('mqtt', () => broker.listen());

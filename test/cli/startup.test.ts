@@ -31,7 +31,7 @@ function traced(args: string[], cwd: string): Promise<{ code: number | null; std
     child.on('close', (code) => {
       const urls = [...stderr.matchAll(/^loaded (\S+)$/gm)].map((m) => m[1]!);
       const packages = new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []));
-      const workspace = new Set(urls.flatMap((u) => /\/(device-sdk|provisioning|broker|simulator|cli)\/(dist|src)\/(.+)$/.exec(u)?.slice(1, 4).join('/') ?? []));
+      const workspace = new Set(urls.flatMap((u) => /\/(device-sdk|provisioning|broker|simulator|console|cli)\/(dist|src)\/(.+)$/.exec(u)?.slice(1, 4).join('/') ?? []));
       resolve({ code, stdout, packages, workspace });
     });
   });
@@ -49,7 +49,7 @@ describe('what the latchkey bin loads', () => {
     expect(r.stdout).toMatch(/^Usage: latchkey /);
     expect([...r.packages]).toEqual([]);
     expect(r.workspace.size).toBeGreaterThan(0);
-    expect([...r.workspace].filter((f) => !f.startsWith('cli/dist/'))).toEqual([]);
+    expect([...r.workspace].filter((f) => !f.startsWith('cli/dist/'))).toEqual([]); // no console, broker or provisioning
     expect([...r.workspace].filter((f) => f.startsWith('cli/dist/commands/'))).toEqual([]);
   });
 
@@ -63,6 +63,7 @@ describe('what the latchkey bin loads', () => {
     expect([...r.workspace].filter((f) => /\/src\//.test(f) || f.endsWith('.ts'))).toEqual([]); // nothing run from TypeScript sources
     expect([...r.workspace].filter((f) => f.startsWith('cli/dist/commands/'))).toEqual(['cli/dist/commands/token.js']);
     expect([...r.workspace]).toContain('device-sdk/dist/token-entry.js');
+    expect([...r.workspace].filter((f) => /^(console|provisioning|broker|simulator)\//.test(f))).toEqual([]);
     // neither the MQTT client nor the verifier side of the protocol core
     expect([...r.workspace].filter((f) => /device-client|session|verify-token|public-key/.test(f))).toEqual([]);
   });
@@ -75,9 +76,10 @@ describe('what the latchkey bin loads', () => {
     expect(r.stderr).toBe('error: not_built: latchkey is not compiled yet; run `npm install` (or `npm run build`) in the repository root\n');
   });
 
-  it('the tracer sees server packages when a command loads them (it can fail)', async () => {
+  it('the tracer sees server packages and the console when a command loads them (it can fail)', async () => {
     const r = await traced(['up', '--help'], tmp.dir);
     expect(r.code).toBe(0);
     expect(r.packages.has('fastify') || r.packages.has('aedes')).toBe(true);
+    expect([...r.workspace]).toContain('console/dist/index.js'); // `up` loads it, compiled
   });
 });

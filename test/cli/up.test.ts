@@ -60,6 +60,19 @@ describe('latchkey up on port 0 (docs/configuration.md)', { timeout: 60_000 }, (
     expect((await fetch(`${stack.httpUrl}/readyz`)).status).toBe(200);
   });
 
+  it('serves the console from the compiled dist/, with its script and style sheet (console/assets/)', async () => {
+    const login = await fetch(`${stack.httpUrl}/console/login`);
+    expect(login.status).toBe(200);
+    const page = await login.text();
+    const assets = [...page.matchAll(/(?:src|href)="(\/console\/assets\/console\.[0-9a-f]{8}\.(?:js|css))"/g)].map((m) => m[1]!);
+    expect(assets).toHaveLength(2);
+    for (const asset of assets) {
+      const res = await fetch(stack.httpUrl + asset);
+      expect(res.status).toBe(200);
+      expect((await res.text()).length).toBeGreaterThan(1000);
+    }
+  });
+
   it('accepts an MQTT connect with a token from latchkey token, and refuses a wrong one', async () => {
     expect((await runLatchkey(['keygen', '--out', 'k1'], { cwd: tmp.dir })).code).toBe(0);
     expect((await runLatchkey(['devices', 'add', '--id', 'thermo-1', '--key', 'k1/device.pub.pem', '--url', stack.httpUrl], { cwd: tmp.dir })).code).toBe(0);

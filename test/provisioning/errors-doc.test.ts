@@ -9,3 +9,12 @@ describe('docs/errors.md §HTTP API', () => {
     for (const [code, status] of Object.entries(API_ERROR_STATUS)) expect(documented.get(code), code).toBe(status);
   });
 });
+
+describe('docs/errors.md §Console pages', () => {
+  it("documents exactly the console's own codes, each with its HTTP status", async () => {
+    const { CONSOLE_ERROR_STATUS } = await import('../../console/src/pages/error.ts');
+    const documented = documentedCodes('Console pages');
+    expect([...documented.keys()].sort()).toEqual(Object.keys(CONSOLE_ERROR_STATUS).sort());
+    for (const [code, status] of Object.entries(CONSOLE_ERROR_STATUS)) expect(documented.get(code), code).toBe(status);
+  });
+});

@@ -79,6 +79,7 @@ const HELP = [
   '  mqtt: mqtt://127.0.0.1:1883',
   '  admin token: data/admin-token',
   'SIGINT/SIGTERM close sessions, HTTP and the database within 5 s.',
+  'The operators\' console is served on the HTTP port at /console/ (sign in with the admin token; docs/console.md).',
   '',
   'Options (flag, environment variable, default):',
   ...(Object.keys(UP_SETTINGS) as UpSetting[]).map((k) => {

@@ -27,6 +27,8 @@ export function deviceTopics(id: string) {
   const base = `devices/${id}`;
   return {
     telemetry: `${base}/telemetry`,
+    /** the device's telemetry and every subtopic of it (what a live view subscribes to) */
+    telemetryFilter: `${base}/telemetry/#`,
     state: `${base}/state`,
     config: `${base}/config`,
     commandsFilter: `${base}/commands/#`,

@@ -37,16 +37,13 @@ export function loadOrCreateAdminToken(dataDir: string): { token: string; path: 
 const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
 /**
- * A constant-time bearer check: both sides are hashed to 32 bytes first, so neither the
- * comparison time nor an early length mismatch reveals anything about the token.
+ * A constant-time check of a secret: both sides are hashed to 32 bytes first, so neither the
+ * comparison time nor an early length mismatch reveals anything about it. The admin token's
+ * one check ({@link AdminGate} in admin-auth.ts) is built on it.
  */
-export function bearerMatcher(expected: string): (authorization: string | undefined) => boolean {
+export function secretMatcher(expected: string): (candidate: unknown) => boolean {
   const expectedHash = sha256(expected);
-  return (authorization) => {
-    if (typeof authorization !== 'string' || authorization.length > 1024) return false;
-    const m = /^Bearer ([^\s]+)$/i.exec(authorization);
-    return m !== null && timingSafeEqual(sha256(m[1]!), expectedHash);
-  };
+  return (candidate) => typeof candidate === 'string' && candidate.length <= 1024 && timingSafeEqual(sha256(candidate), expectedHash);
 }
 
 /** The bearer credential of an Authorization header, or null. */

@@ -3,8 +3,10 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { Clock } from '@latchkey/device-sdk/protocol';
+import { EventStreams } from '../events/event-stream.ts';
+import type { FleetEventSource } from '../events/fleet-events.ts';
 import type { Registry } from '../registry/index.ts';
-import { requireAdmin } from './admin-auth.ts';
+import { AdminGate, requireAdmin, setAdminGate } from './admin-auth.ts';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../json-depth.ts';
 import { ApiError } from './api-error.ts';
 import { resolveHttpConfig, type HttpConfig } from './config.ts';
@@ -20,6 +22,7 @@ import { deviceRoutes } from './routes/devices.ts';
 import { enrollRoutes } from './routes/enroll.ts';
 import { enrollmentTokenRoutes } from './routes/enrollment-tokens.ts';
 import { importRoutes } from './routes/import.ts';
+import { eventRoutes } from './routes/events.ts';
 import { adminOperationRoutes, operationRoutes } from './routes/operations.ts';
 import { serviceRoutes } from './routes/services.ts';
 
@@ -36,6 +39,8 @@ export interface AppDeps {
   messaging?: DeviceMessagingPort;
   /** `/readyz` also requires this to be true when given */
   brokerReady?: () => boolean;
+  /** the fleet's live events; with it, `GET /v1/events` streams them (closed on `app.close()`) */
+  events?: FleetEventSource;
 }
 
 /**
@@ -117,8 +122,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     operationRoutes(open, routeDeps, deps.metrics);
     enrollRoutes(open, routeDeps);
   });
+  const adminGate = new AdminGate(config.adminToken, routeDeps.throttles.admin);
+  setAdminGate(app, adminGate);
   await app.register(async (admin) => {
-    requireAdmin(admin, config.adminToken, routeDeps.throttles.admin);
+    requireAdmin(admin, adminGate);
     deviceRoutes(admin, routeDeps);
     credentialRoutes(admin, routeDeps);
     deviceMessagingRoutes(admin, routeDeps);
@@ -126,6 +133,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     enrollmentTokenRoutes(admin, routeDeps);
     importRoutes(admin, routeDeps);
     adminOperationRoutes(admin, routeDeps);
+    if (deps.events !== undefined) {
+      const streams = new EventStreams();
+      admin.addHook('preClose', async () => streams.closeAll());
+      eventRoutes(admin, routeDeps, deps.events, streams);
+    }
   });
   return app;
 }

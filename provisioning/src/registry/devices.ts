@@ -1,5 +1,6 @@
 import type { RegistryContext } from './context.ts';
 import type { CredentialStore } from './credentials.ts';
+import { queryDevices, type DevicePage, type DeviceQuery } from './device-query.ts';
 import { DEVICE_SELECT, toDeviceRecord, type DeviceRow } from './device-rows.ts';
 import { RegistryError, toRegistryError, type BatchItemError } from './errors.ts';
 import type { CredentialKey, CredentialRecord, DeviceRecord, JsonObject, NewDevice, Page } from './types.ts';
@@ -125,6 +126,11 @@ export class DeviceStore {
       const items = rows.slice(0, opts.limit).map((r) => toDeviceRecord(r, this.#credentials));
       return { items, next: more ? (items[items.length - 1]?.id ?? null) : null };
     });
+  }
+
+  /** A listing page with status and id-prefix filters, keyset-paged both ways (device-query.ts). */
+  query(q: DeviceQuery): DevicePage {
+    return queryDevices(this.#ctx, this.#credentials, q);
   }
 
   /** Sets `blocked` and/or replaces `metadata`. Blocking emits `principal_blocked`. */

@@ -30,6 +30,21 @@ function toRecord(r: TokenRow): EnrollmentTokenRecord {
   };
 }
 
+/** Where a page of tokens starts: just after this token in creation order. */
+export interface TokenPageKey {
+  createdAt: number;
+  tokenId: string;
+}
+
+/**
+ * A page's `next` key, `<createdAt>.<tokenId>`, read back (the API's cursor and the console's
+ * page link carry it); null when it is not one.
+ */
+export function parseTokenPageKey(key: string): TokenPageKey | null {
+  const m = /^(\d{1,16})\.([A-Za-z0-9_-]{12})$/.exec(key);
+  return m === null ? null : { createdAt: Number(m[1]), tokenId: m[2]! };
+}
+
 /**
  * Enrollment tokens (api.md §Zero-touch enrollment). Only the SHA-256 of a token's secret
  * is stored; redeeming one use is atomic with the device registration, and a refused
@@ -77,7 +92,7 @@ export class EnrollmentStore {
    * Tokens in creation order, `limit` at a time. `after` is the previous page's `next`: the key
    * `<createdAt>.<tokenId>` of its last token (keyset paging, like devices by id).
    */
-  list(opts: { limit: number; after?: { createdAt: number; tokenId: string } | null }): Page<EnrollmentTokenRecord> {
+  list(opts: { limit: number; after?: TokenPageKey | null }): Page<EnrollmentTokenRecord> {
     if (!Number.isSafeInteger(opts.limit) || opts.limit < 1) throw new TypeError('limit must be a positive integer');
     return this.#ctx.read(() => {
       const after = opts.after ?? { createdAt: -1, tokenId: '' };

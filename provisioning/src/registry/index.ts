@@ -5,6 +5,11 @@ export { RegistryError, isRegistryError, REGISTRY_ERROR_CODES } from './errors.t
 export type { RegistryErrorCode, BatchItemError } from './errors.ts';
 export { MAX_BATCH } from './devices.ts';
 export type { GcpImportResult } from './gcp-store.ts';
+export { parseTokenPageKey } from './enrollment.ts';
+export type { TokenPageKey } from './enrollment.ts';
+export { DEVICE_STATUS_FILTERS, RECENT_ERROR_MS } from './device-query.ts';
+export type { DeviceQuery, DevicePage, DeviceStatusFilter } from './device-query.ts';
+export type { AuthFailureCount, DeviceStatusSnapshot, FleetStats } from './fleet-stats.ts';
 export { MIGRATIONS, migrate } from './migrations.ts';
 export { startRetention, checkRetentionPolicy, DEFAULT_RETENTION_POLICY, PRUNE_BATCH } from './retention.ts';
 export type { PruneCounts, RetentionPolicy, RetentionTask } from './retention.ts';

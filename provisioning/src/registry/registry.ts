@@ -9,6 +9,7 @@ import { CredentialStore } from './credentials.ts';
 import { DeviceStore } from './devices.ts';
 import { EnrollmentStore } from './enrollment.ts';
 import { GcpStore } from './gcp-store.ts';
+import { FleetStats } from './fleet-stats.ts';
 import { toRegistryError } from './errors.ts';
 import { migrate } from './migrations.ts';
 import { RetentionStore } from './retention.ts';
@@ -62,6 +63,8 @@ export class Registry {
   readonly retention: RetentionStore;
   /** Cloud IoT Core bindings, raw configs and the import */
   readonly gcp: GcpStore;
+  /** read-only fleet figures (connected count, statuses, refusals by minute) */
+  readonly stats: FleetStats;
   readonly #db: Db;
   readonly #ctx: RegistryContext;
   readonly #credentials: CredentialStore;
@@ -82,6 +85,7 @@ export class Registry {
     this.audit = new AuditStore(this.#ctx);
     this.retention = new RetentionStore(this.#ctx);
     this.gcp = new GcpStore(this.#ctx, this.#credentials);
+    this.stats = new FleetStats(this.#ctx);
   }
 
   /**

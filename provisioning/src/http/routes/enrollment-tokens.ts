@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { checkIdPattern, MAX_ID_PATTERN_LENGTH } from '../../enrollment/id-pattern.ts';
 import { mintEnrollmentToken } from '../../enrollment/enrollment-token.ts';
-import type { JsonObject } from '../../registry/index.ts';
+import { parseTokenPageKey, type JsonObject, type TokenPageKey } from '../../registry/index.ts';
 import { ApiError } from '../api-error.ts';
 import { decodeCursor, encodeCursor, pageLimit, pageQueryProperties } from '../cursor.ts';
 import { readMetadata } from '../device-input.ts';
@@ -111,10 +111,10 @@ export function enrollmentTokenRoutes(app: FastifyInstance, deps: RouteDeps): vo
 }
 
 /** The key inside an enrollment-token cursor: `<createdAt>.<tokenId>` (see EnrollmentStore.list). */
-function readTokenCursor(cursor: string | undefined): { createdAt: number; tokenId: string } | null {
+function readTokenCursor(cursor: string | undefined): TokenPageKey | null {
   const key = decodeCursor(cursor);
   if (key === null) return null;
-  const m = /^(\d{1,16})\.([A-Za-z0-9_-]{12})$/.exec(key);
-  if (m === null) throw new ApiError('validation_failed', 'cursor is not valid');
-  return { createdAt: Number(m[1]), tokenId: m[2]! };
+  const after = parseTokenPageKey(key);
+  if (after === null) throw new ApiError('validation_failed', 'cursor is not valid');
+  return after;
 }
