@@ -47,8 +47,8 @@ export const AUTH_FAILURE_CODES = [
   'subject_mismatch',
   'jti_missing',
   'jti_replayed',
-  'project_not_enabled', // gcp-compat.md §CONNECT: the path client id names a project not enabled by --gcp-project
-  'binding_mismatch', // gcp-compat.md §CONNECT: the device has no Cloud IoT Core binding, or another project, location or registry
+  'project_not_enabled', // protocol.md §Cloud IoT Core client ids: the path client id names a project not enabled by --gcp-project
+  'binding_mismatch', // protocol.md §Cloud IoT Core client ids: the device has no Cloud IoT Core binding, or another project, location or registry
   'principal_blocked',
   'throttled',
   'will_not_allowed',

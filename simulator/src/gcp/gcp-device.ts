@@ -1,6 +1,6 @@
 /**
- * A simulated device speaking the Cloud IoT Core dialect (docs/protocol.md §Cloud IoT Core
- * compatibility), as firmware written for Cloud IoT Core does: mqtt.js with the path client id,
+ * A simulated device speaking the Cloud IoT Core dialect
+ * (docs/protocol.md §Cloud IoT Core compatibility), as firmware written for Cloud IoT Core does: mqtt.js with the path client id,
  * username `unused`, a `{iat, exp, aud}` token signed with node:crypto, events on
  * `/devices/{id}/events`, state on `/devices/{id}/state`, config (raw bytes) from
  * `/devices/{id}/config`, commands from `/devices/{id}/commands/#`. Like Google's samples it re-mints
