@@ -18,6 +18,7 @@ const benches: Record<string, () => Promise<BenchResult>> = {
   'sdk-footprint': async () => (await import('./sdk-footprint.ts')).benchSdkFootprint(),
   'cli-startup': async () => (await import('./cli-startup.ts')).benchCliStartup(),
   console: async () => (await import('./console.ts')).benchConsole(),
+  gcp: async () => (await import('./gcp.ts')).benchGcp(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
