@@ -73,6 +73,15 @@ describe('a Cloud IoT Core session', () => {
     expect(got[1]?.toString()).toBe('{"setpoint":21}');
     await waitFor(() => stack.registry.devices.get('thermo-1').config.deviceAckTime === now);
     expect(stack.registry.devices.get('thermo-1').config.version).toBe(8);
+    // binaryData: the bytes as they are
+    const bytes = Buffer.from([0, 0xff, 0x10, 0x80]);
+    expect((await admin('PUT', '/v1/devices/thermo-1/config', { binaryData: bytes.toString('base64url'), ifVersion: 8 })).body.version).toBe(9);
+    await waitFor(() => got.length === 3);
+    expect(got[2]).toEqual(bytes);
+    expect(stack.registry.gcp.config('thermo-1')).toEqual({ version: 9, data: bytes });
+    stack.device('native-cfg');
+    expect((await admin('PUT', '/v1/devices/native-cfg/config', { binaryData: 'AAEC' })).body.code).toBe('validation_failed');
+    expect((await admin('PUT', '/v1/devices/thermo-1/config', { binaryData: 'AAEC', config: {} })).body.code).toBe('validation_failed');
     await c.endAsync();
   });
 

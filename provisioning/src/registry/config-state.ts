@@ -14,8 +14,10 @@ export class ConfigStateStore {
   /**
    * Stores a new config and returns its version (previous + 1, starting at 1). With `ifVersion`,
    * refuses unless the current version equals it (`config_version_mismatch`; 0 = none yet).
+   * `data`: the raw bytes a Cloud IoT Core session gets (protocol.md §Cloud IoT Core config); without it,
+   * the config's JSON text.
    */
-  setConfig(deviceId: string, config: JsonObject, ifVersion: number | undefined, actor: string): number {
+  setConfig(deviceId: string, config: JsonObject, ifVersion: number | undefined, actor: string, data?: Buffer): number {
     return this.#ctx.write(() => {
       if (this.#ctx.stmt('SELECT 1 FROM devices WHERE id = ?').get(deviceId) === undefined) {
         throw new RegistryError('device_not_found', 'no such device');
@@ -29,11 +31,11 @@ export class ConfigStateStore {
       const version = current + 1;
       this.#ctx
         .stmt(
-          `INSERT INTO device_config (device_id, version, config, updated_at) VALUES (?, ?, ?, ?)
+          `INSERT INTO device_config (device_id, version, config, updated_at, data) VALUES (?, ?, ?, ?, ?)
            ON CONFLICT(device_id) DO UPDATE SET version = excluded.version, config = excluded.config, updated_at = excluded.updated_at,
-             data = NULL, device_ack_at = NULL`,
+             data = excluded.data, device_ack_at = NULL`,
         )
-        .run(deviceId, version, JSON.stringify(config), this.#ctx.clock());
+        .run(deviceId, version, JSON.stringify(config), this.#ctx.clock(), data ?? null);
       this.#ctx.audit({ actor, action: 'config.set', target: deviceId, detail: { version } });
       return version;
     });

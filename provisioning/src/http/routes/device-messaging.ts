@@ -180,18 +180,23 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
     },
   );
 
-  app.put<{ Params: { id: string }; Body: { config: JsonObject; ifVersion?: number } }>(
+  app.put<{ Params: { id: string }; Body: { config?: JsonObject; binaryData?: string; ifVersion?: number } }>(
     '/v1/devices/:id/config',
     {
       schema: {
         summary: 'Store a new config version and deliver it retained on devices/{id}/config',
+        description:
+          '`config` (a JSON object), or for a device imported from Cloud IoT Core `binaryData` (base64): the bytes its Cloud IoT Core session gets (protocol.md §Cloud IoT Core config).',
         tags: ['devices'],
         security: ADMIN_SECURITY,
         params,
         body: {
           type: 'object',
-          properties: { config: jsonObjectSchema, ifVersion: { type: 'integer', minimum: 0 } },
-          required: ['config'],
+          properties: {
+            config: jsonObjectSchema,
+            binaryData: { type: 'string', maxLength: Math.ceil(MAX_MESSAGE_JSON_BYTES / 3) * 4 + 4 },
+            ifVersion: { type: 'integer', minimum: 0 },
+          },
           additionalProperties: false,
         },
         response: responses(
@@ -208,11 +213,26 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
     },
     async (request) => {
       const deviceId = deviceIdParam(request.params.id);
-      jsonWithin(request.body.config, 'config');
-      const version = registry.configState.setConfig(deviceId, request.body.config, request.body.ifVersion, ADMIN_ACTOR);
+      const { binaryData } = request.body;
+      if ((request.body.config === undefined) === (binaryData === undefined)) throw new ApiError('validation_failed', 'send exactly one of config and binaryData');
+      let config: JsonObject;
+      let data: Buffer | undefined;
+      if (binaryData !== undefined) {
+        if (!BASE64.test(binaryData)) throw new ApiError('validation_failed', 'binaryData must be base64');
+        data = Buffer.from(binaryData.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+        if (data.byteLength > MAX_MESSAGE_JSON_BYTES) throw new ApiError('validation_failed', `a config carries at most ${MAX_MESSAGE_JSON_BYTES} bytes`);
+        if (!registry.devices.exists(deviceId)) throw new ApiError('device_not_found', 'no such device');
+        if (registry.gcp.binding(deviceId) === null) throw new ApiError('validation_failed', 'binaryData is for devices imported from Cloud IoT Core; send config');
+        // what native clients see of it: the same bytes, as base64 in a JSON object
+        config = { binaryData: data.toString('base64') };
+      } else {
+        config = request.body.config as JsonObject;
+        jsonWithin(config, 'config');
+      }
+      const version = registry.configState.setConfig(deviceId, config, request.body.ifVersion, ADMIN_ACTOR, data);
       let published = false;
       if (messaging !== null) {
-        const payload = Buffer.from(JSON.stringify({ version, config: request.body.config }));
+        const payload = Buffer.from(JSON.stringify({ version, config }));
         try {
           await messaging.publish(deviceTopics(deviceId).config, payload, { qos: 1, retain: true });
           published = true;
