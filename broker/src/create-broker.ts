@@ -131,7 +131,7 @@ export function createBroker(deps: BrokerDeps): Broker {
           projects: config.gcpProjects,
           maxTokenLifetime: config.gcpMaxTokenLifetime,
           clockTolerance: config.gcpClockTolerance,
-          deviceIdOfNumId: (numId) => (registry.deviceIdOfNumId as (n: string) => string | null)(numId),
+          deviceIdOfNumId: (numId) => (registry.deviceIdOfNumId as NonNullable<BrokerRegistryPort['deviceIdOfNumId']>)(numId),
         }
       : null,
     clock,

@@ -35,11 +35,17 @@ export interface BrokerRegistryPort {
    * Cloud IoT Core compatibility (protocol.md §Cloud IoT Core compatibility); needed only with
    * `gcpProjects`. The device id imported with this `numId`, or null.
    */
-  deviceIdOfNumId?(numId: string): string | null;
+  deviceIdOfNumId?(numId: string): string | null | Promise<string | null>;
   /** The device's latest config as Cloud IoT Core firmware gets it (raw bytes), or null when it has none. */
-  findGcpConfig?(deviceId: string): { version: number; data: Buffer } | null;
+  findGcpConfig?(deviceId: string): GcpConfigRecord | null | Promise<GcpConfigRecord | null>;
   /** The device PUBACKed config `version`: sets `deviceAckTime` while that version is still the latest. */
-  recordConfigAck?(deviceId: string, version: number, at: number): void;
+  recordConfigAck?(deviceId: string, version: number, at: number): void | Promise<void>;
+}
+
+/** A config as Cloud IoT Core firmware gets it: its version and raw bytes. */
+export interface GcpConfigRecord {
+  readonly version: number;
+  readonly data: Buffer;
 }
 
 /** The Cloud IoT Core registry a device was imported from: what its path client id must name. */

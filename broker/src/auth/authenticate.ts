@@ -34,8 +34,8 @@ export interface GcpAuthConfig {
   readonly maxTokenLifetime: number;
   /** seconds of skew; the session ends at `exp` + this */
   readonly clockTolerance: number;
-  /** the device id imported with this numId, or null (registry) */
-  readonly deviceIdOfNumId: (numId: string) => string | null;
+  /** the device id imported with this numId, or null (registry; a promise on an asynchronous registry) */
+  readonly deviceIdOfNumId: (numId: string) => string | null | Promise<string | null>;
 }
 
 export interface AuthenticateDeps {
@@ -129,9 +129,27 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     if (path === null) refuse('client_id_invalid', 'client id is not a Cloud IoT Core device path');
     a.gcp = path as GcpClientId;
     if (!gcp.projects.includes(a.gcp.project)) refuse('project_not_enabled', 'the client id names a project this broker does not serve');
-    const device = a.gcp.device;
-    const deviceId = device.kind === 'id' ? device.deviceId : (gcp.deviceIdOfNumId(device.numId) ?? device.numId);
+    // a numId goes on as itself until resolveNumId names its device
+    const deviceId = a.gcp.device.kind === 'id' ? a.gcp.device.deviceId : a.gcp.device.numId;
     a.identity = { kind: 'device', principal: deviceId, deviceId };
+  };
+
+  /**
+   * protocol.md §Cloud IoT Core client ids: a numId names the device imported with it (after the throttle and the
+   * size check, so a flood of garbage never reaches the registry). An unknown numId stays itself.
+   */
+  const resolveNumId: Step<ConnectAttempt> = (a) => {
+    const device = a.gcp?.device;
+    if (device === undefined || device.kind !== 'numId') return undefined;
+    const named = (id: string | null) => {
+      const deviceId = id ?? device.numId;
+      a.identity = { kind: 'device', principal: deviceId, deviceId };
+    };
+    const found = (gcpConfig as GcpAuthConfig).deviceIdOfNumId(device.numId);
+    if (!(found instanceof Promise)) return named(found);
+    return found.then(named, (err: unknown) => {
+      throw new ProtocolError('internal_error', 'the registry could not be read', { cause: err });
+    });
   };
 
   /** protocol.md §MQTT CONNECT: a throttled address gets 5 without its token being checked. */
@@ -228,7 +246,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     sessions.attach(a.client, principal);
   };
 
-  const steps = [checkClientId, checkThrottle, checkPassword, verify, checkBinding, checkBlocked, checkWill, attach];
+  const steps = [checkClientId, checkThrottle, checkPassword, resolveNumId, verify, checkBinding, checkBlocked, checkWill, attach];
 
   const addressOf = (a: ConnectAttempt): string | null => {
     if (a.remoteAddress === undefined) a.remoteAddress = deps.remoteAddressOf(a.client);
