@@ -6,17 +6,14 @@
  * arrives on every SUBSCRIBE (its PUBACK recorded as deviceAckTime), a command from the HTTP API is
  * delivered. Then every refusal the issue lists, each with its reason in the audit log.
  */
-import { execFileSync } from 'node:child_process';
 import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import jwt from 'jsonwebtoken';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintConnectToken } from '../../device-sdk/src/token/mint-token.ts';
 import { connackFor } from '../broker/helpers/raw-mqtt.ts';
 import { waitFor } from '../broker/helpers/broker-fixture.ts';
+import { localhostServerCertificate } from '../helpers/certs.ts';
 import { startStack, type Stack } from '../sdk/helpers/stack.ts';
 import { firmware, missingPythonStack, type FirmwareDevice, type FirmwareStack } from './helpers/firmware.ts';
 
@@ -56,7 +53,6 @@ function gcloudJson(d: ReturnType<typeof makeDevice>, registry = REGISTRY) {
 
 let stack: Stack;
 let admin: Awaited<ReturnType<Stack['startHttp']>>['admin'];
-let certDir: string;
 let caPem: string;
 let tlsPort: number;
 let service: mqtt.MqttClient;
@@ -69,15 +65,9 @@ const devices = {
 };
 
 beforeAll(async () => {
-  certDir = mkdtempSync(path.join(tmpdir(), 'latchkey-gcp-tls-'));
-  const key = path.join(certDir, 'server.key');
-  const cert = path.join(certDir, 'server.pem');
-  execFileSync('/usr/bin/openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert,
-    '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-  ], { stdio: 'pipe' });
-  caPem = readFileSync(cert, 'utf8');
-  stack = await startStack({ mqttsPort: 0, tlsCert: caPem, tlsKey: readFileSync(key, 'utf8'), gcpProjects: [PROJECT], authFailureLimit: 0 });
+  const tls = localhostServerCertificate();
+  caPem = tls.certPem;
+  stack = await startStack({ mqttsPort: 0, tlsCert: tls.certPem, tlsKey: tls.keyPem, gcpProjects: [PROJECT], authFailureLimit: 0 });
   tlsPort = stack.broker.addresses.mqtts?.port as number;
   ({ admin } = await stack.startHttp());
   const imported = await admin('POST', '/v1/import/gcp', Object.values(devices).map((d) => gcloudJson(d)));
@@ -93,7 +83,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await service?.endAsync();
   await stack?.close();
-  rmSync(certDir, { recursive: true, force: true });
 });
 
 const deviceOf = (stackName: FirmwareStack, d: GcpTestDevice, by: 'id' | 'numId'): FirmwareDevice =>
