@@ -1,6 +1,6 @@
 /**
- * The Cloud IoT Core session lifecycle on the real stack with an injected clock (protocol.md §Cloud IoT Core
- * tokens, §Cloud IoT Core config): the session ends at exp + the 600 s skew, not at the native tolerance; a config
+ * The Cloud IoT Core session lifecycle on the real stack with an injected clock
+ * (protocol.md §Cloud IoT Core tokens, §Cloud IoT Core config): the session ends at exp + the 600 s skew, not at the native tolerance; a config
  * stored through the API while the device is subscribed reaches it at once, and its PUBACK is that
  * version's deviceAckTime; an imported blocked device is refused (5); RSA keys enter only for bound devices.
  */

@@ -86,6 +86,9 @@ export type BrokerFacingRegistry = Pick<
   | 'recordAuthFailure'
   | 'recordLastErrors'
   | 'saveState'
+  | 'deviceIdOfNumId'
+  | 'findGcpConfig'
+  | 'recordConfigAck'
 >;
 
 /** A device session opened or closed at `at` (the broker's `SessionEvent`, restated like the port). */
@@ -196,6 +199,10 @@ export function observeRegistry(
       publishStatus(entries.map(([deviceId]) => deviceId), false); // each device's status with its last refusal
     },
     saveState: (deviceId, stateJson, at) => registry.saveState(deviceId, stateJson, at),
+    // Cloud IoT Core compatibility: passed through (nothing here for the live views)
+    deviceIdOfNumId: (numId) => registry.deviceIdOfNumId(numId),
+    findGcpConfig: (deviceId) => registry.findGcpConfig(deviceId),
+    recordConfigAck: (deviceId, version, at) => registry.recordConfigAck(deviceId, version, at),
   };
   return { brokerRegistry, onSessionEvent, close: stopFeed };
 }
