@@ -219,6 +219,31 @@ describe('refusals, each with its reason in the audit log', () => {
     expect(await refusal(clientIdOf(devices.rsaB, {}).replace('lock-rsa', devices.rsaB.numId), sign(devices.rsaB, { sub: 'thermo-rsa' }))).toEqual([4, 'subject_mismatch']);
   });
 
+  it("topics outside the device's own: SUBACK 0x80 for a subscription, the connection closed for a publish", async () => {
+    const connect = () =>
+      mqtt.connectAsync(stack.brokerUrl, { clientId: clientIdOf(devices.rsa), username: 'unused', password: sign(devices.rsa, {}), reconnectPeriod: 0 });
+    const c = await connect();
+    /** the granted QoS, or 128 (mqtt.js rejects a SUBACK 0x80) */
+    const grant = async (topic: string) => c.subscribeAsync(topic, { qos: 1 }).then((g) => g[0]?.qos, () => 128);
+    const topics = ['/devices/lock-rsa/config', '/devices/thermo-rsa/commands', '/devices/thermo-rsa/commands/+', 'devices/thermo-rsa/config', '/devices/thermo-rsa/config'];
+    const granted: [string, number | undefined][] = [];
+    for (const t of topics) granted.push([t, await grant(t)]);
+    expect(Object.fromEntries(granted)).toEqual({
+      '/devices/lock-rsa/config': 128,
+      '/devices/thermo-rsa/commands': 128, // only the /# form, as Cloud IoT Core allowed
+      '/devices/thermo-rsa/commands/+': 128,
+      'devices/thermo-rsa/config': 128, // the native topics are not this session's
+      '/devices/thermo-rsa/config': 1,
+    });
+    for (const topic of ['/devices/lock-rsa/events', '/devices/thermo-rsa/attach', 'devices/thermo-rsa/telemetry']) {
+      const d = topic === '/devices/lock-rsa/events' ? c : await connect();
+      const closed = new Promise<void>((r) => d.once('close', () => r()));
+      d.publish(topic, 'x', { qos: 1 });
+      await closed;
+      d.end(true);
+    }
+  });
+
   it('RSA under 2048 bits: the import refuses the device, nothing is stored', async () => {
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 });
     const weak = { ...makeDevice('meter-weak', '2820826361199999', 'RS256'), publicKeyPem: pemOf(small.publicKey, 'spki') };
