@@ -187,7 +187,13 @@ export function createBroker(deps: BrokerDeps): Broker {
   if (gcp !== null) {
     aedes.on('clientReady', (client) => {
       const p = sessions.principalOf(client);
-      if (p?.topics.kind === 'device' && p.topics.dialect === 'gcp') gcp.attach(client, p.principal);
+      if (p?.topics.kind !== 'device' || p.topics.dialect !== 'gcp') return;
+      // one connection per device, as Cloud IoT Core allowed: its path by id and by numId are two
+      // client ids, so aedes's own takeover does not see them as one; the newer session wins
+      const previous = gcp.clientOf(p.principal);
+      const old = previous === undefined || previous === client ? undefined : sessions.principalOf(previous);
+      if (previous !== undefined && old !== undefined) ender.endSession(previous, old, 'session_taken_over');
+      gcp.attach(client, p.principal);
     });
     aedes.on('clientDisconnect', (client) => gcp.detach(client));
     aedes.on('subscribe', (subs, client) => gcp.onSubscribe(client, subs));

@@ -85,6 +85,16 @@ describe('a Cloud IoT Core session', () => {
     await c.endAsync();
   });
 
+  it('one connection per device: connecting by numId takes over from the session by id', async () => {
+    const first = await mqtt.connectAsync(stack.brokerUrl, { clientId: path('thermo-1'), username: 'unused', password: token(600), reconnectPeriod: 0 });
+    const closed = new Promise<void>((r) => first.once('close', () => r()));
+    const second = await mqtt.connectAsync(stack.brokerUrl, { clientId: path('1001'), username: 'unused', password: token(600), reconnectPeriod: 0 });
+    await closed;
+    expect(second.connected).toBe(true);
+    await waitFor(() => stack.broker.sessionCount === 1);
+    await second.endAsync();
+  });
+
   it('an imported blocked device is refused with 5 (principal_blocked)', async () => {
     const t = jwt.sign({ iat: clockS(), exp: clockS() + 600, aud: PROJECT }, ec.privateKey, { algorithm: 'ES256' });
     expect(await connackFor(stack.port, { clientId: path('lock-blocked'), username: 'unused', password: t })).toBe(5);

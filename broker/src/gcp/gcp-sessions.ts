@@ -93,6 +93,11 @@ export class GcpSessions {
     if (this.#byDevice.get(s.deviceId) === s) this.#byDevice.delete(s.deviceId);
   }
 
+  /** The device's live Cloud IoT Core session on this node, if any (a new one takes over from it). */
+  clientOf(deviceId: string): Client | undefined {
+    return this.#clientOf(deviceId);
+  }
+
   /** A live Cloud IoT Core session of this device on this node (protocol.md §Cloud IoT Core commands: 409 `device_offline` otherwise). */
   isOnline(deviceId: string): boolean {
     return this.#clientOf(deviceId) !== undefined;
