@@ -74,9 +74,9 @@ function floorHook(keys: Map<string, KeyObject>) {
 
 if (mode === 'auth') {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-bench-'));
-  const registry = openRegistry(path.join(dir, 'bench.db'), { clock: Date.now });
+  const registry = await openRegistry(path.join(dir, 'bench.db'), { clock: Date.now });
   for (let i = 0; i < devices.length; i += 5000) {
-    registry.devices.createMany(
+    await registry.devices.createMany(
       devices.slice(i, i + 5000).map((d) => ({ id: d.id, key: parsePublicKey(d.publicKeyPem) })),
       'bench',
     );
@@ -92,7 +92,7 @@ if (mode === 'auth') {
   port = broker.addresses.mqtt?.port as number;
   stop = async () => {
     await broker.close();
-    registry.close();
+    await registry.close();
     rmSync(dir, { recursive: true, force: true });
   };
 } else {

@@ -168,7 +168,7 @@ export async function benchConsole(): Promise<BenchResult> {
         for (let i = 0; i < FLIPS; i++) {
           // a random phase against the broker's 1 s status flush (else the loop locks onto it and always waits the most)
           await new Promise((r) => setTimeout(r, Math.random() * 1000));
-          flips.push(await flip(page, stack.addresses.mqtt.url, privateKey, () => stack.registry.devices.get('flip-1').status.connected));
+          flips.push(await flip(page, stack.addresses.mqtt.url, privateKey, async () => (await stack.registry.devices.get('flip-1')).status.connected));
         }
         const badge = flips.map((f) => f.badge);
         metrics.status_flip_p95_ms = pct(badge, 95);
@@ -196,13 +196,13 @@ interface Flip {
 }
 
 /** Resolves with the ms until `cond` holds, checked every 2 ms (an in-process registry read). */
-async function msUntil(cond: () => boolean, t0: number): Promise<number> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 2));
+async function msUntil(cond: () => boolean | Promise<boolean>, t0: number): Promise<number> {
+  while (!(await cond())) await new Promise((r) => setTimeout(r, 2));
   return Date.now() - t0;
 }
 
 /** One connect of flip-1 (see {@link Flip}); returns once the registry has stored it offline again. */
-async function flip(page: import('playwright-core').Page, mqttUrl: string, privateKey: KeyObject, storedConnected: () => boolean): Promise<Flip> {
+async function flip(page: import('playwright-core').Page, mqttUrl: string, privateKey: KeyObject, storedConnected: () => Promise<boolean>): Promise<Flip> {
   const badgeReads = (t: string) => page.waitForFunction((text) => document.querySelector('[data-status-for="flip-1"]')?.textContent === text, t, { timeout: 10_000, polling: 'raf' });
   const { token } = await mintConnectToken({ subject: 'flip-1', privateKey, ttlSeconds: 300 });
   const client = await mqtt.connectAsync(mqttUrl, { clientId: 'flip-1', username: 'x', password: token, protocolVersion: 4, reconnectPeriod: 0 });
@@ -215,6 +215,6 @@ async function flip(page: import('playwright-core').Page, mqttUrl: string, priva
   const t1 = Date.now();
   await badgeReads('Offline');
   f.offline = Date.now() - t1;
-  await msUntil(() => !storedConnected(), t1);
+  await msUntil(async () => !(await storedConnected()), t1);
   return f;
 }

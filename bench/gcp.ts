@@ -43,7 +43,7 @@ interface Fixture {
 
 async function fixture(): Promise<Fixture> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-bench-gcp-'));
-  const registry = openRegistry(path.join(dir, 'bench.db'), { clock: Date.now });
+  const registry = await openRegistry(path.join(dir, 'bench.db'), { clock: Date.now });
   const app = await buildApp({ config: { adminToken: ADMIN }, registry, clock: Date.now, metrics: new MetricsRegistry() });
   await app.listen({ port: 0, host: '127.0.0.1' });
   return {
@@ -51,7 +51,7 @@ async function fixture(): Promise<Fixture> {
     url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
     async close() {
       await app.close();
-      registry.close();
+      await registry.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -121,21 +121,22 @@ async function importRate(lines: string[], metrics: Record<string, number>): Pro
 
 async function connectCpu(lines: string[], metrics: Record<string, number>): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-bench-gcp-connect-'));
-  const registry = openRegistry(path.join(dir, 'bench.db'), { clock: Date.now });
+  const registry = await openRegistry(path.join(dir, 'bench.db'), { clock: Date.now });
   try {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const { parseGcpImport } = await import('../provisioning/src/import/parse-gcp-import.ts');
-    const imported = registry.gcp.import(
+    const imported = await registry.gcp.import(
       parseGcpImport([{ id: 'gcp-rsa', name: 'projects/acme-iot/locations/us-central1/registries/fleet-r1/devices/123', credentials: [{ publicKey: { format: 'RSA_PEM', key: rsa.publicKey.export({ type: 'spki', format: 'pem' }) } }] }]),
       { dryRun: false, actor: 'bench' },
     );
     if (imported.imported !== 1) throw new Error(`the RSA device was not imported: ${JSON.stringify(imported.refused)}`);
-    registry.devices.create({ id: 'native-ec', key: parsePublicKey(ec.publicKey.export({ type: 'spki', format: 'pem' })) }, 'bench');
+    await registry.devices.create({ id: 'native-ec', key: parsePublicKey(ec.publicKey.export({ type: 'spki', format: 'pem' })) }, 'bench');
     const authenticate = createAuthenticate({
       rules: DEFAULT_TOKEN_RULES,
       gcp: { projects: ['acme-iot'], ...DEFAULT_GCP_TOKEN_RULES, deviceIdOfNumId: (n) => registry.deviceIdOfNumId(n) },
       clock: Date.now,
+      feedDownForMs: () => 0,
       credentials: new CredentialCache(registry, 2048, () => {}),
       throttle: new FailureThrottle({ limit: 0, windowMs: 60_000, capacity: 10 }),
       jtis: null,
@@ -185,7 +186,7 @@ async function connectCpu(lines: string[], metrics: Record<string, number>): Pro
     lines.push(`  compat / native CPU: ${(c / n).toFixed(2)}×`);
     Object.assign(metrics, { compatConnectCpuUs: c, nativeConnectCpuUs: n, compatVsNativeCpu: c / n });
   } finally {
-    registry.close();
+    await registry.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

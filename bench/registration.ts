@@ -35,15 +35,15 @@ function makeInputs(): Input[] {
 }
 
 /** The registry path: parse every key (protocol core), then one createMany transaction. */
-function viaRegistry(file: string, inputs: readonly Input[]): number {
-  const registry = openRegistry(file, { clock: Date.now });
+async function viaRegistry(file: string, inputs: readonly Input[]): Promise<number> {
+  const registry = await openRegistry(file, { clock: Date.now });
   try {
     const start = performance.now();
     const batch: NewDevice[] = inputs.map((d) => ({ id: d.id, key: parsePublicKey(d.pem), metadata: {} }));
-    registry.devices.createMany(batch, 'bench');
+    await registry.devices.createMany(batch, 'bench');
     return performance.now() - start;
   } finally {
-    registry.close();
+    await registry.close();
   }
 }
 
@@ -51,9 +51,9 @@ function viaRegistry(file: string, inputs: readonly Input[]): number {
  * The bare path: the same rows (device + credential) with two prepared statements in one
  * transaction. Key material is pre-decoded outside the timed region so only the inserts count.
  */
-function viaBareStatement(file: string, inputs: readonly Input[], rows: ReadonlyArray<{ fingerprint: string; spkiDer: Buffer }>): number {
+async function viaBareStatement(file: string, inputs: readonly Input[], rows: ReadonlyArray<{ fingerprint: string; spkiDer: Buffer }>): Promise<number> {
   // Same schema and pragmas as the registry: let it create the file, then talk to it directly.
-  openRegistry(file, { clock: Date.now }).close();
+  await (await openRegistry(file, { clock: Date.now })).close();
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('foreign_keys = ON');
@@ -102,14 +102,14 @@ export async function benchRegistration(): Promise<BenchResult> {
   const bareMs: number[] = [];
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      const runRegistry = () => registryMs.push(viaRegistry(path.join(dir, `registry-${round}.db`), inputs));
-      const runBare = () => bareMs.push(viaBareStatement(path.join(dir, `bare-${round}.db`), inputs, rows));
+      const runRegistry = async () => registryMs.push(await viaRegistry(path.join(dir, `registry-${round}.db`), inputs));
+      const runBare = async () => bareMs.push(await viaBareStatement(path.join(dir, `bare-${round}.db`), inputs, rows));
       if (round % 2 === 0) {
-        runRegistry();
-        runBare();
+        await runRegistry();
+        await runBare();
       } else {
-        runBare();
-        runRegistry();
+        await runBare();
+        await runRegistry();
       }
       await new Promise((r) => setImmediate(r));
     }

@@ -111,7 +111,7 @@ async function measureIdleRss(projects: { sdk: string; recipe: string }): Promis
         // a fresh device per child, so no persistent session carries over between rounds
         const deviceId = `footprint-${kind}-${round}`;
         const pair = generateDeviceKeyPair();
-        stack.registry.devices.create({ id: deviceId, key: parsePublicKey(publicKeyToPem(pair.publicKey)), metadata: {} }, 'bench');
+        await stack.registry.devices.create({ id: deviceId, key: parsePublicKey(publicKeyToPem(pair.publicKey)), metadata: {} }, 'bench');
         const { token } = await mintConnectToken({ subject: deviceId, privateKey: pair.privateKey });
         results[kind].push(
           await spawnChild(kind, kind === 'cloud-iot' ? projects.recipe : projects.sdk, {

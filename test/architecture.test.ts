@@ -64,9 +64,20 @@ describe('import rules (docs/architecture.md)', () => {
   it('broker and provisioning reach the SDK only through its protocol subpath, and never each other', () => {
     const protocolOnly = (s: string) => s === '@latchkey/device-sdk/protocol';
     const broker = any(protocolOnly, pkg('aedes'), pkg('aedes-persistence'), pkg('ws'), pkg('pino'), pkg('prom-client'), pkg('mqtt-packet'));
-    const provisioning = any(protocolOnly, pkg('fastify'), pkg('@fastify/swagger'), pkg('better-sqlite3'), pkg('pino'), pkg('prom-client'));
+    const provisioning = any(protocolOnly, pkg('fastify'), pkg('@fastify/swagger'), pkg('better-sqlite3'), pkg('pg'), pkg('pino'), pkg('prom-client'));
     expect(violations('broker/src', broker, 'broker/src')).toEqual([]);
     expect(violations('provisioning/src', provisioning, 'provisioning/src')).toEqual([]);
+  });
+
+  it('only the registry speaks SQL: the database drivers are imported in provisioning/src/registry alone', () => {
+    const drivers = any(pkg('better-sqlite3'), pkg('pg'));
+    const outside = SOURCE_DIRS.flatMap(sourceFiles).filter((f) => !f.startsWith(`provisioning${path.sep}src${path.sep}registry${path.sep}`));
+    expect(outside.flatMap((f) => importsOf(f).filter(drivers).map((spec) => `${f}: ${spec}`))).toEqual([]);
+    // and inside it, each driver only in its runner and migrations (and PostgreSQL's feed listener)
+    const registry = sourceFiles('provisioning/src/registry');
+    const users = (driver: string) => registry.filter((f) => importsOf(f).some(pkg(driver))).map((f) => path.basename(f)).sort();
+    expect(users('better-sqlite3')).toEqual(['migrations.ts', 'sqlite-runner.ts']);
+    expect(users('pg')).toEqual(['migrations-postgres.ts', 'postgres-feed.ts', 'postgres-runner.ts']);
   });
 
   it('the console never imports the broker: it sees it through ConsoleBrokerPort', () => {

@@ -5,7 +5,8 @@ import type { Registry } from 'prom-client';
 import { createAuthorizers } from './acl/authorize.ts';
 import { allClients, clientById, memoryPersistence, type BrokerPersistence } from './aedes-internals.ts';
 import { wireAedesEvents } from './aedes-events.ts';
-import { createAuthenticate } from './auth/authenticate.ts';
+import { createAuthenticate, FEED_DOWN_LIMIT_MS } from './auth/authenticate.ts';
+import { seedRetainedConfig } from './config-seed.ts';
 import { reportConnects } from './auth/connect-report.ts';
 import { CredentialCache } from './auth/credential-cache.ts';
 import { FailureThrottle } from './auth/failure-throttle.ts';
@@ -90,9 +91,10 @@ const NATIVE_CONFIG_TOPIC = /^devices\/([^/]+)\/config$/;
 export function createBroker(deps: BrokerDeps): Broker {
   if (deps === null || typeof deps !== 'object') throw new TypeError('createBroker needs { config, registry, log, metrics }');
   const { registry, log, metrics: metricsRegistry } = deps;
-  for (const m of ['findPrincipal', 'onChange', 'recordConnected', 'recordDisconnected', 'recordSeen', 'recordAuthFailure', 'recordLastErrors', 'saveState'] as const) {
+  for (const m of ['findPrincipal', 'onChange', 'recordSessionEvents', 'recordSeen', 'recordAuthFailure', 'recordLastErrors', 'saveState', 'allConfigs'] as const) {
     if (typeof registry?.[m] !== 'function') throw new TypeError(`registry.${m} must be a function`);
   }
+  if (typeof registry.feed?.downForMs !== 'function' || typeof registry.feed.onState !== 'function') throw new TypeError('registry.feed must have downForMs() and onState()');
   if (typeof log?.info !== 'function') throw new TypeError('log must be a logger');
   if (typeof metricsRegistry?.registerMetric !== 'function') throw new TypeError('metrics must be a prom-client Registry');
   if (deps.clock !== undefined && typeof deps.clock !== 'function') throw new TypeError('clock must be a function');
@@ -142,6 +144,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     emptyClientIds,
     remoteAddressOf: (client) => remoteAddressOf(client.conn),
     timeoutMs: AUTH_TIMEOUT_MS,
+    feedDownForMs: () => registry.feed.downForMs(),
     ...report.hooks,
   });
   const authorizers = createAuthorizers({
@@ -251,18 +254,34 @@ export function createBroker(deps: BrokerDeps): Broker {
   });
 
   let unsubscribeFeed: (() => void) | null = null;
+  let unsubscribeFeedState: (() => void) | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
 
   async function listen(): Promise<void> {
     if (state !== 'idle') throw new TypeError('listen() may be called once');
     await aedes.listen();
     unsubscribeFeed = registry.onChange(ender.onRegistryChange);
+    unsubscribeFeedState = registry.feed.onState((feedState) => {
+      if (feedState === 'down') log.warn({}, `registry change feed down; CONNECTs refused with CONNACK 3 after ${FEED_DOWN_LIMIT_MS} ms`);
+      else log.info({ feedState }, 'registry change feed back');
+      // changes were lost to outbox pruning: nothing cached or decided from the registry is trusted
+      if (feedState === 'full_resync') void ender.recheckAll(registry.findPrincipal.bind(registry));
+    });
+    // restart durability: retained config from the registry, before any device can subscribe
+    try {
+      const seeded = await seedRetainedConfig(aedes, registry);
+      if (seeded > 0) log.info({ configs: seeded }, 'retained device configs published from the registry');
+    } catch (err) {
+      state = 'listening';
+      await close();
+      throw err;
+    }
     let sweeps = 0;
     sweepTimer = setInterval(() => {
       const now = clock();
       sessions.sweep(now);
       gcp?.sweep(now);
-      report.flush(now);
+      void report.flush(now);
       if (++sweeps % PRUNE_EVERY_SWEEPS === 0) {
         throttle.prune(now);
         jtis?.prune(now);
@@ -286,6 +305,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     if (sweepTimer !== null) clearInterval(sweepTimer);
     unsubscribeFeed?.();
     for (const settle of [...pendingCommands.values()]) settle('offline');
+    unsubscribeFeedState?.();
     for (const client of allClients(aedes)) {
       const p = sessions.principalOf(client);
       if (p !== undefined) ender.endSession(client, p, 'broker_closing');
@@ -297,8 +317,8 @@ export function createBroker(deps: BrokerDeps): Broker {
     let deadline: NodeJS.Timeout | undefined;
     await Promise.race([shutdown, new Promise((resolve) => (deadline = setTimeout(resolve, CLOSE_DEADLINE_MS)))]);
     clearTimeout(deadline);
-    report.flush(Number.POSITIVE_INFINITY); // every pending record and summary
-    status.close();
+    // every pending refusal record and summary, and the last status batch, before the registry closes
+    await Promise.all([report.flush(Number.POSITIVE_INFINITY), status.close()]);
     credentials.clear();
     state = 'closed';
   }

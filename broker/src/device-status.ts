@@ -7,6 +7,8 @@ import type { BrokerRegistryPort, SessionEvent } from './registry-port.ts';
  * memory and written in batches every `flushIntervalMs` and on `close()`. The registry's
  * status may lag the broker by up to one interval; `messaging.isOnline` answers from the
  * broker's own session table, without lag, and `onEvent` sees each session event as it happens.
+ * Writes are chained: a flush starts after the previous one finished, so batches reach the
+ * registry in order and never overlap (a slow database makes the next batch larger, not concurrent).
  *
  * @example
  * ```ts
@@ -16,7 +18,7 @@ import type { BrokerRegistryPort, SessionEvent } from './registry-port.ts';
  * ```
  */
 export class DeviceStatus {
-  readonly #registry: BrokerRegistryPort;
+  readonly #registry: Pick<BrokerRegistryPort, 'recordSessionEvents' | 'recordSeen'>;
   readonly #clock: Clock;
   readonly #onError: (err: unknown) => void;
   readonly #flushIntervalMs: number;
@@ -24,9 +26,11 @@ export class DeviceStatus {
   #events: SessionEvent[] = [];
   #seen = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
+  /** the write in progress (and those queued behind it) */
+  #chain: Promise<void> = Promise.resolve();
 
   constructor(
-    registry: BrokerRegistryPort,
+    registry: Pick<BrokerRegistryPort, 'recordSessionEvents' | 'recordSeen'>,
     clock: Clock,
     flushIntervalMs: number,
     onError: (err: unknown) => void,
@@ -58,7 +62,12 @@ export class DeviceStatus {
   #session(event: SessionEvent): void {
     this.#events.push(event);
     const onEvent = this.#onEvent;
-    if (onEvent !== null) this.#write(() => onEvent(event));
+    if (onEvent === null) return;
+    try {
+      onEvent(event);
+    } catch (err) {
+      this.#onError(err);
+    }
   }
 
   /** The device sent something (publish, ping). */
@@ -66,12 +75,12 @@ export class DeviceStatus {
     this.#seen.set(deviceId, this.#clock());
   }
 
-  /** Writes what is pending: session events first (in order), then last-seen times. */
+  /** Queues a write of what is pending: session events first (in order), then last-seen times. */
   flush(): void {
     if (this.#events.length > 0) {
       const events = this.#events;
       this.#events = [];
-      this.#write(() => this.#writeEvents(events));
+      this.#write(() => this.#registry.recordSessionEvents(events));
     }
     if (this.#seen.size > 0) {
       const seen = [...this.#seen];
@@ -80,29 +89,15 @@ export class DeviceStatus {
     }
   }
 
-  close(): void {
+  /** Stops the timer and flushes; resolves once every queued write finished (failures are reported, not thrown). */
+  close(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
     this.flush();
+    return this.#chain;
   }
 
-  #writeEvents(events: readonly SessionEvent[]): void {
-    if (typeof this.#registry.recordSessionEvents === 'function') {
-      this.#registry.recordSessionEvents(events);
-      return;
-    }
-    for (const e of events) {
-      this.#write(() =>
-        e.type === 'connected' ? this.#registry.recordConnected(e.deviceId, e.at) : this.#registry.recordDisconnected(e.deviceId, e.at),
-      );
-    }
-  }
-
-  #write(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.#onError(err);
-    }
+  #write(fn: () => Promise<void>): void {
+    this.#chain = this.#chain.then(fn).catch((err: unknown) => this.#onError(err));
   }
 }

@@ -2,44 +2,52 @@ import type { AuthFailureCode } from '@latchkey/device-sdk/protocol';
 
 /**
  * What the broker needs from the registry. The broker never imports provisioning: its
- * composition root hands it an object of this shape (the SQLite registry implements it).
- * All calls are synchronous (better-sqlite3) and must not throw for unknown ids.
+ * composition root hands it an object of this shape (the registry implements it). Every call is
+ * asynchronous; unknown ids are never an error.
  */
 export interface BrokerRegistryPort {
-  /** The principal (device id or `svc:{name}`) with its credentials, or null if unknown. */
-  findPrincipal(principal: string): PrincipalRecord | null;
-  /** Subscribe to registry changes; returns an unsubscribe function. */
-  onChange(listener: (change: RegistryChange) => void): () => void;
-  /** Device status (docs/api.md device resource `status`). `at` is epoch ms. */
-  recordConnected(deviceId: string, at: number): void;
-  recordDisconnected(deviceId: string, at: number): void;
-  /** Batched `lastSeenAt` updates: one write for many devices. */
-  recordSeen(entries: ReadonlyArray<readonly [deviceId: string, at: number]>): void;
   /**
-   * Optional: many connect/disconnect events, in order, in ONE write (same effect as calling
-   * recordConnected/recordDisconnected for each). The broker queues session events and flushes
-   * them about once a second; without this method it falls back to one call per event.
+   * The principal (device id or `svc:{name}`) with its credentials, or null if unknown. REJECTS
+   * when the database fails: the CONNECT gets CONNACK 3 (server unavailable), never the "unknown"
+   * CONNACK 4, which the SDK treats as fatal (a database blip must not brick devices).
    */
-  recordSessionEvents?(events: ReadonlyArray<SessionEvent>): void;
+  findPrincipal(principal: string): Promise<PrincipalRecord | null>;
+  /** Subscribe to registry changes (delivered once each, in commit order); returns an unsubscribe function. */
+  onChange(listener: (change: RegistryChange) => void): () => void;
+  /**
+   * Many connect/disconnect events, in order, in ONE write (docs/api.md device resource `status`):
+   * the broker queues session events and flushes them about once a second. `at` is epoch ms.
+   */
+  recordSessionEvents(events: ReadonlyArray<SessionEvent>): Promise<void>;
+  /** Batched `lastSeenAt` updates: one write for many devices. */
+  recordSeen(entries: ReadonlyArray<readonly [deviceId: string, at: number]>): Promise<void>;
   /**
    * A refused CONNECT: sets the device's `lastError` when `principal` names a known device
    * and appends an audit entry with the internal reason (and, for a summary of repeated
    * refusals, their count). Never given the token.
    */
-  recordAuthFailure(failure: AuthFailureRecord): void;
+  recordAuthFailure(failure: AuthFailureRecord): Promise<void>;
   /** Batched `lastError` updates of refused connects, one write for many devices; unknown ids are ignored. */
-  recordLastErrors(entries: ReadonlyArray<readonly [deviceId: string, code: string, at: number]>): void;
+  recordLastErrors(entries: ReadonlyArray<readonly [deviceId: string, code: string, at: number]>): Promise<void>;
   /** Last `devices/{id}/state` payload (JSON text, already validated as JSON). */
-  saveState(deviceId: string, stateJson: string, at: number): void;
+  saveState(deviceId: string, stateJson: string, at: number): Promise<void>;
+  /**
+   * Every device's current config, `limit` at a time in device id order after `after` (null: from
+   * the start). At start the broker publishes them again as retained `devices/{id}/config`
+   * messages (docs/operations.md §What survives a restart).
+   */
+  allConfigs(after: string | null, limit: number): Promise<ReadonlyArray<{ deviceId: string; version: number; config: unknown }>>;
+  /** The change feed's health: the CONNECT gate and the resync after an outage. */
+  readonly feed: BrokerFeedHealth;
   /**
    * Cloud IoT Core compatibility (protocol.md §Cloud IoT Core compatibility); needed only with
    * `gcpProjects`. The device id imported with this `numId`, or null.
    */
-  deviceIdOfNumId?(numId: string): string | null | Promise<string | null>;
+  deviceIdOfNumId?(numId: string): Promise<string | null>;
   /** The device's latest config as Cloud IoT Core firmware gets it (raw bytes), or null when it has none. */
-  findGcpConfig?(deviceId: string): GcpConfigRecord | null | Promise<GcpConfigRecord | null>;
+  findGcpConfig?(deviceId: string): Promise<GcpConfigRecord | null>;
   /** The device PUBACKed config `version`: sets `deviceAckTime` while that version is still the latest. */
-  recordConfigAck?(deviceId: string, version: number, at: number): void | Promise<void>;
+  recordConfigAck?(deviceId: string, version: number, at: number): Promise<void>;
 }
 
 /** A config as Cloud IoT Core firmware gets it: its version and raw bytes. */
@@ -54,6 +62,24 @@ export interface GcpBinding {
   readonly location: string;
   readonly registry: string;
   readonly numId: string;
+}
+
+/**
+ * What the broker reads of the registry's change feed (docs/operations.md §Change feed). On SQLite
+ * the feed is in-process and never down; on PostgreSQL it is a LISTEN connection that can be lost.
+ */
+export interface BrokerFeedHealth {
+  /**
+   * ms the feed has been down (0 while it is up and caught up). Above `FEED_DOWN_LIMIT_MS` the broker
+   * refuses new CONNECTs with CONNACK 3: it could miss a revocation.
+   */
+  downForMs(): number;
+  /**
+   * `down`; `resynced` (back, and every missed change was delivered through `onChange`);
+   * `full_resync` (back, but changes were lost to outbox pruning: the broker drops its credential
+   * cache and re-checks every live session). Returns the unsubscribe function.
+   */
+  onState(listener: (state: 'down' | 'resynced' | 'full_resync') => void): () => void;
 }
 
 /** A device session opened or closed at `at` (epoch ms). */

@@ -4,7 +4,7 @@ import { dropWill, type BrokerPersistence } from './aedes-internals.ts';
 import type { CredentialCache } from './auth/credential-cache.ts';
 import type { SessionEndReason, SessionPrincipal, SessionTable } from './auth/session-table.ts';
 import type { BrokerMetrics } from './broker-metrics.ts';
-import type { RegistryChange } from './registry-port.ts';
+import type { BrokerRegistryPort, RegistryChange } from './registry-port.ts';
 
 export interface SessionEnderDeps {
   aedes: Aedes;
@@ -24,6 +24,13 @@ export interface SessionEnder {
    * removal revokes; and forget a deleted device's persistent session.
    */
   onRegistryChange(change: RegistryChange): void;
+  /**
+   * After a full resync of the change feed (changes were lost): drop every cached credential and
+   * re-check each live session against the registry, ending those whose principal is gone or
+   * blocked, or whose key was removed. Resolves the number ended; a session whose principal cannot
+   * be read (the database failed again) is left alone and logged.
+   */
+  recheckAll(findPrincipal: BrokerRegistryPort['findPrincipal']): Promise<number>;
 }
 
 /**
@@ -80,5 +87,32 @@ export function createSessionEnder(deps: SessionEnderDeps): SessionEnder {
     }
   }
 
-  return { endSession, onRegistryChange };
+  async function recheckAll(findPrincipal: BrokerRegistryPort['findPrincipal']): Promise<number> {
+    credentials.clear();
+    const live = new Map<string, SessionPrincipal[]>();
+    for (const client of sessions.clients()) {
+      const p = sessions.principalOf(client);
+      if (p !== undefined) live.set(p.principal, [...(live.get(p.principal) ?? []), p]);
+    }
+    let ended = 0;
+    for (const principal of live.keys()) {
+      let record: Awaited<ReturnType<typeof findPrincipal>>;
+      try {
+        record = await findPrincipal(principal);
+      } catch (err) {
+        log.error({ err, principal }, 're-checking a live session after a full resync failed');
+        continue;
+      }
+      if (record === null) ended += sessions.endWhere((p) => p.principal === principal, 'principal_deleted');
+      else if (record.blocked) ended += sessions.endWhere((p) => p.principal === principal, 'principal_blocked');
+      else {
+        const kids = new Set(record.credentials.map((c) => c.kid));
+        ended += sessions.endWhere((p) => p.principal === principal && !kids.has(p.kid), 'credential_removed');
+      }
+    }
+    log.info({ sessions: live.size, ended }, 'live sessions re-checked after a full resync of the registry change feed');
+    return ended;
+  }
+
+  return { endSession, onRegistryChange, recheckAll };
 }

@@ -17,7 +17,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function onStatePublish(
   deviceId: string,
   packet: AedesPublishPacket,
-  deps: { registry: BrokerRegistryPort; clock: Clock; log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void } },
+  deps: { registry: Pick<BrokerRegistryPort, 'saveState'>; clock: Clock; log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void } },
 ): void {
   if (packet.topic !== deviceTopics(deviceId).state) return;
   let text: string;
@@ -28,9 +28,5 @@ export function onStatePublish(
     deps.log.warn({ deviceId }, 'state payload is not UTF-8 JSON; not stored');
     return;
   }
-  try {
-    deps.registry.saveState(deviceId, text, deps.clock());
-  } catch (err) {
-    deps.log.error({ err, deviceId }, 'saving device state failed');
-  }
+  deps.registry.saveState(deviceId, text, deps.clock()).catch((err: unknown) => deps.log.error({ err, deviceId }, 'saving device state failed'));
 }

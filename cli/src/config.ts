@@ -1,6 +1,6 @@
 import { checkBrokerConfig, DEFAULT_BROKER_CONFIG, type BrokerConfig } from '@latchkey/broker';
 import { checkHttpConfig, DEFAULT_HTTP_CONFIG, type HttpSettings } from '@latchkey/provisioning';
-import { checkRetentionPolicy, DEFAULT_RETENTION_POLICY, type RetentionPolicy } from '@latchkey/provisioning/registry';
+import { checkDatabaseUrl, checkRetentionPolicy, DEFAULT_RETENTION_POLICY, type RetentionPolicy } from '@latchkey/provisioning/registry';
 import { CliError } from './cli-error.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -14,6 +14,11 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  */
 export interface UpConfig {
   readonly dataDir: string;
+  /**
+   * null: the embedded SQLite registry in `<dataDir>/latchkey.db`; otherwise a `postgres://` URL
+   * (docs/operations.md §PostgreSQL). It may hold a password: never logged, never echoed.
+   */
+  readonly databaseUrl: string | null;
   readonly httpPort: number;
   /** null: generated on first start and kept in `<dataDir>/admin-token` */
   readonly adminToken: string | null;
@@ -27,7 +32,7 @@ export interface UpConfig {
 }
 
 /** The settings `latchkey up` itself owns. */
-type CliSetting = 'dataDir' | 'httpPort' | 'adminToken' | 'logLevel';
+type CliSetting = 'dataDir' | 'databaseUrl' | 'httpPort' | 'adminToken' | 'logLevel';
 /** The broker settings `latchkey up` exposes as flags. */
 type BrokerSetting = Extract<
   keyof BrokerConfig,
@@ -78,6 +83,8 @@ const setting = (flag: string, owners: Owner | readonly Owner[], kind: Setting['
 /** Flag and environment variable of every setting (docs/configuration.md). */
 export const UP_SETTINGS: { readonly [K in UpSetting]: Setting } = Object.freeze({
   dataDir: setting('data-dir', 'cli', 'text'),
+  // may carry a password: never echoed in an error (checkDatabaseUrl's messages never repeat it)
+  databaseUrl: setting('database-url', 'cli', 'text', { echo: false }),
   host: setting('host', 'broker', 'text'),
   httpPort: setting('http-port', 'cli', 'number'),
   mqttPort: setting('mqtt-port', 'broker', 'number'),
@@ -105,9 +112,10 @@ export const UP_SETTINGS: { readonly [K in UpSetting]: Setting } = Object.freeze
   logLevel: setting('log-level', 'cli', 'text'),
 });
 
-/** Every default in one place: the owners' own, plus this module's four. */
+/** Every default in one place: the owners' own, plus this module's five. */
 export const DEFAULT_UP_CONFIG: UpConfig = Object.freeze({
   dataDir: './data',
+  databaseUrl: null,
   httpPort: 8080,
   adminToken: null,
   logLevel: 'info',
@@ -153,6 +161,10 @@ export function resolveUpConfig(
   const report = (owner: Owner, key: string, message: string) => problems.add(describe(owner, key, message, raw));
   const cli = { ...DEFAULT_UP_CONFIG, ...values.cli } as Record<CliSetting, unknown>;
   if (typeof cli.dataDir !== 'string' || cli.dataDir.length === 0) report('cli', 'dataDir', 'must be a non-empty path');
+  if (cli.databaseUrl !== null) {
+    const checked = checkDatabaseUrl(cli.databaseUrl);
+    if (!checked.ok) report('cli', 'databaseUrl', checked.message);
+  }
   if (!Number.isSafeInteger(cli.httpPort) || (cli.httpPort as number) < 0 || (cli.httpPort as number) > 65_535) report('cli', 'httpPort', 'must be an integer port 0..65535 (0 = any free port)');
   if (!(LOG_LEVELS as readonly unknown[]).includes(cli.logLevel)) report('cli', 'logLevel', `must be one of ${LOG_LEVELS.join(', ')}`);
   const broker = checkBrokerConfig(values.broker);
@@ -168,6 +180,7 @@ export function resolveUpConfig(
   const { adminToken: _checked, ...httpSettings } = http.config;
   return Object.freeze({
     dataDir: cli.dataDir as string,
+    databaseUrl: (cli.databaseUrl as string | null) ?? null,
     httpPort: cli.httpPort as number,
     adminToken: (values.http.adminToken as string | undefined) ?? null,
     logLevel: cli.logLevel as LogLevel,

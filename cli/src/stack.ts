@@ -5,7 +5,7 @@ import { createBroker, type Broker } from '@latchkey/broker';
 import { registerConsole } from '@latchkey/console';
 import { systemClock, type Clock } from '@latchkey/device-sdk/protocol';
 import { buildApp, FleetEvents, loadOrCreateAdminToken, observeRegistry } from '@latchkey/provisioning';
-import { openRegistry, startRetention, type Registry, type RetentionTask } from '@latchkey/provisioning/registry';
+import { openRegistry, redactDatabaseUrl, redactPassword, startRetention, type Registry, type RetentionTask } from '@latchkey/provisioning/registry';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry as MetricsRegistry } from 'prom-client';
 import { CliError } from './cli-error.ts';
@@ -78,8 +78,9 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
     await step('data-dir', () => mkdir(dataDir, { recursive: true, mode: 0o700 }));
 
     // 2. database
-    const registry = await step('data-dir', () =>
-      openRegistry(path.join(dataDir, DATABASE_FILE), { clock, onInternalError: (err) => log.error({ err }, 'registry internal error') }),
+    // (the embedded SQLite file, or PostgreSQL shared with other latchkey processes)
+    const registry = await step(config.databaseUrl === null ? 'data-dir' : 'database-url', () =>
+      openRegistry(config.databaseUrl ?? path.join(dataDir, DATABASE_FILE), { clock, onInternalError: (err) => log.error({ err }, 'registry internal error') }),
     );
     cleanups.push(() => registry.close());
 
@@ -154,7 +155,8 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
       mqtts: b.mqtts === null ? null : bound('mqtts', config.broker.host, b.mqtts.port),
       ws: b.ws === null ? null : bound('ws', config.broker.host, b.ws.port),
     };
-    log.info({ addresses, dataDir }, 'latchkey is up');
+    // the URL may hold a password: only its redacted form is logged
+    log.info({ addresses, dataDir, registry: config.databaseUrl === null ? 'sqlite' : redactDatabaseUrl(config.databaseUrl) }, 'latchkey is up');
 
     let closing: Promise<void> | null = null;
     return {
@@ -204,7 +206,7 @@ async function closeAll(o: {
   clearTimeout(timer);
   if (outcome === 'deadline') o.log.warn({ deadlineMs: o.deadlineMs }, 'shutdown deadline reached; closing the database anyway');
   try {
-    o.registry.close();
+    await o.registry.close();
   } catch (err) {
     o.log.error({ err }, 'closing the database failed');
   }
@@ -228,6 +230,12 @@ function startupError(what: string, config: UpConfig, e: unknown): CliError {
     }
     case 'http':
       return new CliError('startup_failed', `cannot listen for HTTP on ${b.host}:${config.httpPort} (--http-port): ${reason}`, { cause: e });
+    case 'database-url': {
+      const url = config.databaseUrl as string;
+      const cause = (e as { cause?: unknown }).cause;
+      const detail = cause instanceof Error ? cause.message : e instanceof Error ? e.message : String(e);
+      return new CliError('startup_failed', `cannot open the registry database ${redactDatabaseUrl(url)} (--database-url): ${redactPassword(detail, url)}`, { cause: e });
+    }
     case 'data-dir':
       return new CliError('startup_failed', `cannot open the database in ${config.dataDir} (--data-dir): ${reason}`, { cause: e });
     default:

@@ -98,11 +98,11 @@ describe('devices', () => {
   it('stores a JSON state publish in the registry; a non-JSON one is not stored', async () => {
     const c = await fx.connect('thermo-1', await dev.token());
     await c.publishAsync('devices/thermo-1/state', '{"setpoint":21}', { qos: 1 });
-    await waitFor(() => fx.registry.configState.getState('thermo-1') !== null);
-    expect(fx.registry.configState.getState('thermo-1')?.state).toEqual({ setpoint: 21 });
+    await waitFor(async () => (await fx.registry.configState.getState('thermo-1')) !== null);
+    expect((await fx.registry.configState.getState('thermo-1'))?.state).toEqual({ setpoint: 21 });
     await c.publishAsync('devices/thermo-1/state', 'not json', { qos: 1 });
     await c.publishAsync('devices/thermo-1/state', '{"setpoint":22}', { qos: 1 });
-    await waitFor(() => JSON.stringify(fx.registry.configState.getState('thermo-1')?.state) === '{"setpoint":22}');
+    await waitFor(async () => JSON.stringify((await fx.registry.configState.getState('thermo-1'))?.state) === '{"setpoint":22}');
     expect(fx.log.entries.some((e) => e.msg.includes('not stored'))).toBe(true);
     await c.endAsync();
   });

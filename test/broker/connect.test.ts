@@ -18,11 +18,11 @@ beforeAll(async () => {
 });
 afterAll(() => fx.close());
 
-const lastError = (id: string) => fx.registry.devices.get(id).status.lastError?.code ?? null;
+const lastError = async (id: string) => (await fx.registry.devices.get(id)).status.lastError?.code ?? null;
 /** Refusals are written in batches on the broker's timer (about every 250 ms), never on the connect path. */
 async function expectLastError(id: string, code: string): Promise<void> {
-  await waitFor(() => lastError(id) === code).catch(() => undefined);
-  expect(lastError(id)).toBe(code);
+  await waitFor(async () => (await lastError(id)) === code).catch(() => undefined);
+  expect(await lastError(id)).toBe(code);
 }
 
 describe('CONNACK 0: accepted', () => {
@@ -95,7 +95,7 @@ describe('CONNACK 4: bad user name or password', () => {
     expect(await connackFor(fx.port, { clientId: 'thermo-1', username: 'u', password: await dev.token({ kid: 'k-nope' }) })).toBe(4);
     await expectLastError('thermo-1', 'unknown_credential');
     const { privateKey, pem } = newKeyPair();
-    fx.registry.devices.create({ id: 'old-1', key: parsePublicKey(pem), expiresAt: fx.clock() + 1000 }, 'test');
+    await fx.registry.devices.create({ id: 'old-1', key: parsePublicKey(pem), expiresAt: fx.clock() + 1000 }, 'test');
     fx.clock.advance(2000);
     const token = (await mintConnectToken({ subject: 'old-1', privateKey, clock: fx.clock })).token;
     expect(await connackFor(fx.port, { clientId: 'old-1', username: 'u', password: token })).toBe(4);
@@ -125,9 +125,9 @@ describe('CONNACK 4: bad user name or password', () => {
     const before = await fx.metric('latchkey_broker_connects_total', { result: 'refused', reason: 'subject_mismatch' });
     expect(await connackFor(fx.port, { clientId: 'svc:dashboard', username: 'u', password: await svc.token({ subject: 'dashboard' }) })).toBe(4);
     expect(await fx.metric('latchkey_broker_connects_total', { result: 'refused', reason: 'subject_mismatch' })).toBe(before + 1);
-    const refusals = () => fx.registry.audit.list({ limit: 5, target: 'svc:dashboard' }).filter((e) => e.action === 'auth.failure');
-    await waitFor(() => refusals().length > 0);
-    expect(refusals()[0]).toMatchObject({ detail: { reason: 'subject_mismatch' } });
+    const refusals = async () => (await fx.registry.audit.list({ limit: 5, target: 'svc:dashboard' })).filter((e) => e.action === 'auth.failure');
+    await waitFor(async () => (await refusals()).length > 0);
+    expect((await refusals())[0]).toMatchObject({ detail: { reason: 'subject_mismatch' } });
   });
 });
 
@@ -152,8 +152,8 @@ describe('what the client never sees', () => {
     const token = await dev.token({ audience: 'elsewhere' });
     expect(await connackFor(fx.port, { clientId: 'thermo-1', username: 'u', password: token })).toBe(4);
     const audited = () => fx.registry.audit.list({ limit: 50, target: 'thermo-1' });
-    await waitFor(() => audited().some((e) => JSON.stringify(e).includes('audience_mismatch')));
-    const audit = audited();
+    await waitFor(async () => (await audited()).some((e) => JSON.stringify(e).includes('audience_mismatch')));
+    const audit = await audited();
     expect(await fx.metric('latchkey_broker_connects_total', { result: 'refused', reason: 'audience_mismatch' })).toBeGreaterThan(0);
     expect(fx.log.text()).not.toContain(token);
     expect(fx.log.text()).not.toContain(token.split('.')[2]);
@@ -165,8 +165,8 @@ describe('what the client never sees', () => {
     const clientId = `pasted.${'s'.repeat(64)}.${'t'.repeat(70)}`;
     fx.clock.advance(60_000); // a new aggregation window: earlier refusals from 127.0.0.1 do not fold this one into a summary
     expect(await connackFor(fx.port, { clientId, username: 'u', password: await dev.token() })).toBe(2);
-    await waitFor(() => JSON.stringify(fx.registry.audit.list({ limit: 50 })).includes(clientId.slice(0, 64)));
-    const audit = JSON.stringify(fx.registry.audit.list({ limit: 50 }));
+    await waitFor(async () => JSON.stringify(await fx.registry.audit.list({ limit: 50 })).includes(clientId.slice(0, 64)));
+    const audit = JSON.stringify(await fx.registry.audit.list({ limit: 50 }));
     expect(audit).toContain('client_id_invalid');
     expect(audit).toContain(clientId.slice(0, 64));
     expect(audit).not.toContain(clientId.slice(0, 65));

@@ -38,10 +38,10 @@ const device = keyPair();
 const stranger = keyPair();
 let kid: string;
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'latchkey-constant-'));
-  registry = openRegistry(path.join(dir, 'db'), { clock });
-  kid = registry.devices.create({ id: 'thermo-1', key: parsePublicKey(device.publicKey.export({ type: 'spki', format: 'pem' }) as string) }, 'test').credentials[0]!.kid;
+  registry = await openRegistry(path.join(dir, 'db'), { clock });
+  kid = (await registry.devices.create({ id: 'thermo-1', key: parsePublicKey(device.publicKey.export({ type: 'spki', format: 'pem' }) as string) }, 'test')).credentials[0]!.kid;
   lookups = [];
   // the real registry, with its lookups counted
   port = Object.assign(Object.create(registry) as Registry, {
@@ -51,8 +51,8 @@ beforeEach(() => {
     },
   });
 });
-afterEach(() => {
-  registry.close();
+afterEach(async () => {
+  await registry.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -73,6 +73,7 @@ function harness(opts: { requireJti?: boolean } = {}) {
     clock,
     credentials,
     throttle: new FailureThrottle({ limit: 0, windowMs: 60_000, capacity: 10 }),
+    feedDownForMs: () => 0,
     jtis,
     sessions: new SessionTable(() => {}),
     emptyClientIds: new WeakSet(),
@@ -147,7 +148,7 @@ describe('an unknown principal goes through the same steps as a known one', () =
     expect(await connect('ghost-1', await mint('ghost-1', decoy.privateKey, { kid: 'k-nope' }))).toMatchObject({ reason: 'unknown_principal', step: 'unknown_credential' });
     // the decoy's own kid is random per process: no token can name it
     expect(credentials.decoyKid).toMatch(/^[A-Za-z0-9_-]{24}$/);
-    expect(credentials.lookup('ghost-2').credentials.map((c) => c.kid)).toEqual([credentials.decoyKid]);
+    expect((await credentials.load('ghost-2')).credentials.map((c) => c.kid)).toEqual([credentials.decoyKid]);
     expect(harness().credentials.decoyKid).not.toBe(credentials.decoyKid);
     expect(kid).not.toBe(credentials.decoyKid);
   });
@@ -159,17 +160,17 @@ describe('an unknown principal goes through the same steps as a known one', () =
       await connect('ghost-1', await mint('ghost-1'));
     }
     expect(lookups).toEqual(['thermo-1', 'ghost-1']); // one registry lookup each, then map hits
-    registry.devices.create({ id: 'ghost-1', key: parsePublicKey(decoy.publicKey.export({ type: 'spki', format: 'pem' }) as string) }, 'test');
+    await registry.devices.create({ id: 'ghost-1', key: parsePublicKey(decoy.publicKey.export({ type: 'spki', format: 'pem' }) as string) }, 'test');
     expect(await connect('ghost-1', await mint('ghost-1', decoy.privateKey))).toMatchObject({ connack: 0 });
     expect(lookups).toEqual(['thermo-1', 'ghost-1', 'ghost-1']);
   });
 
   it('the unknown-id cache is bounded like the key cache', async () => {
     const { credentials } = harness();
-    for (let i = 0; i < 40; i++) credentials.get(`ghost-${i}`);
+    for (let i = 0; i < 40; i++) await credentials.load(`ghost-${i}`);
     lookups = [];
-    credentials.get('ghost-39');
-    credentials.get('ghost-0');
+    await credentials.load('ghost-39');
+    await credentials.load('ghost-0');
     expect(lookups).toEqual(['ghost-0']); // capacity 16: the oldest was forgotten, the newest kept
   });
 });

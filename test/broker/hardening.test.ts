@@ -12,7 +12,7 @@ afterEach(async () => {
 });
 
 async function stillServing(f: BrokerFixture, id = 'probe-1'): Promise<void> {
-  const probe = f.registry.devices.find(id) === null ? await f.device(id) : null;
+  const probe = (await f.registry.devices.find(id)) === null ? await f.device(id) : null;
   const token = probe === null ? '' : await probe.token();
   expect(await connackFor(f.port, { clientId: id, username: 'u', password: token })).toBe(0);
 }
@@ -30,9 +30,9 @@ describe('per-address failure throttling', () => {
     expect(await connackFor(fx.port, { clientId: 'thermo-1', username: 'u', password: good })).toBe(5);
     expect(await verifyCount(fx)).toBe(verifiesBefore); // the token was not checked
     expect(await fx.metric('latchkey_broker_throttled_total')).toBe(2);
-    const audited = () => fx!.registry.audit.list({ limit: 100, target: 'thermo-1' }).filter((e) => e.detail.reason === 'throttled');
-    await waitFor(() => audited().length > 0);
-    expect(audited()).toHaveLength(1); // the first throttled attempt of a window is audited, not every one
+    const audited = async () => (await fx!.registry.audit.list({ limit: 100, target: 'thermo-1' })).filter((e) => e.detail.reason === 'throttled');
+    await waitFor(async () => (await audited()).length > 0);
+    expect(await audited()).toHaveLength(1); // the first throttled attempt of a window is audited, not every one
     fx.clock.advance(59_000);
     expect(await connackFor(fx.port, { clientId: 'thermo-1', username: 'u', password: good })).toBe(5);
     fx.clock.advance(1_000);
@@ -149,10 +149,10 @@ describe('single-use jti', () => {
     const once = await dev.token({ jti: true });
     expect(await connackFor(fx.port, { clientId: 'thermo-1', username: 'u', password: once })).toBe(0);
     expect(await connackFor(fx.port, { clientId: 'thermo-1', username: 'u', password: once })).toBe(4);
-    const lastError = () => fx!.registry.devices.get('thermo-1').status.lastError?.code;
-    await waitFor(() => lastError() === 'jti_replayed');
+    const lastError = async () => (await fx!.registry.devices.get('thermo-1')).status.lastError?.code;
+    await waitFor(async () => (await lastError()) === 'jti_replayed');
     expect(await connackFor(fx.port, { clientId: 'thermo-1', username: 'u', password: await dev.token() })).toBe(4);
-    await waitFor(() => lastError() === 'jti_missing');
+    await waitFor(async () => (await lastError()) === 'jti_missing');
     expect(await connackFor(fx.port, { clientId: 'thermo-1', username: 'u', password: await dev.token({ jti: true }) })).toBe(0);
   });
 });

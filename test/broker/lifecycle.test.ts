@@ -23,10 +23,10 @@ beforeEach(async () => {
 afterEach(() => fx.close());
 
 /** Resolves with the real milliseconds between `act()` and the client's close. */
-async function msUntilClosed(client: MqttClient, act: () => void): Promise<number> {
+async function msUntilClosed(client: MqttClient, act: () => unknown): Promise<number> {
   const closed = new Promise<number>((resolve) => client.once('close', () => resolve(performance.now())));
   const started = performance.now();
-  act();
+  await act();
   return (await closed) - started;
 }
 
@@ -81,7 +81,7 @@ describe('registry changes end live sessions within 1 s', () => {
     const ms = await msUntilClosed(c, () => fx.registry.devices.update('thermo-1', { blocked: true }, 'test'));
     expect(ms).toBeLessThanOrEqual(1000);
     expect(await connackFor(fx.port, { clientId: 'thermo-1', username: 'u', password: await dev.token() })).toBe(5);
-    fx.registry.devices.update('thermo-1', { blocked: false }, 'test');
+    await fx.registry.devices.update('thermo-1', { blocked: false }, 'test');
     expect(await connackFor(fx.port, { clientId: 'thermo-1', username: 'u', password: await dev.token() })).toBe(0);
   });
 
@@ -109,7 +109,7 @@ describe('registry changes end live sessions within 1 s', () => {
     await resumed.endAsync();
     await fx.broker.messaging.publish('devices/thermo-1/commands/unlock', Buffer.from('{"id":"queued"}'), { qos: 1, retain: false });
 
-    fx.registry.devices.delete('thermo-1', 'test');
+    await fx.registry.devices.delete('thermo-1', 'test');
     await new Promise((r) => setTimeout(r, 100));
     const again = await fx.device('thermo-1'); // a new key under the old id
     const got: string[] = [];
@@ -126,11 +126,11 @@ describe('registry changes end live sessions within 1 s', () => {
 
   it('credential removal closes only the session that used that credential', async () => {
     const second = newKeyPair();
-    const kid2 = fx.registry.devices.addCredential('thermo-1', parsePublicKey(second.pem), null, 'test').kid;
+    const kid2 = (await fx.registry.devices.addCredential('thermo-1', parsePublicKey(second.pem), null, 'test')).kid;
     const other = await fx.device('thermo-2');
     const c = await fx.connect('thermo-1', await dev.token({ kid: dev.kid }));
     const c2 = await fx.connect('thermo-2', await other.token());
-    fx.registry.devices.removeCredential('thermo-1', kid2, 'test'); // not the one in use
+    await fx.registry.devices.removeCredential('thermo-1', kid2, 'test'); // not the one in use
     expect(await stillOpenAfter(c, 300)).toBe(true);
     const ms = await msUntilClosed(c, () => fx.registry.devices.removeCredential('thermo-1', dev.kid, 'test'));
     expect(ms).toBeLessThanOrEqual(1000);
@@ -159,23 +159,23 @@ describe("another device's client id", () => {
     expect(fx.broker.messaging.isOnline('thermo-1')).toBe(true);
     await fx.broker.messaging.publish('devices/thermo-1/commands/ping', Buffer.from('{"id":"1","params":{}}'), { qos: 1, retain: false });
     await waitFor(() => got.length === 1);
-    await waitFor(() => fx.registry.devices.get('thermo-1').status.connected);
+    await waitFor(async () => (await fx.registry.devices.get('thermo-1')).status.connected);
   });
 });
 
 describe('device status', () => {
   it('records connect, batched last seen, and disconnect', async () => {
     const c = await fx.connect('thermo-1', await dev.token());
-    await waitFor(() => fx.registry.devices.get('thermo-1').status.connected);
+    await waitFor(async () => (await fx.registry.devices.get('thermo-1')).status.connected);
     const connectedAt = fx.clock();
-    expect(fx.registry.devices.get('thermo-1').status.lastConnectedAt).toBe(connectedAt);
+    expect((await fx.registry.devices.get('thermo-1')).status.lastConnectedAt).toBe(connectedAt);
     fx.clock.advance(5000);
     await c.publishAsync('devices/thermo-1/telemetry', '1', { qos: 1 });
-    await waitFor(() => fx.registry.devices.get('thermo-1').status.lastSeenAt === connectedAt + 5000);
+    await waitFor(async () => (await fx.registry.devices.get('thermo-1')).status.lastSeenAt === connectedAt + 5000);
     fx.clock.advance(1000);
     await c.endAsync();
-    await waitFor(() => !fx.registry.devices.get('thermo-1').status.connected);
-    expect(fx.registry.devices.get('thermo-1').status.lastDisconnectedAt).toBe(connectedAt + 6000);
+    await waitFor(async () => !(await fx.registry.devices.get('thermo-1')).status.connected);
+    expect((await fx.registry.devices.get('thermo-1')).status.lastDisconnectedAt).toBe(connectedAt + 6000);
   });
 });
 

@@ -84,7 +84,7 @@ describe('junk connects from many addresses (the reported flood, scaled down)', 
   it('write a bounded number of audit rows and log lines, lose no count, and set every known device lastError', { timeout: 60_000 }, async () => {
     fx = await startBroker({ authFailureLimit: 0 });
     await fx.device('thermo-1');
-    const auditRows = () => fx!.registry.audit.list({ limit: 1000 }).filter((e) => e.action === 'auth.failure');
+    const auditRows = async () => (await fx!.registry.audit.list({ limit: 1000 })).filter((e) => e.action === 'auth.failure');
     const ADDRESSES = 25;
     const PER_ADDRESS = 16;
     for (let a = 0; a < ADDRESSES; a++) {
@@ -94,12 +94,12 @@ describe('junk connects from many addresses (the reported flood, scaled down)', 
       );
     }
     const refused = ADDRESSES * PER_ADDRESS;
-    await waitFor(() => auditRows().length >= 100);
+    await waitFor(async () => (await auditRows()).length >= 100);
     expect(fx.log.entries.filter((e) => e.msg === 'connect refused').length).toBe(100); // perWindow, not one per connect
-    await waitFor(() => fx!.registry.devices.get('thermo-1').status.lastError?.code === 'token_malformed');
+    await waitFor(async () => (await fx!.registry.devices.get('thermo-1')).status.lastError?.code === 'token_malformed');
     fx.clock.advance(60_000);
-    await waitFor(() => auditRows().reduce((n, e) => n + ((e.detail.repeated as number | undefined) ?? 1), 0) === refused);
-    const rows = auditRows();
+    await waitFor(async () => (await auditRows()).reduce((n, e) => n + ((e.detail.repeated as number | undefined) ?? 1), 0) === refused);
+    const rows = await auditRows();
     expect(rows.length).toBeLessThan(refused / 3);
     const summaries = rows.filter((e) => e.detail.repeated !== undefined);
     expect(summaries.length).toBeGreaterThan(0);

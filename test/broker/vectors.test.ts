@@ -43,10 +43,10 @@ for (const [rulesKey, cases] of groups) {
       for (const p of vectors.principals) {
         const key = parsePublicKey(p.publicKey);
         if (p.kind === 'service') {
-          fx.registry.services.create({ name: p.principal.slice('svc:'.length), key, acl: p.acl ?? { publish: [], subscribe: [] } }, 'test');
+          await fx.registry.services.create({ name: p.principal.slice('svc:'.length), key, acl: p.acl ?? { publish: [], subscribe: [] } }, 'test');
         } else {
-          fx.registry.devices.create({ id: p.principal, key }, 'test');
-          if (p.blocked) fx.registry.devices.update(p.principal, { blocked: true }, 'test');
+          await fx.registry.devices.create({ id: p.principal, key }, 'test');
+          if (p.blocked) await fx.registry.devices.update(p.principal, { blocked: true }, 'test');
         }
       }
     });

@@ -152,6 +152,19 @@ describe('resolveUpConfig (configuration.md §`latchkey up`)', () => {
     expect(resolveUpConfig({ 'admin-token': good }, {}).adminToken).toBe(good);
   });
 
+  it('takes a PostgreSQL registry URL from --database-url or LATCHKEY_DATABASE_URL, and never echoes it', () => {
+    expect(resolveUpConfig({}, {}).databaseUrl).toBeNull();
+    const url = 'postgres://latchkey:pg-s3cret@db.internal:5432/latchkey';
+    expect(resolveUpConfig({}, { LATCHKEY_DATABASE_URL: url }).databaseUrl).toBe(url);
+    expect(resolveUpConfig({ 'database-url': url }, { LATCHKEY_DATABASE_URL: 'postgres://other/lk' }).databaseUrl).toBe(url);
+    for (const bad of ['mysql://u:pg-s3cret@db/lk', 'postgres://u:pg-s3cret@/lk', 'pg-s3cret']) {
+      const e = problemOf(() => resolveUpConfig({}, { LATCHKEY_DATABASE_URL: bad }));
+      expect(e.code).toBe('invalid_config');
+      expect(e.message).toContain('LATCHKEY_DATABASE_URL (--database-url) must be a postgres://');
+      expect(e.message).not.toContain('pg-s3cret');
+    }
+  });
+
   it('knows loopback hosts', () => {
     expect(['127.0.0.1', '127.1.2.3', '::1', 'localhost'].every(isLoopbackHost)).toBe(true);
     expect(['0.0.0.0', '::', '192.168.1.10', 'example.com'].some(isLoopbackHost)).toBe(false);

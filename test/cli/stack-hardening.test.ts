@@ -56,11 +56,11 @@ describe('latchkey up: retention settings', () => {
   it('--audit-retention and --audit-max-refusals reach the background pruning', async () => {
     const s = await up({ 'audit-retention': '2h', 'audit-max-refusals': '1000' });
     const refuse = (principal: string) => s.registry.recordAuthFailure({ principal, clientId: principal, reason: 'unknown_principal', remoteAddress: '10.0.0.1', at: clock() });
-    for (let i = 0; i < 1_200; i++) refuse('ghost-1');
-    expect(await s.retention.runOnce()).toEqual({ audit: 0, refusals: 200, enrollmentTokens: 0 });
+    for (let i = 0; i < 1_200; i++) await refuse('ghost-1');
+    expect(await s.retention.runOnce()).toEqual({ audit: 0, refusals: 200, enrollmentTokens: 0, changes: 0 });
     clock.now += 2 * 3_600_000 + 1;
-    refuse('ghost-2');
-    expect(await s.retention.runOnce()).toEqual({ audit: 1_000, refusals: 0, enrollmentTokens: 0 });
-    expect(s.registry.audit.list({ limit: 10 }).map((e) => e.target)).toEqual(['ghost-2']);
+    await refuse('ghost-2');
+    expect(await s.retention.runOnce()).toEqual({ audit: 1_000, refusals: 0, enrollmentTokens: 0, changes: 0 });
+    expect((await s.registry.audit.list({ limit: 10 })).map((e) => e.target)).toEqual(['ghost-2']);
   });
 });

@@ -36,12 +36,12 @@ describe('the html tag', () => {
 describe('escaping of every rendered field', () => {
   it('metadata, config, state, refusals, audit details and a device reply render as text', async () => {
     c = await startConsoleApp();
-    register(c, 'esc-1', { [HOSTILE]: HOSTILE, nested: { x: HOSTILE } });
-    c.registry.configState.setConfig('esc-1', { note: HOSTILE }, undefined, 'admin');
-    c.registry.saveState('esc-1', JSON.stringify({ note: HOSTILE }), c.clock());
-    c.registry.recordAuthFailure({ principal: 'esc-1', clientId: 'esc-1', reason: HOSTILE, remoteAddress: HOSTILE, at: c.clock() });
-    c.registry.recordAuthFailure({ principal: null, clientId: HOSTILE, reason: 'client_id_invalid', remoteAddress: null, at: c.clock() });
-    c.registry.enrollment.create({ tokenId: 'tok123456789', secretHash: new Uint8Array(32), uses: 1, expiresAt: c.clock() + 1000, idPattern: 'a[<]b', metadata: {} }, 'admin');
+    await register(c, 'esc-1', { [HOSTILE]: HOSTILE, nested: { x: HOSTILE } });
+    await c.registry.configState.setConfig('esc-1', { note: HOSTILE }, undefined, 'admin');
+    await c.registry.saveState('esc-1', JSON.stringify({ note: HOSTILE }), c.clock());
+    await c.registry.recordAuthFailure({ principal: 'esc-1', clientId: 'esc-1', reason: HOSTILE, remoteAddress: HOSTILE, at: c.clock() });
+    await c.registry.recordAuthFailure({ principal: null, clientId: HOSTILE, reason: 'client_id_invalid', remoteAddress: null, at: c.clock() });
+    await c.registry.enrollment.create({ tokenId: 'tok123456789', secretHash: new Uint8Array(32), uses: 1, expiresAt: c.clock() + 1000, idPattern: 'a[<]b', metadata: {} }, 'admin');
     const { cookie } = await c.signIn();
     for (const url of ['/console/devices', '/console/devices/esc-1', '/console/audit', '/console/audit?deviceId=esc-1', '/console/health', '/console/enrollment-tokens']) {
       const res = await c.get(url, cookie);
@@ -195,7 +195,7 @@ describe('sign-in and sessions', () => {
   it('never logs the admin token, a session id or a CSRF token', async () => {
     const lines: string[] = [];
     c = await startConsoleApp({ log: capturingLogger(lines, 'trace') });
-    register(c, 'log-1');
+    await register(c, 'log-1');
     const { cookie, csrf } = await c.signIn();
     await c.post('/console/devices/log-1/block', { _csrf: csrf }, cookie);
     await c.post('/console/login', { token: `${ADMIN_TOKEN}-wrong` });
@@ -209,7 +209,7 @@ describe('sign-in and sessions', () => {
 describe('CSRF and the same-origin check', () => {
   it('refuses a change without the token, with a wrong one, cross-site or from another origin; nothing changes', async () => {
     c = await startConsoleApp();
-    register(c, 'csrf-1');
+    await register(c, 'csrf-1');
     const { cookie, csrf } = await c.signIn();
     const attempts: Array<[Record<string, string>, Record<string, string>, string]> = [
       [{}, {}, 'csrf_token_invalid'],
@@ -223,7 +223,7 @@ describe('CSRF and the same-origin check', () => {
       expect(res.statusCode, JSON.stringify([fields, headers])).toBe(403);
       expect(res.headers['content-type']).toMatch(/^text\/html/);
       expect(res.body).toContain(`HTTP 403 (<code>${code}</code>)`);
-      expect(c.registry.devices.get('csrf-1').blocked).toBe(false);
+      expect((await c.registry.devices.get('csrf-1')).blocked).toBe(false);
     }
     expect((await c.post('/console/login', { token: ADMIN_TOKEN }, undefined, { 'sec-fetch-site': 'cross-site' })).statusCode).toBe(403);
     // a client that sends neither header (curl) still needs the cookie and the token
@@ -234,18 +234,18 @@ describe('CSRF and the same-origin check', () => {
       payload: `_csrf=${csrf}`,
     });
     expect(ok.statusCode).toBe(303);
-    expect(c.registry.devices.get('csrf-1').blocked).toBe(true);
+    expect((await c.registry.devices.get('csrf-1')).blocked).toBe(true);
   });
 
   it('the health page counts a summary of repeated refusals with its count, in the minute its window began', async () => {
     c = await startConsoleApp();
-    register(c, 'flood-1');
+    await register(c, 'flood-1');
     const { cookie } = await c.signIn();
     const began = c.clock();
-    c.brokerRegistry.recordAuthFailure({ principal: 'flood-1', clientId: 'flood-1', reason: 'token_expired', remoteAddress: '10.0.0.9', at: began });
+    await c.brokerRegistry.recordAuthFailure({ principal: 'flood-1', clientId: 'flood-1', reason: 'token_expired', remoteAddress: '10.0.0.9', at: began });
     c.clock.advance(61_000); // the window ends: the broker writes the summary of the repeats it only counted
     const repeated = { count: 40, reasons: { token_expired: 30, signature_invalid: 10 }, since: began };
-    c.brokerRegistry.recordAuthFailure({ principal: 'flood-1', clientId: 'flood-1', reason: 'signature_invalid', remoteAddress: '10.0.0.9', at: began + 50_000, repeated });
+    await c.brokerRegistry.recordAuthFailure({ principal: 'flood-1', clientId: 'flood-1', reason: 'signature_invalid', remoteAddress: '10.0.0.9', at: began + 50_000, repeated });
     const page = (await c.get('/console/health', cookie)).body;
     expect(page).toContain('41 refused connects in the last hour; most often: token expired (31).');
     const minute = new Date(Math.floor(began / 60_000) * 60_000).toISOString().slice(0, 16).replace('T', ' ');
@@ -257,7 +257,7 @@ describe('CSRF and the same-origin check', () => {
 
   it('changes go through the HTTP API: the audit shows them, and refusals come back in words', async () => {
     c = await startConsoleApp();
-    register(c, 'api-1');
+    await register(c, 'api-1');
     const { cookie, csrf } = await c.signIn();
     const bad = await c.post('/console/devices/api-1/credentials', { _csrf: csrf, publicKey: '-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----' }, cookie);
     expect(bad.statusCode).toBe(400);
@@ -270,8 +270,8 @@ describe('CSRF and the same-origin check', () => {
     expect(notJson.body).toContain('The config is not valid JSON');
     const saved = await c.post('/console/devices/api-1/config', { _csrf: csrf, config: '{"a":1}', ifVersion: '0' }, cookie);
     expect(saved.statusCode).toBe(303);
-    expect(c.registry.configState.getConfig('api-1')).toMatchObject({ version: 1, config: { a: 1 } });
-    expect(c.registry.audit.list({ limit: 5, target: 'api-1' }).map((e) => [e.actor, e.action])).toContainEqual(['admin', 'config.set']);
+    expect(await c.registry.configState.getConfig('api-1')).toMatchObject({ version: 1, config: { a: 1 } });
+    expect((await c.registry.audit.list({ limit: 5, target: 'api-1' })).map((e) => [e.actor, e.action])).toContainEqual(['admin', 'config.set']);
     const offline = await c.post('/console/devices/api-1/commands', { _csrf: csrf, name: 'unlock', params: '', timeoutMs: '500' }, cookie, { 'x-console-fragment': 'command-result' });
     expect(offline.body).toContain('api-1 is offline: it has no live MQTT session, so the command was not sent.');
   });
@@ -280,7 +280,7 @@ describe('CSRF and the same-origin check', () => {
 describe('the console event stream', () => {
   it('needs a session, starts with hello and the snapshot, adds refusal words, and ends on app.close()', async () => {
     c = await startConsoleApp();
-    register(c, 'sse-1');
+    await register(c, 'sse-1');
     const { cookie } = await c.signIn();
     const url = await c.listen();
     const anonymous = await openSse(`${url}/console/events`);
@@ -291,11 +291,11 @@ describe('the console event stream', () => {
     expect(sse.headers['content-security-policy']).toBe(CONTENT_SECURITY_POLICY);
     expect((await sse.next()).event).toBe('hello');
     expect((await sse.next()).json).toMatchObject({ deviceId: 'sse-1', connected: false, blocked: false });
-    c.brokerRegistry.recordAuthFailure({ principal: 'sse-1', clientId: 'sse-1', reason: 'token_expired', remoteAddress: null, at: c.clock() });
+    await c.brokerRegistry.recordAuthFailure({ principal: 'sse-1', clientId: 'sse-1', reason: 'token_expired', remoteAddress: null, at: c.clock() });
     expect((await sse.next('refusal')).json).toMatchObject({ deviceId: 'sse-1', reason: 'token_expired', count: 1, text: 'token expired' });
-    c.brokerRegistry.recordLastErrors([['sse-1', 'token_expired', c.clock()]]); // the same flush: each device's last refusal
+    await c.brokerRegistry.recordLastErrors([['sse-1', 'token_expired', c.clock()]]); // the same flush: each device's last refusal
     expect((await sse.next('status')).json).toMatchObject({ deviceId: 'sse-1', lastError: { code: 'token_expired', text: 'token expired' } });
-    c.brokerRegistry.recordSessionEvents!([{ deviceId: 'sse-1', type: 'connected', at: c.clock() }]);
+    await c.brokerRegistry.recordSessionEvents!([{ deviceId: 'sse-1', type: 'connected', at: c.clock() }]);
     expect((await sse.next('status')).json).toMatchObject({ deviceId: 'sse-1', connected: true });
     const closing = c.app.close();
     await sse.ended;

@@ -73,7 +73,7 @@ beforeAll(async () => {
   const imported = await admin('POST', '/v1/import/gcp', Object.values(devices).map((d) => gcloudJson(d)));
   expect(imported).toEqual({ status: 200, body: { imported: 3, unchanged: 0, refused: [], dryRun: false } });
   // a native service account: sees Cloud IoT Core devices' events and state as native telemetry and state
-  const svc = stack.service('dashboard', { publish: [], subscribe: ['devices/+/telemetry/#', 'devices/+/state'] });
+  const svc = await stack.service('dashboard', { publish: [], subscribe: ['devices/+/telemetry/#', 'devices/+/state'] });
   const { token } = await mintConnectToken({ subject: 'svc:dashboard', privateKey: svc.privateKey, audience: 'latchkey' });
   service = await mqtt.connectAsync(stack.brokerUrl, { clientId: 'svc:dashboard', username: 'u', password: token, reconnectPeriod: 0 });
   service.on('message', (topic, payload) => serviceInbox.push({ topic, payload }));
@@ -107,8 +107,8 @@ describe.each<[FirmwareStack, boolean]>([
       let from = dev.messages.length;
       expect(await dev.subscribe(topics.config, 1)).toBe(1);
       expect((await dev.nextMessage(topics.config, 15_000, from)).payload).toEqual(d.config);
-      await waitFor(() => stack.registry.devices.get(d.id).config.deviceAckTime != null, 10_000);
-      const device = stack.registry.devices.get(d.id);
+      await waitFor(async () => (await stack.registry.devices.get(d.id)).config.deviceAckTime != null, 10_000);
+      const device = await stack.registry.devices.get(d.id);
       expect(device.config.version).toBe(4);
       expect(device.gcp).toEqual({ project: PROJECT, location: LOCATION, registry: REGISTRY, numId: d.numId });
       // and again on re-subscribe
@@ -132,7 +132,7 @@ describe.each<[FirmwareStack, boolean]>([
           [`devices/${d.id}/state`, `{"fw":"1.2.${by}"}`],
         ]),
       );
-      await waitFor(() => JSON.stringify(stack.registry.configState.getState(d.id)?.state) === `{"fw":"1.2.${by}"}`, 5_000);
+      await waitFor(async () => JSON.stringify((await stack.registry.configState.getState(d.id))?.state) === `{"fw":"1.2.${by}"}`, 5_000);
 
       // a command from the HTTP API, answered once the device has PUBACKed it
       expect(await dev.subscribe(topics.commands, 1)).toBe(1);
@@ -168,8 +168,8 @@ describe('refusals, each with its reason in the audit log', () => {
     const from = `127.0.0.${address++}`;
     const rc = await connackFor(stack.port, { clientId, username: 'unused', password }, from);
     let reason: string | undefined;
-    await waitFor(() => {
-      const entry = stack.registry.audit.list({ limit: 200 }).find((e) => e.action === 'auth.failure' && e.detail.remoteAddress === from && e.detail.clientId === clientId);
+    await waitFor(async () => {
+      const entry = (await stack.registry.audit.list({ limit: 200 })).find((e) => e.action === 'auth.failure' && e.detail.remoteAddress === from && e.detail.clientId === clientId);
       reason = entry?.detail.reason as string | undefined;
       return reason !== undefined;
     }, 5_000).catch(() => undefined);
@@ -187,7 +187,7 @@ describe('refusals, each with its reason in the audit log', () => {
   });
 
   it('a native device (no Cloud IoT Core binding) cannot use a path client id', async () => {
-    const native = stack.device('native-1');
+    const native = await stack.device('native-1');
     const token = jwt.sign({ iat: now(), exp: now() + 600, aud: PROJECT }, native.privateKey, { algorithm: 'ES256' });
     expect(await refusal(clientIdOf({ id: 'native-1' }), token)).toEqual([4, 'binding_mismatch']);
   });
@@ -251,6 +251,6 @@ describe('refusals, each with its reason in the audit log', () => {
     const r = await admin('POST', '/v1/import/gcp', [gcloudJson(ok), gcloudJson(weak)]);
     expect(r.status).toBe(400);
     expect(r.body).toMatchObject({ code: 'import_rejected', refused: [{ id: 'meter-weak', code: 'key_too_small' }] });
-    expect(stack.registry.devices.exists('meter-ok')).toBe(false);
+    expect(await stack.registry.devices.exists('meter-ok')).toBe(false);
   });
 });

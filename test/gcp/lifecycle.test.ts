@@ -65,21 +65,21 @@ describe('a Cloud IoT Core session', () => {
     await c.subscribeAsync('/devices/thermo-1/config', { qos: 1 });
     await waitFor(() => got.length === 1);
     expect(got[0]?.toString()).toBe('v7');
-    await waitFor(() => stack.registry.devices.get('thermo-1').config.deviceAckTime === now);
+    await waitFor(async () => (await stack.registry.devices.get('thermo-1')).config.deviceAckTime === now);
     now += 5_000;
     const put = await admin('PUT', '/v1/devices/thermo-1/config', { config: { setpoint: 21 } });
     expect(put.body.version).toBe(8);
     await waitFor(() => got.length === 2);
     expect(got[1]?.toString()).toBe('{"setpoint":21}');
-    await waitFor(() => stack.registry.devices.get('thermo-1').config.deviceAckTime === now);
-    expect(stack.registry.devices.get('thermo-1').config.version).toBe(8);
+    await waitFor(async () => (await stack.registry.devices.get('thermo-1')).config.deviceAckTime === now);
+    expect((await stack.registry.devices.get('thermo-1')).config.version).toBe(8);
     // binaryData: the bytes as they are
     const bytes = Buffer.from([0, 0xff, 0x10, 0x80]);
     expect((await admin('PUT', '/v1/devices/thermo-1/config', { binaryData: bytes.toString('base64url'), ifVersion: 8 })).body.version).toBe(9);
     await waitFor(() => got.length === 3);
     expect(got[2]).toEqual(bytes);
-    expect(stack.registry.gcp.config('thermo-1')).toEqual({ version: 9, data: bytes });
-    stack.device('native-cfg');
+    expect(await stack.registry.gcp.config('thermo-1')).toEqual({ version: 9, data: bytes });
+    await stack.device('native-cfg');
     expect((await admin('PUT', '/v1/devices/native-cfg/config', { binaryData: 'AAEC' })).body.code).toBe('validation_failed');
     expect((await admin('PUT', '/v1/devices/thermo-1/config', { binaryData: 'AAEC', config: {} })).body.code).toBe('validation_failed');
     await c.endAsync();
@@ -114,7 +114,7 @@ describe('RSA keys through the API', () => {
   it('are refused for a new device and for a native device, accepted for a device with a Cloud IoT Core binding', async () => {
     const another = generateKeyPairSync('rsa', { modulusLength: 2048 });
     expect((await admin('POST', '/v1/devices', { id: 'native-rsa', publicKey: spki(another) })).body.code).toBe('unsupported_key_type');
-    stack.device('native-1');
+    await stack.device('native-1');
     expect((await admin('POST', '/v1/devices/native-1/credentials', { publicKey: spki(another) })).body.code).toBe('unsupported_key_type');
     const added = await admin('POST', '/v1/devices/thermo-1/credentials', { publicKey: spki(another) });
     expect(added.status).toBe(201);

@@ -26,7 +26,7 @@ async function setup(withBroker = false): Promise<{ fx: HttpFixture; events: Fle
   for (const id of ['ev-1', 'ev-2', 'ev-3']) {
     const key = deviceKey();
     keys.set(id, key.privateKey);
-    fx.registry.devices.create({ id, key: parsePublicKey(key.pem) }, 'test');
+    await fx.registry.devices.create({ id, key: parsePublicKey(key.pem) }, 'test');
   }
   return { fx, events, observed, keys };
 }
@@ -37,7 +37,7 @@ describe('fleet events from what the registry records', () => {
     const seen: FleetEvent[] = [];
     events.subscribe((e) => seen.push(e));
     const at = fx.clock();
-    observed.brokerRegistry.recordSessionEvents!([
+    await observed.brokerRegistry.recordSessionEvents!([
       { deviceId: 'ev-1', type: 'connected', at },
       { deviceId: 'ev-2', type: 'connected', at },
       { deviceId: 'ev-2', type: 'connected', at },
@@ -49,22 +49,24 @@ describe('fleet events from what the registry records', () => {
     ]);
     expect(seen.at(-1)).toEqual({ type: 'fleet', connected: 2, at });
     seen.length = 0;
-    observed.brokerRegistry.recordAuthFailure({ principal: 'ev-3', clientId: 'ev-3', reason: 'token_expired', remoteAddress: '127.0.0.1', at });
+    await observed.brokerRegistry.recordAuthFailure({ principal: 'ev-3', clientId: 'ev-3', reason: 'token_expired', remoteAddress: '127.0.0.1', at });
     expect(seen).toEqual([{ type: 'refusal', principal: 'ev-3', deviceId: 'ev-3', reason: 'token_expired', remoteAddress: '127.0.0.1', at, count: 1 }]);
-    expect(fx.registry.devices.get('ev-3').status.lastError).toEqual({ code: 'token_expired', at }); // stored as before
+    expect((await fx.registry.devices.get('ev-3')).status.lastError).toEqual({ code: 'token_expired', at }); // stored as before
     seen.length = 0;
     // a summary of repeats (issue 16) carries its count and reasons; no device when it spans several
     const repeated = { count: 7, reasons: { token_expired: 5, signature_invalid: 2 }, since: at - 60_000 };
-    observed.brokerRegistry.recordAuthFailure({ principal: null, clientId: '', reason: 'signature_invalid', remoteAddress: '10.0.0.9', at, repeated });
+    await observed.brokerRegistry.recordAuthFailure({ principal: null, clientId: '', reason: 'signature_invalid', remoteAddress: '10.0.0.9', at, repeated });
     expect(seen).toEqual([{ type: 'refusal', principal: null, deviceId: null, reason: 'signature_invalid', remoteAddress: '10.0.0.9', at, ...repeated }]);
     seen.length = 0;
     // each flush's last refusals: the devices' statuses, with the refusal (unknown ids left out)
-    observed.brokerRegistry.recordLastErrors([['ev-2', 'signature_invalid', at], ['nobody-1', 'unknown_principal', at]]);
+    await observed.brokerRegistry.recordLastErrors([['ev-2', 'signature_invalid', at], ['nobody-1', 'unknown_principal', at]]);
     expect(seen).toEqual([expect.objectContaining({ type: 'status', deviceId: 'ev-2', connected: true, lastError: { code: 'signature_invalid', at } })]);
     seen.length = 0;
-    fx.registry.devices.createMany([{ id: 'ev-4', key: parsePublicKey(deviceKey().pem) }, { id: 'ev-5', key: parsePublicKey(deviceKey().pem) }], 'admin');
+    await fx.registry.devices.createMany([{ id: 'ev-4', key: parsePublicKey(deviceKey().pem) }, { id: 'ev-5', key: parsePublicKey(deviceKey().pem) }], 'admin');
     expect(seen).toEqual([]); // registrations are not streamed (a batch would flood every reader)
-    fx.registry.devices.update('ev-1', { blocked: true }, 'admin');
+    await fx.registry.devices.update('ev-1', { blocked: true }, 'admin');
+    // the change at once; the stored status (read after it) follows
+    await expect.poll(() => seen.length).toBe(3);
     expect(seen.map((e) => e.type)).toEqual(['change', 'status', 'fleet']);
     expect(seen[1]).toMatchObject({ deviceId: 'ev-1', blocked: true });
   });
@@ -112,7 +114,7 @@ describe('status flips as they happen (the broker tees its session events)', () 
     const first = await connect();
     expect(await next((e) => e.type === 'status')).toMatchObject({ deviceId: 'ev-1', connected: true, lastConnectedAt: fx.clock(), lastSeenAt: fx.clock() });
     expect(await next((e) => e.type === 'fleet')).toMatchObject({ connected: 1 });
-    expect(fx.registry.devices.get('ev-1').status.connected).toBe(false); // not written yet
+    expect((await fx.registry.devices.get('ev-1')).status.connected).toBe(false); // not written yet
     // a takeover: the same client id again; the old session's end does not make it offline
     const second = await connect();
     await expect.poll(() => first.connected, { timeout: 5_000 }).toBe(false);
@@ -147,7 +149,7 @@ describe('GET /v1/events', () => {
   it('streams hello and a snapshot first, then live events of the chosen devices only', async () => {
     const { fx, observed } = await setup();
     const at = fx.clock();
-    observed.brokerRegistry.recordSessionEvents!([{ deviceId: 'ev-2', type: 'connected', at }]);
+    await observed.brokerRegistry.recordSessionEvents!([{ deviceId: 'ev-2', type: 'connected', at }]);
     const sse = await openSse(`${fx.url}/v1/events?deviceId=ev-1&deviceId=ev-2`, ADMIN);
     closers.push(async () => sse.close());
     expect(sse.status).toBe(200);
@@ -160,11 +162,11 @@ describe('GET /v1/events', () => {
       ['ev-1', false],
       ['ev-2', true],
     ]);
-    observed.brokerRegistry.recordAuthFailure({ principal: 'ev-3', clientId: 'ev-3', reason: 'signature_invalid', remoteAddress: null, at });
-    observed.brokerRegistry.recordAuthFailure({ principal: 'ev-1', clientId: 'ev-1', reason: 'token_expired', remoteAddress: null, at });
+    await observed.brokerRegistry.recordAuthFailure({ principal: 'ev-3', clientId: 'ev-3', reason: 'signature_invalid', remoteAddress: null, at });
+    await observed.brokerRegistry.recordAuthFailure({ principal: 'ev-1', clientId: 'ev-1', reason: 'token_expired', remoteAddress: null, at });
     const refusal = await sse.next('refusal');
     expect(refusal.json).toMatchObject({ deviceId: 'ev-1', reason: 'token_expired' }); // ev-3's was filtered out
-    observed.brokerRegistry.recordSessionEvents!([{ deviceId: 'ev-1', type: 'connected', at }]);
+    await observed.brokerRegistry.recordSessionEvents!([{ deviceId: 'ev-1', type: 'connected', at }]);
     expect((await sse.next('status')).json).toMatchObject({ deviceId: 'ev-1', connected: true });
     expect((await sse.next('fleet')).json).toMatchObject({ connected: 2 });
   });

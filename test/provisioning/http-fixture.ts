@@ -1,15 +1,13 @@
 /**
- * A real provisioning API on 127.0.0.1 port 0 over a real SQLite file in a temp dir, with an
- * injected clock; `fetch` against it; and a full snapshot of the database to prove that
- * refused requests changed nothing. With `broker`, the real broker runs on the same registry and
- * clock (port 0) and its messaging port is the API's, as `latchkey up` wires them.
+ * A real provisioning API on 127.0.0.1 port 0 over a real registry, with an injected clock;
+ * `fetch` against it; and a full snapshot of the database to prove that refused requests changed
+ * nothing. The registry is a SQLite file in a temp dir, or with `backend: 'postgres'` this test
+ * file's PostgreSQL schema (test/registry/registry-fixture.ts). With `broker`, the real broker runs
+ * on the same registry and clock (port 0) and its messaging port is the API's, as `latchkey up`
+ * wires them.
  */
 import { createSign, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import Database from 'better-sqlite3';
 import { expect } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -17,8 +15,8 @@ import { Registry as MetricsRegistry } from 'prom-client';
 import { buildApp, type AppDeps, type HttpConfig } from '../../provisioning/src/index.ts';
 import { createBroker, type Broker, type BrokerConfigInput } from '../../broker/src/index.ts';
 import { memoryPersistence } from '../../broker/src/aedes-internals.ts';
-import { openRegistry, type Registry } from '../../provisioning/src/registry/index.ts';
-import { testClock, type TestClock } from '../registry/registry-fixture.ts';
+import type { Registry } from '../../provisioning/src/registry/index.ts';
+import { registryFixture, type BackendName, type TestClock } from '../registry/registry-fixture.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -36,11 +34,11 @@ export interface HttpFixture {
   registry: Registry;
   clock: TestClock;
   metrics: MetricsRegistry;
-  file: string;
+  backend: BackendName;
   /** JSON request (body serialized unless it is a string); admin token unless `headers` says otherwise */
   api(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse>;
   /** every row of every table, for before/after comparisons */
-  snapshot(): Record<string, unknown[]>;
+  snapshot(): Promise<Record<string, unknown[]>>;
   /** Runs a request that must be refused with this status and code, and proves the database did not change; returns the body. */
   refused(req: () => Promise<ApiResponse>, status: number, code: string): Promise<any>;
   /** With `broker`: the broker, its `mqtt://` URL, and the retained payloads its persistence holds for a topic */
@@ -53,14 +51,14 @@ export interface HttpFixture {
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 export async function startApi(
-  extra: Omit<Partial<AppDeps>, 'config'> & { config?: Partial<HttpConfig>; log?: Logger; broker?: BrokerConfigInput } = {},
+  extra: Omit<Partial<AppDeps>, 'config'> & { config?: Partial<HttpConfig>; log?: Logger; broker?: BrokerConfigInput; backend?: BackendName } = {},
 ): Promise<HttpFixture> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-http-'));
-  const file = path.join(dir, 'latchkey.db');
-  const clock = testClock();
-  const registry = openRegistry(file, { clock });
+  const { backend: backendOption, ...withoutBackend } = extra;
+  const backend = backendOption ?? 'sqlite';
+  const db = await registryFixture(backend);
+  const { clock, registry } = db;
   const metrics = new MetricsRegistry();
-  const { config: extraConfig, broker: brokerConfig, ...rest } = extra;
+  const { config: extraConfig, broker: brokerConfig, ...rest } = withoutBackend;
   const persistence = memoryPersistence();
   const broker: Broker | null =
     brokerConfig === undefined ? null : createBroker({ config: { host: '127.0.0.1', mqttPort: 0, ...brokerConfig }, registry, clock, log: quiet, metrics, persistence });
@@ -71,14 +69,13 @@ export async function startApi(
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no address');
   const url = `http://127.0.0.1:${address.port}`;
-  const reader = new Database(file, { readonly: true });
   const fx: HttpFixture = {
     url,
     app,
     registry,
     clock,
     metrics,
-    file,
+    backend,
     async api(method, route, body, headers = ADMIN) {
       const init: RequestInit = { method, headers: { ...headers } };
       if (body !== undefined) {
@@ -92,16 +89,25 @@ export async function startApi(
       if (contentType?.includes('json') && text.length > 0) parsed = JSON.parse(text);
       return { status: res.status, contentType, body: parsed, headers: res.headers };
     },
-    snapshot() {
-      const tables = reader.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as string[];
+    async snapshot() {
+      const tables = (
+        await db.rows(
+          backend === 'sqlite'
+            ? "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            : 'SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name',
+        )
+      ).map((r) => r.name as string);
       const out: Record<string, unknown[]> = {};
-      for (const t of tables) out[t] = reader.prepare(`SELECT * FROM "${t}" ORDER BY rowid`).all();
+      // every column, in a stable order (SQLite's rowid; PostgreSQL's rows as text, ordered)
+      for (const t of tables) {
+        out[t] = backend === 'sqlite' ? await db.rows(`SELECT * FROM "${t}" ORDER BY rowid`) : (await db.rows(`SELECT t::text AS row FROM "${t}" t ORDER BY 1`)).map((r) => r.row);
+      }
       return out;
     },
     async refused(req, status, code) {
-      const before = fx.snapshot();
+      const before = await fx.snapshot();
       const body = problem(await req(), status, code);
-      expect(fx.snapshot()).toEqual(before);
+      expect(await fx.snapshot()).toEqual(before);
       return body;
     },
     broker,
@@ -114,9 +120,7 @@ export async function startApi(
     async close() {
       await app.close();
       await broker?.close();
-      reader.close();
-      registry.close();
-      rmSync(dir, { recursive: true, force: true });
+      await db.cleanup();
     },
   };
   return fx;

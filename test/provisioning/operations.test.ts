@@ -28,7 +28,7 @@ describe('operations', () => {
 
   it('/readyz answers 503 not_ready when the database is gone', async () => {
     const local = await startApi();
-    local.registry.close();
+    await local.registry.close();
     problem(await local.api('GET', '/readyz', undefined, {}), 503, 'not_ready');
     // and a request needing the database is a 500 internal_error without detail
     const res = problem(await local.api('GET', '/v1/devices'), 500, 'internal_error');
@@ -75,7 +75,7 @@ describe('operations', () => {
       await local.api('POST', '/v1/devices', { id: 'aud-1', publicKey: deviceKey().pem });
       await local.api('POST', '/v1/devices', { id: 'aud-2', publicKey: deviceKey().pem });
       await local.api('PATCH', '/v1/devices/aud-1', { blocked: true });
-      local.registry.recordAuthFailure({ principal: 'aud-1', clientId: 'aud-1', reason: 'signature_invalid', remoteAddress: '127.0.0.1', at: local.clock() });
+      await local.registry.recordAuthFailure({ principal: 'aud-1', clientId: 'aud-1', reason: 'signature_invalid', remoteAddress: '127.0.0.1', at: local.clock() });
       const all = (await local.api('GET', '/v1/audit')).body;
       expect(all.entries.map((e: { action: string }) => e.action)).toEqual(['auth.failure', 'device.update', 'device.create', 'device.create']);
       expect(all.entries[0]).toMatchObject({ actor: 'broker', target: 'aud-1', detail: { reason: 'signature_invalid' } });

@@ -3,20 +3,21 @@
  * from inside that transaction (while reading the last item's key), tells the parent so on
  * stdout and blocks until it is SIGKILLed. Keys are synthetic: the registry stores what it is
  * given, and this test is about the transaction, not about parsing.
+ * Usage: crash-child.ts <SQLite file | PostgreSQL URL> [schema]
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { openRegistry, type CredentialKey, type NewDevice } from '../../provisioning/src/registry/index.ts';
 
-const file = process.argv[2];
-if (file === undefined) throw new TypeError('usage: crash-child.ts <db file>');
+const [location, schema] = process.argv.slice(2);
+if (location === undefined) throw new TypeError('usage: crash-child.ts <db file | postgres URL> [schema]');
 
 function key(i: number): CredentialKey {
   return { fingerprint: createHash('sha256').update(`crash-${i}`).digest('hex'), spkiDer: randomBytes(91), expiresAt: null };
 }
 
-const registry = openRegistry(file, { clock: Date.now });
-registry.devices.create({ id: 'committed-1', key: key(-1) }, 'admin');
+const registry = await openRegistry(location, { clock: Date.now, postgres: { schema: schema ?? null } });
+await registry.devices.create({ id: 'committed-1', key: key(-1) }, 'admin');
 
 const COUNT = 10_000;
 const batch: NewDevice[] = Array.from({ length: COUNT }, (_, i) => ({ id: `batch-${i}`, key: key(i), metadata: { i } }));
@@ -33,5 +34,5 @@ batch[COUNT - 1] = {
     expiresAt: null,
   },
 };
-registry.devices.createMany(batch, 'admin');
+await registry.devices.createMany(batch, 'admin');
 writeSync(1, 'batch-committed\n'); // never reached

@@ -2,21 +2,14 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { registryFixture, type RegistryFixture } from './registry-fixture.ts';
+import { BACKENDS, postgresTarget, registryFixture, type RegistryFixture } from './registry-fixture.ts';
 
 const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 
-let fx: RegistryFixture;
-beforeEach(() => {
-  fx = registryFixture();
-  fx.registry.close(); // the child owns the file until it dies
-});
-afterEach(() => fx.cleanup());
-
 /** Runs the child until it reports being inside the batch transaction, then SIGKILLs it. */
-function killMidBatch(file: string): Promise<{ signal: NodeJS.Signals | null; out: string }> {
+function killMidBatch(args: string[]): Promise<{ signal: NodeJS.Signals | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=@latchkey/source', '--import', 'tsx', CHILD, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--conditions=@latchkey/source', '--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -32,22 +25,33 @@ function killMidBatch(file: string): Promise<{ signal: NodeJS.Signals | null; ou
   });
 }
 
-describe('crash safety', () => {
-  it('a SIGKILL mid-batch leaves no partial device and a sound database', async () => {
-    const { signal, out } = await killMidBatch(fx.file);
+describe.each(BACKENDS)('crash safety on %s', (backend) => {
+  let fx: RegistryFixture;
+  beforeEach(async () => {
+    fx = await registryFixture(backend);
+    await fx.registry.close(); // the child owns the database until it dies
+  });
+  afterEach(() => fx.cleanup());
+
+  it('a SIGKILL mid-batch leaves no partial device and a sound database', { timeout: 60_000 }, async () => {
+    const { signal, out } = await killMidBatch(backend === 'sqlite' ? [fx.file] : [fx.location, postgresTarget().schema]);
     expect(signal).toBe('SIGKILL');
     expect(out).not.toContain('batch-committed');
 
-    const raw = new Database(fx.file);
-    expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
-    expect(raw.pragma('foreign_key_check')).toEqual([]);
-    expect(raw.prepare('SELECT id FROM devices').pluck().all()).toEqual(['committed-1']);
-    expect(raw.prepare("SELECT count(*) FROM credentials WHERE principal LIKE 'batch-%'").pluck().get()).toBe(0);
-    expect(raw.prepare("SELECT count(*) FROM audit_log WHERE action = 'device.batch_create'").pluck().get()).toBe(0);
-    raw.close();
+    if (backend === 'sqlite') {
+      const raw = new Database(fx.file);
+      expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
+      expect(raw.pragma('foreign_key_check')).toEqual([]);
+      raw.close();
+    }
+    // PostgreSQL rolls the transaction of a lost connection back (at once for a closed socket)
+    expect((await fx.rows('SELECT id FROM devices')).map((r) => r.id)).toEqual(['committed-1']);
+    expect(await fx.count("SELECT count(*) FROM credentials WHERE principal LIKE 'batch-%'")).toBe(0);
+    expect(await fx.count("SELECT count(*) FROM audit_log WHERE action = 'device.batch_create'")).toBe(0);
+    if (backend === 'postgres') expect(await fx.count('SELECT count(*) FROM registry_changes')).toBe(1); // committed-1's only
 
-    // the registry reopens on the recovered file and works
-    const registry = fx.reopen();
-    expect(registry.devices.list({ limit: 10 }).items.map((d) => d.id)).toEqual(['committed-1']);
+    // the registry reopens on the recovered database and works
+    const registry = await fx.reopen();
+    expect((await registry.devices.list({ limit: 10 })).items.map((d) => d.id)).toEqual(['committed-1']);
   });
 });

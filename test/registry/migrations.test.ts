@@ -1,62 +1,79 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MIGRATIONS, openRegistry } from '../../provisioning/src/registry/index.ts';
-import { newKey, registryFixture, type RegistryFixture } from './registry-fixture.ts';
+import { MIGRATIONS, openRegistry, POSTGRES_MIGRATIONS } from '../../provisioning/src/registry/index.ts';
+import { BACKENDS, newKey, postgresTarget, registryFixture, withPostgres, type RegistryFixture } from './registry-fixture.ts';
 
-let fx: RegistryFixture;
-beforeEach(() => {
-  fx = registryFixture();
-});
-afterEach(() => fx.cleanup());
+describe.each(BACKENDS)('migrations on %s', (backend) => {
+  let fx: RegistryFixture;
+  beforeEach(async () => {
+    fx = await registryFixture(backend);
+  });
+  afterEach(() => fx.cleanup());
 
-function inspect(file: string) {
-  const db = new Database(file, { readonly: true });
-  try {
-    return {
-      migrations: db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(),
-      userVersion: db.pragma('user_version', { simple: true }),
-      journal: db.pragma('journal_mode', { simple: true }),
-      tables: db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").pluck().all(),
-    };
-  } finally {
-    db.close();
-  }
-}
+  const applied = async () => (await fx.rows('SELECT version, name FROM schema_migrations ORDER BY version')).map((r) => [Number(r.version), r.name]);
 
-describe('migrations', () => {
-  it('are applied once and are idempotent on reopen, keeping data', () => {
-    fx.registry.devices.create({ id: 'keep-1', key: newKey().parsed }, 'admin');
-    const before = inspect(fx.file);
-    expect(before.migrations).toEqual(MIGRATIONS.map((m) => m.version));
-    expect(before.userVersion).toBe(MIGRATIONS.at(-1)!.version);
-    expect(before.journal).toBe('wal');
-    fx.reopen();
-    fx.reopen();
-    expect(inspect(fx.file)).toEqual(before);
-    expect(fx.registry.devices.get('keep-1').id).toBe('keep-1');
+  it('are applied once and are idempotent on reopen, keeping data', async () => {
+    await fx.registry.devices.create({ id: 'keep-1', key: newKey().parsed }, 'admin');
+    const list = backend === 'sqlite' ? MIGRATIONS : POSTGRES_MIGRATIONS;
+    expect(await applied()).toEqual(list.map((m) => [m.version, m.name]));
+    await fx.reopen();
+    await fx.reopen();
+    expect(await applied()).toEqual(list.map((m) => [m.version, m.name]));
+    expect((await fx.registry.devices.get('keep-1')).id).toBe('keep-1');
   });
 
-  it('refuses a database written by a newer schema', () => {
-    fx.registry.close();
-    const db = new Database(fx.file);
-    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, ?, 0)').run('future');
-    db.close();
-    expect(() => openRegistry(fx.file, { clock: fx.clock })).toThrow(TypeError);
-    fx.registry = openRegistry(':memory:', { clock: fx.clock }); // so cleanup has something to close
-  });
-
-  it('enforces foreign keys: deleting a device cascades to credentials, status, config and state', () => {
-    fx.registry.devices.create({ id: 'casc-1', key: newKey().parsed }, 'admin');
-    fx.registry.recordConnected('casc-1', fx.clock());
-    fx.registry.configState.setConfig('casc-1', { a: 1 }, undefined, 'admin');
-    fx.registry.saveState('casc-1', '{"on":true}', fx.clock());
-    fx.registry.devices.delete('casc-1', 'admin');
-    fx.registry.close();
-    const db = new Database(fx.file, { readonly: true });
-    for (const table of ['credentials', 'device_status', 'device_config', 'device_state']) {
-      expect(db.prepare(`SELECT count(*) FROM ${table}`).pluck().get()).toBe(0);
+  it('refuses a database written by a newer schema', async () => {
+    await fx.exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)");
+    try {
+      await expect(openRegistry(fx.location, fx.options())).rejects.toThrow(TypeError);
+    } finally {
+      await fx.exec('DELETE FROM schema_migrations WHERE version = 999');
     }
-    db.close();
-    fx.reopen();
+  });
+
+  it('enforces foreign keys: deleting a device cascades to credentials, status, config and state', async () => {
+    await fx.registry.devices.create({ id: 'casc-1', key: newKey().parsed }, 'admin');
+    await fx.registry.recordConnected('casc-1', fx.clock());
+    await fx.registry.configState.setConfig('casc-1', { a: 1 }, undefined, 'admin');
+    await fx.registry.saveState('casc-1', '{"on":true}', fx.clock());
+    await fx.registry.devices.delete('casc-1', 'admin');
+    for (const table of ['credentials', 'device_status', 'device_config', 'device_state']) {
+      expect(await fx.count(`SELECT count(*) FROM ${table}`)).toBe(0);
+    }
+  });
+});
+
+describe('migrations on SQLite', () => {
+  let fx: RegistryFixture;
+  beforeEach(async () => {
+    fx = await registryFixture('sqlite');
+  });
+  afterEach(() => fx.cleanup());
+
+  it('keep the file in WAL mode with user_version at the newest migration', async () => {
+    await fx.registry.close();
+    const db = new Database(fx.file, { readonly: true });
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.at(-1)!.version);
+    } finally {
+      db.close();
+    }
+    await fx.reopen();
+  });
+});
+
+describe.runIf(BACKENDS.includes('postgres'))('migrations on PostgreSQL', () => {
+  it('run once when several processes open the same database at once (advisory lock)', async () => {
+    const { url } = postgresTarget();
+    const schema = `t_race_${Date.now().toString(36)}`;
+    const opened = await Promise.all(Array.from({ length: 4 }, () => openRegistry(url, { clock: Date.now, postgres: { schema } })));
+    try {
+      const rows = await withPostgres(async (c) => (await c.query(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`)).rows);
+      expect(rows.map((r) => r.version)).toEqual(POSTGRES_MIGRATIONS.map((m) => m.version));
+    } finally {
+      await Promise.all(opened.map((r) => r.close()));
+      await withPostgres((c) => c.query(`DROP SCHEMA ${schema} CASCADE`));
+    }
   });
 });

@@ -10,8 +10,8 @@ const replies = new Map<string, unknown[]>();
 
 beforeEach(async () => {
   stack = await startStack();
-  const d = stack.device('lock-1');
-  const b = stack.service('backend', {
+  const d = await stack.device('lock-1');
+  const b = await stack.service('backend', {
     publish: ['devices/+/commands/#', 'devices/+/config'],
     subscribe: ['devices/+/replies/+', 'devices/+/state'],
   });

@@ -35,8 +35,8 @@ async function rejection(p: Promise<unknown>): Promise<DeviceClientError> {
 
 describe('DeviceClient.connect against the real broker', () => {
   it('connects with a device key, publishes telemetry a service account receives, closes', async () => {
-    const d = stack.device('thermo-1');
-    const svcId = stack.service('collector', { publish: [], subscribe: ['devices/+/telemetry/#'] });
+    const d = await stack.device('thermo-1');
+    const svcId = await stack.service('collector', { publish: [], subscribe: ['devices/+/telemetry/#'] });
     const svc = await ServiceClient.connect({ serviceName: 'collector', brokerUrl: stack.brokerUrl, privateKey: svcId.privateKey });
     closers.push(() => svc.close());
     const got: string[] = [];
@@ -44,7 +44,7 @@ describe('DeviceClient.connect against the real broker', () => {
 
     const client = await device({ deviceId: 'thermo-1', brokerUrl: stack.brokerUrl, privateKey: d.privateKey });
     expect(client.connected).toBe(true);
-    await waitFor(() => stack.registry.devices.get('thermo-1').status.connected);
+    await waitFor(async () => (await stack.registry.devices.get('thermo-1')).status.connected);
     await client.publishTelemetry({ celsius: 21.5 });
     await client.publishTelemetry('raw', { subtopic: 'living-room/ceiling', qos: 0 });
     await waitFor(() => got.length === 2);
@@ -56,14 +56,14 @@ describe('DeviceClient.connect against the real broker', () => {
   });
 
   it('accepts the private key as PEM and sends a username (the broker ignores it)', async () => {
-    const d = stack.device('thermo-2');
+    const d = await stack.device('thermo-2');
     const client = await device({ deviceId: 'thermo-2', brokerUrl: stack.brokerUrl, privateKey: privateKeyToPem(d.privateKey), username: 'anything' });
     expect(client.connected).toBe(true);
   });
 
   it('connects with a pluggable sign() (secure element) and a kid', async () => {
-    const d = stack.device('lock-1');
-    const kid = stack.registry.devices.get('lock-1')?.credentials[0]?.kid as string;
+    const d = await stack.device('lock-1');
+    const kid = (await stack.registry.devices.get('lock-1'))?.credentials[0]?.kid as string;
     const { sign } = await import('node:crypto');
     let calls = 0;
     const signer = async (data: Uint8Array) => {
@@ -76,7 +76,7 @@ describe('DeviceClient.connect against the real broker', () => {
   });
 
   it('CONNACK 4 (unknown key) rejects with bad_credentials after exactly one CONNECT: no retry storm', async () => {
-    stack.device('thermo-3');
+    await stack.device('thermo-3');
     const stranger = newIdentity('thermo-3');
     const err = await rejection(
       DeviceClient.connect({ deviceId: 'thermo-3', brokerUrl: proxy.url, privateKey: stranger.privateKey, backoff: { initialMs: 10, maxMs: 20 } }),
@@ -88,8 +88,8 @@ describe('DeviceClient.connect against the real broker', () => {
   });
 
   it('CONNACK 5 (blocked device) rejects with not_authorized after exactly one CONNECT', async () => {
-    const d = stack.device('thermo-4');
-    stack.registry.devices.update('thermo-4', { blocked: true }, 'test');
+    const d = await stack.device('thermo-4');
+    await stack.registry.devices.update('thermo-4', { blocked: true }, 'test');
     const err = await rejection(
       DeviceClient.connect({ deviceId: 'thermo-4', brokerUrl: proxy.url, privateKey: d.privateKey, backoff: { initialMs: 10, maxMs: 20 } }),
     );
@@ -99,12 +99,12 @@ describe('DeviceClient.connect against the real broker', () => {
   });
 
   it('a device blocked mid-session: the reconnect gets CONNACK 5, the client stops and reports not_authorized', async () => {
-    const d = stack.device('thermo-5');
+    const d = await stack.device('thermo-5');
     const client = await device({ deviceId: 'thermo-5', brokerUrl: proxy.url, privateKey: d.privateKey, backoff: { initialMs: 10, maxMs: 20 } });
     const errors: DeviceClientError[] = [];
     const closed = new Promise<DeviceClientError | undefined>((r) => client.once('close', r));
     client.on('error', (e) => errors.push(e));
-    stack.registry.devices.update('thermo-5', { blocked: true }, 'test');
+    await stack.registry.devices.update('thermo-5', { blocked: true }, 'test');
     expect((await closed)?.code).toBe('not_authorized');
     expect(errors.map((e) => e.code)).toEqual(['not_authorized']);
     await sleep(500);
@@ -114,10 +114,10 @@ describe('DeviceClient.connect against the real broker', () => {
   });
 
   it('a refusal nobody listens to does not crash the process', async () => {
-    const d = stack.device('thermo-6');
+    const d = await stack.device('thermo-6');
     const client = await device({ deviceId: 'thermo-6', brokerUrl: stack.brokerUrl, privateKey: d.privateKey, backoff: { initialMs: 10, maxMs: 20 } });
     const closed = new Promise((r) => client.once('close', r));
-    stack.registry.devices.update('thermo-6', { blocked: true }, 'test');
+    await stack.registry.devices.update('thermo-6', { blocked: true }, 'test');
     await closed;
   });
 
@@ -146,7 +146,7 @@ describe('DeviceClient.connect against the real broker', () => {
   });
 
   it('rejects with connect_timeout when nothing listens, retrying with backoff meanwhile', async () => {
-    const d = stack.device('thermo-7');
+    const d = await stack.device('thermo-7');
     await proxy.close();
     const err = await rejection(
       DeviceClient.connect({ deviceId: 'thermo-7', brokerUrl: proxy.url, privateKey: d.privateKey, connectTimeoutMs: 600, backoff: { initialMs: 20, maxMs: 100 } }),

@@ -72,7 +72,7 @@ describe('clock correction', () => {
     const serverClock = () => Date.now() + SKEW_MS;
     stack = await startStack({}, serverClock);
     const http = await stack.startHttp();
-    const d = stack.device('thermo-1');
+    const d = await stack.device('thermo-1');
     const offset = await fetchClockOffset(http.url);
     expect(Math.abs(offset - SKEW_MS)).toBeLessThan(2_000); // second resolution + request time
 
@@ -102,7 +102,7 @@ describe('commands, config and state through the HTTP API', () => {
   it('POST /v1/devices/{id}/commands reaches onCommand and returns its reply', async () => {
     stack = await startStack();
     const http = await stack.startHttp();
-    const d = stack.device('lock-1');
+    const d = await stack.device('lock-1');
     const client = await DeviceClient.connect({ deviceId: 'lock-1', brokerUrl: stack.brokerUrl, privateKey: d.privateKey });
     closers.push(() => client.close());
     await client.onCommand('unlock', (params) => ({ unlocked: true, params }));
@@ -114,7 +114,7 @@ describe('commands, config and state through the HTTP API', () => {
   it('PUT /v1/devices/{id}/config is delivered on subscribe (retained) and on change', async () => {
     stack = await startStack();
     const http = await stack.startHttp();
-    const d = stack.device('lock-2');
+    const d = await stack.device('lock-2');
     expect((await http.admin('PUT', '/v1/devices/lock-2/config', { config: { autoLock: false } })).status).toBe(200);
     const client = await DeviceClient.connect({ deviceId: 'lock-2', brokerUrl: stack.brokerUrl, privateKey: d.privateKey });
     closers.push(() => client.close());

@@ -13,8 +13,8 @@ const replies = new Map<string, unknown>();
 beforeEach(async () => {
   stack = await startStack({ authFailureLimit: 0 });
   proxy = await countingProxy(stack.port);
-  dev = stack.device('thermo-1');
-  const b = stack.service('backend', { publish: ['devices/+/commands/#'], subscribe: ['devices/+/telemetry', 'devices/+/replies/+'] });
+  dev = await stack.device('thermo-1');
+  const b = await stack.service('backend', { publish: ['devices/+/commands/#'], subscribe: ['devices/+/telemetry', 'devices/+/replies/+'] });
   backend = await ServiceClient.connect({ serviceName: 'backend', brokerUrl: stack.brokerUrl, privateKey: b.privateKey, backoff: { initialMs: 50, maxMs: 200 } });
   closers.push(() => backend.close());
   seqs.clear();
@@ -156,7 +156,7 @@ describe('broker restart', () => {
 
 describe('a message the broker always refuses', () => {
   it('is given up with publish_refused after 3 accepted sessions, instead of looping forever', async () => {
-    const s = stack.service('narrow', { publish: ['allowed/#'], subscribe: [] });
+    const s = await stack.service('narrow', { publish: ['allowed/#'], subscribe: [] });
     const svc = await ServiceClient.connect({ serviceName: 'narrow', brokerUrl: proxy.url, privateKey: s.privateKey, backoff: { initialMs: 10, maxMs: 50 } });
     closers.push(() => svc.close());
     await expect(svc.publish('forbidden/topic', { x: 1 })).rejects.toMatchObject({ code: 'publish_refused' });

@@ -13,7 +13,7 @@ afterEach(async () => {
 
 /** Counts telemetry per device by sequence number, at a service account (the fleet's view of loss). */
 async function collector(s: Stack) {
-  const ident = s.service('collector', { publish: [], subscribe: ['devices/+/telemetry/#'] });
+  const ident = await s.service('collector', { publish: [], subscribe: ['devices/+/telemetry/#'] });
   const svc = await ServiceClient.connect({ serviceName: 'collector', brokerUrl: s.brokerUrl, privateKey: ident.privateKey });
   closers.push(() => svc.close());
   const seen = new Set<number>();
@@ -29,7 +29,7 @@ describe('token refresh mid-session', () => {
   it('refreshes before exp with a fresh token; QoS 1 telemetry published throughout arrives complete', async () => {
     // the broker ends a session at exp + 1 s: only a refresh before that keeps the device connected
     stack = await startStack({ clockTolerance: 1 });
-    const d = stack.device('thermo-1');
+    const d = await stack.device('thermo-1');
     const counted = await collector(stack);
     const client = await DeviceClient.connect({ deviceId: 'thermo-1', brokerUrl: stack.brokerUrl, privateKey: d.privateKey, tokenTtlSeconds: 3 });
     closers.push(() => client.close());
@@ -62,7 +62,7 @@ describe('token refresh mid-session', () => {
 
   it('each CONNECT carries its own token (jti): a broker with requireJti accepts every refresh', async () => {
     stack = await startStack({ clockTolerance: 1, requireJti: true });
-    const d = stack.device('lock-1');
+    const d = await stack.device('lock-1');
     const client = await DeviceClient.connect({ deviceId: 'lock-1', brokerUrl: stack.brokerUrl, privateKey: d.privateKey, tokenTtlSeconds: 2, jti: true });
     closers.push(() => client.close());
     const events: string[] = [];
@@ -74,7 +74,7 @@ describe('token refresh mid-session', () => {
     // one for the first session and one per refresh, none refused, no session lost.
     const stats = client.stats;
     expect(stats.connectAttempts).toBe(1 + stats.tokenRefreshes);
-    expect(stack.registry.audit.list({ limit: 100, target: 'lock-1' }).filter((e) => e.action === 'auth.failure')).toEqual([]);
+    expect((await stack.registry.audit.list({ limit: 100, target: 'lock-1' })).filter((e) => e.action === 'auth.failure')).toEqual([]);
     expect(stats.reconnects).toBe(0);
     expect(events).toEqual([]);
   }, 15_000);

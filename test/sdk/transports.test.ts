@@ -19,7 +19,7 @@ afterAll(async () => {
 
 describe('transports', () => {
   it('mqtts:// with the broker certificate as CA', async () => {
-    const d = stack.device('thermo-tls');
+    const d = await stack.device('thermo-tls');
     const port = stack.broker.addresses.mqtts?.port as number;
     const client = await DeviceClient.connect({ deviceId: 'thermo-tls', brokerUrl: `mqtts://127.0.0.1:${port}`, privateKey: d.privateKey, tls: { ca: caPem } });
     await client.publishTelemetry({ ok: true });
@@ -27,7 +27,7 @@ describe('transports', () => {
   });
 
   it('mqtts:// refuses an untrusted certificate (retried until connect_timeout, the TLS error as cause)', async () => {
-    const d = stack.device('thermo-tls2');
+    const d = await stack.device('thermo-tls2');
     const port = stack.broker.addresses.mqtts?.port as number;
     const err = await DeviceClient.connect({
       deviceId: 'thermo-tls2',
@@ -41,7 +41,7 @@ describe('transports', () => {
   });
 
   it('ws:// (MQTT over WebSocket)', async () => {
-    const d = stack.device('thermo-ws');
+    const d = await stack.device('thermo-ws');
     const port = stack.broker.addresses.ws?.port as number;
     const client = await DeviceClient.connect({ deviceId: 'thermo-ws', brokerUrl: `ws://127.0.0.1:${port}/mqtt`, privateKey: d.privateKey });
     await client.reportState({ via: 'ws' });

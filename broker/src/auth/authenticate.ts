@@ -1,11 +1,13 @@
 import {
   CONNACK_FOR,
   ProtocolError,
+  checkHeader,
   checkTokenSize,
   canPublish,
   connackFor,
   gcpTokenRules,
   GCP_DIALECT,
+  decodeSegments,
   isProtocolError,
   parseClientId,
   parseGcpClientId,
@@ -21,7 +23,7 @@ import {
 import type { AuthenticateError, Client } from 'aedes';
 import { connectingWill, keepStoredSessionOnClose } from '../aedes-internals.ts';
 import type { AuthFailureRecord } from '../registry-port.ts';
-import type { CachedPrincipal, CredentialCache } from './credential-cache.ts';
+import type { CacheEntry, CachedPrincipal, CredentialCache } from './credential-cache.ts';
 import type { FailureThrottle } from './failure-throttle.ts';
 import type { JtiCache } from './jti-cache.ts';
 import { runSteps, type Step } from './run-steps.ts';
@@ -53,6 +55,8 @@ export interface AuthenticateDeps {
   /** The peer address (may cost a system call: read only when needed). */
   readonly remoteAddressOf: (client: Client) => string | null;
   readonly timeoutMs: number;
+  /** ms the registry's change feed has been down (0 = up): above `FEED_DOWN_LIMIT_MS` every CONNECT gets 3 */
+  readonly feedDownForMs: () => number;
   /** Seconds spent in `verifyToken` (metrics). */
   readonly observeVerify: (seconds: number) => void;
   readonly onAccepted: (principal: SessionPrincipal) => void;
@@ -76,6 +80,8 @@ interface ConnectAttempt {
   identity: ClientIdentity | null;
   /** the parsed path of a Cloud IoT Core client id, else null */
   gcp: GcpClientId | null;
+  /** the principal's cache entry, once loaded */
+  entry: CacheEntry | null;
   record: CachedPrincipal | null;
   token: VerifiedToken | null;
   notice: boolean;
@@ -96,9 +102,25 @@ const refuse = (code: AuthFailureCode, message: string): never => {
 };
 
 /**
+ * A node whose registry change feed has been down longer than this refuses new CONNECTs with
+ * CONNACK 3 (server unavailable) until it has resynced: it could have missed a block, a delete or a
+ * key removal (issue 11; docs/operations.md §Change feed). The SDK retries a 3 with backoff.
+ */
+export const FEED_DOWN_LIMIT_MS = 1000;
+
+/** Refusals that are the server's doing, not the client's: never counted by the throttle. */
+const SERVER_SIDE: ReadonlySet<AuthFailureCode> = new Set(['internal_error', 'auth_timeout']);
+
+/** A registry failure while loading a principal: the CONNECT is refused as internal_error (CONNACK 3), the cause kept. */
+function rethrowAsInternal(err: unknown): never {
+  throw new ProtocolError('internal_error', 'the registry could not be read', { cause: err });
+}
+
+/**
  * The aedes `authenticate` hook (protocol.md §MQTT CONNECT), as a named list of steps:
- * client id (2) → throttle (5, token untouched) → password present and in size (4) →
- * verifyToken against cached KeyObjects (4) → blocked (5) → will topic allowed (5) → attach.
+ * change feed up (3) → client id (2) → throttle (5, token untouched) → password present and in size (4) → load the principal (the credential cache; on a miss, after the
+ * token's cheap structural checks, one registry read: 3 if it fails) → verifyToken against cached
+ * KeyObjects (4) → blocked (5) → will topic allowed (5) → attach. Only a cache miss is asynchronous.
  * Calls back exactly once, within `timeoutMs`, never throws; every failure becomes a CONNACK
  * code through CONNACK_FOR, and the internal reason goes only to `onRefused`.
  *
@@ -110,6 +132,12 @@ const refuse = (code: AuthFailureCode, message: string): never => {
 export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   const { rules, credentials, throttle, jtis, sessions } = deps;
   const gcpConfig = deps.gcp ?? null;
+
+  /** The registry change feed is down for more than FEED_DOWN_LIMIT_MS: 3, whoever connects. */
+  const checkServing: Step<ConnectAttempt> = () => {
+    const down = deps.feedDownForMs();
+    if (down > FEED_DOWN_LIMIT_MS) throw new ProtocolError('internal_error', 'the registry change feed is down', { cause: new Error(`registry change feed down for ${down} ms`) });
+  };
 
   /** [MQTT-3.1.3-5] + protocol.md §MQTT CONNECT: a device id or `svc:{name}[:{instance}]`, else 2. */
   const checkClientId: Step<ConnectAttempt> = (a) => {
@@ -164,6 +192,24 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   const checkPassword: Step<ConnectAttempt> = (a) => checkTokenSize(a.password);
 
   /**
+   * The principal's cache entry: a hit is synchronous (the common case: no allocation, no promise).
+   * A miss first runs the token's structural checks (base64url, header: what `verifyToken` checks
+   * before its lookup), so garbage never reaches the registry, then reads it once.
+   */
+  const loadPrincipal: Step<ConnectAttempt> = (a) => {
+    const principal = (a.identity as ClientIdentity).principal;
+    const hit = credentials.peek(principal);
+    if (hit !== undefined) {
+      a.entry = hit;
+      return undefined;
+    }
+    checkHeader(decodeSegments(a.password as Buffer).header, a.gcp === null ? undefined : GCP_DIALECT.algorithms);
+    return credentials.load(principal).then((entry) => {
+      a.entry = entry;
+    }, rethrowAsInternal);
+  };
+
+  /**
    * protocol.md §The connect token: every rule, by the protocol core. An unknown principal's
    * token is verified against the cache's decoy key (issue 16: the same work as for a known id,
    * so timing does not tell whether an id exists); whatever that check says, it is refused as
@@ -184,11 +230,11 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
         dialect: a.gcp === null ? undefined : GCP_DIALECT,
         now: a.now,
         principal,
-        resolveCredentials: (p) => {
+        resolveCredentials: () => {
           looked = true;
-          const found = credentials.lookup(p);
-          a.record = found.record;
-          return found.credentials;
+          const entry = a.entry as CacheEntry;
+          a.record = entry.record;
+          return entry.credentials;
         },
         // an unknown principal's jti is never recorded (only a decoy-signed token could get that far)
         checkJti: jtis === null ? undefined : (p: string, jti: string, expMs: number) => a.record === null || jtis.use(p, jti, expMs, a.now),
@@ -246,7 +292,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     sessions.attach(a.client, principal);
   };
 
-  const steps = [checkClientId, checkThrottle, checkPassword, resolveNumId, verify, checkBinding, checkBlocked, checkWill, attach];
+  const steps = [checkServing, checkClientId, checkThrottle, checkPassword, resolveNumId, loadPrincipal, verify, checkBinding, checkBlocked, checkWill, attach];
 
   const addressOf = (a: ConnectAttempt): string | null => {
     if (a.remoteAddress === undefined) a.remoteAddress = deps.remoteAddressOf(a.client);
@@ -265,7 +311,9 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
       a.decoyResult !== undefined ? 'unknown_principal' : isProtocolError(err) && Object.hasOwn(CONNACK_FOR, err.code) ? (err.code as AuthFailureCode) : 'internal_error';
     // read the peer address before the refusal starts closing the socket
     const remoteAddress = addressOf(a);
-    if (reason !== 'throttled') throttle.recordFailure(remoteAddress, a.now);
+    // the client's refusals count against its address; the server's own failures do not (an
+    // outage must not throttle the fleet into CONNACK 5, which the SDK treats as fatal)
+    if (!SERVER_SIDE.has(reason)) throttle.recordFailure(remoteAddress, a.now);
     // A refused client with another device's id must not disturb that device's session:
     // aedes wipes the QoS 2 store of `client.id` when a clean client closes ([MQTT-3.1.2-6]).
     keepStoredSessionOnClose(client);
@@ -296,6 +344,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
         now: deps.clock(),
         identity: null,
         gcp: null,
+        entry: null,
         record: null,
         token: null,
         notice: true,

@@ -3,6 +3,8 @@ import type { BrokerRegistryPort } from '../registry-port.ts';
 import type { AuthenticateDeps } from './authenticate.ts';
 import { RefusalLog } from './refusal-log.ts';
 
+const DONE: Promise<void> = Promise.resolve();
+
 type Log = { debug(obj: object, msg: string): void; info(obj: object, msg: string): void; error(obj: object, msg: string): void };
 
 /**
@@ -25,7 +27,7 @@ export function reportConnects(o: {
   registry: Pick<BrokerRegistryPort, 'recordAuthFailure' | 'recordLastErrors'>;
   /** the window repeated refusals are summarized over */
   windowMs: number;
-}): { hooks: Pick<AuthenticateDeps, 'observeVerify' | 'onAccepted' | 'onRefused'>; flush(now: number): void } {
+}): { hooks: Pick<AuthenticateDeps, 'observeVerify' | 'onAccepted' | 'onRefused'>; flush(now: number): Promise<void> } {
   const { metrics, log, registry } = o;
   const refusals = new RefusalLog({ windowMs: o.windowMs });
   const hooks: Pick<AuthenticateDeps, 'observeVerify' | 'onAccepted' | 'onRefused'> = {
@@ -44,22 +46,17 @@ export function reportConnects(o: {
       if (refusals.add(failure, notice)) log.info({ ...failure }, 'connect refused');
     },
   };
-  const flush = (now: number): void => {
+  /** Writes what was collected; resolves when the writes are done (a failure is logged, never thrown). */
+  const flush = (now: number): Promise<void> => {
     const { records, lastErrors } = refusals.drain(now);
+    if (records.length === 0 && lastErrors.length === 0) return DONE;
+    const writes: Promise<void>[] = [];
     for (const record of records) {
       if (record.repeated !== undefined) log.info({ ...record }, 'more connects refused in the last minute');
-      try {
-        registry.recordAuthFailure(record);
-      } catch (err) {
-        log.error({ err }, 'recording an auth failure failed');
-      }
+      writes.push(registry.recordAuthFailure(record).catch((err: unknown) => log.error({ err }, 'recording an auth failure failed')));
     }
-    if (lastErrors.length === 0) return;
-    try {
-      registry.recordLastErrors(lastErrors);
-    } catch (err) {
-      log.error({ err }, 'recording auth failures failed');
-    }
+    if (lastErrors.length > 0) writes.push(registry.recordLastErrors(lastErrors).catch((err: unknown) => log.error({ err }, 'recording auth failures failed')));
+    return Promise.all(writes).then(() => undefined);
   };
   return { hooks, flush };
 }

@@ -8,6 +8,7 @@ import { startStack, type Stack } from '../stack.ts';
 
 const DESCRIPTIONS: Record<UpSetting, string> = {
   dataDir: 'SQLite database and generated admin token',
+  databaseUrl: 'PostgreSQL registry instead of SQLite: postgres://user:password@host:port/db (never logged; prefer the variable)',
   host: 'interface to bind; nothing listens beyond loopback unless asked',
   httpPort: 'provisioning HTTP API (0 = any free port)',
   mqttPort: 'plain MQTT (0 = any free port)',
@@ -35,6 +36,7 @@ const DESCRIPTIONS: Record<UpSetting, string> = {
 
 const PLACEHOLDER: Partial<Record<UpSetting, string>> = {
   dataDir: '<dir>',
+  databaseUrl: '<url>',
   host: '<addr>',
   httpPort: '<port>',
   mqttPort: '<port>',
@@ -62,6 +64,7 @@ const PLACEHOLDER: Partial<Record<UpSetting, string>> = {
 /** The default each setting's owner gives it. */
 function defaultOf(name: UpSetting): string {
   if (name === 'adminToken') return 'generated';
+  if (name === 'databaseUrl') return 'SQLite in the data dir';
   const s = UP_SETTINGS[name];
   const owner = s.owners[0]!;
   const defaults: object = owner === 'cli' ? DEFAULT_UP_CONFIG : DEFAULT_UP_CONFIG[owner];
@@ -73,7 +76,8 @@ function defaultOf(name: UpSetting): string {
 const HELP = [
   'Usage: latchkey up [options]',
   '',
-  'Runs the provisioning HTTP API and the MQTT broker in one process on one SQLite file.',
+  'Runs the provisioning HTTP API and the MQTT broker in one process on one SQLite file',
+  '(or on a PostgreSQL registry with --database-url).',
   'Prints one line per listener on stdout, with the ports actually bound, then the admin token location:',
   '  http: http://127.0.0.1:8080',
   '  mqtt: mqtt://127.0.0.1:1883',

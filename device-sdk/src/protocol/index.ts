@@ -80,6 +80,7 @@ export { isProxyRange, PROXY_RANGES, PROXY_RANGE_NAMES, PROXY_RANGE_RULE } from 
 export type { VerifiableCredential, VerifyTokenOptions, VerifiedToken } from './verify-token.ts';
 export {
   deviceTopics,
+  configMessage,
   topicMatches,
   filterWithin,
   isValidTopicName,

@@ -38,6 +38,19 @@ export function deviceTopics(id: string) {
 }
 
 /**
+ * protocol.md §Topics: the retained message on `devices/{id}/config`, as the HTTP API publishes it
+ * when a config is set and the broker re-publishes it at start.
+ *
+ * @example
+ * ```ts
+ * configMessage(2, { setpoint: 21 }) // '{"version":2,"config":{"setpoint":21}}'
+ * ```
+ */
+export function configMessage(version: number, config: unknown): string {
+  return JSON.stringify({ version, config });
+}
+
+/**
  * protocol.md §Cloud IoT Core topics: the topics of one device as Cloud IoT Core firmware names them.
  *
  * @example

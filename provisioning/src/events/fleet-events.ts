@@ -89,6 +89,8 @@ export type BrokerFacingRegistry = Pick<
   | 'deviceIdOfNumId'
   | 'findGcpConfig'
   | 'recordConfigAck'
+  | 'allConfigs'
+  | 'feed'
 >;
 
 /** A device session opened or closed at `at` (the broker's `SessionEvent`, restated like the port). */
@@ -131,8 +133,8 @@ export function observeRegistry(
     if (sessions === 0) live.delete(e.deviceId);
     else live.set(e.deviceId, sessions);
     if (!events.listening) return;
-    try {
-      const [stored] = registry.stats.statusOf([e.deviceId]);
+    const connected = live.size;
+    registry.stats.statusOf([e.deviceId]).then(([stored]) => {
       if (stored === undefined) return; // not a registered device (deleted meanwhile)
       const at = clock();
       const applied: DeviceStatusSnapshot =
@@ -140,17 +142,19 @@ export function observeRegistry(
           ? { ...stored, connected: true, lastConnectedAt: e.at, lastSeenAt: Math.max(stored.lastSeenAt ?? 0, e.at) }
           : { ...stored, connected: sessions > 0, lastDisconnectedAt: e.at };
       events.emit({ type: 'status', at, ...applied });
-      events.emit({ type: 'fleet', connected: live.size, at });
-    } catch (err) {
-      onError(err);
-    }
+      events.emit({ type: 'fleet', connected, at });
+    }, onError);
   };
-  const publishStatus = (deviceIds: Iterable<string>, withCount = true): void => {
+  /** The stored status of each device (and the connected count), read after a write; a failed read is reported, never rejected. */
+  const publishStatus = async (deviceIds: Iterable<string>, withCount = true): Promise<void> => {
     if (!events.listening) return;
     try {
+      const ids = [...new Set(deviceIds)];
+      const statuses = await registry.stats.statusOf(ids);
+      const connected = withCount ? await registry.stats.countConnected() : 0;
       const at = clock();
-      for (const s of registry.stats.statusOf([...new Set(deviceIds)])) events.emit({ type: 'status', at, ...s });
-      if (withCount) events.emit({ type: 'fleet', connected: registry.stats.countConnected(), at });
+      for (const s of statuses) events.emit({ type: 'status', at, ...s });
+      if (withCount) events.emit({ type: 'fleet', connected, at });
     } catch (err) {
       onError(err);
     }
@@ -160,26 +164,26 @@ export function observeRegistry(
     // (the broker needs them for its unknown-id cache, docs/operations.md §What a prober learns)
     if (!events.listening || change.type === 'principal_created') return;
     events.emit({ type: 'change', change, at: clock() });
-    if (change.type === 'principal_blocked' || change.type === 'principal_unblocked') publishStatus([change.principal]);
+    if (change.type === 'principal_blocked' || change.type === 'principal_unblocked') void publishStatus([change.principal]);
   });
   const brokerRegistry: BrokerFacingRegistry = {
     findPrincipal: (principal) => registry.findPrincipal(principal),
     onChange: (listener) => registry.onChange(listener),
-    recordConnected(deviceId, at) {
-      registry.recordConnected(deviceId, at);
-      publishStatus([deviceId]);
+    async recordConnected(deviceId, at) {
+      await registry.recordConnected(deviceId, at);
+      await publishStatus([deviceId]);
     },
-    recordDisconnected(deviceId, at) {
-      registry.recordDisconnected(deviceId, at);
-      publishStatus([deviceId]);
+    async recordDisconnected(deviceId, at) {
+      await registry.recordDisconnected(deviceId, at);
+      await publishStatus([deviceId]);
     },
-    recordSessionEvents(batch) {
-      registry.recordSessionEvents(batch);
-      publishStatus(batch.map((e) => e.deviceId));
+    async recordSessionEvents(batch) {
+      await registry.recordSessionEvents(batch);
+      await publishStatus(batch.map((e) => e.deviceId));
     },
     recordSeen: (entries) => registry.recordSeen(entries),
-    recordAuthFailure(failure) {
-      registry.recordAuthFailure(failure);
+    async recordAuthFailure(failure) {
+      await registry.recordAuthFailure(failure);
       if (!events.listening) return;
       const p = failure.principal;
       const r = failure.repeated;
@@ -194,15 +198,17 @@ export function observeRegistry(
         ...(r !== undefined ? { reasons: r.reasons, since: r.since } : {}),
       });
     },
-    recordLastErrors(entries) {
-      registry.recordLastErrors(entries);
-      publishStatus(entries.map(([deviceId]) => deviceId), false); // each device's status with its last refusal
+    async recordLastErrors(entries) {
+      await registry.recordLastErrors(entries);
+      await publishStatus(entries.map(([deviceId]) => deviceId), false); // each device's status with its last refusal
     },
     saveState: (deviceId, stateJson, at) => registry.saveState(deviceId, stateJson, at),
     // Cloud IoT Core compatibility: passed through (nothing here for the live views)
     deviceIdOfNumId: (numId) => registry.deviceIdOfNumId(numId),
     findGcpConfig: (deviceId) => registry.findGcpConfig(deviceId),
     recordConfigAck: (deviceId, version, at) => registry.recordConfigAck(deviceId, version, at),
+    allConfigs: (after, limit) => registry.allConfigs(after, limit),
+    feed: registry.feed,
   };
   return { brokerRegistry, onSessionEvent, close: stopFeed };
 }

@@ -54,7 +54,8 @@ const SNAPSHOT_TYPES: ReadonlySet<StreamEventType> = new Set(['status', 'fleet']
 /**
  * Runs one stream until it closes: first `hello` (the connected count) and, for the chosen
  * devices, their current `status` — so a view rendered a moment earlier cannot miss a change —
- * then the live events that match the query.
+ * then the live events that match the query (those that happened while the first figures were
+ * read are held back and follow them).
  */
 export function runFleetStream(stream: EventStream, query: FleetStreamQuery, deps: FleetStreamDeps): void {
   const ids = new Set(query.deviceIds);
@@ -73,12 +74,28 @@ export function runFleetStream(stream: EventStream, query: FleetStreamQuery, dep
     else stream.send(type, data);
   };
 
+  // subscribed before the snapshot is read, and held back until it is sent: nothing falls in between
+  let held: FleetEvent[] | null = [];
+  const unsubscribe = [
+    deps.events.subscribe((e) => {
+      if (!wants(e)) return;
+      if (held === null) send(e);
+      else held.push(e);
+    }),
+  ];
   const at = deps.clock();
-  stream.send('hello', { connected: deps.registry.stats.countConnected(), devices: deps.registry.stats.countDevices(), at });
-  if (ids.size > 0 && [...SNAPSHOT_TYPES].some((t) => query.types.has(t))) {
-    for (const s of deps.registry.stats.statusOf([...ids])) send({ type: 'status', at, ...s });
-  }
-  const unsubscribe = [deps.events.subscribe((e) => wants(e) && send(e))];
+  const snapshot = ids.size > 0 && [...SNAPSHOT_TYPES].some((t) => query.types.has(t));
+  void Promise.all([deps.registry.stats.countConnected(), deps.registry.stats.countDevices(), snapshot ? deps.registry.stats.statusOf([...ids]) : []]).then(
+    ([connected, devices, statuses]) => {
+      stream.send('hello', { connected, devices, at });
+      for (const s of statuses) send({ type: 'status', at, ...s });
+      const later = held ?? [];
+      held = null;
+      for (const e of later) send(e);
+    },
+    // the registry could not be read (its database is down): the stream ends, the client reconnects
+    () => stream.close(),
+  );
 
   if (query.types.has('telemetry') && deps.messaging !== null) {
     const limiter = rateLimiter(MAX_TELEMETRY_RATE, deps.clock);

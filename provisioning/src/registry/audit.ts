@@ -1,4 +1,5 @@
 import type { RegistryContext } from './context.ts';
+import { all, json, same, sql } from './plan.ts';
 import type { AuditEntry, JsonObject, NewAuditEntry } from './types.ts';
 
 interface AuditRow {
@@ -10,6 +11,12 @@ interface AuditRow {
   detail: string;
 }
 
+const COLUMNS = 'seq, at, actor, action, target, detail';
+const Q = {
+  page: sql`SELECT ${same(COLUMNS)} FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?`,
+  byTarget: sql`SELECT ${same(COLUMNS)} FROM audit_log WHERE target = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+};
+
 /** The audit log: admin actions, enrollments, refused connects with their internal reason. */
 export class AuditStore {
   readonly #ctx: RegistryContext;
@@ -19,24 +26,18 @@ export class AuditStore {
   }
 
   /** Appends one entry on its own (for actions that change nothing else, e.g. a command sent). */
-  record(entry: NewAuditEntry): void {
-    this.#ctx.write(() => this.#ctx.audit(entry));
+  async record(entry: NewAuditEntry): Promise<void> {
+    await this.#ctx.write((tx) => tx.audit(entry));
   }
 
   /** Newest first; `target` filters by device id or `svc:{name}`; `before` is an exclusive `seq` cursor. */
-  list(opts: { limit: number; target?: string | null; before?: number | null }): AuditEntry[] {
+  async list(opts: { limit: number; target?: string | null; before?: number | null }): Promise<AuditEntry[]> {
     if (!Number.isSafeInteger(opts.limit) || opts.limit < 1) throw new TypeError('limit must be a positive integer');
-    return this.#ctx.read(() => {
-      const target = opts.target ?? null;
-      const before = opts.before ?? Number.MAX_SAFE_INTEGER;
-      const rows = (
-        target === null
-          ? this.#ctx.stmt('SELECT seq, at, actor, action, target, detail FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?').all(before, opts.limit)
-          : this.#ctx
-              .stmt('SELECT seq, at, actor, action, target, detail FROM audit_log WHERE target = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
-              .all(target, before, opts.limit)
-      ) as AuditRow[];
-      return rows.map((r) => ({ ...r, detail: JSON.parse(r.detail) as JsonObject }));
-    });
+    const target = opts.target ?? null;
+    const before = opts.before ?? Number.MAX_SAFE_INTEGER;
+    const rows = await this.#ctx.read(() =>
+      target === null ? all<AuditRow>(Q.page, before, opts.limit) : all<AuditRow>(Q.byTarget, target, before, opts.limit),
+    );
+    return rows.map((r) => ({ ...r, detail: json<JsonObject>(r.detail) }));
   }
 }

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { MAX_CREDENTIALS, servicePrincipal } from '@latchkey/device-sdk/protocol';
-import type { RegistryContext } from './context.ts';
+import type { WriteTx } from './context.ts';
 import { RegistryError } from './errors.ts';
+import { all, D, run, sql, value, type Plan } from './plan.ts';
 import type { CredentialKey, CredentialRecord } from './types.ts';
 
 /** Whose credential: exactly one of a device or a service account. */
@@ -38,79 +39,64 @@ export function newKid(): string {
   return randomBytes(12).toString('base64url');
 }
 
-/** Credentials of devices and service accounts. Fingerprints are unique across both (`key_in_use`). */
-export class CredentialStore {
-  readonly #ctx: RegistryContext;
+const Q = {
+  // a fingerprint (or, never in practice, a random kid) already stored inserts nothing: key_in_use
+  insert: sql`INSERT INTO credentials (kid, principal, device_id, service_name, fingerprint, spki_der, created_at, expires_at)
+              VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  delete: sql`DELETE FROM credentials WHERE principal = ? AND kid = ?`,
+  count: sql`SELECT count(*) AS n FROM credentials WHERE principal = ?`,
+  rows: sql`SELECT kid, fingerprint, spki_der, created_at, expires_at FROM credentials WHERE principal = ? ORDER BY created_at, ${D.insertionOrder}`,
+};
 
-  constructor(ctx: RegistryContext) {
-    this.#ctx = ctx;
+/**
+ * Inserts a credential inside the caller's write. `fresh` skips the limit check for an owner
+ * created in the same transaction (it has none yet). Throws `key_in_use`, `credential_limit`.
+ * Fingerprints are unique across devices and services (`key_in_use`).
+ */
+export function* insertCredential(
+  tx: WriteTx,
+  owner: CredentialOwner,
+  key: CredentialKey,
+  expiresAt: number | null | undefined,
+  fresh: boolean,
+): Plan<CredentialRecord> {
+  const principal = principalOf(owner);
+  if (!fresh && (yield* countCredentials(principal)) >= MAX_CREDENTIALS) {
+    // protocol.md §Keys: at most 3 credentials at once.
+    throw new RegistryError('credential_limit', `at most ${MAX_CREDENTIALS} credentials per principal`);
   }
+  const record: CredentialRecord = {
+    kid: newKid(),
+    fingerprint: key.fingerprint,
+    createdAt: tx.now(),
+    expiresAt: effectiveExpiry(expiresAt, key),
+  };
+  const added = yield* run(
+    Q.insert,
+    record.kid,
+    principal,
+    owner.kind === 'device' ? owner.deviceId : null,
+    owner.kind === 'service' ? owner.name : null,
+    record.fingerprint,
+    key.spkiDer,
+    record.createdAt,
+    record.expiresAt,
+  );
+  if (added === 0) throw new RegistryError('key_in_use', 'key in use');
+  return record;
+}
 
-  /**
-   * Inserts a credential inside the caller's write. `fresh` skips the limit check for an owner
-   * created in the same transaction (it has none yet). Throws `key_in_use`, `credential_limit`.
-   */
-  insert(owner: CredentialOwner, key: CredentialKey, expiresAt: number | null | undefined, fresh: boolean): CredentialRecord {
-    const principal = principalOf(owner);
-    if (!fresh && this.count(principal) >= MAX_CREDENTIALS) {
-      // protocol.md §Keys: at most 3 credentials at once.
-      throw new RegistryError('credential_limit', `at most ${MAX_CREDENTIALS} credentials per principal`);
-    }
-    const record: CredentialRecord = {
-      kid: newKid(),
-      fingerprint: key.fingerprint,
-      createdAt: this.#ctx.clock(),
-      expiresAt: effectiveExpiry(expiresAt, key),
-    };
-    this.#ctx
-      .stmt(
-        `INSERT INTO credentials (kid, principal, device_id, service_name, fingerprint, spki_der, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        record.kid,
-        principal,
-        owner.kind === 'device' ? owner.deviceId : null,
-        owner.kind === 'service' ? owner.name : null,
-        record.fingerprint,
-        Buffer.from(key.spkiDer.buffer, key.spkiDer.byteOffset, key.spkiDer.byteLength),
-        record.createdAt,
-        record.expiresAt,
-      );
-    return record;
-  }
+/** Removes one credential of `principal`; throws `credential_not_found`. */
+export function* deleteCredential(principal: string, kid: string): Plan<void> {
+  if ((yield* run(Q.delete, principal, kid)) === 0) throw new RegistryError('credential_not_found', 'no such credential');
+}
 
-  /** Removes one credential of `principal`; throws `credential_not_found`. */
-  delete(principal: string, kid: string): void {
-    const info = this.#ctx.stmt('DELETE FROM credentials WHERE principal = ? AND kid = ?').run(principal, kid);
-    if (info.changes === 0) throw new RegistryError('credential_not_found', 'no such credential');
-  }
+export function* countCredentials(principal: string): Plan<number> {
+  return (yield* value<number>(Q.count, principal)) ?? 0;
+}
 
-  count(principal: string): number {
-    return this.#ctx.stmt('SELECT count(*) FROM credentials WHERE principal = ?').pluck().get(principal) as number;
-  }
-
-  /** Public view (no key material), oldest first. */
-  list(principal: string): CredentialRecord[] {
-    return this.#rows(principal).map((r) => ({
-      kid: r.kid,
-      fingerprint: r.fingerprint,
-      createdAt: r.created_at,
-      expiresAt: r.expires_at,
-    }));
-  }
-
-  /** What a verifier needs (broker/src/registry-port.ts `PrincipalRecord.credentials`). */
-  verifiable(principal: string): Array<{ kid: string; spkiDer: Uint8Array; expiresAt: number | null }> {
-    return this.#rows(principal).map((r) => ({ kid: r.kid, spkiDer: new Uint8Array(r.spki_der), expiresAt: r.expires_at }));
-  }
-
-  #rows(principal: string): CredentialRow[] {
-    return this.#ctx
-      .stmt(
-        `SELECT kid, fingerprint, spki_der, created_at, expires_at FROM credentials
-         WHERE principal = ? ORDER BY created_at, rowid`,
-      )
-      .all(principal) as CredentialRow[];
-  }
+/** Public view (no key material), oldest first. */
+export function* listCredentials(principal: string): Plan<CredentialRecord[]> {
+  const rows = yield* all<CredentialRow>(Q.rows, principal);
+  return rows.map((r) => ({ kid: r.kid, fingerprint: r.fingerprint, createdAt: r.created_at, expiresAt: r.expires_at }));
 }

@@ -1,20 +1,30 @@
-import type { CredentialStore } from './credentials.ts';
+import { D, bool, json, same, sql, type SqlText } from './plan.ts';
 import type { DeviceRecord, JsonObject } from './types.ts';
 
-/** One device with its status and config version (device_status/device_config rows are optional). */
-export const DEVICE_SELECT = `
-  SELECT d.id, d.blocked, d.metadata, d.created_at,
-         s.sessions, s.last_connected_at, s.last_disconnected_at, s.last_seen_at,
-         s.last_error_code, s.last_error_at, c.version AS config_version, c.device_ack_at AS config_ack_at,
-         g.project AS gcp_project, g.location AS gcp_location, g.registry AS gcp_registry, g.num_id AS gcp_num_id
-  FROM devices d
-  LEFT JOIN device_status s ON s.device_id = d.id
-  LEFT JOIN device_config c ON c.device_id = d.id
-  LEFT JOIN gcp_devices g ON g.device_id = d.id`;
+/**
+ * Devices with their status, config version and credentials in ONE query: the devices chosen by
+ * `devicesSubquery` (a `SELECT * FROM devices … [ORDER BY … LIMIT …]`), one row per credential
+ * (or one row with null credential columns), in device order and each device's credentials
+ * oldest first. `groupDevices` folds the rows into records.
+ */
+export function deviceSelect(devicesSubquery: string): SqlText {
+  return sql`
+    SELECT d.id, d.blocked, d.metadata, d.created_at,
+           s.sessions, s.last_connected_at, s.last_disconnected_at, s.last_seen_at,
+           s.last_error_code, s.last_error_at, c.version AS config_version, c.device_ack_at AS config_ack_at,
+           g.project AS gcp_project, g.location AS gcp_location, g.registry AS gcp_registry, g.num_id AS gcp_num_id,
+           cr.kid AS cred_kid, cr.fingerprint AS cred_fingerprint, cr.created_at AS cred_created_at, cr.expires_at AS cred_expires_at
+    FROM (${same(devicesSubquery)}) d
+    LEFT JOIN device_status s ON s.device_id = d.id
+    LEFT JOIN device_config c ON c.device_id = d.id
+    LEFT JOIN gcp_devices g ON g.device_id = d.id
+    LEFT JOIN credentials cr ON cr.principal = d.id
+    ORDER BY d.id, cr.created_at, cr.${D.insertionOrder}`;
+}
 
 export interface DeviceRow {
   id: string;
-  blocked: number;
+  blocked: unknown;
   metadata: string;
   created_at: number;
   sessions: number | null;
@@ -29,11 +39,35 @@ export interface DeviceRow {
   gcp_location: string | null;
   gcp_registry: string | null;
   gcp_num_id: string | null;
+  cred_kid: string | null;
+  cred_fingerprint: string | null;
+  cred_created_at: number | null;
+  cred_expires_at: number | null;
 }
 
-/** Builds the docs/api.md device resource from its row and credentials. */
-export function toDeviceRecord(row: DeviceRow, credentials: CredentialStore): DeviceRecord {
-  const record = deviceRecordOf(row, credentials);
+/** Builds the docs/api.md device resources from `deviceSelect` rows (same order). */
+export function groupDevices(rows: readonly DeviceRow[]): DeviceRecord[] {
+  const out: DeviceRecord[] = [];
+  let current: DeviceRecord | undefined;
+  for (const row of rows) {
+    if (current === undefined || current.id !== row.id) {
+      current = toDeviceRecord(row);
+      out.push(current);
+    }
+    if (row.cred_kid !== null) {
+      current.credentials.push({
+        kid: row.cred_kid,
+        fingerprint: row.cred_fingerprint as string,
+        createdAt: row.cred_created_at as number,
+        expiresAt: row.cred_expires_at,
+      });
+    }
+  }
+  return out;
+}
+
+function toDeviceRecord(row: DeviceRow): DeviceRecord {
+  const record = deviceRecordOf(row);
   // a device imported from Cloud IoT Core shows its binding and its config's deviceAckTime; a native one neither
   if (row.gcp_num_id !== null) {
     record.gcp = { project: row.gcp_project as string, location: row.gcp_location as string, registry: row.gcp_registry as string, numId: row.gcp_num_id };
@@ -42,22 +76,20 @@ export function toDeviceRecord(row: DeviceRow, credentials: CredentialStore): De
   return record;
 }
 
-function deviceRecordOf(row: DeviceRow, credentials: CredentialStore): DeviceRecord {
+function deviceRecordOf(row: DeviceRow): DeviceRecord {
   return {
     id: row.id,
-    blocked: row.blocked === 1,
-    metadata: JSON.parse(row.metadata) as JsonObject,
+    blocked: bool(row.blocked),
+    metadata: json<JsonObject>(row.metadata),
     createdAt: row.created_at,
-    credentials: credentials.list(row.id),
+    credentials: [],
     status: {
       connected: (row.sessions ?? 0) > 0,
       lastConnectedAt: row.last_connected_at,
       lastDisconnectedAt: row.last_disconnected_at,
       lastSeenAt: row.last_seen_at,
       lastError:
-        row.last_error_code !== null && row.last_error_at !== null
-          ? { code: row.last_error_code, at: row.last_error_at }
-          : null,
+        row.last_error_code !== null && row.last_error_at !== null ? { code: row.last_error_code, at: row.last_error_at } : null,
     },
     config: { version: row.config_version ?? 0 },
   };

@@ -1,8 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import { idMatchesPattern } from '../enrollment/id-pattern.ts';
 import type { RegistryContext } from './context.ts';
-import type { DeviceStore } from './devices.ts';
+import { insertDevice } from './devices.ts';
 import { RegistryError } from './errors.ts';
+import { all, get, json, run, same, sql, type Plan } from './plan.ts';
 import type { DeviceRecord, EnrollmentTokenRecord, JsonObject, NewDevice, NewEnrollmentToken, Page } from './types.ts';
 
 interface TokenRow {
@@ -16,7 +17,15 @@ interface TokenRow {
   created_at: number;
 }
 
-const SELECT = 'SELECT id, secret_hash, uses_total, uses_left, expires_at, id_pattern, metadata, created_at FROM enrollment_tokens';
+const COLUMNS = 'id, secret_hash, uses_total, uses_left, expires_at, id_pattern, metadata, created_at';
+const Q = {
+  insert: sql`INSERT INTO enrollment_tokens (id, secret_hash, uses_total, uses_left, expires_at, id_pattern, metadata, created_at)
+              VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  page: sql`SELECT ${same(COLUMNS)} FROM enrollment_tokens WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`,
+  one: sql`SELECT ${same(COLUMNS)} FROM enrollment_tokens WHERE id = ?`,
+  delete: sql`DELETE FROM enrollment_tokens WHERE id = ?`,
+  use: sql`UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE id = ? AND uses_left > 0 AND expires_at > ?`,
+};
 
 function toRecord(r: TokenRow): EnrollmentTokenRecord {
   return {
@@ -25,7 +34,7 @@ function toRecord(r: TokenRow): EnrollmentTokenRecord {
     usesLeft: r.uses_left,
     expiresAt: r.expires_at,
     idPattern: r.id_pattern,
-    metadata: JSON.parse(r.metadata) as JsonObject,
+    metadata: json<JsonObject>(r.metadata),
     createdAt: r.created_at,
   };
 }
@@ -46,31 +55,40 @@ export function parseTokenPageKey(key: string): TokenPageKey | null {
 }
 
 /**
+ * The usable token for this id and secret hash (constant-time comparison). Unknown, wrong secret,
+ * expired and used up are all `enrollment_token_invalid`.
+ */
+function* usableToken(tokenId: string, secretHash: Uint8Array, now: number): Plan<TokenRow> {
+  const row = yield* get<TokenRow>(Q.one, tokenId);
+  const valid =
+    row !== undefined &&
+    secretHash.byteLength === row.secret_hash.byteLength &&
+    timingSafeEqual(row.secret_hash, secretHash) &&
+    row.uses_left > 0 &&
+    row.expires_at > now;
+  if (!valid) throw new RegistryError('enrollment_token_invalid', 'enrollment token is not valid');
+  return row;
+}
+
+/**
  * Enrollment tokens (api.md §Zero-touch enrollment). Only the SHA-256 of a token's secret
  * is stored; redeeming one use is atomic with the device registration, and a refused
  * enrollment consumes nothing.
  */
 export class EnrollmentStore {
   readonly #ctx: RegistryContext;
-  readonly #devices: DeviceStore;
 
-  constructor(ctx: RegistryContext, devices: DeviceStore) {
+  constructor(ctx: RegistryContext) {
     this.#ctx = ctx;
-    this.#devices = devices;
   }
 
-  create(input: NewEnrollmentToken, actor: string): EnrollmentTokenRecord {
+  async create(input: NewEnrollmentToken, actor: string): Promise<EnrollmentTokenRecord> {
     if (input.secretHash.byteLength !== 32) throw new TypeError('secretHash must be a SHA-256 digest');
     if (!Number.isSafeInteger(input.uses) || input.uses < 1) throw new TypeError('uses must be a positive integer');
-    return this.#ctx.write(() => {
-      const createdAt = this.#ctx.clock();
-      this.#ctx
-        .stmt(
-          `INSERT INTO enrollment_tokens (id, secret_hash, uses_total, uses_left, expires_at, id_pattern, metadata, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(input.tokenId, Buffer.from(input.secretHash), input.uses, input.uses, input.expiresAt, input.idPattern, JSON.stringify(input.metadata), createdAt);
-      this.#ctx.audit({
+    return this.#ctx.write(function* (tx) {
+      const createdAt = tx.now();
+      yield* run(Q.insert, input.tokenId, input.secretHash, input.uses, input.uses, input.expiresAt, input.idPattern, JSON.stringify(input.metadata), createdAt);
+      yield* tx.audit({
         actor,
         action: 'enrollment_token.create',
         target: input.tokenId,
@@ -92,54 +110,44 @@ export class EnrollmentStore {
    * Tokens in creation order, `limit` at a time. `after` is the previous page's `next`: the key
    * `<createdAt>.<tokenId>` of its last token (keyset paging, like devices by id).
    */
-  list(opts: { limit: number; after?: TokenPageKey | null }): Page<EnrollmentTokenRecord> {
+  async list(opts: { limit: number; after?: TokenPageKey | null }): Promise<Page<EnrollmentTokenRecord>> {
     if (!Number.isSafeInteger(opts.limit) || opts.limit < 1) throw new TypeError('limit must be a positive integer');
-    return this.#ctx.read(() => {
-      const after = opts.after ?? { createdAt: -1, tokenId: '' };
-      const rows = this.#ctx
-        .stmt(`${SELECT} WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`)
-        .all(after.createdAt, after.tokenId, opts.limit + 1) as TokenRow[];
-      const items = rows.slice(0, opts.limit).map(toRecord);
-      const last = items.at(-1);
-      return { items, next: rows.length > opts.limit && last !== undefined ? `${last.createdAt}.${last.tokenId}` : null };
+    const after = opts.after ?? { createdAt: -1, tokenId: '' };
+    const rows = await this.#ctx.read(() => all<TokenRow>(Q.page, after.createdAt, after.tokenId, opts.limit + 1));
+    const items = rows.slice(0, opts.limit).map(toRecord);
+    const last = items.at(-1);
+    return { items, next: rows.length > opts.limit && last !== undefined ? `${last.createdAt}.${last.tokenId}` : null };
+  }
+
+  /** Rejects with `enrollment_token_not_found`. */
+  async delete(tokenId: string, actor: string): Promise<void> {
+    await this.#ctx.write(function* (tx) {
+      if ((yield* run(Q.delete, tokenId)) === 0) throw new RegistryError('enrollment_token_not_found', 'no such enrollment token');
+      yield* tx.audit({ actor, action: 'enrollment_token.delete', target: tokenId });
     });
   }
 
-  /** Throws `enrollment_token_not_found`. */
-  delete(tokenId: string, actor: string): void {
-    this.#ctx.write(() => {
-      const info = this.#ctx.stmt('DELETE FROM enrollment_tokens WHERE id = ?').run(tokenId);
-      if (info.changes === 0) throw new RegistryError('enrollment_token_not_found', 'no such enrollment token');
-      this.#ctx.audit({ actor, action: 'enrollment_token.delete', target: tokenId });
-    });
+  /** The usable token for this id and secret hash, without consuming it (see `usableToken`). */
+  async check(tokenId: string, secretHash: Uint8Array): Promise<EnrollmentTokenRecord> {
+    const now = this.#ctx.clock();
+    return toRecord(await this.#ctx.read(() => usableToken(tokenId, secretHash, now)));
   }
 
   /**
-   * The usable token for this id and secret hash (constant-time comparison), without consuming
-   * it. Unknown, wrong secret, expired and used up are all `enrollment_token_invalid`.
-   */
-  check(tokenId: string, secretHash: Uint8Array): EnrollmentTokenRecord {
-    return this.#ctx.read(() => toRecord(this.#usable(tokenId, secretHash)));
-  }
-
-  /**
-   * Registers `device` and consumes one use of the token, in one transaction. Throws
+   * Registers `device` and consumes one use of the token, in one transaction. Rejects with
    * `enrollment_token_invalid`, `device_id_not_allowed`, `device_exists`, `key_in_use`;
    * on any of them nothing is stored and no use is consumed.
    */
-  enroll(tokenId: string, secretHash: Uint8Array, device: NewDevice): DeviceRecord {
-    return this.#ctx.write(() => {
-      const token = this.#usable(tokenId, secretHash);
+  enroll(tokenId: string, secretHash: Uint8Array, device: NewDevice): Promise<DeviceRecord> {
+    return this.#ctx.write(function* (tx) {
+      const token = yield* usableToken(tokenId, secretHash, tx.now());
       if (token.id_pattern !== null && !idMatchesPattern(token.id_pattern, device.id)) {
         throw new RegistryError('device_id_not_allowed', 'device id does not match the enrollment token pattern');
       }
-      const metadata = { ...(JSON.parse(token.metadata) as JsonObject), ...(device.metadata ?? {}) };
-      const record = this.#devices.insert({ ...device, metadata });
-      const used = this.#ctx
-        .stmt('UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE id = ? AND uses_left > 0 AND expires_at > ?')
-        .run(tokenId, this.#ctx.clock());
-      if (used.changes !== 1) throw new RegistryError('enrollment_token_invalid', 'enrollment token is not valid');
-      this.#ctx.audit({
+      const metadata = { ...json<JsonObject>(token.metadata), ...(device.metadata ?? {}) };
+      const record = yield* insertDevice(tx, { ...device, metadata });
+      if ((yield* run(Q.use, tokenId, tx.now())) !== 1) throw new RegistryError('enrollment_token_invalid', 'enrollment token is not valid');
+      yield* tx.audit({
         actor: `enrollment:${tokenId}`,
         action: 'device.enroll',
         target: device.id,
@@ -147,17 +155,5 @@ export class EnrollmentStore {
       });
       return record;
     });
-  }
-
-  #usable(tokenId: string, secretHash: Uint8Array): TokenRow {
-    const row = this.#ctx.stmt(`${SELECT} WHERE id = ?`).get(tokenId) as TokenRow | undefined;
-    const valid =
-      row !== undefined &&
-      secretHash.byteLength === row.secret_hash.byteLength &&
-      timingSafeEqual(row.secret_hash, secretHash) &&
-      row.uses_left > 0 &&
-      row.expires_at > this.#ctx.clock();
-    if (!valid) throw new RegistryError('enrollment_token_invalid', 'enrollment token is not valid');
-    return row;
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The registry's one error class (a `CodedError` of the protocol core). Codes are stable; the HTTP layer maps each to a status through
- * its exhaustive table. A SqliteError never leaves the registry: constraint violations become
+ * its exhaustive table. A SqliteError or a PostgreSQL error never leaves the registry: constraint violations become
  * precise codes, anything else becomes `internal_error` with no detail (the cause is kept for
  * server-side logs only).
  */
@@ -55,25 +55,38 @@ export function isRegistryError<C extends RegistryErrorCode>(e: unknown, ...code
   return isCodedError(e, RegistryError, codes);
 }
 
-/** Unique constraints whose violation is a caller error with a precise code. */
-const CONSTRAINT_CODES: ReadonlyArray<readonly [string, RegistryErrorCode]> = [
-  ['devices.id', 'device_exists'],
-  ['services.name', 'service_exists'],
-  ['credentials.fingerprint', 'key_in_use'],
+/**
+ * Unique constraints whose violation is a caller error with a precise code: SQLite names the column
+ * in its message (`UNIQUE constraint failed: devices.id`), PostgreSQL names the constraint
+ * (SQLSTATE 23505, `constraint: 'devices_pkey'`).
+ */
+const CONSTRAINT_CODES: ReadonlyArray<{ sqlite: string; postgres: string; code: RegistryErrorCode }> = [
+  { sqlite: 'devices.id', postgres: 'devices_pkey', code: 'device_exists' },
+  { sqlite: 'services.name', postgres: 'services_pkey', code: 'service_exists' },
+  { sqlite: 'credentials.fingerprint', postgres: 'credentials_fingerprint_key', code: 'key_in_use' },
 ];
 
+/** PostgreSQL's SQLSTATE for a unique violation. */
+const PG_UNIQUE_VIOLATION = '23505';
+
 /**
- * Maps anything thrown inside a registry operation to a RegistryError. SQLite's constraint
- * messages name the column (`UNIQUE constraint failed: devices.id`); only those listed above
- * become caller errors. Everything else is a bug or an I/O fault: `internal_error`, no detail.
+ * Maps anything thrown inside a registry operation to a RegistryError. Only the constraints listed
+ * above become caller errors; everything else (a bug, an I/O fault, a lost connection, a database
+ * that is down) is `internal_error` with no detail: the cause is kept for server-side logs only.
  */
 export function toRegistryError(e: unknown): RegistryError {
   if (e instanceof RegistryError) return e;
   const code = (e as { code?: unknown } | null)?.code;
   const message = (e as { message?: unknown } | null)?.message;
   if (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT') && typeof message === 'string') {
-    for (const [column, mapped] of CONSTRAINT_CODES) {
-      if (message.includes(`constraint failed: ${column}`)) return new RegistryError(mapped, mapped.replace(/_/g, ' '));
+    for (const c of CONSTRAINT_CODES) {
+      if (message.includes(`constraint failed: ${c.sqlite}`)) return new RegistryError(c.code, c.code.replace(/_/g, ' '));
+    }
+  }
+  const constraint = (e as { constraint?: unknown } | null)?.constraint;
+  if (code === PG_UNIQUE_VIOLATION && typeof constraint === 'string') {
+    for (const c of CONSTRAINT_CODES) {
+      if (constraint === c.postgres) return new RegistryError(c.code, c.code.replace(/_/g, ' '));
     }
   }
   return new RegistryError('internal_error', 'internal registry error', { cause: e });

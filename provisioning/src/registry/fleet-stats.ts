@@ -1,5 +1,6 @@
 import { DEFAULT_LIMITS } from '@latchkey/device-sdk/protocol';
 import type { RegistryContext } from './context.ts';
+import { all, bool, value, type SqlText } from './plan.ts';
 
 /** One device's live status, as the registry last recorded it. */
 export interface DeviceStatusSnapshot {
@@ -35,30 +36,64 @@ const SUMMARY_LAG_MS = 2 * DEFAULT_LIMITS.authFailureWindowMs;
  * summary (`detail.repeated` more, by reason in `detail.reasons`, since `detail.since`) written
  * when its window ended. `at` is when a refusal was recorded, and for a summary when its window
  * began, so a flood is counted in the minutes it happened. Rows are found through
- * `audit_by_action_at` by the time they were written, [?1, ?2).
+ * `audit_by_action_at` by the time they were written, [?1, ?2). The JSON functions differ between
+ * the dialects; the logic does not.
  */
-const REFUSALS = `WITH refusals AS (
+const REFUSALS: SqlText = {
+  sqlite: `WITH refusals AS (
   SELECT target, detail, summary, CASE WHEN summary THEN json_extract(detail, '$.since') ELSE at END AS at FROM (
     SELECT target, detail, at, json_type(detail, '$.repeated') IS NOT NULL AS summary
     FROM audit_log WHERE action = 'auth.failure' AND at >= ? AND at < ?
   ) WHERE (CASE WHEN summary THEN json_extract(detail, '$.since') ELSE at END) >= ?
       AND (CASE WHEN summary THEN json_extract(detail, '$.since') ELSE at END) < ?
-)`;
+)`,
+  postgres: `WITH refusals AS (
+  SELECT target, detail, summary, CASE WHEN summary THEN (detail->>'since')::bigint ELSE at END AS at FROM (
+    SELECT target, detail, at, (detail->'repeated') IS NOT NULL AS summary
+    FROM audit_log WHERE action = 'auth.failure' AND at >= ? AND at < ?
+  ) written WHERE (CASE WHEN summary THEN (detail->>'since')::bigint ELSE at END) >= ?
+      AND (CASE WHEN summary THEN (detail->>'since')::bigint ELSE at END) < ?
+)`,
+};
 
 /** Refused connects per minute and reason (see {@link FleetStats.authFailuresByMinute}). */
-export const AUTH_FAILURES_BY_MINUTE_SQL = `${REFUSALS}
+export const AUTH_FAILURES_BY_MINUTE_SQL: SqlText = {
+  sqlite: `${REFUSALS.sqlite}
 SELECT minute, reason, sum(n) AS count FROM (
   SELECT (at / ${MINUTE_MS}) * ${MINUTE_MS} AS minute, coalesce(json_extract(detail, '$.reason'), 'unknown') AS reason, 1 AS n
     FROM refusals WHERE NOT summary
   UNION ALL
   SELECT (at / ${MINUTE_MS}) * ${MINUTE_MS}, r.key, r.value
     FROM refusals, json_each(detail, '$.reasons') AS r WHERE summary
-) GROUP BY minute, reason ORDER BY minute, reason`;
+) GROUP BY minute, reason ORDER BY minute, reason`,
+  postgres: `${REFUSALS.postgres}
+SELECT minute, reason, sum(n)::bigint AS count FROM (
+  SELECT (at / ${MINUTE_MS}) * ${MINUTE_MS} AS minute, coalesce(detail->>'reason', 'unknown') AS reason, 1::bigint AS n
+    FROM refusals WHERE NOT summary
+  UNION ALL
+  SELECT (at / ${MINUTE_MS}) * ${MINUTE_MS}, r.key, r.value::bigint
+    FROM refusals, json_each_text(detail->'reasons') AS r WHERE summary
+) counted GROUP BY minute, reason ORDER BY minute, reason COLLATE "C"`,
+};
 
 /** The most refused principals (see {@link FleetStats.topRefused}). */
-export const TOP_REFUSED_SQL = `${REFUSALS}
+export const TOP_REFUSED_SQL: SqlText = {
+  sqlite: `${REFUSALS.sqlite}
 SELECT target AS principal, sum(CASE WHEN summary THEN json_extract(detail, '$.repeated') ELSE 1 END) AS count
-FROM refusals GROUP BY target ORDER BY count DESC, target IS NULL, target LIMIT ?`;
+FROM refusals GROUP BY target ORDER BY count DESC, target IS NULL, target LIMIT ?`,
+  postgres: `${REFUSALS.postgres}
+SELECT target AS principal, sum(CASE WHEN summary THEN (detail->>'repeated')::bigint ELSE 1 END)::bigint AS count
+FROM refusals GROUP BY target ORDER BY count DESC, target IS NULL, target LIMIT ?`,
+};
+
+const STATUS_OF: SqlText = (() => {
+  const q = (ids: string) => `SELECT d.id, d.blocked, s.sessions, s.last_connected_at, s.last_disconnected_at, s.last_seen_at, s.last_error_code, s.last_error_at
+     FROM devices d LEFT JOIN device_status s ON s.device_id = d.id
+     WHERE d.id IN (${ids}) ORDER BY d.id`;
+  return { sqlite: q('SELECT value FROM json_each(?)'), postgres: q('SELECT json_array_elements_text(?::json)') };
+})();
+const COUNT_CONNECTED: SqlText = { sqlite: 'SELECT count(*) AS n FROM device_status WHERE sessions > 0', postgres: 'SELECT count(*) AS n FROM device_status WHERE sessions > 0' };
+const COUNT_DEVICES: SqlText = { sqlite: 'SELECT count(*) AS n FROM devices', postgres: 'SELECT count(*) AS n FROM devices' };
 
 /**
  * Read-only figures about the fleet for the operators' console and the event stream:
@@ -74,45 +109,39 @@ export class FleetStats {
   }
 
   /** Devices with at least one live session (as of the broker's last status flush). */
-  countConnected(): number {
-    return this.#ctx.read(() => this.#ctx.stmt('SELECT count(*) FROM device_status WHERE sessions > 0').pluck().get() as number);
+  async countConnected(): Promise<number> {
+    return Number(await this.#ctx.read(() => value<number>(COUNT_CONNECTED)));
   }
 
   /** Every registered device. */
-  countDevices(): number {
-    return this.#ctx.read(() => this.#ctx.stmt('SELECT count(*) FROM devices').pluck().get() as number);
+  async countDevices(): Promise<number> {
+    return Number(await this.#ctx.read(() => value<number>(COUNT_DEVICES)));
   }
 
   /** The status of each known device among `ids` (unknown ids are left out), in id order. */
-  statusOf(ids: readonly string[]): DeviceStatusSnapshot[] {
+  async statusOf(ids: readonly string[]): Promise<DeviceStatusSnapshot[]> {
     if (ids.length === 0) return [];
-    return this.#ctx.read(() => {
-      const rows = this.#ctx
-        .stmt(
-          `SELECT d.id, d.blocked, s.sessions, s.last_connected_at, s.last_disconnected_at, s.last_seen_at, s.last_error_code, s.last_error_at
-           FROM devices d LEFT JOIN device_status s ON s.device_id = d.id
-           WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.id`,
-        )
-        .all(JSON.stringify(ids)) as Array<{
+    const rows = await this.#ctx.read(() =>
+      all<{
         id: string;
-        blocked: number;
+        blocked: unknown;
         sessions: number | null;
         last_connected_at: number | null;
         last_disconnected_at: number | null;
         last_seen_at: number | null;
         last_error_code: string | null;
         last_error_at: number | null;
-      }>;
-      return rows.map((r) => ({
-        deviceId: r.id,
-        blocked: r.blocked === 1,
-        connected: (r.sessions ?? 0) > 0,
-        lastConnectedAt: r.last_connected_at,
-        lastDisconnectedAt: r.last_disconnected_at,
-        lastSeenAt: r.last_seen_at,
-        lastError: r.last_error_code === null || r.last_error_at === null ? null : { code: r.last_error_code, at: r.last_error_at },
-      }));
-    });
+      }>(STATUS_OF, JSON.stringify(ids)),
+    );
+    return rows.map((r) => ({
+      deviceId: r.id,
+      blocked: bool(r.blocked),
+      connected: (r.sessions ?? 0) > 0,
+      lastConnectedAt: r.last_connected_at,
+      lastDisconnectedAt: r.last_disconnected_at,
+      lastSeenAt: r.last_seen_at,
+      lastError: r.last_error_code === null || r.last_error_at === null ? null : { code: r.last_error_code, at: r.last_error_at },
+    }));
   }
 
   /**
@@ -121,12 +150,9 @@ export class FleetStats {
    * recorded; a summary of repeated refusals counts each of its `detail.reasons` in the minute
    * its window began (`detail.since`).
    */
-  authFailuresByMinute(since: number, until: number): AuthFailureCount[] {
-    return this.#ctx.read(() =>
-      (
-        this.#ctx.stmt(AUTH_FAILURES_BY_MINUTE_SQL).all(since, until + SUMMARY_LAG_MS, since, until) as Array<{ minute: number; reason: string; count: number }>
-      ).map((r) => ({ minute: r.minute, reason: r.reason, count: r.count })),
-    );
+  async authFailuresByMinute(since: number, until: number): Promise<AuthFailureCount[]> {
+    const rows = await this.#ctx.read(() => all<{ minute: number; reason: string; count: number }>(AUTH_FAILURES_BY_MINUTE_SQL, since, until + SUMMARY_LAG_MS, since, until));
+    return rows.map((r) => ({ minute: Number(r.minute), reason: r.reason, count: Number(r.count) }));
   }
 
   /**
@@ -134,9 +160,8 @@ export class FleetStats {
    * counted with their `detail.repeated`. null collects unparsable client ids and summaries over
    * several principals (one address trying many ids).
    */
-  topRefused(since: number, until: number, limit: number): Array<{ principal: string | null; count: number }> {
-    return this.#ctx.read(
-      () => this.#ctx.stmt(TOP_REFUSED_SQL).all(since, until + SUMMARY_LAG_MS, since, until, limit) as Array<{ principal: string | null; count: number }>,
-    );
+  async topRefused(since: number, until: number, limit: number): Promise<Array<{ principal: string | null; count: number }>> {
+    const rows = await this.#ctx.read(() => all<{ principal: string | null; count: number }>(TOP_REFUSED_SQL, since, until + SUMMARY_LAG_MS, since, until, limit));
+    return rows.map((r) => ({ principal: r.principal, count: Number(r.count) }));
   }
 }

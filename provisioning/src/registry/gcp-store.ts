@@ -1,6 +1,7 @@
 import type { ImportDevice, ImportRefusal, ParsedImport } from '../import/import-set.ts';
-import type { RegistryContext } from './context.ts';
-import type { CredentialStore } from './credentials.ts';
+import type { RegistryContext, WriteTx } from './context.ts';
+import { insertCredential, listCredentials } from './credentials.ts';
+import { bool, get, json, run, sql, value, type Plan } from './plan.ts';
 import type { GcpBindingRecord } from './types.ts';
 
 /** The result of an import (docs/migrating-from-cloud-iot-core.md §Import): nothing is stored unless `refused` is empty. */
@@ -11,68 +12,117 @@ export interface GcpImportResult {
   dryRun: boolean;
 }
 
-interface BindingRow {
-  device_id: string;
-  project: string;
-  location: string;
-  registry: string;
-  num_id: string;
-}
+const Q = {
+  binding: sql`SELECT project, location, registry, num_id FROM gcp_devices WHERE device_id = ?`,
+  byNumId: sql`SELECT device_id FROM gcp_devices WHERE num_id = ?`,
+  config: sql`SELECT version, config, data FROM device_config WHERE device_id = ?`,
+  ack: sql`UPDATE device_config SET device_ack_at = ? WHERE device_id = ? AND version = ?`,
+  keyOwner: sql`SELECT principal FROM credentials WHERE fingerprint = ?`,
+  device: sql`SELECT blocked, metadata FROM devices WHERE id = ?`,
+  insertDevice: sql`INSERT INTO devices (id, blocked, metadata, created_at) VALUES (?, ?, ?, ?)`,
+  insertBinding: sql`INSERT INTO gcp_devices (device_id, project, location, registry, num_id) VALUES (?, ?, ?, ?, ?)`,
+  insertConfig: sql`INSERT INTO device_config (device_id, version, config, updated_at, data) VALUES (?, ?, ?, ?, ?)`,
+};
 
 /** JSON with its object keys sorted, so two maps with the same entries compare equal. */
-function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const o = value as Record<string, unknown>;
+function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const o = v as Record<string, unknown>;
   return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
 }
 
 /** What the native API shows of a Cloud IoT Core config (its bytes live in `device_config.data`). */
-function nativeViewOf(data: Buffer): string {
-  return JSON.stringify({ binaryData: data.toString('base64') });
+export function nativeViewOf(data: Buffer): { binaryData: string } {
+  return { binaryData: data.toString('base64') };
+}
+
+/** The device's binding, or null when it was not imported from Cloud IoT Core. */
+export function* findBinding(deviceId: string): Plan<GcpBindingRecord | null> {
+  const r = yield* get<{ project: string; location: string; registry: string; num_id: string }>(Q.binding, deviceId);
+  return r === undefined ? null : { project: r.project, location: r.location, registry: r.registry, numId: r.num_id };
+}
+
+function* deviceOfNumId(numId: string): Plan<string | null> {
+  return (yield* value<string>(Q.byNumId, numId)) ?? null;
+}
+
+function* gcpConfig(deviceId: string): Plan<{ version: number; data: Buffer } | null> {
+  const r = yield* get<{ version: number; config: string; data: Buffer | null }>(Q.config, deviceId);
+  return r === undefined ? null : { version: r.version, data: r.data ?? Buffer.from(r.config) };
+}
+
+/** A device of the file against the registry: new, already there exactly so, or refused. */
+function* check(d: ImportDevice): Plan<'new' | 'unchanged' | ImportRefusal> {
+  const refuse = (code: ImportRefusal['code'], detail: string): ImportRefusal => ({ id: d.id, code, detail });
+  const holder = yield* deviceOfNumId(d.numId);
+  if (holder !== null && holder !== d.id) return refuse('num_id_in_use', `numId ${d.numId} belongs to device ${holder}`);
+  for (const c of d.credentials) {
+    const owner = yield* value<string>(Q.keyOwner, c.key.fingerprint);
+    if (owner !== undefined && owner !== d.id) return refuse('key_in_use', `the key with fingerprint ${c.key.fingerprint} belongs to another principal`);
+  }
+  const row = yield* get<{ blocked: unknown; metadata: string }>(Q.device, d.id);
+  if (row === undefined) return 'new';
+  return (yield* sameAsStored(d, row)) ? 'unchanged' : refuse('device_exists', 'registered already, differently; an import never overwrites a device');
+}
+
+function* sameAsStored(d: ImportDevice, row: { blocked: unknown; metadata: string }): Plan<boolean> {
+  const b = yield* findBinding(d.id);
+  if (b === null || b.project !== d.binding.project || b.location !== d.binding.location || b.registry !== d.binding.registry || b.numId !== d.numId) return false;
+  if (bool(row.blocked) !== d.blocked) return false;
+  if (canonicalJson(json(row.metadata)) !== canonicalJson(d.metadata ?? {})) return false;
+  const stored = (yield* listCredentials(d.id)).map((c) => `${c.fingerprint}/${c.expiresAt}`).sort();
+  const given = d.credentials.map((c) => `${c.key.fingerprint}/${c.expiresAt}`).sort();
+  if (stored.join(',') !== given.join(',')) return false;
+  const config = yield* gcpConfig(d.id);
+  if (d.config === null) return config === null;
+  return config !== null && config.version === (d.config.version ?? 1) && config.data.equals(d.config.data);
+}
+
+function* insert(tx: WriteTx, d: ImportDevice): Plan<void> {
+  const now = tx.now();
+  yield* run(Q.insertDevice, d.id, d.blocked, JSON.stringify(d.metadata ?? {}), now);
+  for (const c of d.credentials) {
+    // the import's expiry, never a certificate's own notAfter (docs/migrating-from-cloud-iot-core.md §The formats)
+    yield* insertCredential(tx, { kind: 'device', deviceId: d.id }, { fingerprint: c.key.fingerprint, spkiDer: c.key.spkiDer, expiresAt: null }, c.expiresAt, true);
+  }
+  yield* run(Q.insertBinding, d.id, d.binding.project, d.binding.location, d.binding.registry, d.numId);
+  if (d.config !== null) yield* run(Q.insertConfig, d.id, d.config.version ?? 1, JSON.stringify(nativeViewOf(d.config.data)), now, d.config.data);
+  tx.emit({ type: 'principal_created', principal: d.id });
 }
 
 /**
  * Cloud IoT Core compatibility in the registry (protocol.md §Cloud IoT Core compatibility): the binding
  * each imported device keeps (project, location, registry, numId), its config as raw bytes with its
- * `deviceAckTime`, and the import itself, all-or-nothing and idempotent.
+ * `deviceAckTime`, and the import itself, all-or-nothing and idempotent. Written once for both
+ * backends (plan.ts).
  */
 export class GcpStore {
   readonly #ctx: RegistryContext;
-  readonly #credentials: CredentialStore;
 
-  constructor(ctx: RegistryContext, credentials: CredentialStore) {
+  constructor(ctx: RegistryContext) {
     this.#ctx = ctx;
-    this.#credentials = credentials;
   }
 
   /** The device's binding, or null when it was not imported from Cloud IoT Core. */
-  binding(deviceId: string): GcpBindingRecord | null {
-    const r = this.#ctx.stmt('SELECT device_id, project, location, registry, num_id FROM gcp_devices WHERE device_id = ?').get(deviceId) as BindingRow | undefined;
-    return r === undefined ? null : { project: r.project, location: r.location, registry: r.registry, numId: r.num_id };
+  binding(deviceId: string): Promise<GcpBindingRecord | null> {
+    return this.#ctx.read(() => findBinding(deviceId));
   }
 
   /** The device id imported with `numId`, or null. */
-  deviceIdOfNumId(numId: string): string | null {
-    return (this.#ctx.stmt('SELECT device_id FROM gcp_devices WHERE num_id = ?').pluck().get(numId) as string | undefined) ?? null;
+  deviceIdOfNumId(numId: string): Promise<string | null> {
+    return this.#ctx.read(() => deviceOfNumId(numId));
   }
 
-  /**
-   * The latest config as Cloud IoT Core firmware receives it: an imported config's bytes, or the
-   * JSON text of a config set through the native API. Null when the device has none (version 0).
-   */
-  config(deviceId: string): { version: number; data: Buffer } | null {
-    const r = this.#ctx.stmt('SELECT version, config, data FROM device_config WHERE device_id = ?').get(deviceId) as
-      | { version: number; config: string; data: Buffer | null }
-      | undefined;
-    if (r === undefined) return null;
-    return { version: r.version, data: r.data ?? Buffer.from(r.config) };
+  /** The latest config as Cloud IoT Core firmware receives it (an imported config's bytes, or a JSON config's text); null at version 0. */
+  config(deviceId: string): Promise<{ version: number; data: Buffer } | null> {
+    return this.#ctx.read(() => gcpConfig(deviceId));
   }
 
   /** The device PUBACKed `version`: its `deviceAckTime`, while that version is still the latest. */
-  recordConfigAck(deviceId: string, version: number, at: number): void {
-    this.#ctx.write(() => {
-      this.#ctx.stmt('UPDATE device_config SET device_ack_at = ? WHERE device_id = ? AND version = ?').run(at, deviceId, version);
+  async recordConfigAck(deviceId: string, version: number, at: number): Promise<void> {
+    await this.#ctx.write(function* () {
+      yield* run(Q.ack, at, deviceId, version);
     });
   }
 
@@ -84,16 +134,16 @@ export class GcpStore {
    *
    * @example
    * ```ts
-   * const result = registry.gcp.import(parseGcpImport(JSON.parse(text)), { dryRun: false, actor: 'admin' });
+   * const result = await registry.gcp.import(parseGcpImport(JSON.parse(text)), { dryRun: false, actor: 'admin' });
    * ```
    */
-  import(parsed: ParsedImport, opts: { dryRun: boolean; actor: string }): GcpImportResult {
-    return this.#ctx.write(() => {
+  import(parsed: ParsedImport, opts: { dryRun: boolean; actor: string }): Promise<GcpImportResult> {
+    return this.#ctx.write(function* (tx) {
       const refused: ImportRefusal[] = [...parsed.refusals];
       const fresh: ImportDevice[] = [];
       let unchanged = 0;
       for (const d of parsed.devices) {
-        const verdict = this.#check(d);
+        const verdict = yield* check(d);
         if (verdict === 'new') fresh.push(d);
         else if (verdict === 'unchanged') unchanged += 1;
         else refused.push(verdict);
@@ -101,8 +151,8 @@ export class GcpStore {
       if (refused.length > 0 || opts.dryRun) return { imported: refused.length > 0 ? 0 : fresh.length, unchanged, refused, dryRun: opts.dryRun };
       // importing the same file again changes nothing: not even the audit log
       if (fresh.length === 0) return { imported: 0, unchanged, refused, dryRun: false };
-      for (const d of fresh) this.#insert(d);
-      this.#ctx.audit({
+      for (const d of fresh) yield* insert(tx, d);
+      yield* tx.audit({
         actor: opts.actor,
         action: 'import.gcp',
         target: null,
@@ -110,50 +160,5 @@ export class GcpStore {
       });
       return { imported: fresh.length, unchanged, refused, dryRun: false };
     });
-  }
-
-  /** A device of the file against the registry: new, already there exactly so, or refused. */
-  #check(d: ImportDevice): 'new' | 'unchanged' | ImportRefusal {
-    const refuse = (code: ImportRefusal['code'], detail: string): ImportRefusal => ({ id: d.id, code, detail });
-    const holder = this.deviceIdOfNumId(d.numId);
-    if (holder !== null && holder !== d.id) return refuse('num_id_in_use', `numId ${d.numId} belongs to device ${holder}`);
-    for (const c of d.credentials) {
-      const owner = this.#ctx.stmt('SELECT principal FROM credentials WHERE fingerprint = ?').pluck().get(c.key.fingerprint) as string | undefined;
-      if (owner !== undefined && owner !== d.id) return refuse('key_in_use', `the key with fingerprint ${c.key.fingerprint} belongs to another principal`);
-    }
-    const row = this.#ctx.stmt('SELECT blocked, metadata FROM devices WHERE id = ?').get(d.id) as { blocked: number; metadata: string } | undefined;
-    if (row === undefined) return 'new';
-    return this.#sameAsStored(d, row) ? 'unchanged' : refuse('device_exists', 'registered already, differently; an import never overwrites a device');
-  }
-
-  #sameAsStored(d: ImportDevice, row: { blocked: number; metadata: string }): boolean {
-    const b = this.binding(d.id);
-    if (b === null || b.project !== d.binding.project || b.location !== d.binding.location || b.registry !== d.binding.registry || b.numId !== d.numId) return false;
-    if ((row.blocked === 1) !== d.blocked) return false;
-    if (canonicalJson(JSON.parse(row.metadata)) !== canonicalJson(d.metadata ?? {})) return false;
-    const stored = this.#credentials.list(d.id).map((c) => `${c.fingerprint}/${c.expiresAt}`).sort();
-    const given = d.credentials.map((c) => `${c.key.fingerprint}/${c.expiresAt}`).sort();
-    if (stored.join(',') !== given.join(',')) return false;
-    const config = this.config(d.id);
-    if (d.config === null) return config === null;
-    return config !== null && config.version === (d.config.version ?? 1) && config.data.equals(d.config.data);
-  }
-
-  #insert(d: ImportDevice): void {
-    const now = this.#ctx.clock();
-    this.#ctx.stmt('INSERT INTO devices (id, blocked, metadata, created_at) VALUES (?, ?, ?, ?)').run(d.id, d.blocked ? 1 : 0, JSON.stringify(d.metadata ?? {}), now);
-    for (const c of d.credentials) {
-      // the import's expiry, never a certificate's own notAfter (docs/migrating-from-cloud-iot-core.md §The formats)
-      this.#credentials.insert({ kind: 'device', deviceId: d.id }, { fingerprint: c.key.fingerprint, spkiDer: c.key.spkiDer, expiresAt: null }, c.expiresAt, true);
-    }
-    this.#ctx
-      .stmt('INSERT INTO gcp_devices (device_id, project, location, registry, num_id) VALUES (?, ?, ?, ?, ?)')
-      .run(d.id, d.binding.project, d.binding.location, d.binding.registry, d.numId);
-    if (d.config !== null) {
-      this.#ctx
-        .stmt('INSERT INTO device_config (device_id, version, config, updated_at, data) VALUES (?, ?, ?, ?, ?)')
-        .run(d.id, d.config.version ?? 1, nativeViewOf(d.config.data), now, d.config.data);
-    }
-    this.#ctx.emit({ type: 'principal_created', principal: d.id });
   }
 }

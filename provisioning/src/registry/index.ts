@@ -1,4 +1,4 @@
-/** `@latchkey/provisioning/registry` — the SQLite device registry. */
+/** `@latchkey/provisioning/registry` — the device registry, on SQLite or PostgreSQL. */
 export { Registry, openRegistry } from './registry.ts';
 export type { RegistryOptions } from './registry.ts';
 export { RegistryError, isRegistryError, REGISTRY_ERROR_CODES } from './errors.ts';
@@ -11,9 +11,14 @@ export { DEVICE_STATUS_FILTERS, RECENT_ERROR_MS } from './device-query.ts';
 export type { DeviceQuery, DevicePage, DeviceStatusFilter } from './device-query.ts';
 export type { AuthFailureCount, DeviceStatusSnapshot, FleetStats } from './fleet-stats.ts';
 export { MIGRATIONS, migrate } from './migrations.ts';
-export { startRetention, checkRetentionPolicy, DEFAULT_RETENTION_POLICY, PRUNE_BATCH } from './retention.ts';
+export { POSTGRES_MIGRATIONS } from './migrations-postgres.ts';
+export { checkDatabaseUrl, redactDatabaseUrl, redactPassword } from './database-url.ts';
+export { startRetention, checkRetentionPolicy, DEFAULT_RETENTION_POLICY, PRUNE_BATCH, OUTBOX_RETENTION_MS } from './retention.ts';
 export type { PruneCounts, RetentionPolicy, RetentionTask } from './retention.ts';
 export type { Migration } from './migrations.ts';
+export type { FeedHealth, FeedState } from './change-feed.ts';
+export type { PostgresFeedTimings } from './postgres-feed.ts';
+export type { SessionEvent } from './status.ts';
 export type {
   AuditEntry,
   AuthFailure,

@@ -1,59 +1,93 @@
-import Database from 'better-sqlite3';
-import type { Database as Db } from 'better-sqlite3';
 import { parsePrincipal, type Clock } from '@latchkey/device-sdk/protocol';
 import { AuditStore } from './audit.ts';
-import { ChangeFeed } from './change-feed.ts';
+import { ChangeFeed, InProcessFeed, type FeedBackend, type FeedHealth } from './change-feed.ts';
 import { ConfigStateStore } from './config-state.ts';
 import { RegistryContext } from './context.ts';
-import { CredentialStore } from './credentials.ts';
+import { checkDatabaseUrl } from './database-url.ts';
 import { DeviceStore } from './devices.ts';
 import { EnrollmentStore } from './enrollment.ts';
-import { GcpStore } from './gcp-store.ts';
 import { FleetStats } from './fleet-stats.ts';
+import { findBinding, GcpStore } from './gcp-store.ts';
 import { toRegistryError } from './errors.ts';
-import { migrate } from './migrations.ts';
+import { migratePostgres } from './migrations-postgres.ts';
+import { all, D, json, same, sql, type Dialect, type Plan } from './plan.ts';
+import { feedChannel, PostgresFeed, type PostgresFeedTimings } from './postgres-feed.ts';
+import { clientConfig, openPool, postgresRunner, type PostgresTarget } from './postgres-runner.ts';
 import { RetentionStore } from './retention.ts';
+import type { Runner } from './runner.ts';
 import { ServiceStore } from './services.ts';
+import { openSqlite } from './sqlite-runner.ts';
 import { StatusStore, type SessionEvent } from './status.ts';
-import type { AuthFailure, PrincipalRecord, RegistryChange, ServiceAcl } from './types.ts';
+import type { AuthFailure, JsonObject, PrincipalRecord, RegistryChange, ServiceAcl } from './types.ts';
 
 /** A principal's row (`found`: a device's `blocked`, a service's `acl`; null when unknown) with one credential, or none. */
 interface PrincipalRow {
-  found: number | string | null;
+  found: unknown;
   kid: string | null;
   spki_der: Buffer | null;
   expires_at: number | null;
 }
-const principalQuery = (table: string, key: string, found: string) => `
-  SELECT p.${found} AS found, c.kid AS kid, c.spki_der AS spki_der, c.expires_at AS expires_at
-  FROM (SELECT ? AS key, ? AS principal) AS q
-  LEFT JOIN ${table} AS p ON p.${key} = q.key
+const principalQuery = (table: string, key: string, found: string) => sql`
+  SELECT p.${same(found)} AS found, c.kid AS kid, c.spki_der AS spki_der, c.expires_at AS expires_at
+  FROM (SELECT CAST(? AS text) AS key, CAST(? AS text) AS principal) AS q
+  LEFT JOIN ${same(table)} AS p ON p.${same(key)} = q.key
   LEFT JOIN credentials AS c ON c.principal = q.principal
-  ORDER BY c.created_at, c.rowid`;
+  ORDER BY c.created_at, c.${D.insertionOrder}`;
 const DEVICE_PRINCIPAL = principalQuery('devices', 'id', 'blocked');
 const SERVICE_PRINCIPAL = principalQuery('services', 'name', 'acl');
+
+/** A device id, or a service principal: one statement either way (issue 16: the lookup's cost does not tell whether an id exists). */
+function* findPrincipal(principal: string): Plan<PrincipalRecord | null> {
+  // parsePrincipal: the protocol core's one reading of `svc:`; a query either way (constant work)
+  const named = parsePrincipal(principal);
+  const service = named?.kind === 'service' ? named.serviceName : null;
+  const rows = yield* all<PrincipalRow>(service !== null ? SERVICE_PRINCIPAL : DEVICE_PRINCIPAL, service ?? principal, principal);
+  // a device's Cloud IoT Core binding, asked for a known and an unknown device alike (constant work)
+  const gcp = service === null ? yield* findBinding(principal) : null;
+  const first = rows[0];
+  if (first === undefined || first.found === null) return null;
+  const credentials = rows
+    .filter((r) => r.kid !== null)
+    .map((r) => ({ kid: r.kid as string, spkiDer: new Uint8Array(r.spki_der as Buffer), expiresAt: r.expires_at }));
+  return service !== null
+    ? { kind: 'service', principal, blocked: false, acl: json<ServiceAcl>(first.found), credentials }
+    : { kind: 'device', principal, blocked: first.found === true || first.found === 1, acl: null, credentials, ...(gcp === null ? {} : { gcp }) };
+}
 
 export interface RegistryOptions {
   /** epoch ms; every stored time comes from it */
   clock: Clock;
-  /** told about listener exceptions and swallowed write failures of the broker-facing methods */
+  /** told about listener exceptions, a change feed that went down, and a PostgreSQL pool's idle-connection errors */
   onInternalError?: (err: unknown) => void;
   /** zero every device's live-session count at open (default true: no session survives a restart) */
   resetSessions?: boolean;
+  /** PostgreSQL only */
+  postgres?: {
+    /** a schema instead of the role's default `search_path` (created when missing); [a-z_][a-z0-9_]* */
+    schema?: string | null;
+    /** connections in the pool (default 10) */
+    poolSize?: number;
+    /** the change feed's timings (tests shorten them) */
+    feed?: Partial<PostgresFeedTimings>;
+  };
 }
 
 /**
- * The device registry on one SQLite file: the only code that speaks SQL. Structurally implements
- * the broker's `BrokerRegistryPort` (findPrincipal, onChange, record*, saveState).
+ * The device registry: the only code that speaks SQL, on SQLite (one file, one process) or
+ * PostgreSQL (shared by several latchkey processes). Every operation is asynchronous and written
+ * once for both (plan.ts). Structurally implements the broker's `BrokerRegistryPort`
+ * (findPrincipal, onChange, feed, record*, saveState).
  *
  * @example
  * ```ts
- * const registry = openRegistry('./data/latchkey.db', { clock: Date.now });
- * registry.devices.create({ id: 'thermo-1', key: parsePublicKey(pem, Date.now()) }, 'admin');
- * registry.close();
+ * const registry = await openRegistry('./data/latchkey.db', { clock: Date.now });
+ * await registry.devices.create({ id: 'thermo-1', key: parsePublicKey(pem, Date.now()) }, 'admin');
+ * await registry.close();
  * ```
  */
 export class Registry {
+  /** which database this registry is on */
+  readonly backend: Dialect;
   readonly devices: DeviceStore;
   readonly services: ServiceStore;
   readonly enrollment: EnrollmentStore;
@@ -61,71 +95,56 @@ export class Registry {
   readonly status: StatusStore;
   readonly audit: AuditStore;
   readonly retention: RetentionStore;
-  /** Cloud IoT Core bindings, raw configs and the import */
-  readonly gcp: GcpStore;
   /** read-only fleet figures (connected count, statuses, refusals by minute) */
   readonly stats: FleetStats;
-  readonly #db: Db;
+  /** Cloud IoT Core bindings, raw configs and the import */
+  readonly gcp: GcpStore;
+  /** the change feed's health: `downForMs`, `sync`, `onState` */
+  readonly feed: FeedHealth;
+  readonly #runner: Runner;
   readonly #ctx: RegistryContext;
-  readonly #credentials: CredentialStore;
-  readonly #feed: ChangeFeed;
-  readonly #onInternalError: (err: unknown) => void;
+  readonly #fanout: ChangeFeed;
+  readonly #feed: FeedBackend;
+  #closing: Promise<void> | null = null;
 
-  constructor(db: Db, options: RegistryOptions) {
-    this.#db = db;
-    this.#onInternalError = options.onInternalError ?? (() => {});
-    this.#feed = new ChangeFeed(this.#onInternalError);
-    this.#ctx = new RegistryContext(db, options.clock, this.#feed);
-    this.#credentials = new CredentialStore(this.#ctx);
-    this.devices = new DeviceStore(this.#ctx, this.#credentials);
-    this.services = new ServiceStore(this.#ctx, this.#credentials);
-    this.enrollment = new EnrollmentStore(this.#ctx, this.devices);
+  constructor(runner: Runner, clock: Clock, fanout: ChangeFeed, feed: FeedBackend) {
+    this.backend = runner.dialect;
+    this.#runner = runner;
+    this.#fanout = fanout;
+    this.#feed = feed;
+    this.feed = feed;
+    this.#ctx = new RegistryContext(runner, clock, feed);
+    this.devices = new DeviceStore(this.#ctx);
+    this.services = new ServiceStore(this.#ctx);
+    this.enrollment = new EnrollmentStore(this.#ctx);
     this.configState = new ConfigStateStore(this.#ctx);
     this.status = new StatusStore(this.#ctx);
     this.audit = new AuditStore(this.#ctx);
     this.retention = new RetentionStore(this.#ctx);
-    this.gcp = new GcpStore(this.#ctx, this.#credentials);
     this.stats = new FleetStats(this.#ctx);
+    this.gcp = new GcpStore(this.#ctx);
   }
 
   /**
-   * The principal (device id or `svc:{name}`) with its credentials, or null. Never throws.
-   * One statement, the same for a known and an unknown id (issue 16: the lookup's cost must not
-   * tell whether an id exists): both probe the principal's row and its credentials' index.
+   * The principal (device id or `svc:{name}`) with its credentials, or null when it is unknown.
+   * Rejects (`internal_error`) when the database fails: the broker answers that CONNECT with
+   * CONNACK 3, server unavailable, never with 4 (unknown), which the SDK would treat as fatal.
    */
-  findPrincipal(principal: string): PrincipalRecord | null {
-    try {
-      // parsePrincipal: the protocol core's one reading of `svc:`; a query either way (constant work)
-      const named = parsePrincipal(principal);
-      const service = named?.kind === 'service' ? named.serviceName : null;
-      const rows = this.#ctx.stmt(service !== null ? SERVICE_PRINCIPAL : DEVICE_PRINCIPAL).all(service ?? principal, principal) as PrincipalRow[];
-      // asked for a known and an unknown device alike (constant work)
-      const gcp = service === null ? this.gcp.binding(principal) : null;
-      const first = rows[0];
-      if (first === undefined || first.found === null) return null;
-      const credentials = rows
-        .filter((r) => r.kid !== null)
-        .map((r) => ({ kid: r.kid as string, spkiDer: new Uint8Array(r.spki_der as Buffer), expiresAt: r.expires_at }));
-      return service !== null
-        ? { kind: 'service', principal, blocked: false, acl: JSON.parse(first.found as string) as ServiceAcl, credentials }
-        : { kind: 'device', principal, blocked: first.found === 1, acl: null, credentials, ...(gcp === null ? {} : { gcp }) };
-    } catch (e) {
-      this.#onInternalError(toRegistryError(e));
-      return null;
-    }
+  findPrincipal(principal: string): Promise<PrincipalRecord | null> {
+    return this.#ctx.read(() => findPrincipal(principal));
   }
 
   /** Subscribes to changes committed from now on; returns the unsubscribe function. */
   onChange(listener: (change: RegistryChange) => void): () => void {
-    return this.#feed.subscribe(listener);
+    return this.#fanout.subscribe(listener);
   }
 
-  recordConnected(deviceId: string, at: number): void {
-    this.#quietly(() => this.status.connected(deviceId, at));
+  recordConnected(deviceId: string, at: number): Promise<void> {
+    return this.status.connected(deviceId, at);
   }
 
-  recordDisconnected(deviceId: string, at: number): void {
-    this.#quietly(() => this.status.disconnected(deviceId, at));
+  recordDisconnected(deviceId: string, at: number): Promise<void> {
+    return this.status.disconnected(deviceId, at);
   }
 
   /**
@@ -135,107 +154,122 @@ export class Registry {
    *
    * @example
    * ```ts
-   * registry.recordSessionEvents([{ deviceId: 'thermo-1', type: 'connected', at: Date.now() }]);
+   * await registry.recordSessionEvents([{ deviceId: 'thermo-1', type: 'connected', at: Date.now() }]);
    * ```
    */
-  recordSessionEvents(events: ReadonlyArray<SessionEvent>): void {
+  recordSessionEvents(events: ReadonlyArray<SessionEvent>): Promise<void> {
     if (!Array.isArray(events)) throw new TypeError('events must be an array');
     for (const e of events as ReadonlyArray<Partial<SessionEvent> | null>) {
       if (e === null || typeof e !== 'object' || typeof e.deviceId !== 'string' || (e.type !== 'connected' && e.type !== 'disconnected') || !Number.isFinite(e.at)) {
         throw new TypeError('each event must be { deviceId: string, type: "connected" | "disconnected", at: epoch ms }');
       }
     }
-    this.#quietly(() => this.status.sessionEvents(events));
+    return this.status.sessionEvents(events);
   }
 
-  recordSeen(entries: ReadonlyArray<readonly [deviceId: string, at: number]>): void {
-    this.#quietly(() => this.status.seen(entries));
+  recordSeen(entries: ReadonlyArray<readonly [deviceId: string, at: number]>): Promise<void> {
+    return this.status.seen(entries);
   }
 
-  recordAuthFailure(failure: AuthFailure): void {
-    this.#quietly(() => this.status.authFailure(failure));
+  recordAuthFailure(failure: AuthFailure): Promise<void> {
+    return this.status.authFailure(failure);
   }
 
-  recordLastErrors(entries: ReadonlyArray<readonly [deviceId: string, code: string, at: number]>): void {
-    this.#quietly(() => this.status.lastErrors(entries));
+  recordLastErrors(entries: ReadonlyArray<readonly [deviceId: string, code: string, at: number]>): Promise<void> {
+    return this.status.lastErrors(entries);
   }
 
-  saveState(deviceId: string, stateJson: string, at: number): void {
-    this.#quietly(() => this.configState.saveState(deviceId, stateJson, at));
+  saveState(deviceId: string, stateJson: string, at: number): Promise<void> {
+    return this.configState.saveState(deviceId, stateJson, at);
   }
 
-  /** BrokerRegistryPort.deviceIdOfNumId: the device imported with this Cloud IoT Core numId, or null. Never throws. */
-  deviceIdOfNumId(numId: string): string | null {
-    try {
-      return this.gcp.deviceIdOfNumId(numId);
-    } catch (e) {
-      this.#onInternalError(toRegistryError(e));
-      return null;
-    }
+  /** Every device's current config, a page at a time (the broker's retained-config re-seed at start). */
+  allConfigs(after: string | null, limit: number): Promise<Array<{ deviceId: string; version: number; config: JsonObject }>> {
+    return this.configState.allConfigs(after, limit);
   }
 
-  /** BrokerRegistryPort.findGcpConfig: the latest config as raw bytes, or null. Never throws. */
-  findGcpConfig(deviceId: string): { version: number; data: Buffer } | null {
-    try {
-      return this.gcp.config(deviceId);
-    } catch (e) {
-      this.#onInternalError(toRegistryError(e));
-      return null;
-    }
+  /** BrokerRegistryPort.deviceIdOfNumId: the device imported with this Cloud IoT Core numId, or null. */
+  deviceIdOfNumId(numId: string): Promise<string | null> {
+    return this.gcp.deviceIdOfNumId(numId);
+  }
+
+  /** BrokerRegistryPort.findGcpConfig: the latest config as raw bytes, or null. */
+  findGcpConfig(deviceId: string): Promise<{ version: number; data: Buffer } | null> {
+    return this.gcp.config(deviceId);
   }
 
   /** BrokerRegistryPort.recordConfigAck: the device PUBACKed this config version. */
-  recordConfigAck(deviceId: string, version: number, at: number): void {
-    this.#quietly(() => this.gcp.recordConfigAck(deviceId, version, at));
+  recordConfigAck(deviceId: string, version: number, at: number): Promise<void> {
+    return this.gcp.recordConfigAck(deviceId, version, at);
   }
 
-  /** For readiness probes: true when the database answers and passes a quick check. */
-  ping(): boolean {
-    try {
-      return this.#db.prepare('PRAGMA quick_check').pluck().get() === 'ok';
-    } catch {
-      return false;
-    }
+  /** For readiness probes: true when the database answers (SQLite: and passes a quick check). */
+  ping(): Promise<boolean> {
+    return this.#runner.ping();
   }
 
   get open(): boolean {
-    return this.#db.open;
+    return this.#runner.open && this.#closing === null;
   }
 
-  /** Closes the database (idempotent). */
-  close(): void {
-    if (this.#db.open) this.#db.close();
-  }
-
-  /** The broker-facing writes must not throw into aedes hooks: failures are reported, not raised. */
-  #quietly(fn: () => void): void {
-    try {
-      fn();
-    } catch (e) {
-      this.#onInternalError(e);
-    }
+  /** Stops the change feed and closes the database (idempotent). */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#feed.close().catch(() => undefined);
+      await this.#runner.close();
+    })();
+    return this.#closing;
   }
 }
 
 /**
- * Opens (creating if needed) the registry at `path` (`:memory:` works too), in WAL mode with
- * foreign keys on, and migrates it to the newest schema.
+ * Opens the registry at `location` and migrates it to the newest schema:
+ * - a `postgres://` or `postgresql://` URL: PostgreSQL (a pool, and the change feed's own connection);
+ * - anything else is a SQLite file path (`:memory:` works too), created if needed, in WAL mode.
+ *
+ * Rejects with a TypeError for bad options or a schema newer than this latchkey, and with a
+ * RegistryError (`internal_error`, the cause kept) when the database cannot be opened.
  */
-export function openRegistry(path: string, options: RegistryOptions): Registry {
-  if (typeof path !== 'string' || path.length === 0) throw new TypeError('registry path must be a non-empty string');
+export async function openRegistry(location: string, options: RegistryOptions): Promise<Registry> {
+  if (typeof location !== 'string' || location.length === 0) throw new TypeError('registry location must be a non-empty string');
   if (typeof options?.clock !== 'function') throw new TypeError('options.clock must be a function returning epoch ms');
-  const db = new Database(path);
+  const onError = options.onInternalError ?? (() => {});
+  const fanout = new ChangeFeed(onError);
+  let registry: Registry;
+  if (/^postgres(ql)?:/i.test(location)) {
+    const checked = checkDatabaseUrl(location);
+    if (!checked.ok) throw new TypeError(`database URL ${checked.message}`);
+    registry = await openPostgresRegistry({ url: location, schema: options.postgres?.schema ?? null }, options, fanout, onError);
+  } else {
+    let runner: Runner;
+    try {
+      runner = openSqlite(location, options.clock);
+    } catch (e) {
+      throw e instanceof TypeError ? e : toRegistryError(e);
+    }
+    registry = new Registry(runner, options.clock, fanout, new InProcessFeed(fanout));
+  }
   try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('foreign_keys = ON');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
-    migrate(db, options.clock);
-    const registry = new Registry(db, options);
-    if (options.resetSessions !== false) registry.status.resetSessions();
-    return registry;
+    if (options.resetSessions !== false) await registry.status.resetSessions();
   } catch (e) {
-    db.close();
+    await registry.close().catch(() => undefined);
+    throw e;
+  }
+  return registry;
+}
+
+async function openPostgresRegistry(target: PostgresTarget, options: RegistryOptions, fanout: ChangeFeed, onError: (err: unknown) => void): Promise<Registry> {
+  const config = clientConfig(target, 'feed');
+  const pool = openPool(target, options.postgres?.poolSize ?? 10, onError);
+  let feed: PostgresFeed | null = null;
+  try {
+    await migratePostgres(pool, options.clock, target.schema);
+    feed = new PostgresFeed({ config, channel: feedChannel(target.schema), fanout, pool, timings: options.postgres?.feed, onError });
+    await feed.start();
+    return new Registry(postgresRunner(pool), options.clock, fanout, feed);
+  } catch (e) {
+    await feed?.close().catch(() => undefined);
+    await pool.end().catch(() => undefined);
     throw e instanceof TypeError ? e : toRegistryError(e);
   }
 }

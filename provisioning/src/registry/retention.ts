@@ -1,5 +1,7 @@
 import type { Clock } from '@latchkey/device-sdk/protocol';
 import type { RegistryContext } from './context.ts';
+import { run, sql, value } from './plan.ts';
+import { pruneOutbox } from './postgres-feed.ts';
 
 /** How much history the registry keeps (docs/operations.md §Retention). */
 export interface RetentionPolicy {
@@ -44,7 +46,22 @@ export interface PruneCounts {
   audit: number;
   refusals: number;
   enrollmentTokens: number;
+  /** PostgreSQL: change-feed outbox rows past `OUTBOX_RETENTION_MS` (always 0 on SQLite) */
+  changes: number;
 }
+
+/**
+ * How long PostgreSQL's change-feed outbox keeps a change: a node whose feed was down longer
+ * resynchronizes in full instead of replaying (docs/operations.md §Change feed).
+ */
+export const OUTBOX_RETENTION_MS = 3_600_000;
+
+const Q = {
+  audit: sql`DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE at < ? ORDER BY at LIMIT ?)`,
+  refusalCount: sql`SELECT count(*) AS n FROM audit_log WHERE action = 'auth.failure'`,
+  refusals: sql`DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE action = 'auth.failure' ORDER BY seq LIMIT ?)`,
+  tokens: sql`DELETE FROM enrollment_tokens WHERE id IN (SELECT id FROM enrollment_tokens WHERE expires_at <= ? LIMIT ?)`,
+};
 
 /** Rows deleted per statement: each step is its own short write, so requests interleave. */
 export const PRUNE_BATCH = 5_000;
@@ -65,26 +82,18 @@ export class RetentionStore {
    * One bounded step of pruning as of `now` (epoch ms): deletes at most `batch` rows of each kind.
    * Returns what it deleted; call again while anything was (see {@link startRetention}).
    */
-  pruneStep(policy: RetentionPolicy, now: number, batch = PRUNE_BATCH): PruneCounts {
-    return this.#ctx.write(() => {
-      const audit = this.#ctx
-        .stmt('DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE at < ? ORDER BY at LIMIT ?)')
-        .run(now - policy.auditRetentionMs, batch).changes;
-      const stored = this.#ctx.stmt("SELECT count(*) FROM audit_log WHERE action = 'auth.failure'").pluck().get() as number;
+  pruneStep(policy: RetentionPolicy, now: number, batch = PRUNE_BATCH): Promise<PruneCounts> {
+    return this.#ctx.write(function* (tx) {
+      const audit = yield* run(Q.audit, now - policy.auditRetentionMs, batch);
+      const stored = (yield* value<number>(Q.refusalCount)) ?? 0;
       const excess = Math.min(Math.max(stored - policy.maxRefusals, 0), batch);
-      const refusals =
-        excess === 0
-          ? 0
-          : this.#ctx
-              .stmt("DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE action = 'auth.failure' ORDER BY seq LIMIT ?)")
-              .run(excess).changes;
-      const enrollmentTokens = this.#ctx
-        .stmt('DELETE FROM enrollment_tokens WHERE id IN (SELECT id FROM enrollment_tokens WHERE expires_at <= ? LIMIT ?)')
-        .run(now, batch).changes;
+      const refusals = excess === 0 ? 0 : yield* run(Q.refusals, excess);
+      const enrollmentTokens = yield* run(Q.tokens, now, batch);
       if (enrollmentTokens > 0) {
-        this.#ctx.audit({ actor: 'retention', action: 'enrollment_token.purge', target: null, detail: { count: enrollmentTokens } });
+        yield* tx.audit({ actor: 'retention', action: 'enrollment_token.purge', target: null, detail: { count: enrollmentTokens } });
       }
-      return { audit, refusals, enrollmentTokens };
+      const changes = tx.dialect === 'postgres' ? yield* pruneOutbox(now - OUTBOX_RETENTION_MS, batch) : 0;
+      return { audit, refusals, enrollmentTokens, changes };
     });
   }
 }
@@ -116,18 +125,19 @@ export function startRetention(
   let running: Promise<PruneCounts> | null = null;
 
   async function pass(): Promise<PruneCounts> {
-    const total: PruneCounts = { audit: 0, refusals: 0, enrollmentTokens: 0 };
+    const total: PruneCounts = { audit: 0, refusals: 0, enrollmentTokens: 0, changes: 0 };
     for (;;) {
       if (stopped) break;
-      const step = store.pruneStep(o.policy, o.clock());
+      const step = await store.pruneStep(o.policy, o.clock());
       total.audit += step.audit;
       total.refusals += step.refusals;
       total.enrollmentTokens += step.enrollmentTokens;
-      const more = step.audit === PRUNE_BATCH || step.refusals === PRUNE_BATCH || step.enrollmentTokens === PRUNE_BATCH;
+      total.changes += step.changes;
+      const more = step.audit === PRUNE_BATCH || step.refusals === PRUNE_BATCH || step.enrollmentTokens === PRUNE_BATCH || step.changes === PRUNE_BATCH;
       if (!more) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (total.audit + total.refusals + total.enrollmentTokens > 0) o.onPruned?.(total);
+    if (total.audit + total.refusals + total.enrollmentTokens + total.changes > 0) o.onPruned?.(total);
     return total;
   }
 

@@ -73,7 +73,7 @@ export function newKeyPair(): { privateKey: KeyObject; pem: string } {
 
 export async function startBroker(config: BrokerConfigInput = {}, clock: TestClock = testClock()): Promise<BrokerFixture> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-broker-'));
-  const registry = openRegistry(path.join(dir, 'latchkey.db'), { clock });
+  const registry = await openRegistry(path.join(dir, 'latchkey.db'), { clock });
   const log = recordingLog();
   const metrics = new MetricsRegistry();
   const broker = createBroker({ config: { host: '127.0.0.1', mqttPort: 0, ...config }, registry, clock, log, metrics });
@@ -96,13 +96,13 @@ export async function startBroker(config: BrokerConfigInput = {}, clock: TestClo
     url: `mqtt://127.0.0.1:${port}`,
     async device(id, opts = {}) {
       const { privateKey, pem } = newKeyPair();
-      const record = registry.devices.create({ id, key: parsePublicKey(pem) }, 'test');
-      if (opts.blocked === true) registry.devices.update(id, { blocked: true }, 'test');
+      const record = await registry.devices.create({ id, key: parsePublicKey(pem) }, 'test');
+      if (opts.blocked === true) await registry.devices.update(id, { blocked: true }, 'test');
       return principal(id, privateKey, record.credentials[0]?.kid as string);
     },
     async service(name, acl) {
       const { privateKey, pem } = newKeyPair();
-      const record = registry.services.create({ name, key: parsePublicKey(pem), acl }, 'test');
+      const record = await registry.services.create({ name, key: parsePublicKey(pem), acl }, 'test');
       return principal(`svc:${name}`, privateKey, record.credentials[0]?.kid as string);
     },
     async connect(clientId, password, opts = {}) {
@@ -126,7 +126,7 @@ export async function startBroker(config: BrokerConfigInput = {}, clock: TestClo
     async close() {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
       await broker.close();
-      registry.close();
+      await registry.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,20 +1,17 @@
 /**
- * The provisioning app with the console registered, over a real SQLite registry with an
- * injected clock, the real broker (port 0) writing to the observed registry and handing its
+ * The provisioning app with the console registered, over a real registry (SQLite, or PostgreSQL
+ * with `backend`: test/registry/registry-fixture.ts) with an injected clock, the real broker (port 0) writing to the observed registry and handing its
  * messaging to the API and the console, as `latchkey up` wires them (cli/src/stack.ts). For
  * app.inject tests and real-socket SSE tests.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { registerConsole, type ConsoleDeps } from '../../../console/src/index.ts';
 import { buildApp, FleetEvents, observeRegistry, type HttpConfig } from '../../../provisioning/src/index.ts';
-import { openRegistry, type Registry } from '../../../provisioning/src/registry/index.ts';
+import type { Registry } from '../../../provisioning/src/registry/index.ts';
 import { createBroker, type Broker } from '../../../broker/src/index.ts';
-import { testClock, type TestClock } from '../../registry/registry-fixture.ts';
+import { registryFixture, type BackendName, type TestClock } from '../../registry/registry-fixture.ts';
 
 export const ADMIN_TOKEN = 'console-test-admin-token-0123456789';
 
@@ -37,11 +34,10 @@ export interface ConsoleApp {
 }
 
 export async function startConsoleApp(
-  o: { log?: Logger; console?: Partial<ConsoleDeps>; http?: Partial<HttpConfig> } = {},
+  o: { log?: Logger; console?: Partial<ConsoleDeps>; http?: Partial<HttpConfig>; backend?: BackendName } = {},
 ): Promise<ConsoleApp> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-console-'));
-  const clock = testClock();
-  const registry = openRegistry(path.join(dir, 'latchkey.db'), { clock });
+  const db = await registryFixture(o.backend ?? 'sqlite');
+  const { clock, registry } = db;
   const events = new FleetEvents();
   const observed = observeRegistry(registry, events, clock);
   const metrics = new MetricsRegistry();
@@ -109,8 +105,7 @@ export async function startConsoleApp(
       observed.close();
       await app.close();
       await broker.close();
-      registry.close();
-      rmSync(dir, { recursive: true, force: true });
+      await db.cleanup();
     },
   };
   return c;

@@ -29,8 +29,8 @@ export interface Stack {
   port: number;
   brokerUrl: string;
   dir: string;
-  device(id: string): TestIdentity;
-  service(name: string, acl: { publish: string[]; subscribe: string[] }): TestIdentity;
+  device(id: string): Promise<TestIdentity>;
+  service(name: string, acl: { publish: string[]; subscribe: string[] }): Promise<TestIdentity>;
   /** Closes the broker (every session ends) and starts a new one on the same port after `downMs`. */
   restartBroker(downMs: number): Promise<void>;
   /** The provisioning HTTP API (buildApp) on port 0, wired to the broker's messaging port. */
@@ -45,7 +45,7 @@ export function newIdentity(id: string): TestIdentity {
 
 export async function startStack(config: BrokerConfigInput = {}, clock: Clock = systemClock): Promise<Stack> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-sdk-'));
-  const registry = openRegistry(path.join(dir, 'latchkey.db'), { clock });
+  const registry = await openRegistry(path.join(dir, 'latchkey.db'), { clock });
   const make = (port: number) =>
     createBroker({ config: { host: '127.0.0.1', mqttPort: port, ...config }, registry, clock, log: quietLog, metrics: new MetricsRegistry() });
   let broker = make(0);
@@ -61,14 +61,14 @@ export async function startStack(config: BrokerConfigInput = {}, clock: Clock = 
     port,
     brokerUrl: `mqtt://127.0.0.1:${port}`,
     dir,
-    device(id) {
+    async device(id) {
       const ident = newIdentity(id);
-      registry.devices.create({ id, key: parsePublicKey(ident.publicKeyPem) }, 'test');
+      await registry.devices.create({ id, key: parsePublicKey(ident.publicKeyPem) }, 'test');
       return ident;
     },
-    service(name, acl) {
+    async service(name, acl) {
       const ident = newIdentity(`svc:${name}`);
-      registry.services.create({ name, key: parsePublicKey(ident.publicKeyPem), acl }, 'test');
+      await registry.services.create({ name, key: parsePublicKey(ident.publicKeyPem), acl }, 'test');
       return ident;
     },
     async restartBroker(downMs) {
@@ -96,7 +96,7 @@ export async function startStack(config: BrokerConfigInput = {}, clock: Clock = 
     async close() {
       for (const app of apps) await app.close().catch(() => undefined);
       await broker.close().catch(() => undefined);
-      registry.close();
+      await registry.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -151,9 +151,9 @@ export async function countingProxy(targetPort: number): Promise<CountingProxy> 
 }
 
 /** Resolves when `predicate` holds (polling every 10 ms); rejects after `timeoutMs`. */
-export async function waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const started = Date.now();
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -32,7 +32,7 @@ export async function startTestStack(broker: BrokerConfigInput = {}): Promise<Te
   };
   const clock = Date.now;
   const adminToken = randomBytes(24).toString('base64url');
-  const registry = openRegistry(path.join(dir, 'latchkey.db'), { clock });
+  const registry = await openRegistry(path.join(dir, 'latchkey.db'), { clock });
   const metrics = new MetricsRegistry();
   const b = createBroker({ config: { host: '127.0.0.1', mqttPort: 0, ...broker }, registry, clock, log, metrics });
   const app = await buildApp({ config: { adminToken, dataDir: dir }, registry, clock, metrics, messaging: b.messaging, brokerReady: () => b.ready });
@@ -49,7 +49,7 @@ export async function startTestStack(broker: BrokerConfigInput = {}): Promise<Te
     },
     async close() {
       await Promise.allSettled([b.close(), app.close()]);
-      registry.close();
+      await registry.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

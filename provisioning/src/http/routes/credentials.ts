@@ -31,9 +31,9 @@ export function credentialRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const id = deviceIdParam(request.params.id);
       const now = clock();
       // an RSA key only for a device imported from Cloud IoT Core (gcp-compat: the native API stays ES256-only)
-      const key = readPublicKey(request.body.publicKey, now, { allowRsa: registry.gcp.binding(id) !== null });
+      const key = readPublicKey(request.body.publicKey, now, { allowRsa: (await registry.gcp.binding(id)) !== null });
       const expiresAt = readExpiresAt(request.body.expiresAt, now);
-      return reply.code(201).send(registry.devices.addCredential(id, key, expiresAt, ADMIN_ACTOR));
+      return reply.code(201).send(await registry.devices.addCredential(id, key, expiresAt, ADMIN_ACTOR));
     },
   );
 
@@ -51,7 +51,7 @@ export function credentialRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async (request, reply) => {
       const id = deviceIdParam(request.params.id);
       if (!KID.test(request.params.kid)) throw new ApiError('credential_not_found', 'no such credential');
-      registry.devices.removeCredential(id, request.params.kid, ADMIN_ACTOR);
+      await registry.devices.removeCredential(id, request.params.kid, ADMIN_ACTOR);
       return reply.code(204).send();
     },
   );

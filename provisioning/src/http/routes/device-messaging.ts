@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { deviceTopics } from '@latchkey/device-sdk/protocol';
+import { configMessage, deviceTopics } from '@latchkey/device-sdk/protocol';
 import { jsonDepthExceeds } from '../../json-depth.ts';
 import type { JsonObject } from '../../registry/index.ts';
 import { ApiError } from '../api-error.ts';
@@ -105,11 +105,11 @@ async function sendGcpCommandRoute(
     payload = Buffer.from(typeof body.data === 'string' ? body.data : JSON.stringify(body.data));
   }
   if (payload.byteLength > MAX_MESSAGE_JSON_BYTES) throw new ApiError('validation_failed', `a command carries at most ${MAX_MESSAGE_JSON_BYTES} bytes`);
-  if (!registry.devices.exists(deviceId)) throw new ApiError('device_not_found', 'no such device');
-  if (messaging === null || messaging.sendGcpCommand === undefined || registry.gcp.binding(deviceId) === null) {
+  if (!(await registry.devices.exists(deviceId))) throw new ApiError('device_not_found', 'no such device');
+  if (messaging === null || messaging.sendGcpCommand === undefined || (await registry.gcp.binding(deviceId)) === null) {
     throw new ApiError('validation_failed', 'commands with data or binaryData go to devices imported from Cloud IoT Core, with compatibility mode on');
   }
-  registry.audit.record({ actor: ADMIN_ACTOR, action: 'command.send', target: deviceId, detail: { subfolder: body.subfolder ?? null, bytes: payload.byteLength } });
+  await registry.audit.record({ actor: ADMIN_ACTOR, action: 'command.send', target: deviceId, detail: { subfolder: body.subfolder ?? null, bytes: payload.byteLength } });
   const timeoutMs = body.timeoutMs ?? config.commandTimeoutMs;
   const outcome = await messaging.sendGcpCommand(deviceId, body.subfolder, payload, timeoutMs);
   if (outcome === 'offline') throw new ApiError('device_offline', 'the device has no live session subscribed to its commands');
@@ -168,9 +168,9 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
       }
       const commandParams = request.body.params ?? {};
       jsonWithin(commandParams, 'params');
-      if (!registry.devices.exists(deviceId)) throw new ApiError('device_not_found', 'no such device');
+      if (!(await registry.devices.exists(deviceId))) throw new ApiError('device_not_found', 'no such device');
       if (messaging === null || !messaging.isOnline(deviceId)) throw new ApiError('device_offline', 'the device has no live session');
-      registry.audit.record({ actor: ADMIN_ACTOR, action: 'command.send', target: deviceId, detail: { name: request.body.name } });
+      await registry.audit.record({ actor: ADMIN_ACTOR, action: 'command.send', target: deviceId, detail: { name: request.body.name } });
       return sendCommand(messaging, {
         deviceId,
         name: body.name,
@@ -221,18 +221,18 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
         if (!BASE64.test(binaryData)) throw new ApiError('validation_failed', 'binaryData must be base64');
         data = Buffer.from(binaryData.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
         if (data.byteLength > MAX_MESSAGE_JSON_BYTES) throw new ApiError('validation_failed', `a config carries at most ${MAX_MESSAGE_JSON_BYTES} bytes`);
-        if (!registry.devices.exists(deviceId)) throw new ApiError('device_not_found', 'no such device');
-        if (registry.gcp.binding(deviceId) === null) throw new ApiError('validation_failed', 'binaryData is for devices imported from Cloud IoT Core; send config');
+        if (!(await registry.devices.exists(deviceId))) throw new ApiError('device_not_found', 'no such device');
+        if ((await registry.gcp.binding(deviceId)) === null) throw new ApiError('validation_failed', 'binaryData is for devices imported from Cloud IoT Core; send config');
         // what native clients see of it: the same bytes, as base64 in a JSON object
         config = { binaryData: data.toString('base64') };
       } else {
         config = request.body.config as JsonObject;
         jsonWithin(config, 'config');
       }
-      const version = registry.configState.setConfig(deviceId, config, request.body.ifVersion, ADMIN_ACTOR, data);
+      const version = await registry.configState.setConfig(deviceId, config, request.body.ifVersion, ADMIN_ACTOR, data);
       let published = false;
       if (messaging !== null) {
-        const payload = Buffer.from(JSON.stringify({ version, config }));
+        const payload = Buffer.from(configMessage(version, config));
         try {
           await messaging.publish(deviceTopics(deviceId).config, payload, { qos: 1, retain: true });
           published = true;
@@ -260,8 +260,8 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
     },
     async (request) => {
       const deviceId = deviceIdParam(request.params.id);
-      if (!registry.devices.exists(deviceId)) throw new ApiError('device_not_found', 'no such device');
-      return registry.configState.getState(deviceId) ?? { state: null, reportedAt: null };
+      if (!(await registry.devices.exists(deviceId))) throw new ApiError('device_not_found', 'no such device');
+      return (await registry.configState.getState(deviceId)) ?? { state: null, reportedAt: null };
     },
   );
 }

@@ -44,7 +44,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request, reply) => {
       const device = readNewDevice(request.body, clock());
-      return reply.code(201).send(registry.devices.create(device, ADMIN_ACTOR));
+      return reply.code(201).send(await registry.devices.create(device, ADMIN_ACTOR));
     },
   );
 
@@ -85,7 +85,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
         }
       });
       try {
-        return reply.code(201).send({ created: registry.devices.createMany(inputs, ADMIN_ACTOR) });
+        return reply.code(201).send({ created: await registry.devices.createMany(inputs, ADMIN_ACTOR) });
       } catch (e) {
         if (!isRegistryError(e, 'batch_rejected')) throw e;
         const items = [...refused, ...(toApiError(e).items ?? [])].sort((a, b) => a.index - b.index);
@@ -111,7 +111,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request) => {
       const q = request.query;
-      const page = registry.devices.list({
+      const page = await registry.devices.list({
         limit: pageLimit(q.limit),
         after: decodeCursor(q.cursor),
         blocked: q.blocked === undefined ? null : q.blocked === 'true',
@@ -174,7 +174,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
     async (request, reply) => {
       const id = deviceIdParam(request.params.id);
-      registry.devices.delete(id, ADMIN_ACTOR);
+      await registry.devices.delete(id, ADMIN_ACTOR);
       // A device re-created under this id must not receive the old retained config.
       if (messaging !== null) {
         await messaging.publish(deviceTopics(id).config, Buffer.alloc(0), { qos: 1, retain: true }).catch((err: unknown) => {

@@ -30,9 +30,9 @@ export function enrollRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { registry, clock, config, throttles } = deps;
   const admitted = new WeakMap<FastifyRequest, PresentedToken>();
 
-  const isUsable = (presented: PresentedToken): boolean => {
+  const isUsable = async (presented: PresentedToken): Promise<boolean> => {
     try {
-      registry.enrollment.check(presented.tokenId, presented.secretHash);
+      await registry.enrollment.check(presented.tokenId, presented.secretHash);
       return true;
     } catch (e) {
       if (isRegistryError(e, 'enrollment_token_invalid')) return false;
@@ -41,7 +41,7 @@ export function enrollRoutes(app: FastifyInstance, deps: RouteDeps): void {
   };
   const admitToken = async (request: FastifyRequest): Promise<void> => {
     const presented = readEnrollmentToken(bearerToken(request.headers.authorization));
-    if (presented !== null && isUsable(presented)) {
+    if (presented !== null && (await isUsable(presented))) {
       admitted.set(request, presented);
       return;
     }
@@ -84,7 +84,7 @@ export function enrollRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const deviceId = assertDeviceId(request.body.deviceId);
       const key = readPublicKey(request.body.publicKey, now);
       verifyProof(request.body, deviceId, key, now);
-      const device: DeviceRecord = registry.enrollment.enroll(token.tokenId, token.secretHash, { id: deviceId, key });
+      const device: DeviceRecord = await registry.enrollment.enroll(token.tokenId, token.secretHash, { id: deviceId, key });
       request.log.info({ deviceId, tokenId: token.tokenId }, 'device enrolled');
       return reply.code(201).send(device);
     },

@@ -59,7 +59,7 @@ export function enrollmentTokenRoutes(app: FastifyInstance, deps: RouteDeps): vo
       }
       const metadata = readMetadata(body.metadata) ?? {};
       const minted = mintEnrollmentToken();
-      const record = registry.enrollment.create(
+      const record = await registry.enrollment.create(
         {
           tokenId: minted.tokenId,
           secretHash: minted.secretHash,
@@ -86,7 +86,7 @@ export function enrollmentTokenRoutes(app: FastifyInstance, deps: RouteDeps): vo
       },
     },
     async (request) => {
-      const page = registry.enrollment.list({ limit: pageLimit(request.query.limit), after: readTokenCursor(request.query.cursor) });
+      const page = await registry.enrollment.list({ limit: pageLimit(request.query.limit), after: readTokenCursor(request.query.cursor) });
       return { tokens: page.items, nextCursor: page.next === null ? null : encodeCursor(page.next) };
     },
   );
@@ -104,7 +104,7 @@ export function enrollmentTokenRoutes(app: FastifyInstance, deps: RouteDeps): vo
     },
     async (request, reply) => {
       if (!/^[A-Za-z0-9_-]{12}$/.test(request.params.tokenId)) throw new ApiError('enrollment_token_not_found');
-      registry.enrollment.delete(request.params.tokenId, ADMIN_ACTOR);
+      await registry.enrollment.delete(request.params.tokenId, ADMIN_ACTOR);
       return reply.code(204).send();
     },
   );

@@ -52,7 +52,7 @@ export function importRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async (request) => {
       const q = request.query;
       const opts = { ...(q.project === undefined ? {} : { project: q.project }), ...(q.location === undefined ? {} : { location: q.location }), ...(q.registry === undefined ? {} : { registry: q.registry }) };
-      const result = registry.gcp.import(parseGcpImport(request.body, opts), { dryRun: q.dryRun === 'true', actor: ADMIN_ACTOR });
+      const result = await registry.gcp.import(parseGcpImport(request.body, opts), { dryRun: q.dryRun === 'true', actor: ADMIN_ACTOR });
       if (result.refused.length > 0) {
         throw new ApiError('import_rejected', `${result.refused.length} device(s) refused; nothing was stored`, { refused: result.refused });
       }

@@ -31,7 +31,7 @@ export function operationRoutes(app: FastifyInstance, deps: RouteDeps, metrics: 
     '/readyz',
     { schema: { summary: 'Readiness: the database answers and the broker (when present) is ready', tags: ['operations'], response: responses({ 200: statusSchema }, [503]) } },
     async () => {
-      if (!registry.ping()) throw new ApiError('not_ready', 'the database is not available');
+      if (!(await registry.ping())) throw new ApiError('not_ready', 'the database is not available');
       if (brokerReady !== null && !brokerReady()) throw new ApiError('not_ready', 'the broker is not ready');
       return { status: 'ready' };
     },
@@ -99,7 +99,7 @@ export function adminOperationRoutes(app: FastifyInstance, deps: RouteDeps): voi
         throw new ApiError('invalid_device_id', 'deviceId must be a device id or svc:{name}');
       }
       const limit = q.limit === undefined ? 100 : Number(q.limit);
-      const entries = registry.audit.list({ limit, target, before: q.cursor === undefined ? null : Number(q.cursor) });
+      const entries = await registry.audit.list({ limit, target, before: q.cursor === undefined ? null : Number(q.cursor) });
       const last = entries.at(-1);
       return { entries, nextCursor: entries.length === limit && last !== undefined ? String(last.seq) : null };
     },

@@ -43,7 +43,7 @@ export function serviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const key = readPublicKey(request.body.publicKey, now);
       const expiresAt = readExpiresAt(request.body.expiresAt, now);
       const acl = readAcl(request.body.acl);
-      return reply.code(201).send(registry.services.create({ name, key, expiresAt: expiresAt ?? null, acl }, ADMIN_ACTOR));
+      return reply.code(201).send(await registry.services.create({ name, key, expiresAt: expiresAt ?? null, acl }, ADMIN_ACTOR));
     },
   );
 
@@ -60,7 +60,7 @@ export function serviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
         ),
       },
     },
-    async () => ({ services: registry.services.list() }),
+    async () => ({ services: await registry.services.list() }),
   );
 
   app.get<{ Params: { name: string } }>(
@@ -89,7 +89,7 @@ export function serviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
       },
     },
     async (request, reply) => {
-      registry.services.delete(assertServiceName(request.params.name), ADMIN_ACTOR);
+      await registry.services.delete(assertServiceName(request.params.name), ADMIN_ACTOR);
       return reply.code(204).send();
     },
   );
