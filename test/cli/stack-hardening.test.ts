@@ -64,3 +64,23 @@ describe('latchkey up: retention settings', () => {
     expect((await s.registry.audit.list({ limit: 10 })).map((e) => e.target)).toEqual(['ghost-2']);
   });
 });
+
+describe('latchkey up: --database-url', () => {
+  it('a PostgreSQL registry that cannot be reached fails the start with one line naming the setting, the password nowhere', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'latchkey-stack-'));
+    // a closed port: nothing listens there
+    const config = resolveUpConfig({ 'data-dir': dir, 'http-port': '0', 'mqtt-port': '0', 'admin-token': ADMIN_TOKEN, 'database-url': 'postgres://latchkey:pg-s3cret-pw@127.0.0.1:1/latchkey' }, {});
+    const lines: string[] = [];
+    const log = pino({ level: 'trace' }, { write: (line: string) => lines.push(line) });
+    const err = await startStack(config, { log, clock }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 'startup_failed' });
+    const message = (err as Error).message;
+    expect(message).toContain('--database-url');
+    expect(message).toContain('postgres://latchkey:***@127.0.0.1:1/latchkey');
+    expect(message).not.toContain('pg-s3cret-pw');
+    expect(lines.join('\n')).not.toContain('pg-s3cret-pw');
+  });
+});

@@ -8,6 +8,7 @@ import { createBroker } from '../../broker/src/index.ts';
 import { ADMIN, deviceKey, problem, startApi, type HttpFixture } from './http-fixture.ts';
 import { parsePublicKey } from '@latchkey/device-sdk/protocol';
 import { mintConnectToken } from '../../device-sdk/src/token/mint-token.ts';
+import { BACKENDS, type BackendName } from '../registry/registry-fixture.ts';
 
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -15,10 +16,10 @@ afterEach(async () => {
 });
 
 /** The API with /v1/events over observed registry writes; with `withBroker`, the real broker's messaging (port 0). */
-async function setup(withBroker = false): Promise<{ fx: HttpFixture; events: FleetEvents; observed: ReturnType<typeof observeRegistry>; keys: Map<string, KeyObject> }> {
+async function setup(withBroker = false, backend: BackendName = 'sqlite'): Promise<{ fx: HttpFixture; events: FleetEvents; observed: ReturnType<typeof observeRegistry>; keys: Map<string, KeyObject> }> {
   const events = new FleetEvents();
   // the registry is created by the fixture; observe it after
-  const fx = await startApi({ events, ...(withBroker ? { broker: {} } : {}) });
+  const fx = await startApi({ events, backend, ...(withBroker ? { broker: {} } : {}) });
   closers.push(() => fx.close());
   const observed = observeRegistry(fx.registry, events, fx.clock);
   closers.push(async () => observed.close());
@@ -31,9 +32,9 @@ async function setup(withBroker = false): Promise<{ fx: HttpFixture; events: Fle
   return { fx, events, observed, keys };
 }
 
-describe('fleet events from what the registry records', () => {
+describe.each(BACKENDS)('fleet events from what the registry records, on %s', (backend) => {
   it('publishes the stored status after a status flush (a takeover stays connected), the connected count, refusals and changes', async () => {
-    const { fx, events, observed } = await setup();
+    const { fx, events, observed } = await setup(false, backend);
     const seen: FleetEvent[] = [];
     events.subscribe((e) => seen.push(e));
     const at = fx.clock();

@@ -1,5 +1,6 @@
 import { DEFAULT_LIMITS } from '@latchkey/device-sdk/protocol';
 import type { RegistryContext } from './context.ts';
+import type { DeviceRow } from './device-rows.ts';
 import { all, bool, value, type SqlText } from './plan.ts';
 
 /** One device's live status, as the registry last recorded it. */
@@ -122,16 +123,10 @@ export class FleetStats {
   async statusOf(ids: readonly string[]): Promise<DeviceStatusSnapshot[]> {
     if (ids.length === 0) return [];
     const rows = await this.#ctx.read(() =>
-      all<{
-        id: string;
-        blocked: unknown;
-        sessions: number | null;
-        last_connected_at: number | null;
-        last_disconnected_at: number | null;
-        last_seen_at: number | null;
-        last_error_code: string | null;
-        last_error_at: number | null;
-      }>(STATUS_OF, JSON.stringify(ids)),
+      all<Pick<DeviceRow, 'id' | 'blocked' | 'sessions' | 'last_connected_at' | 'last_disconnected_at' | 'last_seen_at' | 'last_error_code' | 'last_error_at'>>(
+        STATUS_OF,
+        JSON.stringify(ids),
+      ),
     );
     return rows.map((r) => ({
       deviceId: r.id,
