@@ -1,6 +1,6 @@
 /**
  * The broker side of the broker benchmarks, run in its own process so its CPU time and memory
- * can be measured alone: `tsx bench/broker-child.ts <auth|bare|jose|floor> <devices.json> [broker config JSON]`.
+ * can be measured alone: `tsx bench/broker-child.ts <auth|bare|jose|floor> <devices.json> [broker config JSON] [services JSON]`.
  * - `auth`: latchkey's createBroker over a real SQLite registry holding the devices' public keys.
  * - `bare`: the same aedes 1.x with the same options (connect timeout, client-id length) on a
  *   plain net server, without authentication or latchkey's hooks (accepts everyone).
@@ -9,7 +9,10 @@
  * - `floor`: bare's aedes plus an `authenticate` hook doing only the ES256 signature check
  *   (split at the last '.', base64url-decode, crypto.verify with the device's KeyObject from
  *   the same kind of Map; no claims, no registry): issue 4's "the signature check itself".
- * Talks to the parent over IPC: sends {port} when listening, answers {cmd:'cpu'|'mem'|'stop'}.
+ * In `auth` mode an entry whose id is `svc:{name}` is registered as a service account that may
+ * subscribe to `devices/#` (a consumer for the publish benchmarks).
+ * Talks to the parent over IPC: sends {port} when listening, answers {cmd:'cpu'|'mem'|'metrics'|'stop'}
+ * (`metrics`: the broker's Prometheus text, `auth` mode only).
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -23,10 +26,10 @@ import { DEFAULT_LIMITS, parsePublicKey } from '@latchkey/device-sdk/protocol';
 import { openRegistry } from '../provisioning/src/registry/index.ts';
 import { createBroker } from '../broker/src/index.ts';
 
-type Request = { cmd: 'cpu' } | { cmd: 'mem' } | { cmd: 'stop' };
+type Request = { cmd: 'cpu' } | { cmd: 'mem' } | { cmd: 'metrics' } | { cmd: 'stop' };
 
 const MODES = ['auth', 'bare', 'jose', 'floor'];
-const [mode, devicesFile, configJson] = process.argv.slice(2);
+const [mode, devicesFile, configJson, servicesJson] = process.argv.slice(2);
 if (!MODES.includes(mode as string)) throw new TypeError('usage: broker-child.ts <auth|bare|jose|floor> <devices.json>');
 if (typeof process.send !== 'function') throw new TypeError('broker-child.ts must be started with an IPC channel');
 const send = process.send.bind(process);
@@ -34,6 +37,7 @@ const send = process.send.bind(process);
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 let stop: () => Promise<void>;
 let port: number;
+let metricsText: () => Promise<string> = async () => '';
 const devices = JSON.parse(readFileSync(devicesFile as string, 'utf8')) as Array<{ id: string; publicKeyPem: string }>;
 
 type Done = (error: AuthenticateError | null, success: boolean | null) => void;
@@ -75,18 +79,26 @@ function floorHook(keys: Map<string, KeyObject>) {
 if (mode === 'auth') {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-bench-'));
   const registry = await openRegistry(path.join(dir, 'bench.db'), { clock: Date.now });
-  for (let i = 0; i < devices.length; i += 5000) {
+  const plain = devices.filter((d) => !d.id.startsWith('svc:'));
+  for (let i = 0; i < plain.length; i += 5000) {
     await registry.devices.createMany(
-      devices.slice(i, i + 5000).map((d) => ({ id: d.id, key: parsePublicKey(d.publicKeyPem) })),
+      plain.slice(i, i + 5000).map((d) => ({ id: d.id, key: parsePublicKey(d.publicKeyPem) })),
       'bench',
     );
   }
+  for (const s of devices.filter((d) => d.id.startsWith('svc:'))) {
+    await registry.services.create({ name: s.id.slice(4), key: parsePublicKey(s.publicKeyPem), acl: { publish: [], subscribe: ['devices/#'] } }, 'bench');
+  }
+  type Service = { name: string; publicKeyPem: string; acl: { publish: string[]; subscribe: string[] } };
+  for (const svc of JSON.parse(servicesJson ?? '[]') as Service[]) await registry.services.create({ name: svc.name, key: parsePublicKey(svc.publicKeyPem), acl: svc.acl }, 'bench');
+  const metrics = new MetricsRegistry();
+  metricsText = () => metrics.metrics();
   const broker = createBroker({
     // defaults otherwise (throttling on), unless the parent overrides some
     config: { host: '127.0.0.1', mqttPort: 0, ...(configJson === undefined ? {} : (JSON.parse(configJson) as object)) },
     registry,
     log: silent,
-    metrics: new MetricsRegistry(),
+    metrics,
   });
   await broker.listen();
   port = broker.addresses.mqtt?.port as number;
@@ -121,6 +133,8 @@ process.on('message', (msg: Request) => {
     for (let i = 0; i < 3; i++) gc();
     const m = process.memoryUsage();
     send({ mem: { heapUsed: m.heapUsed, rss: m.rss, external: m.external } });
+  } else if (msg.cmd === 'metrics') {
+    void metricsText().then((text) => send({ metrics: text }));
   } else if (msg.cmd === 'stop') {
     void stop().then(() => process.exit(0));
   }

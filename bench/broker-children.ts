@@ -36,6 +36,11 @@ export function connectPacket(clientId: string, password: string): Buffer {
     return Buffer.concat([len, b]);
   };
   const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2, 0, 0]), str(clientId), str('x'), str(password)]);
+  return mqttPacket(0x10, body);
+}
+
+/** An MQTT packet: the fixed header's first byte, the remaining length (MQTT 3.1.1 §2.2.3), the body. */
+export function mqttPacket(first: number, body: Buffer): Buffer {
   const len: number[] = [];
   let n = body.length;
   do {
@@ -44,7 +49,7 @@ export function connectPacket(clientId: string, password: string): Buffer {
     if (n > 0) b |= 0x80;
     len.push(b);
   } while (n > 0);
-  return Buffer.concat([Buffer.from([0x10, ...len]), body]);
+  return Buffer.concat([Buffer.from([first, ...len]), body]);
 }
 
 /** CONNECT packets with valid tokens for every device. */
@@ -61,7 +66,7 @@ export type BrokerMode = (typeof BROKER_MODES)[number];
 export interface BrokerChild {
   mode: BrokerMode;
   port: number;
-  request<T>(cmd: 'cpu' | 'mem'): Promise<T>;
+  request<T>(cmd: 'cpu' | 'mem' | 'metrics'): Promise<T>;
   stop(): Promise<void>;
 }
 
@@ -75,11 +80,13 @@ export async function startBrokerChild(
   devices: readonly BenchDevice[],
   nodeFlags: readonly string[] = [],
   brokerConfig?: Record<string, unknown>,
+  /** service accounts the `auth` broker registers too (id `svc:<name>`) */
+  services: ReadonlyArray<{ name: string; publicKeyPem: string; acl: { publish: string[]; subscribe: string[] } }> = [],
 ): Promise<BrokerChild> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-bench-devices-'));
   const file = path.join(dir, 'devices.json');
   writeFileSync(file, JSON.stringify(devices.map((d) => ({ id: d.id, publicKeyPem: d.publicKeyPem }))));
-  const args = brokerConfig === undefined ? [mode, file] : [mode, file, JSON.stringify(brokerConfig)];
+  const args = [mode, file, JSON.stringify(brokerConfig ?? {}), JSON.stringify(services)];
   const child: ChildProcess = fork(CHILD, args, { execArgv: ['--conditions=@latchkey/source', '--import', 'tsx', '--expose-gc', ...nodeFlags], stdio: 'inherit' });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port));
@@ -89,7 +96,7 @@ export async function startBrokerChild(
   return {
     mode,
     port,
-    request: <T>(cmd: 'cpu' | 'mem') =>
+    request: <T>(cmd: 'cpu' | 'mem' | 'metrics') =>
       new Promise<T>((resolve) => {
         child.once('message', (m: Record<string, T>) => resolve(m[cmd] as T));
         child.send({ cmd });

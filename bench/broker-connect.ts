@@ -41,7 +41,7 @@ const BROKER_NODE_FLAGS = ['--no-memory-reducer'];
 const DISCONNECT = Buffer.from([0xe0, 0x00]);
 
 /** One CONNECT→CONNACK→DISCONNECT; resolves with the ms from TCP connect start to CONNACK. */
-function cycle(port: number, connectBytes: Buffer): Promise<number> {
+export function cycle(port: number, connectBytes: Buffer): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     let latency = -1;
@@ -63,7 +63,7 @@ function cycle(port: number, connectBytes: Buffer): Promise<number> {
 }
 
 /** The CONNACK return code a broker answers `connectBytes` with (the socket is then destroyed). */
-function connackCode(port: number, connectBytes: Buffer): Promise<number> {
+export function connackCode(port: number, connectBytes: Buffer): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = connect({ port, host: '127.0.0.1', noDelay: true }, () => s.write(connectBytes));
     s.once('data', (d: Buffer) => {
@@ -86,13 +86,13 @@ async function tamperedPacket(device: BenchDevice): Promise<Buffer> {
  * Fresh tokens for `perConnector` cycles of each connector: connector w owns devices w, w+50, …
  * (no id is ever in use twice at once) and gets a newly minted token for every cycle.
  */
-async function freshPlan(devices: readonly BenchDevice[], perConnector: number): Promise<Buffer[][]> {
-  const owned = Math.floor(devices.length / CONNECTORS);
+export async function freshPlan(devices: readonly BenchDevice[], perConnector: number, connectors = CONNECTORS): Promise<Buffer[][]> {
+  const owned = Math.floor(devices.length / connectors);
   return Promise.all(
-    Array.from({ length: CONNECTORS }, (_, w) =>
+    Array.from({ length: connectors }, (_, w) =>
       Promise.all(
         Array.from({ length: perConnector }, async (_, k) => {
-          const d = devices[w + CONNECTORS * (k % owned)] as BenchDevice;
+          const d = devices[w + connectors * (k % owned)] as BenchDevice;
           return connectPacket(d.id, (await mintConnectToken({ subject: d.id, privateKey: d.privateKey, ttlSeconds: 3600 })).token);
         }),
       ),
@@ -111,13 +111,13 @@ async function runCycles(port: number, plan: readonly (readonly Buffer[])[]): Pr
   return latencies;
 }
 
-const cpuMicros = (u: NodeJS.CpuUsage) => u.user + u.system;
-const pct = (xs: number[], p: number) => {
+export const cpuMicros = (u: NodeJS.CpuUsage) => u.user + u.system;
+export const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 };
 
-const median = (xs: number[]) => {
+export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;

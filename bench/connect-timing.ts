@@ -125,6 +125,8 @@ async function hookProbe(devices: readonly BenchDevice[]): Promise<{ probe: Prob
     feedDownForMs: () => 0,
     jtis: null,
     sessions: new SessionTable(() => {}),
+    unavailable: () => false,
+    supersede: () => {},
     emptyClientIds: new WeakSet(),
     remoteAddressOf: () => '127.0.0.1',
     timeoutMs: 5_000,

@@ -168,7 +168,7 @@ export async function benchConsole(): Promise<BenchResult> {
         for (let i = 0; i < FLIPS; i++) {
           // a random phase against the broker's 1 s status flush (else the loop locks onto it and always waits the most)
           await new Promise((r) => setTimeout(r, Math.random() * 1000));
-          flips.push(await flip(page, stack.addresses.mqtt.url, privateKey, async () => (await stack.registry.devices.get('flip-1')).status.connected));
+          flips.push(await flip(page, stack.addresses.mqtt!.url, privateKey, async () => (await stack.registry.devices.get('flip-1')).status.connected));
         }
         const badge = flips.map((f) => f.badge);
         metrics.status_flip_p95_ms = pct(badge, 95);

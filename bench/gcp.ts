@@ -141,6 +141,8 @@ async function connectCpu(lines: string[], metrics: Record<string, number>): Pro
       throttle: new FailureThrottle({ limit: 0, windowMs: 60_000, capacity: 10 }),
       jtis: null,
       sessions: new SessionTable(() => {}),
+      unavailable: () => false,
+      supersede: () => {},
       emptyClientIds: new WeakSet(),
       remoteAddressOf: () => '127.0.0.1',
       timeoutMs: 5_000,

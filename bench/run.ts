@@ -17,6 +17,8 @@ const benches: Record<string, () => Promise<BenchResult>> = {
   'connect-timing': async () => (await import('./connect-timing.ts')).benchConnectTiming(),
   'sdk-footprint': async () => (await import('./sdk-footprint.ts')).benchSdkFootprint(),
   'cli-startup': async () => (await import('./cli-startup.ts')).benchCliStartup(),
+  signed: async () => (await import('./signed.ts')).benchSigned(),
+  cluster: async () => (await import('./cluster.ts')).benchCluster(),
   console: async () => (await import('./console.ts')).benchConsole(),
   gcp: async () => (await import('./gcp.ts')).benchGcp(),
 };

@@ -115,7 +115,7 @@ async function measureIdleRss(projects: { sdk: string; recipe: string }): Promis
         const { token } = await mintConnectToken({ subject: deviceId, privateKey: pair.privateKey });
         results[kind].push(
           await spawnChild(kind, kind === 'cloud-iot' ? projects.recipe : projects.sdk, {
-            BENCH_MQTT_URL: stack.addresses.mqtt.url,
+            BENCH_MQTT_URL: stack.addresses.mqtt?.url as string,
             BENCH_DEVICE_ID: deviceId,
             BENCH_PRIVATE_KEY_PEM: privateKeyToPem(pair.privateKey),
             BENCH_TOKEN: token,

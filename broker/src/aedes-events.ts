@@ -1,8 +1,8 @@
 import type { Clock } from '@latchkey/device-sdk/protocol';
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
-import type { SessionTable } from './auth/session-table.ts';
+import type { SessionPrincipal, SessionTable } from './auth/session-table.ts';
 import type { DeviceStatus } from './device-status.ts';
-import type { createMessaging } from './messaging.ts';
+import type { SharedState } from './shared-state.ts';
 import { onAedesError } from './aedes-internals.ts';
 import type { BrokerRegistryPort } from './registry-port.ts';
 import { onStatePublish } from './state-publish.ts';
@@ -10,32 +10,39 @@ import { onStatePublish } from './state-publish.ts';
 export interface AedesEventDeps {
   sessions: SessionTable;
   status: DeviceStatus;
-  messaging: Pick<ReturnType<typeof createMessaging>, 'dispatch'>;
+  /** presence: which node holds each session */
+  shared: Pick<SharedState, 'sessionUp' | 'sessionDown'>;
   registry: BrokerRegistryPort;
   clock: Clock;
+  /** a signed message's verified body (protocol.md §Signed messages), else null */
+  unwrapSigned: (p: SessionPrincipal, topic: string, payload: Buffer) => Promise<Buffer | null>;
   log: { debug(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
 /**
- * Wires aedes's events to device status (connected, disconnected, last seen), the stored
- * device state (protocol.md §Topics), in-process messaging and the log. Only devices have a
- * status; services are not tracked.
+ * Wires aedes's events to presence (every authenticated session), device status (connected,
+ * disconnected, last seen), the stored device state (protocol.md §Topics) and the log. Only devices
+ * have a status; services are not tracked.
  *
  * @example
  * ```ts
- * wireAedesEvents(aedes, { sessions, status, messaging, registry, clock, log });
+ * wireAedesEvents(aedes, { sessions, status, shared, registry, clock, log, unwrapSigned });
  * ```
  */
 export function wireAedesEvents(aedes: Aedes, deps: AedesEventDeps): void {
-  const { sessions, status, messaging, registry, clock, log } = deps;
+  const { sessions, status, shared, registry, clock, log, unwrapSigned } = deps;
   aedes.on('clientReady', (client) => {
     const p = sessions.principalOf(client);
-    if (p?.kind === 'device') status.connected(p.principal);
+    if (p === undefined) return;
+    shared.sessionUp(client);
+    if (p.kind === 'device') status.connected(p.principal);
   });
   aedes.on('clientDisconnect', (client) => {
     sessions.detach(client);
     const p = sessions.principalOf(client);
-    if (p?.kind === 'device') status.disconnected(p.principal);
+    if (p === undefined) return;
+    shared.sessionDown(client);
+    if (p.kind === 'device') status.disconnected(p.principal);
   });
   aedes.on('ping', (_packet, client) => {
     const p = sessions.principalOf(client);
@@ -46,9 +53,8 @@ export function wireAedesEvents(aedes: Aedes, deps: AedesEventDeps): void {
     const p = sessions.principalOf(client);
     if (p?.kind === 'device') {
       status.seen(p.principal);
-      onStatePublish(p.principal, packet, { registry, clock, log });
+      onStatePublish(p.principal, packet, { registry, clock, log, unwrapSigned: (payload) => unwrapSigned(p, packet.topic, payload) });
     }
-    messaging.dispatch(packet, client);
   });
   aedes.on('clientError', (client, err) => {
     // the id as authenticated, else (a refused or unparsed id) only its first 64 characters

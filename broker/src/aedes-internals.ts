@@ -25,15 +25,31 @@ export interface BrokerPersistence {
   /** aedes feature-detects it; a persistence may lack it */
   cleanIncoming?: ((client: { id: string }) => Promise<unknown>) | undefined;
   createRetainedStream(pattern: string): AsyncIterable<{ topic: string; payload: Buffer }>;
+  /** loads what the store holds (aedes awaits it in `listen`; a clustered store subscribes to subscription broadcasts) */
+  setup(aedes: Aedes): Promise<void>;
+  destroy(): Promise<void>;
+  /** the wills of the brokers not in `alive` (aedes replays them every 4 heartbeats) */
+  streamWill(alive: Readonly<Record<string, number>>): AsyncIterable<StoredWill>;
+}
+
+/** A will as a store keeps it: the packet, and whose it is. */
+export interface StoredWill {
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  clientId: string;
+  brokerId: string;
 }
 
 /**
  * aedes-persistence's in-memory store, the default (a Redis-backed one can be handed in instead).
  * The package is CommonJS (`module.exports = factory`, which aedes imports the same way), while its
- * typings declare an ES default export.
+ * typings declare an ES default export. `broadcastSubscriptions` makes it announce subscription
+ * changes on the emitter and wait for its own announcement, as the clustered stores do.
  */
-export function memoryPersistence(): BrokerPersistence {
-  return (memory as unknown as () => BrokerPersistence)();
+export function memoryPersistence(opts: { broadcastSubscriptions?: boolean } = {}): BrokerPersistence {
+  return (memory as unknown as (o: object) => BrokerPersistence)(opts);
 }
 
 /** Fields aedes keeps on its instance and its clients that its typings leave out. */

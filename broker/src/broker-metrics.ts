@@ -1,9 +1,9 @@
-import type { AuthFailureCode } from '@latchkey/device-sdk/protocol';
+import type { AuthFailureCode, MessageFailureCode } from '@latchkey/device-sdk/protocol';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { SessionEndReason } from './auth/session-table.ts';
 
 /** Why the broker closed a connection itself (besides session ends). */
-export type ConnectionCloseReason = SessionEndReason | 'packet_too_large' | 'publish_denied';
+export type ConnectionCloseReason = SessionEndReason | 'packet_too_large' | 'publish_denied' | 'signature_refused' | 'proxy_header_invalid';
 
 /** The broker's Prometheus metrics, registered in a Registry shared with provisioning. */
 export interface BrokerMetrics {
@@ -12,6 +12,8 @@ export interface BrokerMetrics {
   observeVerify(seconds: number): void;
   dropped(reason: 'offline_queue_full', count: number): void;
   closed(reason: ConnectionCloseReason): void;
+  /** A publish on a topic that requires signed messages: verified, or refused with its reason. */
+  signedPublish(reason: 'ok' | MessageFailureCode | 'internal_error'): void;
 }
 
 /**
@@ -61,7 +63,14 @@ export function createBrokerMetrics(registry: Registry, liveSessions: () => numb
     labelNames: ['reason'] as const,
     registers,
   });
+  const signed = new Counter({
+    name: 'latchkey_broker_signed_publishes_total',
+    help: 'Publishes on topics that require device-signed messages, by result and, for refusals, the reason (docs/errors.md §Signed message refusals)',
+    labelNames: ['result', 'reason'] as const,
+    registers,
+  });
   const accepted = connects.labels({ result: 'accepted', reason: 'ok' }); // bound once: the hot path
+  const verifiedMessages = signed.labels({ result: 'verified', reason: 'ok' }); // per message: bound once
   return {
     connectAccepted: () => accepted.inc(),
     connectRefused: (reason) => {
@@ -71,5 +80,6 @@ export function createBrokerMetrics(registry: Registry, liveSessions: () => numb
     observeVerify: (seconds) => verify.observe(seconds),
     dropped: (reason, count) => dropped.inc({ reason }, count),
     closed: (reason) => closed.inc({ reason }),
+    signedPublish: (reason) => (reason === 'ok' ? verifiedMessages.inc() : signed.inc({ result: 'refused', reason })),
   };
 }

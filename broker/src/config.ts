@@ -6,6 +6,7 @@ import {
   DEFAULT_TOKEN_RULES,
   isAudience,
   isGcpProject,
+  isValidTopicFilter,
   isProxyRange,
   MAX_AUDIENCE_LENGTH,
   MAX_MQTT_PACKET_SIZE,
@@ -50,8 +51,9 @@ export interface BrokerConfig {
   /** Seconds between batched device-status writes (session events, `lastSeenAt`). */
   readonly statusFlushInterval: number;
   /**
-   * Proxies in front of the WebSocket listener whose X-Forwarded-For names the client (addresses,
-   * CIDR ranges, `loopback`, `linklocal`, `uniquelocal`); empty: the peer is the client.
+   * Proxies that name the client (addresses, CIDR ranges, `loopback`, `linklocal`, `uniquelocal`):
+   * their X-Forwarded-For on the WebSocket listener, their PROXY protocol header on TCP and TLS;
+   * empty: the peer is the client.
    */
   readonly trustProxy: readonly string[];
   /**
@@ -63,6 +65,24 @@ export interface BrokerConfig {
   readonly gcpMaxTokenLifetime: number;
   /** Clock skew for Cloud IoT Core tokens, seconds; their sessions end at `exp` + this. */
   readonly gcpClockTolerance: number;
+  /**
+   * Topic filters whose device → cloud topics need device-signed messages
+   * (protocol.md §Signed messages at the broker), e.g. `devices/+/telemetry/#`; `#` for every device → cloud topic.
+   * Empty: none.
+   */
+  readonly requireSignedTopics: readonly string[];
+  /**
+   * `redis://` or `rediss://` URL of the Redis several broker nodes share (sessions, queued
+   * messages, retained messages, wills, routing, presence; docs/operations.md §Scaling out); null:
+   * one process, in memory. May carry a password: never echoed or logged.
+   */
+  readonly redisUrl: string | null;
+  /** This node's name in a cluster, `[A-Za-z0-9_-]{1,32}`; null: generated, unique per process start. */
+  readonly nodeId: string | null;
+  /** Seconds between a cluster node's aedes heartbeats and its looks for dead nodes (whose devices' wills it then publishes). */
+  readonly heartbeatInterval: number;
+  /** Seconds a queued QoS 1 message for an offline session is kept in Redis (7 days). */
+  readonly queuedMessageTtl: number;
 }
 
 export type BrokerConfigInput = Partial<BrokerConfig>;
@@ -100,7 +120,15 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = Object.freeze({
   gcpProjects: Object.freeze([]) as readonly string[],
   gcpMaxTokenLifetime: DEFAULT_GCP_TOKEN_RULES.maxTokenLifetime,
   gcpClockTolerance: DEFAULT_GCP_TOKEN_RULES.clockTolerance,
+  requireSignedTopics: Object.freeze([]) as readonly string[],
+  redisUrl: null,
+  nodeId: null,
+  heartbeatInterval: 2,
+  queuedMessageTtl: 604_800,
 });
+
+/** A cluster node's name (docs/configuration.md `--node-id`): no `:`, which Redis key names use as a separator. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
 type Check = (v: unknown) => boolean;
 const int = (min: number, max: number): Check => (v) => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
@@ -115,6 +143,18 @@ const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[
 const host: Check = (v) => typeof v === 'string' && (isIP(v) !== 0 || HOST_NAME.test(v));
 const proxyList: Check = (v) => Array.isArray(v) && v.every(isProxyRange);
 const projectList: Check = (v) => Array.isArray(v) && v.every(isGcpProject) && new Set(v).size === v.length;
+const MAX_SIGNED_FILTERS = 100;
+const topicFilters: Check = (v) => Array.isArray(v) && v.length <= MAX_SIGNED_FILTERS && v.every((f) => isValidTopicFilter(f) && !f.startsWith('$'));
+const redisUrl: Check = (v) => {
+  if (v === null) return true;
+  if (typeof v !== 'string') return false;
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname.length > 0;
+  } catch {
+    return false;
+  }
+};
 
 const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   host: [host, 'an IP address or host name'],
@@ -140,6 +180,11 @@ const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   gcpProjects: [projectList, 'a list of distinct Google Cloud project ids (6 to 30 lowercase letters, digits and hyphens, starting with a letter)'],
   gcpMaxTokenLifetime: [int(1, 31_536_000), 'an integer number of seconds, 1..31536000'],
   gcpClockTolerance: [int(0, 86_400), 'an integer number of seconds, 0..86400'],
+  requireSignedTopics: [topicFilters, `a list of at most ${MAX_SIGNED_FILTERS} MQTT topic filters (e.g. devices/+/telemetry/#), none starting with $`],
+  redisUrl: [redisUrl, 'a redis:// or rediss:// URL'],
+  nodeId: [(v) => v === null || (typeof v === 'string' && NODE_ID_PATTERN.test(v)), '1 to 32 letters, digits, _ or -'],
+  heartbeatInterval: [(v) => typeof v === 'number' && Number.isFinite(v) && v >= 0.1 && v <= 60, 'a number of seconds, 0.1..60'],
+  queuedMessageTtl: [int(1, 31_536_000), 'an integer number of seconds, 1..31536000'],
 };
 
 const LISTENER_PORTS = ['mqttPort', 'mqttsPort', 'wsPort'] as const;

@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { DEFAULT_LIMITS, MAX_CLIENT_ID_LENGTH, gcpDeviceTopics, systemClock, type Clock } from '@latchkey/device-sdk/protocol';
-import { Aedes, type Client } from 'aedes';
+import { MAX_CLIENT_ID_LENGTH, gcpDeviceTopics, systemClock, type Clock } from '@latchkey/device-sdk/protocol';
+import { Aedes, type AedesOptions, type Client } from 'aedes';
 import type { Registry } from 'prom-client';
 import { createAuthorizers } from './acl/authorize.ts';
-import { allClients, clientById, memoryPersistence, type BrokerPersistence } from './aedes-internals.ts';
+import { createSignedPublishCheck } from './acl/signed-publish.ts';
+import { allClients, type BrokerPersistence } from './aedes-internals.ts';
 import { wireAedesEvents } from './aedes-events.ts';
 import { createAuthenticate, FEED_DOWN_LIMIT_MS } from './auth/authenticate.ts';
 import { seedRetainedConfig } from './config-seed.ts';
 import { reportConnects } from './auth/connect-report.ts';
 import { CredentialCache } from './auth/credential-cache.ts';
-import { FailureThrottle } from './auth/failure-throttle.ts';
-import { JtiCache } from './auth/jti-cache.ts';
-import { SessionTable } from './auth/session-table.ts';
+import { SessionTable, type SessionPrincipal } from './auth/session-table.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
+import { clusterState } from './cluster/cluster-state.ts';
 import { resolveBrokerConfig, type BrokerConfig, type BrokerConfigInput } from './config.ts';
 import { DeviceStatus } from './device-status.ts';
 import { addressesOf, startListeners, type BrokerAddresses } from './listeners/start-listeners.ts';
@@ -20,9 +20,10 @@ import type { Listener } from './listeners/listeners.ts';
 import { connectionIntake, remoteAddressOf } from './listeners/connection-intake.ts';
 import { DELIVERY_PROPERTY, GcpSessions } from './gcp/gcp-sessions.ts';
 import { createMessaging, type DeviceMessaging, type GcpCommandOutcome } from './messaging.ts';
-import { limitOfflineQueues } from './offline-queue-limit.ts';
 import type { BrokerRegistryPort, SessionEvent } from './registry-port.ts';
 import { createSessionEnder } from './session-ender.ts';
+import { processState, type SharedState } from './shared-state.ts';
+import { DEFAULT_LIMITS } from '@latchkey/device-sdk/protocol';
 
 /** The logger the broker writes to (a pino logger fits). Never given a token or a key. */
 export interface BrokerLog {
@@ -40,8 +41,10 @@ export interface BrokerDeps {
   log: BrokerLog;
   /** prom-client Registry shared with provisioning */
   metrics: Registry;
-  /** aedes persistence (sessions, queued messages, retained messages, wills); default: in memory */
+  /** aedes persistence (sessions, queued messages, retained messages, wills); default: in memory. Not with `redisUrl`. */
   persistence?: BrokerPersistence;
+  /** aedes's message emitter (routing between clients); default: in process. Not with `redisUrl`. */
+  mq?: AedesOptions['mq'];
   /** Sees each device session open and close as it happens, before the batched status write (live views); must not block. */
   onSessionEvent?: (event: SessionEvent) => void;
 }
@@ -54,9 +57,15 @@ export interface Broker {
   readonly addresses: BrokerAddresses;
   /** provisioning's DeviceMessagingPort, in-process. */
   readonly messaging: DeviceMessaging;
-  /** Live authenticated sessions. */
+  /** Live authenticated sessions on this node. */
   readonly sessionCount: number;
-  listen(): Promise<void>;
+  /** This node's name in a cluster (`nodeId`, or the generated one); null for one process. */
+  readonly nodeId: string | null;
+  /**
+   * Starts the broker. `serve: false` (`latchkey up --role api`) runs it without MQTT listeners:
+   * a cluster member that publishes and reads presence for the HTTP API but takes no devices.
+   */
+  listen(opts?: { serve?: boolean }): Promise<void>;
   /** Ends every session (wills suppressed), closes the listeners and flushes device status; within 5 s. */
   close(): Promise<void>;
 }
@@ -91,7 +100,7 @@ const NATIVE_CONFIG_TOPIC = /^devices\/([^/]+)\/config$/;
 export function createBroker(deps: BrokerDeps): Broker {
   if (deps === null || typeof deps !== 'object') throw new TypeError('createBroker needs { config, registry, log, metrics }');
   const { registry, log, metrics: metricsRegistry } = deps;
-  for (const m of ['findPrincipal', 'onChange', 'recordSessionEvents', 'recordSeen', 'recordAuthFailure', 'recordLastErrors', 'saveState', 'allConfigs'] as const) {
+  for (const m of ['findPrincipal', 'onChange', 'recordSessionEvents', 'recordSeen', 'recordCredentialUses', 'recordAuthFailure', 'recordLastErrors', 'saveState', 'allConfigs'] as const) {
     if (typeof registry?.[m] !== 'function') throw new TypeError(`registry.${m} must be a function`);
   }
   if (typeof registry.feed?.downForMs !== 'function' || typeof registry.feed.onState !== 'function') throw new TypeError('registry.feed must have downForMs() and onState()');
@@ -107,20 +116,19 @@ export function createBroker(deps: BrokerDeps): Broker {
       if (typeof registry[m] !== 'function') throw new TypeError(`registry.${m} must be a function when gcpProjects is set`);
     }
   }
+  if (config.redisUrl !== null && (deps.persistence !== undefined || deps.mq !== undefined)) {
+    throw new TypeError('persistence and mq are the cluster\'s own with redisUrl: give one or the other');
+  }
 
   let state: 'idle' | 'listening' | 'closing' | 'closed' = 'idle';
   let listeners: Listener[] = [];
   const sessions = new SessionTable((client, p, reason) => ender.endSession(client, p, reason));
   const metrics = createBrokerMetrics(metricsRegistry, () => sessions.size);
+  const sharedDeps = { config, aedes: () => aedes, sessions, registry, metrics, log, persistence: deps.persistence, mq: deps.mq };
+  const shared: SharedState & { nodeId?: string } = config.redisUrl === null ? processState(sharedDeps) : clusterState(sharedDeps);
   const credentials = new CredentialCache(registry, config.credentialCacheSize, (err, principal, kid) =>
     log.error({ err, principal, kid }, 'a stored credential does not parse; skipped'),
   );
-  const throttle = new FailureThrottle({
-    limit: config.authFailureLimit,
-    windowMs: DEFAULT_LIMITS.authFailureWindowMs,
-    capacity: config.throttleTableSize,
-  });
-  const jtis = config.requireJti ? new JtiCache({ capacity: config.jtiCacheSize, toleranceMs: config.clockTolerance * 1000 }) : null;
   const onStatusError = (err: unknown) => log.error({ err }, 'device status write failed');
   const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, onStatusError, deps.onSessionEvent ?? null);
   const emptyClientIds = new WeakSet<Client>();
@@ -138,14 +146,29 @@ export function createBroker(deps: BrokerDeps): Broker {
       : null,
     clock,
     credentials,
-    throttle,
-    jtis,
+    throttle: shared.throttle,
+    jtis: shared.jtis,
     sessions,
+    unavailable: shared.unavailable,
+    supersede: (client) => ender.supersede(client.id, client),
     emptyClientIds,
     remoteAddressOf: (client) => remoteAddressOf(client.conn),
     timeoutMs: AUTH_TIMEOUT_MS,
     feedDownForMs: () => registry.feed.downForMs(),
     ...report.hooks,
+    onAccepted: (p) => {
+      report.hooks.onAccepted(p);
+      // issue 15: the credential that verified this connect, batched with device status (no write per connect)
+      status.credentialUsed(p.principal, p.kid, 'connect');
+    },
+  });
+  const signed = createSignedPublishCheck({
+    rules: config,
+    clock,
+    credentialsOf: (deviceId) => credentials.peek(deviceId)?.record,
+    loadCredentials: async (deviceId) => (await credentials.load(deviceId)).record,
+    requiredTopics: config.requireSignedTopics,
+    maxBytes: config.maxPacketSize,
   });
   const authorizers = createAuthorizers({
     principalOf: (client) => sessions.principalOf(client),
@@ -154,16 +177,22 @@ export function createBroker(deps: BrokerDeps): Broker {
       log.info({ principal: p?.principal ?? null, topic: topic.slice(0, 256) }, 'publish refused; closing the connection');
     },
     forwardGcp: (client, packet) => (gcp === null ? packet : gcp.forward(client, packet)),
+    signed,
+    onSignedPublish: (p, topic, result) => {
+      if (result.ok) {
+        metrics.signedPublish('ok');
+        status.credentialUsed(result.verified.deviceId, result.verified.kid, 'message');
+        return;
+      }
+      metrics.signedPublish(result.reason);
+      metrics.closed('signature_refused');
+      log.info({ principal: p.principal, topic: topic.slice(0, 256), reason: result.reason }, 'signed message refused; closing the connection');
+    },
   });
 
-  // protocol.md §Limits: the offline-queue bound decorates whichever persistence aedes is given
-  const persistence: BrokerPersistence = limitOfflineQueues(deps.persistence ?? memoryPersistence(), {
-    max: config.maxQueuedMessages,
-    isOnline: (clientId) => clientById(aedes, clientId) !== undefined,
-    onDrop: (n) => metrics.dropped('offline_queue_full', n),
-  });
+  const { persistence } = shared.aedesOptions;
   const aedes: Aedes = new Aedes({
-    persistence,
+    ...shared.aedesOptions,
     connectTimeout: config.connectTimeout * 1000, // protocol.md §Limits
     maxClientsIdLength: MAX_CLIENT_ID_LENGTH, // aedes's default, 23, is shorter than a 64-character device id
     preConnect(client, packet, callback) {
@@ -207,12 +236,6 @@ export function createBroker(deps: BrokerDeps): Broker {
     });
   }
 
-  const isDeviceOnline = (deviceId: string): boolean => {
-    if (gcp?.isOnline(deviceId) === true) return true;
-    const client = state === 'listening' ? clientById(aedes, deviceId) : undefined;
-    // clientById: registered before its CONNACK is written; `connected` is set only later
-    return client !== undefined && !client.closed && sessions.principalOf(client)?.kind === 'device';
-  };
   /**
    * protocol.md §Cloud IoT Core commands: publishes on `/devices/{id}/commands[/{subfolder}]` marked for
    * tracking; resolves once the device PUBACKed it (or it was written at QoS 0).
@@ -236,12 +259,19 @@ export function createBroker(deps: BrokerDeps): Broker {
   };
   const messaging = createMessaging({
     aedes: () => (state === 'listening' ? aedes : null),
-    isDeviceOnline,
+    onlineAmong: async (ids) => {
+      if (state !== 'listening') return new Set();
+      const online = await shared.onlineAmong(ids);
+      // a Cloud IoT Core session's client id is its path: this node's GcpSessions knows which device it is
+      if (gcp !== null) for (const id of ids) if (gcp.isOnline(id)) online.add(id);
+      return online;
+    },
     onHandlerError: (err, filter) => log.error({ err, filter }, 'a messaging subscriber threw'),
   });
 
-  const ender = createSessionEnder({ aedes, persistence, sessions, credentials, metrics, log });
-  wireAedesEvents(aedes, { sessions, status, messaging, registry, clock, log });
+  const ender = createSessionEnder({ aedes, persistence, sessions, credentials, metrics, log, forget: (id) => shared.forget(id) });
+  const unwrapSigned = async (p: SessionPrincipal, topic: string, payload: Buffer) => (await signed.unwrap(p, topic, payload))?.payload ?? null;
+  wireAedesEvents(aedes, { sessions, status, shared, registry, clock, log, unwrapSigned });
 
   const onConnection = connectionIntake({
     maxPacketSize: config.maxPacketSize,
@@ -257,9 +287,17 @@ export function createBroker(deps: BrokerDeps): Broker {
   let unsubscribeFeedState: (() => void) | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
 
-  async function listen(): Promise<void> {
+  async function listen(opts: { serve?: boolean } = {}): Promise<void> {
     if (state !== 'idle') throw new TypeError('listen() may be called once');
+    ender.watchTakeovers(); // before aedes.listen() subscribes its own handler of the same topic
     await aedes.listen();
+    try {
+      await shared.start(aedes);
+    } catch (err) {
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      await shared.stop();
+      throw err;
+    }
     unsubscribeFeed = registry.onChange(ender.onRegistryChange);
     unsubscribeFeedState = registry.feed.onState((feedState) => {
       if (feedState === 'down') log.warn({}, `registry change feed down; CONNECTs refused with CONNACK 3 after ${FEED_DOWN_LIMIT_MS} ms`);
@@ -267,9 +305,12 @@ export function createBroker(deps: BrokerDeps): Broker {
       // changes were lost to outbox pruning: nothing cached or decided from the registry is trusted
       if (feedState === 'full_resync') void ender.recheckAll(registry.findPrincipal.bind(registry));
     });
-    // restart durability: retained config from the registry, before any device can subscribe
+    // restart durability: retained config from the registry, before any device can subscribe. Not
+    // in a cluster: there the retained configs live in Redis, and publishing them again at every
+    // node start would resend each subscribed device its config and could overwrite a newer one set
+    // meanwhile through another node (docs/operations.md §What survives what).
     try {
-      const seeded = await seedRetainedConfig(aedes, registry);
+      const seeded = config.redisUrl === null ? await seedRetainedConfig(aedes, registry) : 0;
       if (seeded > 0) log.info({ configs: seeded }, 'retained device configs published from the registry');
     } catch (err) {
       state = 'listening';
@@ -283,13 +324,16 @@ export function createBroker(deps: BrokerDeps): Broker {
       gcp?.sweep(now);
       void report.flush(now);
       if (++sweeps % PRUNE_EVERY_SWEEPS === 0) {
-        throttle.prune(now);
-        jtis?.prune(now);
+        shared.throttle.prune(now);
+        shared.jtis?.prune(now);
       }
     }, SWEEP_INTERVAL_MS);
     sweepTimer.unref();
     try {
-      listeners = await startListeners(config, onConnection);
+      listeners = opts.serve === false ? [] : await startListeners(config, onConnection, (peer, problem) => {
+        metrics.closed('proxy_header_invalid');
+        log.info({ remoteAddress: peer, problem }, 'PROXY header missing or malformed; closing the connection');
+      });
     } catch (err) {
       state = 'listening';
       await close();
@@ -317,6 +361,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     let deadline: NodeJS.Timeout | undefined;
     await Promise.race([shutdown, new Promise((resolve) => (deadline = setTimeout(resolve, CLOSE_DEADLINE_MS)))]);
     clearTimeout(deadline);
+    await shared.stop().catch((err: unknown) => log.error({ err }, 'leaving the cluster failed'));
     // every pending refusal record and summary, and the last status batch, before the registry closes
     await Promise.all([report.flush(Number.POSITIVE_INFINITY), status.close()]);
     credentials.clear();
@@ -331,15 +376,11 @@ export function createBroker(deps: BrokerDeps): Broker {
     get addresses() {
       return addressesOf(listeners);
     },
-    messaging: {
-      isOnline: messaging.isOnline,
-      publish: messaging.publish,
-      subscribe: messaging.subscribe,
-      sendGcpCommand,
-    },
+    messaging: { ...messaging, sendGcpCommand },
     get sessionCount() {
       return sessions.size;
     },
+    nodeId: shared.nodeId ?? null,
     listen,
     close,
   };

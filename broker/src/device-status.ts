@@ -1,10 +1,11 @@
 import type { Clock } from '@latchkey/device-sdk/protocol';
-import type { BrokerRegistryPort, SessionEvent } from './registry-port.ts';
+import type { BrokerRegistryPort, CredentialUse, SessionEvent } from './registry-port.ts';
 
 /**
  * Device status in the registry (docs/api.md `status`) without a write per message or per
- * connect: session events (connected/disconnected, in order) and `lastSeenAt` are collected in
- * memory and written in batches every `flushIntervalMs` and on `close()`. The registry's
+ * connect: session events (connected/disconnected, in order), `lastSeenAt` and each credential's
+ * last connect and last signed message (issue 15) are collected in memory and written in batches
+ * every `flushIntervalMs` and on `close()`. The registry's
  * status may lag the broker by up to one interval; `messaging.isOnline` answers from the
  * broker's own session table, without lag, and `onEvent` sees each session event as it happens.
  * Writes are chained: a flush starts after the previous one finished, so batches reach the
@@ -18,19 +19,21 @@ import type { BrokerRegistryPort, SessionEvent } from './registry-port.ts';
  * ```
  */
 export class DeviceStatus {
-  readonly #registry: Pick<BrokerRegistryPort, 'recordSessionEvents' | 'recordSeen'>;
+  readonly #registry: Pick<BrokerRegistryPort, 'recordSessionEvents' | 'recordSeen' | 'recordCredentialUses'>;
   readonly #clock: Clock;
   readonly #onError: (err: unknown) => void;
   readonly #flushIntervalMs: number;
   readonly #onEvent: ((event: SessionEvent) => void) | null;
   #events: SessionEvent[] = [];
   #seen = new Map<string, number>();
+  /** `principal \0 kid` → the credential's latest uses in this batch */
+  #uses = new Map<string, CredentialUse>();
   #timer: NodeJS.Timeout | null = null;
   /** the write in progress (and those queued behind it) */
   #chain: Promise<void> = Promise.resolve();
 
   constructor(
-    registry: Pick<BrokerRegistryPort, 'recordSessionEvents' | 'recordSeen'>,
+    registry: Pick<BrokerRegistryPort, 'recordSessionEvents' | 'recordSeen' | 'recordCredentialUses'>,
     clock: Clock,
     flushIntervalMs: number,
     onError: (err: unknown) => void,
@@ -75,7 +78,19 @@ export class DeviceStatus {
     this.#seen.set(deviceId, this.#clock());
   }
 
-  /** Queues a write of what is pending: session events first (in order), then last-seen times. */
+  /** A credential verified a connect (`connect`) or a signed message (`message`) now: batched, one entry per credential. */
+  credentialUsed(principal: string, kid: string, kind: 'connect' | 'message'): void {
+    const key = `${principal}\0${kid}`;
+    let use = this.#uses.get(key);
+    if (use === undefined) {
+      use = { principal, kid, connectAt: null, messageAt: null };
+      this.#uses.set(key, use);
+    }
+    if (kind === 'connect') use.connectAt = this.#clock();
+    else use.messageAt = this.#clock();
+  }
+
+  /** Queues a write of what is pending: session events first (in order), then last-seen times, then credential usage. */
   flush(): void {
     if (this.#events.length > 0) {
       const events = this.#events;
@@ -86,6 +101,11 @@ export class DeviceStatus {
       const seen = [...this.#seen];
       this.#seen = new Map();
       this.#write(() => this.#registry.recordSeen(seen));
+    }
+    if (this.#uses.size > 0) {
+      const uses = [...this.#uses.values()];
+      this.#uses = new Map();
+      this.#write(() => this.#registry.recordCredentialUses(uses));
     }
   }
 

@@ -8,5 +8,5 @@ export { checkBrokerConfig, resolveBrokerConfig, DEFAULT_BROKER_CONFIG } from '.
 export type { BrokerConfig, BrokerConfigInput, ConfigProblem } from './config.ts';
 export type { BrokerAddresses } from './listeners/start-listeners.ts';
 export type { DeviceMessaging } from './messaging.ts';
-export type { BrokerRegistryPort, BrokerFeedHealth, PrincipalRecord, RegistryChange, AuthFailureRecord, SessionEvent } from './registry-port.ts';
+export type { BrokerRegistryPort, BrokerFeedHealth, PrincipalRecord, RegistryChange, AuthFailureRecord, SessionEvent, CredentialUse } from './registry-port.ts';
 export { FEED_DOWN_LIMIT_MS } from './auth/authenticate.ts';

@@ -22,6 +22,11 @@ export interface BrokerRegistryPort {
   /** Batched `lastSeenAt` updates: one write for many devices. */
   recordSeen(entries: ReadonlyArray<readonly [deviceId: string, at: number]>): Promise<void>;
   /**
+   * Batched credential usage (issue 15): when each credential last verified a connect and a signed
+   * message, one write for many credentials; unknown ones are ignored.
+   */
+  recordCredentialUses(uses: ReadonlyArray<CredentialUse>): Promise<void>;
+  /**
    * A refused CONNECT: sets the device's `lastError` when `principal` names a known device
    * and appends an audit entry with the internal reason (and, for a summary of repeated
    * refusals, their count). Never given the token.
@@ -82,6 +87,14 @@ export interface BrokerFeedHealth {
   onState(listener: (state: 'down' | 'resynced' | 'full_resync') => void): () => void;
 }
 
+/** When a credential (`kid` of `principal`) verified a connect and/or a signed message (epoch ms; null: not in this batch). */
+export interface CredentialUse {
+  principal: string;
+  kid: string;
+  connectAt: number | null;
+  messageAt: number | null;
+}
+
 /** A device session opened or closed at `at` (epoch ms). */
 export interface SessionEvent {
   deviceId: string;
@@ -120,6 +133,8 @@ export interface PrincipalRecord {
     /** epoch ms, or null for no expiry */
     expiresAt: number | null;
   }>;
+  /** devices: metadata `signedTelemetry: "required"` (protocol.md §Signed messages at the broker); services: false */
+  signedTelemetry: boolean;
 }
 
 /** The registry change feed (protocol.md §MQTT CONNECT: block, delete, key removal end live sessions). */
@@ -127,6 +142,7 @@ export type RegistryChange =
   | { type: 'principal_created'; principal: string }
   | { type: 'principal_blocked'; principal: string }
   | { type: 'principal_unblocked'; principal: string }
+  | { type: 'principal_updated'; principal: string }
   | { type: 'principal_deleted'; principal: string }
   | { type: 'credential_added'; principal: string; kid: string }
   | { type: 'credential_removed'; principal: string; kid: string };

@@ -1,6 +1,6 @@
 import { parsePrincipal } from '@latchkey/device-sdk/protocol';
 import type { Aedes, Client } from 'aedes';
-import { dropWill, type BrokerPersistence } from './aedes-internals.ts';
+import { clientById, dropWill, type BrokerPersistence } from './aedes-internals.ts';
 import type { CredentialCache } from './auth/credential-cache.ts';
 import type { SessionEndReason, SessionPrincipal, SessionTable } from './auth/session-table.ts';
 import type { BrokerMetrics } from './broker-metrics.ts';
@@ -14,6 +14,8 @@ export interface SessionEnderDeps {
   credentials: CredentialCache;
   metrics: Pick<BrokerMetrics, 'closed'>;
   log: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  /** forgets a deleted device's stored session (subscriptions, queue, wills, QoS 2 state), wherever it is stored */
+  forget: (clientId: string) => Promise<void>;
 }
 
 export interface SessionEnder {
@@ -24,6 +26,18 @@ export interface SessionEnder {
    * removal revokes; and forget a deleted device's persistent session.
    */
   onRegistryChange(change: RegistryChange): void;
+  /**
+   * A newer session with this client id was accepted, here (`except` is it) or on another node:
+   * the older one on this broker, which aedes closes next, goes without its will. A takeover is
+   * the same device back, not a failure.
+   */
+  supersede(clientId: string, except?: Client): void;
+  /**
+   * Supersedes the local session a node announces it took over (aedes's `$SYS/<id>/new/clients`).
+   * Call it before `aedes.listen()`: aedes's own listener on the topic, which closes the older
+   * session, must come after this one.
+   */
+  watchTakeovers(): void;
   /**
    * After a full resync of the change feed (changes were lost): drop every cached credential and
    * re-check each live session against the registry, ending those whose principal is gone or
@@ -48,19 +62,10 @@ export interface SessionEnder {
 export function createSessionEnder(deps: SessionEnderDeps): SessionEnder {
   const { aedes, persistence, sessions, credentials, metrics, log } = deps;
 
-  /**
-   * A deleted device leaves nothing behind: its stored subscriptions, the QoS 1 messages queued for
-   * its offline session, its will and its QoS 2 state. Otherwise a device registered later under the
-   * same id would resume the old session (`sessionPresent`) and receive the old device's commands.
-   */
-  async function forgetSession(clientId: string): Promise<void> {
-    const client = { id: clientId };
-    await persistence.cleanSubscriptions(client);
-    const queued: unknown[] = [];
-    for await (const packet of persistence.outgoingStream(client)) queued.push(packet);
-    for (const packet of queued) await persistence.outgoingClearMessageId(client, packet);
-    await persistence.delWill({ id: clientId, brokerId: aedes.id });
-    if (typeof persistence.cleanIncoming === 'function') await persistence.cleanIncoming(client);
+  function supersede(clientId: string, except?: Client): void {
+    const older = clientById(aedes, clientId);
+    if (older === undefined || older === except) return;
+    if (dropWill(older)) persistence.delWill({ id: clientId, brokerId: aedes.id }).catch(() => undefined);
   }
 
   function endSession(client: Client, p: SessionPrincipal, reason: SessionEndReason | 'broker_closing'): void {
@@ -76,10 +81,12 @@ export function createSessionEnder(deps: SessionEnderDeps): SessionEnder {
     credentials.invalidate(change.principal);
     if (change.type === 'principal_blocked' || change.type === 'principal_deleted') {
       sessions.endWhere((p) => p.principal === change.principal, change.type);
-      // a device id is its one client id; after the close above has run its synchronous part
+      // A deleted device leaves nothing behind: otherwise a device registered later under the same
+      // id would resume the old session (`sessionPresent`) and receive the old device's commands.
+      // A device id is its one client id; after the close above has run its synchronous part.
       if (change.type === 'principal_deleted' && parsePrincipal(change.principal)?.kind === 'device') {
         setImmediate(() => {
-          forgetSession(change.principal).catch((err: unknown) => log.error({ err, principal: change.principal }, 'forgetting a deleted device session failed'));
+          deps.forget(change.principal).catch((err: unknown) => log.error({ err, principal: change.principal }, 'forgetting a deleted device session failed'));
         });
       }
     } else if (change.type === 'credential_removed') {
@@ -114,5 +121,17 @@ export function createSessionEnder(deps: SessionEnderDeps): SessionEnder {
     return ended;
   }
 
-  return { endSession, onRegistryChange, recheckAll };
+
+  function watchTakeovers(): void {
+    aedes.subscribe(
+      '$SYS/+/new/clients',
+      (packet, done) => {
+        if (!packet.topic.startsWith(`$SYS/${aedes.id}/`)) supersede(String(packet.payload));
+        done();
+      },
+      () => undefined,
+    );
+  }
+
+  return { endSession, onRegistryChange, supersede, watchTakeovers, recheckAll };
 }

@@ -6,6 +6,10 @@ import { CliError } from './cli-error.ts';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** What a node of `latchkey up` serves (docs/operations.md §Scaling out). */
+export const ROLES = ['both', 'api', 'broker'] as const;
+export type Role = (typeof ROLES)[number];
+
 /**
  * Configuration of `latchkey up` (docs/configuration.md). The broker's, the HTTP API's and the
  * registry's retention settings are theirs: `checkBrokerConfig`, `checkHttpConfig` and
@@ -23,6 +27,8 @@ export interface UpConfig {
   /** null: generated on first start and kept in `<dataDir>/admin-token` */
   readonly adminToken: string | null;
   readonly logLevel: LogLevel;
+  /** `both` (default): HTTP API and MQTT; `api`: the HTTP API only; `broker`: MQTT, with only the operations endpoints on HTTP */
+  readonly role: Role;
   /** checked by the broker's own rules (TLS material already read); `host` is also where HTTP listens */
   readonly broker: BrokerConfig;
   /** checked by the HTTP API's own rules; the admin token joins them when the stack starts */
@@ -32,7 +38,7 @@ export interface UpConfig {
 }
 
 /** The settings `latchkey up` itself owns. */
-type CliSetting = 'dataDir' | 'databaseUrl' | 'httpPort' | 'adminToken' | 'logLevel';
+type CliSetting = 'dataDir' | 'databaseUrl' | 'httpPort' | 'adminToken' | 'logLevel' | 'role';
 /** The broker settings `latchkey up` exposes as flags. */
 type BrokerSetting = Extract<
   keyof BrokerConfig,
@@ -53,8 +59,13 @@ type BrokerSetting = Extract<
   | 'gcpProjects'
   | 'gcpMaxTokenLifetime'
   | 'gcpClockTolerance'
+  | 'requireSignedTopics'
+  | 'redisUrl'
+  | 'nodeId'
+  | 'heartbeatInterval'
+  | 'queuedMessageTtl'
 >;
-export type UpSetting = CliSetting | BrokerSetting | 'httpAuthFailureLimit' | 'auditRetention' | 'auditMaxRefusals';
+export type UpSetting = CliSetting | BrokerSetting | 'httpAuthFailureLimit' | 'keyInUseMinutes' | 'auditRetention' | 'auditMaxRefusals';
 
 type Owner = 'cli' | 'broker' | 'http' | 'retention';
 
@@ -101,6 +112,8 @@ export const UP_SETTINGS: { readonly [K in UpSetting]: Setting } = Object.freeze
   authFailureLimit: setting('auth-failure-limit', 'broker', 'number'),
   httpAuthFailureLimit: setting('http-auth-failure-limit', 'http', 'number', { key: 'authFailureLimit' }),
   trustProxy: setting('trust-proxy', ['broker', 'http'], 'list'),
+  requireSignedTopics: setting('require-signed', 'broker', 'list'),
+  keyInUseMinutes: setting('key-in-use-minutes', 'http', 'number'),
   // gcp-compat: `--gcp-project <id>[,<id>…]` with the plural variable the contract names
   gcpProjects: setting('gcp-project', 'broker', 'list', { env: 'LATCHKEY_GCP_PROJECTS' }),
   gcpMaxTokenLifetime: setting('gcp-max-token-lifetime', 'broker', 'number'),
@@ -110,6 +123,12 @@ export const UP_SETTINGS: { readonly [K in UpSetting]: Setting } = Object.freeze
   // docs/api.md §Conventions: a configured admin token must be hard to guess
   adminToken: setting('admin-token', 'http', 'text', { echo: false }),
   logLevel: setting('log-level', 'cli', 'text'),
+  // a Redis URL may carry a password
+  redisUrl: setting('redis-url', 'broker', 'text', { echo: false }),
+  nodeId: setting('node-id', 'broker', 'text'),
+  role: setting('role', 'cli', 'text'),
+  heartbeatInterval: setting('heartbeat-interval', 'broker', 'number'),
+  queuedMessageTtl: setting('queued-message-ttl', 'broker', 'number'),
 });
 
 /** Every default in one place: the owners' own, plus this module's five. */
@@ -119,6 +138,7 @@ export const DEFAULT_UP_CONFIG: UpConfig = Object.freeze({
   httpPort: 8080,
   adminToken: null,
   logLevel: 'info',
+  role: 'both',
   broker: DEFAULT_BROKER_CONFIG,
   http: DEFAULT_HTTP_CONFIG,
   retention: DEFAULT_RETENTION_POLICY,
@@ -167,8 +187,11 @@ export function resolveUpConfig(
   }
   if (!Number.isSafeInteger(cli.httpPort) || (cli.httpPort as number) < 0 || (cli.httpPort as number) > 65_535) report('cli', 'httpPort', 'must be an integer port 0..65535 (0 = any free port)');
   if (!(LOG_LEVELS as readonly unknown[]).includes(cli.logLevel)) report('cli', 'logLevel', `must be one of ${LOG_LEVELS.join(', ')}`);
+  if (!(ROLES as readonly unknown[]).includes(cli.role)) report('cli', 'role', `must be one of ${ROLES.join(', ')}`);
   const broker = checkBrokerConfig(values.broker);
   if (!broker.ok) for (const p of broker.problems) report('broker', p.setting, p.message);
+  // a node that serves only half needs the other half somewhere: nodes sharing Redis
+  if (broker.ok && cli.role !== 'both' && broker.config.redisUrl === null) report('cli', 'role', `${String(cli.role)} requires {redisUrl}`);
   // the enrollment proofs' audience and clock tolerance are the broker's: checked there, shared here
   const shared = broker.ok ? { audience: broker.config.audience, clockTolerance: broker.config.clockTolerance } : {};
   const http = checkHttpConfig({ ...shared, ...values.http });
@@ -184,6 +207,7 @@ export function resolveUpConfig(
     httpPort: cli.httpPort as number,
     adminToken: (values.http.adminToken as string | undefined) ?? null,
     logLevel: cli.logLevel as LogLevel,
+    role: cli.role as Role,
     broker: broker.config,
     http: httpSettings,
     retention: retention.policy,
@@ -194,7 +218,7 @@ const DURATION_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600,
 
 /** The flag's text as the owner's checks expect it: numbers, words, lists and durations converted; anything else as given. */
 function valueOf(text: string, kind: Setting['kind']): unknown {
-  if (kind === 'number') return /^\d{1,15}$/.test(text) ? Number(text) : text;
+  if (kind === 'number') return /^\d{1,15}(\.\d{1,6})?$/.test(text) ? Number(text) : text;
   if (kind === 'list') return Object.freeze(text.split(',').map((e) => e.trim()));
   if (kind === 'duration') {
     const m = /^(\d{1,9})([smhd]?)$/.exec(text);

@@ -22,7 +22,8 @@ export interface BoundAddress {
 /** What `up` prints (docs/configuration.md): the actual addresses, also when configured with port 0. */
 export interface StackAddresses {
   http: BoundAddress;
-  mqtt: BoundAddress;
+  /** null for `--role api` (no MQTT listener) */
+  mqtt: BoundAddress | null;
   mqtts: BoundAddress | null;
   ws: BoundAddress | null;
 }
@@ -80,7 +81,13 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
     // 2. database
     // (the embedded SQLite file, or PostgreSQL shared with other latchkey processes)
     const registry = await step(config.databaseUrl === null ? 'data-dir' : 'database-url', () =>
-      openRegistry(config.databaseUrl ?? path.join(dataDir, DATABASE_FILE), { clock, onInternalError: (err) => log.error({ err }, 'registry internal error') }),
+      openRegistry(config.databaseUrl ?? path.join(dataDir, DATABASE_FILE), {
+        clock,
+        // one process: no session survives its restart. A cluster node must not zero the counts of
+        // the sessions the other nodes hold (status.connected itself comes from presence)
+        resetSessions: config.broker.redisUrl === null,
+        onInternalError: (err) => log.error({ err }, 'registry internal error'),
+      }),
     );
     cleanups.push(() => registry.close());
 
@@ -99,6 +106,13 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
     const metrics = new MetricsRegistry();
     collectDefaultMetrics({ register: metrics });
 
+    // several nodes on one SQLite file are not a cluster
+    if (config.broker.redisUrl !== null && config.databaseUrl === null) {
+      log.warn(
+        { nodeId: config.broker.nodeId },
+        'the SQLite registry\'s change feed reaches only this process: with several nodes on one Redis, revocation would not reach the others; run one node per Redis with SQLite (docs/operations.md §Scaling out)',
+      );
+    }
     // 5. broker; what it records about devices also feeds the live views (console, /v1/events)
     const events = new FleetEvents((err) => log.error({ err }, 'a live view failed on an event'));
     const observed = observeRegistry(registry, events, clock, (err) => log.error({ err }, 'reading status for the live views failed'));
@@ -122,18 +136,22 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
       metrics,
       messaging: broker.messaging,
       brokerReady: () => broker.ready,
+      surface: config.role === 'broker' ? 'operations' : 'all',
       events,
     });
     cleanups.push(() => app.close());
-    await registerConsole(app, {
-      registry,
-      broker: { get sessionCount() { return broker.sessionCount; }, messaging: broker.messaging, events },
-      adminToken,
-      clock,
-    });
+    // the console is part of the API: a broker-only node (--role broker) serves neither
+    if (config.role !== 'broker') {
+      await registerConsole(app, {
+        registry,
+        broker: { get sessionCount() { return broker.sessionCount; }, messaging: broker.messaging, events },
+        adminToken,
+        clock,
+      });
+    }
 
     // 7. listen: broker first, so /readyz never reports ready without MQTT
-    await step('mqtt', () => broker.listen());
+    await step('mqtt', () => broker.listen({ serve: config.role !== 'api' }));
     cleanups.push(() => broker.close());
     await step('http', () => app.listen({ host: config.broker.host, port: config.httpPort }));
 
@@ -151,12 +169,12 @@ export async function startStack(config: UpConfig, deps: StackDeps): Promise<Sta
     const b = broker.addresses;
     const addresses: StackAddresses = {
       http: bound('http', config.broker.host, httpAddress.port),
-      mqtt: bound('mqtt', config.broker.host, b.mqtt!.port),
+      mqtt: b.mqtt === null ? null : bound('mqtt', config.broker.host, b.mqtt.port),
       mqtts: b.mqtts === null ? null : bound('mqtts', config.broker.host, b.mqtts.port),
       ws: b.ws === null ? null : bound('ws', config.broker.host, b.ws.port),
     };
     // the URL may hold a password: only its redacted form is logged
-    log.info({ addresses, dataDir, registry: config.databaseUrl === null ? 'sqlite' : redactDatabaseUrl(config.databaseUrl) }, 'latchkey is up');
+    log.info({ addresses, dataDir, role: config.role, nodeId: broker.nodeId, registry: config.databaseUrl === null ? 'sqlite' : redactDatabaseUrl(config.databaseUrl) }, 'latchkey is up');
 
     let closing: Promise<void> | null = null;
     return {

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiRefusal } from './api.ts';
 import { redirectWithFlash, sendHtml, takeFlash, type ConsoleContext } from './context.ts';
 import { devicePath } from './format.ts';
-import { commandResult, confirmPage, DEFAULT_COMMAND_TIMEOUT_MS, devicePage, type DeviceForms } from './pages/device.ts';
+import { commandResult, confirmPage, DEFAULT_COMMAND_TIMEOUT_MS, devicePage, keyInUsePage, type DeviceForms } from './pages/device.ts';
 import { ConsoleError } from './pages/error.ts';
 
 type Form = Record<string, string | undefined>;
@@ -97,7 +97,14 @@ export function deviceRoutes(app: FastifyInstance, ctx: ConsoleContext): void {
   app.post('/devices/:id/credentials/:kid/remove', async (request: FastifyRequest<{ Params: { id: string; kid: string }; Body: Form }>, reply) => {
     const id = idOf(request as unknown as IdRequest);
     const kid = request.params.kid;
-    const r = await api('DELETE', `/v1/devices/${id}/credentials/${encodeURIComponent(kid)}`);
+    const force = str(request.body?.force) === 'true';
+    const r = await api('DELETE', `/v1/devices/${id}/credentials/${encodeURIComponent(kid)}${force ? '?force=true' : ''}`);
+    if (!r.ok && r.problem.code === 'credential_in_use') {
+      // issue 15: a key that verified a connect recently is removed only on a second, explicit request
+      const detail = await data.device(id);
+      const lastConnectAt = detail?.device.credentials.find((c) => c.kid === kid)?.lastConnectAt ?? null;
+      return sendHtml(reply, 409, keyInUsePage({ id, kid, lastConnectAt, now: ctx.clock(), session: ctx.session(request) }, ctx.assets));
+    }
     if (!r.ok) throw problemPage(r.problem, id);
     return redirectWithFlash(reply, ctx.session(request), devicePath(id), { kind: 'ok', text: `Key ${kid} removed; sessions that used it were closed.` });
   });

@@ -35,6 +35,7 @@ export const REFUSAL_WORDS = {
   will_not_allowed: "will topic is outside the device's topics",
   auth_timeout: 'authentication did not finish in time',
   internal_error: 'internal error while checking the token',
+  service_unavailable: 'the broker node could not reach its shared store (Redis) and refused new connects',
 } as const satisfies Record<AuthFailureCode, string>;
 
 /** The words for a stored reason; a code this version does not know is shown as it is. */

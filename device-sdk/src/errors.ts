@@ -43,6 +43,7 @@ export const HTTP_ERROR_CODES = [
   'unsupported_curve',
   'validation_failed',
   'rate_limited',
+  'unauthorized', // the API refused the service account's API token (RegistryKeySource)
   'http_error', // any other non-2xx answer (see `status`)
   'network_error', // no answer: refused, reset, DNS, timeout
   'invalid_response', // an answer that is not the documented JSON

@@ -6,7 +6,7 @@
  * An explicit list (no `export *`): the public surface is pinned by test/sdk/public-api.test.ts.
  */
 export { DeviceClient, encodePayload } from './client/device-client.ts';
-export type { DeviceClientOptions, TelemetryOptions, ConfigHandler, ClientEvents } from './client/device-client.ts';
+export type { DeviceClientOptions, TelemetryOptions, SigningOptions, ConfigHandler, ClientEvents } from './client/device-client.ts';
 export { ServiceClient } from './client/service-client.ts';
 export type { ServiceClientOptions, ServicePublishOptions } from './client/service-client.ts';
 export type { ConnectOptions } from './client/connect-options.ts';
@@ -23,6 +23,14 @@ export type { EnrollOptions, EnrolledDevice } from './http/enroll.ts';
 export { fetchClockOffset } from './http/clock-offset.ts';
 export type { FetchClockOffsetOptions } from './http/clock-offset.ts';
 export { mintConnectToken, mintEnrollProof } from './token/mint-token.ts';
+export { signDeviceMessage } from './token/sign-message.ts';
+export type { SignDeviceMessageOptions } from './token/sign-message.ts';
+export { verifyDeviceMessage, DeviceMessageError, isDeviceMessageError, DEVICE_MESSAGE_ERROR_CODES } from './verify/verify-device-message.ts';
+export type { VerifyDeviceMessageOptions, VerifiedDeviceMessage, DeviceMessageErrorCode } from './verify/verify-device-message.ts';
+export { ReplayWindow } from './verify/replay-window.ts';
+export type { DeviceKeySource, DeviceKeyRecord } from './verify/key-source.ts';
+export { RegistryKeySource } from './http/registry-key-source.ts';
+export type { RegistryKeySourceOptions } from './http/registry-key-source.ts';
 export type { Es256Signer, MintConnectTokenOptions, MintedToken } from './token/mint-token.ts';
 export {
   generateDeviceKeyPair,

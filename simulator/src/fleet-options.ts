@@ -45,6 +45,10 @@ export interface FleetOptions {
   gcp: number;
   /** The Google Cloud project id the Cloud IoT Core devices use. */
   gcpProject: string;
+  /** Devices sign every message (protocol.md §Signed messages); the counting service account verifies each. */
+  signed: boolean;
+  /** Altered copies of device messages the tampering-broker rogue re-publishes (needs `signed`); every one must be refused. */
+  tamper: number;
 }
 
 export const FLEET_DEFAULTS = Object.freeze({
@@ -65,6 +69,8 @@ export const FLEET_DEFAULTS = Object.freeze({
   cleanup: false,
   gcp: 0,
   gcpProject: 'latchkey-sim',
+  signed: false,
+  tamper: 0,
 }) satisfies Partial<FleetOptions>;
 
 type Required = Pick<FleetOptions, 'httpUrl' | 'mqttUrl' | 'adminToken'>;
@@ -76,6 +82,7 @@ const INTEGER_RANGES: { [K in keyof FleetOptions]?: [number, number] } = {
   tokenTtlS: [1, 86_400],
   serviceTokenTtlS: [1, 86_400],
   rogue: [0, 10_000],
+  tamper: [0, 10_000],
   telemetryIntervalS: [1, 86_400],
   seed: [0, 2 ** 32 - 1],
   commandTimeoutMs: [1, 600_000],
@@ -117,6 +124,10 @@ export function resolveFleetOptions(input: Required & Partial<FleetOptions>): Re
   }
   if (typeof o.cleanup !== 'boolean') problems.push('cleanup must be a boolean');
   if (typeof o.gcpProject !== 'string' || o.gcpProject.length === 0) problems.push('gcpProject must be a Google Cloud project id');
+  if (typeof o.signed !== 'boolean') problems.push('signed must be a boolean');
+  if (o.signed === true && o.gcp > 0) problems.push('signed needs gcp 0 (Cloud IoT Core devices do not sign their messages)');
+  if (o.tamper > 0 && o.signed !== true) problems.push('tamper needs signed (the rogue alters signed messages)');
+  if (o.tamper > 0 && o.thermostats + o.locks < 2) problems.push('tamper needs at least 2 devices (a copy is moved to another device)');
   if (o.thermostats + o.locks + o.gcp === 0 && problems.length === 0) problems.push('thermostats + locks + gcp must be at least 1');
   if (o.rogue > 0 && o.thermostats + o.locks < 2) problems.push('rogue needs at least 2 native devices to impersonate');
   if (problems.length > 0) throw new TypeError(`invalid fleet options: ${problems.join('; ')}`);

@@ -10,6 +10,7 @@ import type { ProvisioningApi } from './provisioning-api.ts';
 import { buildReport, type FleetMeasurements, type SimulationReport } from './report.ts';
 import type { RogueResult } from './rogues.ts';
 import type { GcpSimulatedDevice } from './gcp/gcp-device.ts';
+import type { TamperingBroker, TamperKind } from './tampering.ts';
 import type { FleetCounters, SimulatedDevice } from './simulated-device.ts';
 import type { TelemetryCounter } from './telemetry-counter.ts';
 
@@ -39,6 +40,11 @@ export interface FleetResult {
     rogues: RogueResult[];
     duplicates: number;
     publishFailures: number;
+    /** Signed fleets: messages the counting service account refused that were no rogue's copy, by code (a QoS 1 redelivery is `message_replayed`). */
+    refusedOther: Record<string, number>;
+    /** The tampering rogue's copies by kind, and publishes of it that failed. */
+    tampered: Record<TamperKind, number> | null;
+    tamperFailures: number;
   };
 }
 
@@ -67,6 +73,10 @@ export interface Run {
   startedAt: number;
   firstConnectAt: number | null;
   telemetryStoppedAt: number | null;
+  /** Signed fleets: verifications in flight, messages that verified, refusals not matched to a rogue copy. */
+  signed: { verifying: number; verified: number; refused: Map<string, number> };
+  tamperer: TamperingBroker | null;
+  tampererClient: ServiceClient | null;
 }
 
 /** The counters the progress line shows. */
@@ -106,6 +116,9 @@ export function fleetResult(run: Run): FleetResult {
     authFailures: run.counters.authFailures,
     rogueAttempted: run.rogues.length,
     rogueRefused: run.rogues.filter((r) => r.refused).length,
+    signedVerified: run.signed.verified,
+    tamperPublished: run.tamperer?.published ?? 0,
+    tamperDetected: run.tamperer?.detected ?? 0,
     durationMs: run.clock() - run.startedAt,
     gcp: run.o.gcp === 0 ? null : gcpMeasurements(run),
   });
@@ -118,6 +131,9 @@ export function fleetResult(run: Run): FleetResult {
       rogues: run.rogues,
       duplicates: run.counter.duplicates,
       publishFailures: run.counters.publishFailures,
+      refusedOther: Object.fromEntries(run.signed.refused),
+      tampered: run.tamperer?.byKind ?? null,
+      tamperFailures: run.tamperer?.failed ?? 0,
     },
   };
 }

@@ -4,8 +4,8 @@
  * holds a steady state with backend commands and rogue clients, drains, and reports.
  * Built only from the SDK's public API and HTTP, like a customer's fleet.
  */
-import { randomBytes } from 'node:crypto';
-import { ServiceClient, enroll, generateDeviceKeyPair, isDeviceClientError, mintConnectToken, publicKeyToPem } from '@latchkey/device-sdk';
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { ServiceClient, enroll, generateDeviceKeyPair, isDeviceClientError, isDeviceMessageError, mintConnectToken, publicKeyToPem } from '@latchkey/device-sdk';
 import { inParallel, sleep } from './async-tools.ts';
 import { CommandDriver } from './command-driver.ts';
 import { createFleetModel } from './fleet-models.ts';
@@ -17,6 +17,7 @@ import { GcpSimulatedDevice } from './gcp/gcp-device.ts';
 import { gcloudExport, gcpIdentity, type GcpBinding } from './gcp/gcp-fleet.ts';
 import { runRogues } from './rogues.ts';
 import { SimulatedDevice, newCounters } from './simulated-device.ts';
+import { TamperingBroker } from './tampering.ts';
 import { TelemetryCounter } from './telemetry-counter.ts';
 
 type Input = Pick<FleetOptions, 'httpUrl' | 'mqttUrl' | 'adminToken'> & Partial<FleetOptions> & { provisioning?: ProvisioningMode };
@@ -51,11 +52,12 @@ export async function runFleet(input: Input, deps: FleetDeps = {}): Promise<Flee
     serviceName: `sim-${runId}`,
     devices: [], provisioned: [], counters: newCounters(), counter: new TelemetryCounter([]),
     service: null, serviceKey: generateDeviceKeyPair(), driver: null, rogues: [], phase: 'provision',
+    signed: { verifying: 0, verified: 0, refused: new Map() }, tamperer: null, tampererClient: null,
     ticker: null, startedAt: clock(), firstConnectAt: null, telemetryStoppedAt: null,
   };
   await checkAudience(run);
   try {
-    for (const step of [provisionDevices, provisionGcp, registerService, startCounting, connectFleet, holdSteadyState, drainTelemetry]) {
+    for (const step of [provisionDevices, provisionGcp, registerService, startCounting, startTampering, connectFleet, holdSteadyState, drainTelemetry]) {
       await step(run);
     }
   } finally {
@@ -135,22 +137,67 @@ async function registerService(run: Run): Promise<void> {
   await run.api.createService(run.serviceName, publicKeyToPem(run.serviceKey.privateKey), { publish: [], subscribe: [TELEMETRY_FILTER] });
 }
 
-/** Subscribe (QoS 1, persistent session) before any device connects, so nothing is missed. */
-async function startCounting(run: Run): Promise<void> {
+/** A service account of the run (long-lived tokens: it is an instrument or a rogue, not the thing under test). */
+function connectService(run: Run, serviceName: string, privateKey: KeyObject): Promise<ServiceClient> {
   const { o } = run;
-  run.counter = new TelemetryCounter(run.provisioned.map((d) => d.id));
-  const service = await ServiceClient.connect({
-    serviceName: run.serviceName,
+  return ServiceClient.connect({
+    serviceName,
     brokerUrl: o.mqttUrl,
-    privateKey: run.serviceKey.privateKey,
+    privateKey,
     audience: o.audience,
     tokenTtlSeconds: o.serviceTokenTtlS,
     connectTimeoutMs: o.connectTimeoutMs,
     clock: run.clock,
+    provisioningUrl: o.httpUrl,
   });
+}
+
+/** Subscribe (QoS 1, persistent session) before any device connects, so nothing is missed. */
+async function startCounting(run: Run): Promise<void> {
+  const { o } = run;
+  run.counter = new TelemetryCounter(run.provisioned.map((d) => d.id));
+  const service = await connectService(run, run.serviceName, run.serviceKey.privateKey);
   run.service = service;
   service.on('error', () => {});
-  await service.subscribe(TELEMETRY_FILTER, (topic, payload) => run.counter.handle(topic, payload), { qos: 1 });
+  const handler = o.signed ? (topic: string, payload: Buffer) => verifyAndCount(run, service, topic, payload) : (topic: string, payload: Buffer) => run.counter.handle(topic, payload);
+  await service.subscribe(TELEMETRY_FILTER, handler, { qos: 1 });
+}
+
+/**
+ * A signed fleet's telemetry counts only when it verifies (the device's key history from the API,
+ * as the counting service account); a refusal is matched to the tampering rogue's copies.
+ */
+function verifyAndCount(run: Run, service: ServiceClient, topic: string, payload: Buffer): void {
+  const s = run.signed;
+  s.verifying++;
+  service
+    .verifyDeviceMessage(topic, payload)
+    .then(
+      (m) => {
+        s.verified++;
+        run.counter.handle(topic, m.payload);
+      },
+      (err: unknown) => {
+        const code = isDeviceMessageError(err) ? err.code : isDeviceClientError(err) ? err.code : 'internal_error';
+        if (run.tamperer?.claim(topic, payload) !== true) s.refused.set(code, (s.refused.get(code) ?? 0) + 1);
+      },
+    )
+    .finally(() => s.verifying--);
+}
+
+/** The tampering-broker rogue (`tamper` > 0): a service account that reads and re-publishes the fleet's telemetry. */
+async function startTampering(run: Run): Promise<void> {
+  const { o } = run;
+  if (o.tamper === 0) return;
+  const name = `${run.serviceName}-tamper`;
+  const key = generateDeviceKeyPair();
+  await run.api.createService(name, publicKeyToPem(key.privateKey), { publish: [TELEMETRY_FILTER], subscribe: [TELEMETRY_FILTER] });
+  const client = await connectService(run, name, key.privateKey);
+  run.tampererClient = client;
+  client.on('error', () => {});
+  const tamperer = new TamperingBroker({ client, privateKey: key.privateKey, deviceIds: run.provisioned.map((d) => d.id), budget: o.tamper });
+  run.tamperer = tamperer;
+  await client.subscribe(TELEMETRY_FILTER, (topic, payload) => tamperer.handle(topic, payload), { qos: 1 });
 }
 
 /** Starts `rampPerS` connects a second; devices simulate from the moment they are connected. */
@@ -167,7 +214,7 @@ async function connectFleet(run: Run): Promise<void> {
     if (wait > 1) await sleep(wait);
     connects.push(
       device
-        .connect({ brokerUrl: o.mqttUrl, audience: o.audience, tokenTtlS: o.tokenTtlS, connectTimeoutMs: o.connectTimeoutMs, clock })
+        .connect({ brokerUrl: o.mqttUrl, audience: o.audience, tokenTtlS: o.tokenTtlS, connectTimeoutMs: o.connectTimeoutMs, clock, signed: o.signed })
         .then((ok) => {
           if (ok && run.firstConnectAt === null) run.firstConnectAt = clock();
         }),
@@ -203,7 +250,8 @@ async function drainTelemetry(run: Run): Promise<void> {
   run.phase = 'drain';
   const deadline = run.clock() + run.o.drainTimeoutMs;
   while (run.clock() < deadline) {
-    if (run.counters.pendingPublishes === 0 && run.counter.received >= run.counters.telemetrySent) return;
+    const tampered = run.tamperer === null || (run.tamperer.settled && run.tamperer.detected >= run.tamperer.published);
+    if (run.counters.pendingPublishes === 0 && run.counter.received >= run.counters.telemetrySent && run.signed.verifying === 0 && tampered) return;
     await sleep(50);
   }
 }
@@ -215,12 +263,14 @@ async function shutDown(run: Run): Promise<void> {
   run.telemetryStoppedAt ??= run.clock();
   await Promise.all(run.devices.map((d) => d.close().catch(() => {})));
   await run.service?.close().catch(() => {});
+  await run.tampererClient?.close().catch(() => {});
 }
 
 /** Deletes what the run registered (a run against a shared stack leaves nothing behind). */
 async function cleanUp(run: Run): Promise<void> {
   await inParallel(run.provisioned, PARALLEL_HTTP, (d) => run.api.deleteDevice(d.id), (e) => e instanceof SimulatorError);
   await run.api.deleteService(run.serviceName).catch(() => {});
+  if (run.o.tamper > 0) await run.api.deleteService(`${run.serviceName}-tamper`).catch(() => {});
 }
 
 function tick(run: Run): void {

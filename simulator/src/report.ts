@@ -13,6 +13,8 @@ export interface SimulationReport {
   reconnects: number;
   authFailures: number;
   rogue: { attempted: number; refused: number };
+  /** `--signed`: telemetry messages that verified at the counting service account; `--tamper`: the rogue's copies published and refused there. */
+  signed: { verified: number; tampered: number; detected: number };
   durationS: number;
   /**
    * Present when the run mixed in Cloud IoT Core devices (`--gcp`): their share of the counts above
@@ -44,6 +46,12 @@ export interface FleetMeasurements {
   authFailures: number;
   rogueAttempted: number;
   rogueRefused: number;
+  /** Signed messages that verified at the counting service account. */
+  signedVerified: number;
+  /** Altered copies the tampering rogue published (the broker acknowledged). */
+  tamperPublished: number;
+  /** Of those, the copies the counting service account refused. */
+  tamperDetected: number;
   /** The whole run, provisioning to the last count, ms. */
   durationMs: number;
   /** The Cloud IoT Core devices' share, when the run had any. */
@@ -98,6 +106,7 @@ export function buildReport(m: FleetMeasurements): SimulationReport {
     reconnects: int(m.reconnects),
     authFailures: int(m.authFailures),
     rogue: { attempted: int(m.rogueAttempted), refused: int(m.rogueRefused) },
+    signed: { verified: int(m.signedVerified), tampered: int(m.tamperPublished), detected: int(m.tamperDetected) },
     durationS: int(m.durationMs / 1000),
   };
   if (m.gcp !== undefined && m.gcp !== null) {
@@ -115,11 +124,11 @@ export function buildReport(m: FleetMeasurements): SimulationReport {
 }
 
 /** Why a run failed (simulator.md §Measurements: exit non-zero). */
-export type ReportProblem = 'devices_not_connected' | 'telemetry_lost' | 'rogue_admitted';
+export type ReportProblem = 'devices_not_connected' | 'telemetry_lost' | 'rogue_admitted' | 'tampering_undetected';
 
 /**
  * The problems that make `latchkey simulate` exit non-zero: a device failed to connect,
- * telemetry was lost, or a rogue client got in. Empty when the run passed.
+ * telemetry was lost, a rogue client got in, or a tampered copy was not refused. Empty when the run passed.
  *
  * @example
  * ```ts
@@ -131,6 +140,7 @@ export function reportProblems(r: SimulationReport): ReportProblem[] {
   if (r.devices.connected < r.devices.requested) problems.push('devices_not_connected');
   if (r.telemetry.received < r.telemetry.sent) problems.push('telemetry_lost');
   if (r.rogue.refused < r.rogue.attempted) problems.push('rogue_admitted');
+  if (r.signed.detected < r.signed.tampered) problems.push('tampering_undetected');
   return problems;
 }
 
@@ -151,6 +161,7 @@ export function formatSummary(r: SimulationReport): string {
     ['commands', `${r.commands.ok} answered / ${r.commands.sent} sent, ${r.commands.failed} failed   p50 ${r.commands.p50Ms} ms   p99 ${r.commands.p99Ms} ms`],
     ['tokens', `${r.tokenRefreshes} refreshes, ${r.reconnects} reconnects, ${r.authFailures} auth failures`],
     ['rogue', `${r.rogue.refused} refused / ${r.rogue.attempted} attempted`],
+    ['signed', `${r.signed.verified} verified; tampered copies ${r.signed.detected} detected / ${r.signed.tampered} published`],
     ...(r.gcp === undefined
       ? []
       : ([['cloud iot', `${r.gcp.connected} / ${r.gcp.requested} connected, telemetry ${r.gcp.telemetryReceived} received / ${r.gcp.telemetrySent} sent, ${r.gcp.configsReceived} configs, ${r.gcp.commandsReceived} commands`]] as [string, string][])),

@@ -36,6 +36,8 @@ export interface DeviceConnectOptions {
   tokenTtlS: number;
   connectTimeoutMs: number;
   clock: () => number;
+  /** Sign every message: telemetry, events, state, command replies (protocol.md §Signed messages). */
+  signed?: boolean;
 }
 
 const COMMANDS: Record<DeviceKind, readonly string[]> = { thermostat: THERMOSTAT_COMMANDS, lock: LOCK_COMMANDS };
@@ -107,6 +109,7 @@ export class SimulatedDevice {
         tokenTtlSeconds: o.tokenTtlS,
         connectTimeoutMs: o.connectTimeoutMs,
         clock: o.clock,
+        signMessages: o.signed === true,
       });
     } catch (err) {
       this.#fail(err);

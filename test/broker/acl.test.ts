@@ -153,10 +153,11 @@ describe('clean:false sessions (architecture.md §Library facts: aedes persists 
 describe('the in-process messaging port', () => {
   it('implements DeviceMessagingPort: isOnline, publish as the backend, subscribe to client publishes', async () => {
     const port: DeviceMessagingPort = fx.broker.messaging;
-    expect(port.isOnline('thermo-2')).toBe(false);
+    expect(await port.isOnline('thermo-2')).toBe(false);
     const d = await fx.connect('thermo-2', await other.token());
-    expect(port.isOnline('thermo-2')).toBe(true);
-    expect(port.isOnline('svc:dashboard')).toBe(false);
+    expect(await port.isOnline('thermo-2')).toBe(true);
+    expect(await port.isOnline('svc:dashboard')).toBe(false);
+    expect([...(await port.onlineAmong(['thermo-2', 'thermo-1', 'svc:dashboard']))]).toEqual(['thermo-2']);
     const seen: string[] = [];
     const stop = port.subscribe('devices/+/replies/#', (topic, payload) => seen.push(`${topic} ${payload.toString()}`));
     const got = messages(d);
@@ -173,6 +174,6 @@ describe('the in-process messaging port', () => {
     expect(() => port.publish('devices/+/config', Buffer.from('x'), { qos: 1, retain: false })).toThrow(TypeError);
     expect(() => port.subscribe('a/#/b', () => undefined)).toThrow(TypeError);
     await d.endAsync();
-    await waitFor(() => !port.isOnline('thermo-2'));
+    await waitFor(async () => !(await port.isOnline('thermo-2')));
   });
 });

@@ -76,6 +76,8 @@ function harness(opts: { requireJti?: boolean } = {}) {
     feedDownForMs: () => 0,
     jtis,
     sessions: new SessionTable(() => {}),
+    unavailable: () => false,
+    supersede: () => {},
     emptyClientIds: new WeakSet(),
     remoteAddressOf: () => '192.0.2.1',
     timeoutMs: 5_000,

@@ -53,6 +53,7 @@ beforeEach(async () => {
     onChange: (l) => registry.onChange(l),
     recordSessionEvents: (e) => registry.recordSessionEvents(e),
     recordSeen: (e) => registry.recordSeen(e),
+    recordCredentialUses: (u) => registry.recordCredentialUses(u),
     recordAuthFailure: (f) => registry.recordAuthFailure(f),
     recordLastErrors: (e) => registry.recordLastErrors(e),
     saveState: (id, s, at) => registry.saveState(id, s, at),

@@ -156,7 +156,7 @@ describe("another device's client id", () => {
     }
     expect(await stillOpenAfter(c, 200)).toBe(true);
     expect(closes).toBe(0);
-    expect(fx.broker.messaging.isOnline('thermo-1')).toBe(true);
+    expect(await fx.broker.messaging.isOnline('thermo-1')).toBe(true);
     await fx.broker.messaging.publish('devices/thermo-1/commands/ping', Buffer.from('{"id":"1","params":{}}'), { qos: 1, retain: false });
     await waitFor(() => got.length === 1);
     await waitFor(async () => (await fx.registry.devices.get('thermo-1')).status.connected);

@@ -1,7 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateDeviceKeyPair, mintEnrollProof, publicKeyToPem } from '@latchkey/device-sdk';
+import { createPrivateKey } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DeviceClient, generateDeviceKeyPair, mintEnrollProof, publicKeyToPem } from '@latchkey/device-sdk';
 import { errorLine, runLatchkey, startUp, tempDir, type RunningStack } from './cli-process.ts';
 
 describe('latchkey devices and enroll-token against a running up (docs/configuration.md, docs/api.md)', { timeout: 60_000 }, () => {
@@ -50,6 +51,40 @@ describe('latchkey devices and enroll-token against a running up (docs/configura
     const gone = await cli('devices', 'show', 'lock-1', ...url());
     expect(gone.code).toBe(1);
     expect(errorLine(gone.stderr)?.code).toBe('device_not_found');
+  });
+
+  it('keys shows each key with when it was last used; remove-key needs --force for a key that just verified a connect (issue 15)', async () => {
+    expect((await cli('devices', 'add', '--id', 'lock-2', '--key', 'b/device.pub.pem', ...url())).code).toBe(0);
+    const device = await DeviceClient.connect({ deviceId: 'lock-2', brokerUrl: stack.mqttUrl, privateKey: createPrivateKey(readFileSync(path.join(tmp.dir, 'b/device.key.pem'))) });
+    await device.close();
+    // the broker writes usage in its status batches (about once a second)
+    let keys: { kid: string; lastConnectAt: number | null; removedAt: number | null }[] = [];
+    await vi.waitFor(async () => {
+      keys = JSON.parse((await cli('devices', 'keys', 'lock-2', '--json', ...url())).stdout);
+      expect(keys[0]?.lastConnectAt).toEqual(expect.any(Number));
+    }, { timeout: 20_000, interval: 200 });
+    const table = await cli('devices', 'keys', 'lock-2', ...url());
+    expect(table.stdout.split('\n')[0]).toMatch(/^KID\s+FINGERPRINT\s+REGISTERED\s+LAST USED\s+LAST CONNECT\s+REMOVED$/);
+    expect(table.stdout).toMatch(new RegExp(`^${keys[0]!.kid}\\s+[0-9a-f]{16}\\s+(now|\\d+ s ago|\\d+ min ago)\\s+(now|\\d+ s ago)\\s+(now|\\d+ s ago)\\s+-$`, 'm'));
+
+    const refused = await cli('devices', 'remove-key', 'lock-2', '--kid', keys[0]!.kid, ...url());
+    expect(refused.code).toBe(1);
+    expect(errorLine(refused.stderr)?.code).toBe('credential_in_use');
+    const forced = await cli('devices', 'remove-key', 'lock-2', '--kid', keys[0]!.kid, '--force', ...url());
+    expect([forced.code, forced.stdout.trim()]).toEqual([0, `removed key ${keys[0]!.kid} of lock-2 (forced)`]);
+    const history = JSON.parse((await cli('devices', 'keys', 'lock-2', '--json', ...url())).stdout) as typeof keys;
+    expect(history[0]!.removedAt).toEqual(expect.any(Number));
+
+    // fresh keys are not unused for 30 days; bad durations are usage errors
+    const unused = await cli('devices', 'keys', '--unused-for', '30d', ...url());
+    expect([unused.code, unused.stdout.split('\n')[0]]).toEqual([0, 'DEVICE  KID  FINGERPRINT  REGISTERED  LAST USED  LAST CONNECT']);
+    expect(unused.stdout).toContain('(none)');
+    for (const bad of ['30', '3w', '0d', '99999999d']) {
+      const r = await cli('devices', 'keys', '--unused-for', bad, ...url());
+      expect([r.code, errorLine(r.stderr)?.code]).toEqual([2, 'usage']);
+    }
+    expect((await cli('devices', 'keys', 'lock-2', '--unused-for', '1d', ...url())).code).toBe(2);
+    await cli('devices', 'delete', 'lock-2', ...url());
   });
 
   it('lists every page', async () => {

@@ -68,7 +68,7 @@ describe.each(BACKENDS)('restart durability of latchkey up on %s', (backend) => 
 
   /** Subscribes as the device to its config topic; resolves the retained payloads received within the wait. */
   async function retainedConfig(s: Stack, deviceId: string, password: string): Promise<unknown[]> {
-    const client = await mqtt.connectAsync(s.addresses.mqtt.url, { clientId: deviceId, username: 'x', password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 });
+    const client = await mqtt.connectAsync(s.addresses.mqtt!.url, { clientId: deviceId, username: 'x', password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 });
     try {
       const got: unknown[] = [];
       const first = new Promise<void>((resolve) => {

@@ -24,6 +24,8 @@ describe('latchkey simulate: arguments', () => {
     [['--token-ttl', '86401'], /--token-ttl must be an integer in 1\.\.86400/],
     [['--embedded', '--url', 'http://x'], /exclude each other/],
     [['--thermostats', '0', '--locks', '0'], /at least 1/],
+    [['--tamper', '2'], /--tamper needs --signed/],
+    [['--signed', '--tamper', '2', '--thermostats', '1', '--locks', '0'], /--tamper needs at least 2 devices/],
     [['extra'], /unexpected argument "extra"/],
     [['--json=yes'], /option --json takes no value/],
     [['--admin-token'], /option --admin-token needs a value/],
@@ -56,9 +58,9 @@ describe('latchkey simulate: arguments', () => {
 });
 
 describe('latchkey simulate --embedded', () => {
-  it('--json prints exactly the report object of docs/simulator.md and exits 0 on a clean run', async () => {
+  it('--json prints exactly the report object of docs/simulator.md and exits 0 on a clean run (signed, with a tampering broker)', async () => {
     const t = await simulate(
-      ['--embedded', '--json', '--thermostats', '3', '--locks', '3', '--duration', '2', '--token-ttl', '2', '--rogue', '3', '--telemetry-interval', '1', '--commands-per-s', '4'],
+      ['--embedded', '--json', '--thermostats', '3', '--locks', '3', '--duration', '2', '--token-ttl', '2', '--rogue', '3', '--telemetry-interval', '1', '--commands-per-s', '4', '--signed', '--tamper', '4'],
       { isTTY: true },
     );
     expect(t.err).toBe('');
@@ -78,10 +80,12 @@ describe('latchkey simulate --embedded', () => {
       reconnects: 'number',
       authFailures: 'number',
       rogue: { attempted: 'number', refused: 'number' },
+      signed: { verified: 'number', tampered: 'number', detected: 'number' },
       durationS: 'number',
     });
     expect(report.devices).toEqual({ requested: 6, provisioned: 6, connected: 6 });
     expect(report.rogue).toEqual({ attempted: 3, refused: 3 });
+    expect(report.signed).toEqual({ verified: report.telemetry.received, tampered: 4, detected: 4 });
   }, 60_000);
 
   it('on a terminal: a live progress line, then the summary table', async () => {

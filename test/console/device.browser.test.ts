@@ -82,6 +82,26 @@ describe.skipIf(!run)('console in Chromium: a device page', { timeout: 120_000 }
     await tab.close();
   });
 
+  it('shows when each key was last used; removing a key in use asks again, and removes it only when told to (issue 15)', async () => {
+    const keys = await s.device('inuse-1');
+    await freshTab();
+    (await s.connect(keys)).end(true);
+    // the broker writes the key's last connect with its next status batch (about a second)
+    const credentials = async () => (await s.admin('GET', '/v1/devices/inuse-1')).body.credentials as { kid: string; lastConnectAt: number | null }[];
+    const kid = (await credentials())[0]!.kid;
+    await expect.poll(async () => (await credentials())[0]!.lastConnectAt, { timeout: 10_000 }).not.toBeNull();
+    await devicePage('inuse-1');
+    expect(await page.locator(`[data-last-used-for="${kid}"]`).textContent()).toMatch(/UTC/); // a time, not "never"
+    await page.getByRole('button', { name: `Remove key ${kid}` }).click();
+    await page.waitForSelector('h1:has-text("is in use")');
+    await checkPage('device-key-in-use');
+    expect(await credentials()).toHaveLength(1); // not removed yet
+    await page.getByRole('button', { name: 'Remove anyway' }).click();
+    await page.waitForSelector('.flash.ok');
+    expect(await credentials()).toEqual([]);
+    await tab.close();
+  });
+
   it('blocking closes the live session; unblock; delete after typing the id', async () => {
     const keys = await s.device('block-1');
     await freshTab();

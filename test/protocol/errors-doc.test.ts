@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { AUTH_FAILURE_CODES, CONNACK_FOR, PROTOCOL_ERROR_CODES } from '@latchkey/device-sdk/protocol';
+import { AUTH_FAILURE_CODES, CONNACK_FOR, MESSAGE_FAILURE_CODES, PROTOCOL_ERROR_CODES } from '@latchkey/device-sdk/protocol';
+import { DEVICE_MESSAGE_ERROR_CODES } from '@latchkey/device-sdk';
 import { documentedCodes } from '../helpers/doc-table.ts';
 
 describe('docs/errors.md §MQTT CONNECT refusals', () => {
@@ -21,5 +22,17 @@ describe('the ProtocolErrorCode union', () => {
       .map((f) => readFileSync(new URL(f, root), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:])\/\/.*$/gm, '$1'))
       .join('\n');
     expect(PROTOCOL_ERROR_CODES.filter((c) => !code.includes(`'${c}'`))).toEqual([]);
+  });
+});
+
+describe('docs/errors.md §Signed message refusals', () => {
+  it('documents exactly the MessageFailureCode union, each with its step of protocol.md §Verifying a message', () => {
+    const documented = documentedCodes('Signed message refusals');
+    expect([...documented.keys()].sort()).toEqual([...MESSAGE_FAILURE_CODES].sort());
+    for (const step of documented.values()) expect(step >= 1 && step <= 8).toBe(true);
+  });
+
+  it("the SDK's DEVICE_MESSAGE_ERROR_CODES are those codes", () => {
+    expect([...DEVICE_MESSAGE_ERROR_CODES].sort()).toEqual([...MESSAGE_FAILURE_CODES].sort());
   });
 });

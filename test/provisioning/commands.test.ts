@@ -6,6 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintConnectToken } from '../../device-sdk/src/token/mint-token.ts';
+import { signDeviceMessage } from '../../device-sdk/src/token/sign-message.ts';
 import { deviceKey, problem, startApi, type HttpFixture } from './http-fixture.ts';
 import { BACKENDS } from '../registry/registry-fixture.ts';
 
@@ -43,6 +44,13 @@ describe.each(BACKENDS)('commands and config on %s', (backend) => {
       if (m[1] === 'fail') client.publish(replyTopic, JSON.stringify({ ok: false, error: 'door jammed' }), { qos: 1 });
       if (m[1] === 'garbage') client.publish(replyTopic, 'not json', { qos: 1 });
       if (m[1] === 'deep') client.publish(replyTopic, `{"ok":true,"result":${'['.repeat(5000)}${']'.repeat(5000)}}`, { qos: 1 });
+      // protocol.md §Signed messages: a reply signed with the device's key, or with another one
+      const signedReply = (privateKey: KeyObject) =>
+        signDeviceMessage({ deviceId: id, topic: replyTopic, payload: { ok: true, result: { signed: params } }, seq: 1, privateKey, clock: fx.clock }).then((jws) =>
+          client.publish(replyTopic, jws, { qos: 1 }),
+        );
+      if (m[1] === 'signed') void signedReply(keys.get(id)!);
+      if (m[1] === 'forged') void signedReply(deviceKey().privateKey);
     });
     await client.subscribeAsync(`devices/${id}/commands/#`, { qos: 1 });
     return client;
@@ -64,7 +72,7 @@ describe.each(BACKENDS)('commands and config on %s', (backend) => {
     it('publishes {id, params} and returns the device reply', async () => {
       const res = await fx.api('POST', `/v1/devices/${ID}/commands`, { name: 'echo', params: { setpoint: 21.5 } });
       expect(res.status).toBe(200);
-      expect(res.body).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), ok: true, result: { echo: { setpoint: 21.5 } } });
+      expect(res.body).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), ok: true, result: { echo: { setpoint: 21.5 } }, signed: false });
       const fail = await fx.api('POST', `/v1/devices/${ID}/commands`, { name: 'fail' });
       expect(fail.body).toMatchObject({ ok: false, error: 'door jammed' });
       const garbage = await fx.api('POST', `/v1/devices/${ID}/commands`, { name: 'garbage' });
@@ -74,6 +82,13 @@ describe.each(BACKENDS)('commands and config on %s', (backend) => {
       const deep = await fx.api('POST', `/v1/devices/${ID}/commands`, { name: 'deep' });
       expect(deep.status).toBe(200);
       expect(deep.body).toMatchObject({ ok: false, error: 'the device sent a malformed reply' });
+    });
+
+    it('verifies a signed reply with the device’s keys: signed true; a reply signed by another key is malformed', async () => {
+      const signed = await fx.api('POST', `/v1/devices/${ID}/commands`, { name: 'signed', params: { a: 1 } });
+      expect(signed.body).toEqual({ id: expect.any(String), ok: true, result: { signed: { a: 1 } }, signed: true });
+      const forged = await fx.api('POST', `/v1/devices/${ID}/commands`, { name: 'forged', params: { a: 1 } });
+      expect(forged.body).toEqual({ id: expect.any(String), ok: false, error: 'the device sent a malformed reply', signed: false });
     });
 
     it('answers 504 command_timeout when the device does not reply in time', async () => {

@@ -60,11 +60,13 @@ describe('operations', () => {
         'POST /v1/services', 'GET /v1/services', 'GET /v1/services/{name}', 'DELETE /v1/services/{name}',
         'POST /v1/enrollment-tokens', 'GET /v1/enrollment-tokens', 'DELETE /v1/enrollment-tokens/{tokenId}', 'GET /v1/audit',
         'POST /v1/import/gcp',
+        'GET /v1/devices/{id}/keys', 'GET /v1/credentials',
       ].sort(),
     );
     for (const [key, op] of ops) {
       const open = /\/v1\/time|healthz|readyz|metrics|enroll$/.test(key);
-      if (!open) expect(op.security, key).toEqual([{ adminToken: [] }]);
+      const reader = key === 'GET /v1/devices/{id}/keys'; // protocol.md §Service-account API tokens
+      if (!open) expect(op.security, key).toEqual(reader ? [{ adminToken: [] }, { serviceToken: [] }] : [{ adminToken: [] }]);
     }
     expect(doc.paths['/v1/devices'].post.requestBody.content['application/json'].schema.required).toEqual(['id', 'publicKey']);
   });

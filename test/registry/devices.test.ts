@@ -16,7 +16,9 @@ describe.each(BACKENDS)('registry on %s', (backend) => {
       const k = newKey();
       const created = await fx.registry.devices.create({ id: 'thermo-1', key: k.parsed, metadata: { room: 'hall' } }, 'admin');
       expect(created).toMatchObject({ id: 'thermo-1', blocked: false, metadata: { room: 'hall' }, createdAt: T0, config: { version: 0 } });
-      expect(created.credentials).toEqual([{ kid: expect.any(String), fingerprint: k.parsed.fingerprint, createdAt: T0, expiresAt: null }]);
+      expect(created.credentials).toEqual([
+        { kid: expect.any(String), fingerprint: k.parsed.fingerprint, createdAt: T0, expiresAt: null, lastConnectAt: null, lastMessageAt: null, lastUsedAt: null },
+      ]);
       expect(await fx.registry.devices.get('thermo-1')).toEqual(created);
 
       const updated = await fx.registry.devices.update('thermo-1', { blocked: true, metadata: { room: 'attic' } }, 'admin');

@@ -19,6 +19,9 @@ const measurements: FleetMeasurements = {
   authFailures: 0,
   rogueAttempted: 6,
   rogueRefused: 6,
+  signedVerified: 1200,
+  tamperPublished: 8,
+  tamperDetected: 8,
   durationMs: 17_600,
 };
 
@@ -42,6 +45,7 @@ describe('report', () => {
       reconnects: 0,
       authFailures: 0,
       rogue: { attempted: 6, refused: 6 },
+      signed: { verified: 1200, tampered: 8, detected: 8 },
       durationS: 18,
     });
     const numbers = JSON.stringify(r).match(/-?\d+(\.\d+)?/g)!;
@@ -50,9 +54,10 @@ describe('report', () => {
     expect(formatSummary(r)).toContain('PASS');
   });
 
-  it('fails a run with an unconnected device, lost telemetry or an admitted rogue', () => {
-    const r = buildReport({ ...measurements, connected: 39, telemetryReceived: 1199, rogueRefused: 5 });
-    expect(reportProblems(r)).toEqual(['devices_not_connected', 'telemetry_lost', 'rogue_admitted']);
+  it('fails a run with an unconnected device, lost telemetry, an admitted rogue or an undetected tampered copy', () => {
+    const r = buildReport({ ...measurements, connected: 39, telemetryReceived: 1199, rogueRefused: 5, tamperDetected: 7 });
+    expect(reportProblems(r)).toEqual(['devices_not_connected', 'telemetry_lost', 'rogue_admitted', 'tampering_undetected']);
+    expect(formatSummary(r)).toMatch(/tampered copies 7 detected \/ 8 published/);
     expect(formatSummary(r)).toContain('FAIL');
     expect(reportProblems(buildReport({ ...measurements, telemetryWindowMs: 0 })).length).toBe(0);
   });

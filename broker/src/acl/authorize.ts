@@ -1,6 +1,7 @@
 import { canPublish, canReceive, canSubscribe, toNativeTopic } from '@latchkey/device-sdk/protocol';
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes';
 import type { SessionPrincipal } from '../auth/session-table.ts';
+import type { SignedPublishCheck, SignedPublishResult } from './signed-publish.ts';
 
 export interface AuthorizeDeps {
   readonly principalOf: (client: Client | null) => SessionPrincipal | undefined;
@@ -8,6 +9,10 @@ export interface AuthorizeDeps {
   readonly onPublishDenied: (principal: SessionPrincipal | undefined, topic: string) => void;
   /** What the broker does with a packet it forwards to a Cloud IoT Core session (GcpSessions.forward), after the topic rules allowed it. */
   readonly forwardGcp?: (client: Client, packet: AedesPublishPacket) => AedesPublishPacket;
+  /** The edge check of signed messages (protocol.md §Signed messages at the broker). */
+  readonly signed: SignedPublishCheck;
+  /** A publish the signed-message check refused (the connection is closed), or one it verified. */
+  readonly onSignedPublish: (principal: SessionPrincipal, topic: string, result: SignedPublishResult) => void;
 }
 
 /** A refusal aedes turns into closing the connection; the message never names the rule. */
@@ -15,11 +20,13 @@ const denied = (): Error => new Error('not authorized');
 
 /**
  * The aedes topic hooks (protocol.md §Topics, §Service accounts), all from the protocol core's
- * rules: `authorizePublish` (refused → connection closed; retain cleared for devices),
+ * rules: `authorizePublish` (refused → connection closed; retain cleared for devices; on a topic
+ * that requires signed messages, the edge check of protocol.md §Signed messages at the broker),
  * `authorizeSubscribe` (refused filter → SUBACK 0x80) and `authorizeForward` (re-checked per
  * message: aedes persists refused filters of a `clean:false` SUBSCRIBE, architecture.md §Library facts).
  * `$`-topics are closed to everyone by the same rules. A Cloud IoT Core session publishes on its
- * `/devices/{id}/…` topics, rewritten to the native ones they map to (protocol.md §Cloud IoT Core topics).
+ * `/devices/{id}/…` topics, rewritten to the native ones they map to (protocol.md §Cloud IoT Core topics)
+ * before the signed-message check, which so applies to them as to the native topics.
  *
  * @example
  * ```ts
@@ -39,7 +46,23 @@ export function createAuthorizers(deps: AuthorizeDeps) {
     if (p.kind === 'device') packet.retain = false;
     // protocol.md §Cloud IoT Core topics: events and state are published where native telemetry and state are
     if (p.topics.kind === 'device' && p.topics.dialect === 'gcp') packet.topic = toNativeTopic(packet.topic) as string;
-    callback(null);
+    // protocol.md §Signed messages at the broker: one verify, only where signatures are required
+    const settle = (result: SignedPublishResult) => {
+      deps.onSignedPublish(p, packet.topic, result);
+      callback(result.ok ? null : denied());
+    };
+    const check = (required: boolean) => {
+      if (!required) {
+        callback(null);
+        return;
+      }
+      const result = deps.signed.check(p, packet.topic, packet.payload as Buffer);
+      if (result instanceof Promise) void result.then(settle);
+      else settle(result);
+    };
+    const required = deps.signed.required(packet.topic);
+    if (required instanceof Promise) void required.then(check);
+    else check(required);
   }
 
   function authorizeSubscribe(

@@ -24,8 +24,8 @@ import type { AuthenticateError, Client } from 'aedes';
 import { connectingWill, keepStoredSessionOnClose } from '../aedes-internals.ts';
 import type { AuthFailureRecord } from '../registry-port.ts';
 import type { CacheEntry, CachedPrincipal, CredentialCache } from './credential-cache.ts';
-import type { FailureThrottle } from './failure-throttle.ts';
-import type { JtiCache } from './jti-cache.ts';
+import type { ConnectThrottle } from './failure-throttle.ts';
+import type { JtiStore } from './jti-cache.ts';
 import { runSteps, type Step } from './run-steps.ts';
 import type { SessionPrincipal, SessionTable } from './session-table.ts';
 
@@ -46,10 +46,14 @@ export interface AuthenticateDeps {
   readonly gcp?: GcpAuthConfig | null;
   readonly clock: Clock;
   readonly credentials: CredentialCache;
-  readonly throttle: FailureThrottle;
+  readonly throttle: ConnectThrottle;
   /** null unless `requireJti` */
-  readonly jtis: JtiCache | null;
+  readonly jtis: JtiStore | null;
   readonly sessions: SessionTable;
+  /** True while the node cannot serve (its shared store has been unreachable for over 1 s): CONNACK 3. */
+  readonly unavailable: () => boolean;
+  /** An accepted CONNECT takes over the session of another client with its id on this broker (its will is dropped). */
+  readonly supersede: (client: Client) => void;
   /** Clients whose CONNECT carried an empty client id (aedes substitutes a generated one). */
   readonly emptyClientIds: WeakSet<Client>;
   /** The peer address (may cost a system call: read only when needed). */
@@ -109,7 +113,7 @@ const refuse = (code: AuthFailureCode, message: string): never => {
 export const FEED_DOWN_LIMIT_MS = 1000;
 
 /** Refusals that are the server's doing, not the client's: never counted by the throttle. */
-const SERVER_SIDE: ReadonlySet<AuthFailureCode> = new Set(['internal_error', 'auth_timeout']);
+const SERVER_SIDE: ReadonlySet<AuthFailureCode> = new Set(['internal_error', 'auth_timeout', 'service_unavailable']);
 
 /** A registry failure while loading a principal: the CONNECT is refused as internal_error (CONNACK 3), the cause kept. */
 function rethrowAsInternal(err: unknown): never {
@@ -118,9 +122,11 @@ function rethrowAsInternal(err: unknown): never {
 
 /**
  * The aedes `authenticate` hook (protocol.md §MQTT CONNECT), as a named list of steps:
- * change feed up (3) → client id (2) → throttle (5, token untouched) → password present and in size (4) → load the principal (the credential cache; on a miss, after the
+ * serving (3: the shared store reachable, the change feed up) → client id (2) → throttle (5, token untouched) →
+ * password present and in size (4) → load the principal (the credential cache; on a miss, after the
  * token's cheap structural checks, one registry read: 3 if it fails) → verifyToken against cached
- * KeyObjects (4) → blocked (5) → will topic allowed (5) → attach. Only a cache miss is asynchronous.
+ * KeyObjects (4) → single-use jti (4) → blocked (5) → will topic allowed (5) → attach. Only a cache
+ * miss and a jti shared by several nodes are asynchronous.
  * Calls back exactly once, within `timeoutMs`, never throws; every failure becomes a CONNACK
  * code through CONNACK_FOR, and the internal reason goes only to `onRefused`.
  *
@@ -133,8 +139,13 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   const { rules, credentials, throttle, jtis, sessions } = deps;
   const gcpConfig = deps.gcp ?? null;
 
-  /** The registry change feed is down for more than FEED_DOWN_LIMIT_MS: 3, whoever connects. */
+  /**
+   * 3, whoever connects, while this node cannot serve: cut off from its shared store (Redis) for
+   * over 1 s (docs/operations.md §Scaling out), or its registry change feed down for more than
+   * FEED_DOWN_LIMIT_MS (it could have missed a block, a delete or a key removal).
+   */
   const checkServing: Step<ConnectAttempt> = () => {
+    if (deps.unavailable()) refuse('service_unavailable', 'the shared session store is unreachable');
     const down = deps.feedDownForMs();
     if (down > FEED_DOWN_LIMIT_MS) throw new ProtocolError('internal_error', 'the registry change feed is down', { cause: new Error(`registry change feed down for ${down} ms`) });
   };
@@ -236,8 +247,6 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
           a.record = entry.record;
           return entry.credentials;
         },
-        // an unknown principal's jti is never recorded (only a decoy-signed token could get that far)
-        checkJti: jtis === null ? undefined : (p: string, jti: string, expMs: number) => a.record === null || jtis.use(p, jti, expMs, a.now),
       });
     } catch (err) {
       // settle() refuses it as unknown_principal; no second error is built (a stack capture costs µs)
@@ -261,6 +270,21 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     if (b === null || b.project !== a.gcp.project || b.location !== a.gcp.location || b.registry !== a.gcp.registry) {
       refuse('binding_mismatch', 'the device was not imported with this project, location and registry');
     }
+  };
+
+  /**
+   * protocol.md §The connect token: with `requireJti`, a `jti` is accepted once (an unknown
+   * principal's never gets here). Asynchronous when the store is shared by several nodes.
+   */
+  const useJti: Step<ConnectAttempt> = (a) => {
+    const token = a.token as VerifiedToken;
+    if (jtis === null || token.jti === undefined) return;
+    const used = jtis.use((a.identity as ClientIdentity).principal, token.jti, token.expiresAtMs, a.now);
+    if (typeof used !== 'boolean') return used.then(refuseReplayed);
+    refuseReplayed(used);
+  };
+  const refuseReplayed = (fresh: boolean): void => {
+    if (!fresh) refuse('jti_replayed', 'jti was already used');
   };
 
   /** protocol.md §MQTT CONNECT: a valid token for a blocked device gets 5. */
@@ -290,9 +314,10 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
       endsAt: token.expiresAtMs + (a.gcp === null ? rules.clockTolerance : (gcpConfig as GcpAuthConfig).clockTolerance) * 1000,
     };
     sessions.attach(a.client, principal);
+    deps.supersede(a.client);
   };
 
-  const steps = [checkServing, checkClientId, checkThrottle, checkPassword, resolveNumId, loadPrincipal, verify, checkBinding, checkBlocked, checkWill, attach];
+  const steps = [checkServing, checkClientId, checkThrottle, checkPassword, resolveNumId, loadPrincipal, verify, checkBinding, useJti, checkBlocked, checkWill, attach];
 
   const addressOf = (a: ConnectAttempt): string | null => {
     if (a.remoteAddress === undefined) a.remoteAddress = deps.remoteAddressOf(a.client);

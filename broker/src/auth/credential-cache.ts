@@ -11,6 +11,8 @@ export interface CachedPrincipal {
   readonly credentials: readonly VerifiableCredential[];
   /** the Cloud IoT Core binding of an imported device, else null */
   readonly gcp: GcpBinding | null;
+  /** devices: metadata `signedTelemetry: "required"` (protocol.md §Signed messages at the broker) */
+  readonly signedTelemetry: boolean;
 }
 
 /** What a lookup answers: the principal (null when unknown) and the credentials to verify its token against. */
@@ -149,7 +151,7 @@ export class CredentialCache {
 
   /** What the registry would answer for a principal with one credential: the decoy key. */
   #decoyRecord(principal: string): PrincipalRecord {
-    return { kind: 'device', principal, blocked: false, acl: null, credentials: [{ kid: this.decoyKid, spkiDer: new Uint8Array(this.#decoySpki), expiresAt: null }] };
+    return { kind: 'device', principal, blocked: false, acl: null, credentials: [{ kid: this.decoyKid, spkiDer: new Uint8Array(this.#decoySpki), expiresAt: null }], signedTelemetry: false };
   }
 
   /** A registry record as the cache keeps it: KeyObjects imported once, frozen. */
@@ -171,6 +173,7 @@ export class CredentialCache {
       acl: record.acl === null ? null : Object.freeze({ publish: [...record.acl.publish], subscribe: [...record.acl.subscribe] }),
       credentials: frozen,
       gcp: record.gcp == null ? null : Object.freeze({ ...record.gcp }),
+      signedTelemetry: record.signedTelemetry === true,
     });
     return Object.freeze({ record: known ? principal : null, credentials: frozen });
   }

@@ -1,3 +1,10 @@
+/** What authenticate needs of a throttle: the check (a local map lookup, never a network call) and the count. */
+export interface ConnectThrottle {
+  check(address: string | null | (() => string | null), now: number): 'open' | 'throttled' | 'throttled_first';
+  recordFailure(address: string | null, now: number): void;
+  prune(now: number): void;
+}
+
 /**
  * protocol.md §MQTT CONNECT: after `limit` refused connects from one source address within a
  * window (a minute), further attempts from it are refused with CONNACK 5 without their token
@@ -11,7 +18,7 @@
  * if (throttle.check(addr, now) !== 'open') refuse(5); else if (failed) throttle.recordFailure(addr, now);
  * ```
  */
-export class FailureThrottle {
+export class FailureThrottle implements ConnectThrottle {
   readonly limit: number;
   readonly windowMs: number;
   readonly capacity: number;
@@ -67,6 +74,20 @@ export class FailureThrottle {
       if (oldest.done !== true) this.#windows.delete(oldest.value);
     }
     this.#windows.set(address, { start: now, count: 1, noticed: false });
+  }
+
+  /**
+   * Another node counted `limit` refusals for `address` (docs/operations.md §Throttles): throttle it
+   * here too for the `remainingMs` left of that window.
+   */
+  block(address: string, now: number, remainingMs: number): void {
+    if (this.limit === 0) return;
+    const start = now - Math.max(0, this.windowMs - remainingMs);
+    const w = this.#windows.get(address);
+    if (w !== undefined && now - w.start < this.windowMs && w.count >= this.limit) return;
+    this.#windows.delete(address);
+    if (this.#windows.size >= this.capacity) this.prune(now);
+    this.#windows.set(address, { start, count: this.limit, noticed: false });
   }
 
   /** Drops windows that have passed (they are at the front of the insertion order). */

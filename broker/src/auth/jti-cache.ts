@@ -13,7 +13,14 @@ import { ProtocolError } from '@latchkey/device-sdk/protocol';
  * verifyToken(token, { ...rules, checkJti: (p, jti, expMs) => jtis.use(p, jti, expMs, now) });
  * ```
  */
-export class JtiCache {
+/** Single-use `jti`s: a synchronous answer in one process, a promise when a shared store answers. */
+export interface JtiStore {
+  /** Marks `jti` of `principal` used until `expMs` (+ tolerance); false when it was already used. */
+  use(principal: string, jti: string, expMs: number, now: number): boolean | Promise<boolean>;
+  prune(now: number): void;
+}
+
+export class JtiCache implements JtiStore {
   readonly capacity: number;
   readonly toleranceMs: number;
   readonly #forgetAt = new Map<string, number>();

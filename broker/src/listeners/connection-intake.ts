@@ -30,10 +30,15 @@ export function connectionIntake(o: {
   handle: (stream: Duplex) => void;
   /** a packet over the limit: the stream should be destroyed */
   onOversized: (stream: Duplex) => void;
-}): (stream: Duplex, remoteAddress?: string | null) => void {
-  return (stream, remoteAddress) => {
+}): (stream: Duplex, remoteAddress?: string | null, prefix?: Buffer) => void {
+  return (stream, remoteAddress, prefix) => {
     if (remoteAddress !== undefined) (stream as Tagged)[REMOTE_ADDRESS] = remoteAddress;
-    guardPacketSize(stream, o.maxPacketSize, o.onOversized);
+    const feed = guardPacketSize(stream, o.maxPacketSize, o.onOversized);
+    // bytes read ahead (after a PROXY header) go back into the stream, but `unshift` passes by the guard's `push`
+    if (prefix !== undefined && prefix.length > 0) {
+      if (!feed(prefix)) return;
+      stream.unshift(prefix);
+    }
     o.handle(stream);
   };
 }

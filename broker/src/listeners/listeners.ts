@@ -1,20 +1,42 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createServer as createTlsServer } from 'node:tls';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { clientAddress } from './forwarded-for.ts';
+import { readProxyHeader } from './proxy-protocol.ts';
 
 /**
- * Hands a new connection (already decrypted / unwrapped) to the broker. The peer address is a
- * getter: reading it costs a system call, and most connects never need it.
+ * A new connection (already decrypted / unwrapped). `remoteAddress` is given when the stream
+ * cannot tell it (WebSocket, or a PROXY header named the client); otherwise it is undefined and
+ * read from the socket only when needed (throttling, refusals), so an accepted connect never pays
+ * for getpeername. `prefix`: bytes of the stream already read (after a PROXY header), to be put back.
  */
+export type ConnectionHandler = (stream: Duplex, remoteAddress?: string | null, prefix?: Buffer) => void;
+
 /**
- * A new connection. `remoteAddress` is given when the stream cannot tell it (WebSocket); for
- * net/tls sockets it is undefined and read from the socket only when needed (throttling,
- * refusals), so an accepted connect never pays for getpeername.
+ * PROXY protocol on a listener (proxy-protocol.ts): from `trusted` peers a header is read (within
+ * `timeoutMs`) and names the client; `onRefused` learns of a connection closed for a bad or
+ * missing header.
  */
-export type ConnectionHandler = (stream: Duplex, remoteAddress?: string | null) => void;
+export interface ProxyOptions {
+  trusted: (address: string) => boolean;
+  timeoutMs: number;
+  onRefused: (peer: string | null, problem: string) => void;
+}
+
+/** Runs `next` at once for an untrusted peer; after its PROXY header for a trusted one. */
+function throughProxy(socket: Socket, proxy: ProxyOptions | null, next: (source?: string, rest?: Buffer) => void): void {
+  const peer = socket.remoteAddress ?? null;
+  if (proxy === null || peer === null || !proxy.trusted(peer)) {
+    next();
+    return;
+  }
+  readProxyHeader(socket, proxy.timeoutMs, (result, problem) => {
+    if (result === null) proxy.onRefused(peer, problem ?? 'bad PROXY header');
+    else next(result.source, result.rest);
+  });
+}
 
 /** A bound listener. `close()` stops accepting and destroys every connection it accepted. */
 export interface Listener {
@@ -28,6 +50,11 @@ interface ListenOptions {
   host: string;
   port: number;
   onConnection: ConnectionHandler;
+}
+
+interface SocketListenOptions extends ListenOptions {
+  /** null: no PROXY protocol (every peer is the client) */
+  proxy: ProxyOptions | null;
 }
 
 /** Remembers accepted sockets so `close()` can end them (a socket before CONNECT is not yet an aedes client). */
@@ -64,8 +91,8 @@ function closer(server: NetServer | HttpServer, sockets: Set<Socket>, before?: (
 }
 
 /** Plain MQTT over TCP (protocol.md §MQTT CONNECT: TCP by default). */
-export async function listenTcp(opts: ListenOptions): Promise<Listener> {
-  const server = createNetServer((socket) => opts.onConnection(socket));
+export async function listenTcp(opts: SocketListenOptions): Promise<Listener> {
+  const server = createNetServer((socket) => throughProxy(socket, opts.proxy, (source, rest) => opts.onConnection(socket, source, rest)));
   const sockets = trackSockets(server);
   const port = await bind(server, opts.host, opts.port);
   return { kind: 'mqtt', host: opts.host, port, close: closer(server, sockets) };
@@ -73,13 +100,29 @@ export async function listenTcp(opts: ListenOptions): Promise<Listener> {
 
 /**
  * MQTT over TLS. The handshake must finish within `handshakeTimeoutMs` (the connect timeout),
- * after which aedes's own CONNECT timer starts.
+ * after which aedes's own CONNECT timer starts. A PROXY header comes before the handshake, so a TCP
+ * server accepts the connection, reads it (from a trusted peer), and hands the socket to a TLS
+ * server that does not listen itself; the client address it named is found again by the
+ * connection's peer address and port, unique among open connections.
  */
-export async function listenTls(opts: ListenOptions & { cert: string; key: string; handshakeTimeoutMs: number }): Promise<Listener> {
-  const server = createTlsServer({ cert: opts.cert, key: opts.key, handshakeTimeout: opts.handshakeTimeoutMs }, (socket) =>
-    opts.onConnection(socket),
+export async function listenTls(opts: SocketListenOptions & { cert: string; key: string; handshakeTimeoutMs: number }): Promise<Listener> {
+  const named = new Map<string, string>();
+  const keyOf = (s: Socket | TLSSocket) => `${s.remoteAddress}|${s.remotePort}`;
+  const tlsServer = createTlsServer({ cert: opts.cert, key: opts.key, handshakeTimeout: opts.handshakeTimeoutMs }, (socket) =>
+    opts.onConnection(socket, named.get(keyOf(socket))),
   );
-  server.on('tlsClientError', (_err, socket) => socket.destroy());
+  tlsServer.on('tlsClientError', (_err, socket) => socket.destroy());
+  const server = createNetServer((socket) =>
+    throughProxy(socket, opts.proxy, (source, rest) => {
+      if (source !== undefined) {
+        const key = keyOf(socket);
+        named.set(key, source);
+        socket.once('close', () => named.delete(key));
+      }
+      if (rest !== undefined && rest.length > 0) socket.unshift(rest);
+      tlsServer.emit('connection', socket);
+    }),
+  );
   const sockets = trackSockets(server);
   const port = await bind(server, opts.host, opts.port);
   return { kind: 'mqtts', host: opts.host, port, close: closer(server, sockets) };

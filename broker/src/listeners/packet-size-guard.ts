@@ -102,8 +102,17 @@ function guardedPush(this: Guarded, chunk: unknown, encoding?: BufferEncoding): 
  * (createWebSocketStream) all feed their readable side through it. Attach it when the
  * connection is handed over, before data flows; no extra stream sits in the pipeline, and a
  * connection costs one small object (idle connections are what a broker holds most of).
+ * Returns what checks bytes that enter the stream another way (`unshift`): false (and
+ * `onViolation`) when they break the limit.
  */
-export function guardPacketSize(stream: Duplex, maxPacketSize: number, onViolation: (stream: Duplex) => void): void {
-  (stream as Guarded)[GUARD] = new StreamGuard(maxPacketSize, stream.push, onViolation);
+export function guardPacketSize(stream: Duplex, maxPacketSize: number, onViolation: (stream: Duplex) => void): (bytes: Uint8Array) => boolean {
+  const guard = new StreamGuard(maxPacketSize, stream.push, onViolation);
+  (stream as Guarded)[GUARD] = guard;
   stream.push = guardedPush;
+  return (bytes) => {
+    if (!guard.violated && guard.feed(bytes)) return true;
+    guard.violated = true;
+    onViolation(stream);
+    return false;
+  };
 }

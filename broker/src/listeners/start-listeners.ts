@@ -1,6 +1,6 @@
 import type { BrokerConfig } from '../config.ts';
 import { trustedProxies } from './forwarded-for.ts';
-import { listenTcp, listenTls, listenWs, type ConnectionHandler, type Listener } from './listeners.ts';
+import { listenTcp, listenTls, listenWs, type ConnectionHandler, type Listener, type ProxyOptions } from './listeners.ts';
 
 /** Where the broker listens (actual ports, also when configured as 0). */
 export interface BrokerAddresses {
@@ -11,19 +11,28 @@ export interface BrokerAddresses {
 
 /**
  * Opens the configured listeners (protocol.md §MQTT CONNECT: TCP by default, TLS and WebSocket
- * by configuration). If one fails to bind, the ones already open are closed again.
+ * by configuration). If one fails to bind, the ones already open are closed again. `trustProxy`
+ * peers may send a PROXY header on TCP and TLS (and X-Forwarded-For on WebSocket); `onProxyRefused`
+ * learns of connections closed for a bad or missing one.
  */
-export async function startListeners(config: BrokerConfig, onConnection: ConnectionHandler): Promise<Listener[]> {
+export async function startListeners(
+  config: BrokerConfig,
+  onConnection: ConnectionHandler,
+  onProxyRefused: ProxyOptions['onRefused'] = () => undefined,
+): Promise<Listener[]> {
   const open: Listener[] = [];
   const timeoutMs = config.connectTimeout * 1000;
+  const trusted = trustedProxies(config.trustProxy);
+  const proxy = trusted === null ? null : { trusted, timeoutMs, onRefused: onProxyRefused };
   try {
-    open.push(await listenTcp({ host: config.host, port: config.mqttPort, onConnection }));
+    open.push(await listenTcp({ host: config.host, port: config.mqttPort, onConnection, proxy }));
     if (config.mqttsPort !== null) {
       open.push(
         await listenTls({
           host: config.host,
           port: config.mqttsPort,
           onConnection,
+          proxy,
           cert: config.tlsCert as string,
           key: config.tlsKey as string,
           handshakeTimeoutMs: timeoutMs,
@@ -38,7 +47,7 @@ export async function startListeners(config: BrokerConfig, onConnection: Connect
           onConnection,
           maxPayload: config.maxPacketSize,
           upgradeTimeoutMs: timeoutMs,
-          trusted: trustedProxies(config.trustProxy),
+          trusted,
         }),
       );
     }

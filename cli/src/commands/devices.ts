@@ -7,6 +7,7 @@ import type { Command, CommandContext } from '../command.ts';
 import { displayPath } from '../paths.ts';
 import { ADMIN_OPTIONS, ADMIN_OPTIONS_HELP } from './admin-options.ts';
 import { formatDeviceTable, type DeviceResource } from './device-table.ts';
+import { humanTime } from '../time-format.ts';
 
 interface Subcommand {
   usage: string;
@@ -99,6 +100,46 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     positionals: 1,
     run: runOnDevice('unblock', 'PATCH', { blocked: false }),
   },
+  keys: {
+    usage: 'devices keys <id> | devices keys --unused-for <duration> [--json]',
+    about: 'the key history of a device (every key with when it was registered, last used and removed); or, with --unused-for (e.g. 30d, 12h, 90m), every device key neither used nor registered for that long: keys safe to retire',
+    options: { ...ID_OPTION, 'unused-for': { type: 'string' }, json: { type: 'boolean' } },
+    positionals: 1,
+    async run(api, values, positionals, ctx) {
+      const unusedFor = values['unused-for'] as string | undefined;
+      if (unusedFor !== undefined) {
+        if (values.id !== undefined || positionals.length > 0) throw new CliError('usage', '--unused-for lists every device: give no device id');
+        const seconds = parseDuration('devices keys', 'unused-for', unusedFor);
+        const keys: UnusedKey[] = [];
+        let cursor: string | null = null;
+        do {
+          const query = new URLSearchParams({ unusedFor: String(seconds), limit: '1000' });
+          if (cursor !== null) query.set('cursor', cursor);
+          const { body }: { body: { credentials: UnusedKey[]; nextCursor: string | null } } = await api.request('GET', `/v1/credentials?${query}`);
+          keys.push(...body.credentials);
+          cursor = body.credentials.length === 0 ? null : body.nextCursor;
+        } while (cursor !== null);
+        ctx.out(values.json === true ? JSON.stringify(keys, null, 2) : formatKeyTable(keys.map((k) => ({ ...k, removedAt: null })), { device: true }));
+        return;
+      }
+      const id = deviceIdOf('keys', values, positionals);
+      const { body } = await api.request<{ deviceId: string; keys: KeyRow[] }>('GET', `/v1/devices/${enc(id)}/keys`);
+      ctx.out(values.json === true ? JSON.stringify(body.keys, null, 2) : formatKeyTable(body.keys, { device: false }));
+    },
+  },
+  'remove-key': {
+    usage: 'devices remove-key <id> --kid <kid> [--force]',
+    about: 'remove one credential of a device (kept in its key history; sessions that used it are closed); a key that verified a connect within the server\'s keyInUseMinutes (default 60) is refused with credential_in_use unless --force',
+    options: { ...ID_OPTION, kid: { type: 'string' }, force: { type: 'boolean' } },
+    positionals: 1,
+    async run(api, values, positionals, ctx) {
+      const id = deviceIdOf('remove-key', values, positionals);
+      const kid = requireOption('devices remove-key', 'kid', values.kid as string | undefined);
+      const force = values.force === true ? '?force=true' : '';
+      await api.request('DELETE', `/v1/devices/${enc(id)}/credentials/${enc(kid)}${force}`);
+      ctx.out(`removed key ${kid} of ${id}${values.force === true ? ' (forced)' : ''}`);
+    },
+  },
   delete: {
     usage: 'devices delete <id>',
     about: 'delete a device and its credentials (its live sessions are closed)',
@@ -111,6 +152,47 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     },
   },
 };
+
+/** A key of `GET /v1/devices/{id}/keys` or `GET /v1/credentials` (api.md §Key history, §Unused keys). */
+interface KeyRow {
+  kid: string;
+  fingerprint: string;
+  createdAt: number;
+  expiresAt: number | null;
+  lastConnectAt: number | null;
+  lastMessageAt: number | null;
+  lastUsedAt: number | null;
+  removedAt: number | null;
+}
+type UnusedKey = Omit<KeyRow, 'removedAt'> & { deviceId: string };
+
+const DURATION = /^([0-9]{1,9})(s|m|h|d)$/;
+const UNIT_S = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+
+/** `30d`, `12h`, `90m`, `3600s` → seconds (at most ten years); anything else is a usage error naming the flag. */
+export function parseDuration(command: string, flag: string, text: string): number {
+  const m = DURATION.exec(text);
+  const seconds = m === null ? Number.NaN : Number(m[1]) * UNIT_S[m[2] as keyof typeof UNIT_S];
+  if (!(seconds > 0) || seconds > 10 * 366 * 86_400) throw new CliError('usage', `${command}: --${flag} must be a duration like 30d, 12h, 90m or 3600s (at most 10 years)`);
+  return seconds;
+}
+
+/** The key table: kid, fingerprint (first 16 hex), registered, last used, last connect, removed (or the device, for unused keys). */
+function formatKeyTable(keys: readonly (KeyRow & { deviceId?: string })[], o: { device: boolean }, now = Date.now()): string {
+  const head = [...(o.device ? ['DEVICE'] : []), 'KID', 'FINGERPRINT', 'REGISTERED', 'LAST USED', 'LAST CONNECT', ...(o.device ? [] : ['REMOVED'])];
+  const rows = keys.map((k) => [
+    ...(o.device ? [k.deviceId ?? ''] : []),
+    k.kid,
+    k.fingerprint.slice(0, 16),
+    humanTime(k.createdAt, now),
+    humanTime(k.lastUsedAt, now),
+    humanTime(k.lastConnectAt, now),
+    ...(o.device ? [] : [k.removedAt === null ? '-' : humanTime(k.removedAt, now)]),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n') + (rows.length === 0 ? '\n(none)' : '');
+}
 
 function subHelp(name: string, sub: Subcommand): string {
   return `Usage: latchkey ${sub.usage} [connection options]\n\n${sub.about[0]!.toUpperCase()}${sub.about.slice(1)}.\n\n${ADMIN_OPTIONS_HELP}`;
@@ -129,7 +211,7 @@ const HELP = [
   'Errors print as "error: <code>: <detail>" (the API\'s error code) and exit non-zero.',
 ].join('\n');
 
-/** `latchkey devices add|list|show|block|unblock|delete` (docs/configuration.md). */
+/** `latchkey devices add|list|show|block|unblock|keys|remove-key|delete` (docs/configuration.md). */
 export const devicesCommand: Command = {
   name: 'devices',
   help: HELP,

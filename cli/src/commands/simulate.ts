@@ -6,7 +6,7 @@ import type { Command } from '../command.ts';
 import { resolveUpConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { runSimulate, SIMULATE_HELP, type EmbeddedStack } from '../simulate/simulate-command.ts';
-import { startStack } from '../stack.ts';
+import { startStack, type BoundAddress } from '../stack.ts';
 
 /**
  * `simulate --embedded`: the same composition as `latchkey up`, on free loopback ports, with a
@@ -33,7 +33,7 @@ export async function startEmbeddedStack(o: { gcpProject?: string } = {}): Promi
   }
   return {
     httpUrl: stack.addresses.http.url,
-    mqttUrl: stack.addresses.mqtt.url,
+    mqttUrl: (stack.addresses.mqtt as BoundAddress).url, // the embedded stack always serves MQTT
     adminToken,
     audience: config.broker.audience,
     async close() {

@@ -24,14 +24,21 @@ const DESCRIPTIONS: Record<UpSetting, string> = {
   maxPacketSize: 'largest MQTT packet, bytes',
   authFailureLimit: 'MQTT: refused connects per address per minute before throttling (0 = off)',
   httpAuthFailureLimit: 'HTTP: refused admin / enrollment tokens per minute, per address (and per enrollment token id), before 429 (0 = off)',
-  trustProxy: 'proxies whose X-Forwarded-For names the client (comma-separated addresses, CIDRs, loopback)',
   gcpProjects: 'Cloud IoT Core compatibility for these Google Cloud projects (comma-separated; docs/migrating-from-cloud-iot-core.md)',
   gcpMaxTokenLifetime: 'largest exp − iat of a Cloud IoT Core token, seconds',
   gcpClockTolerance: 'clock skew for Cloud IoT Core tokens, seconds (their sessions end at exp + this)',
+  trustProxy: 'proxies that name the client: X-Forwarded-For, PROXY protocol on MQTT (comma-separated addresses, CIDRs, loopback)',
+  requireSignedTopics: 'topic filters whose device → cloud topics need device-signed messages (e.g. devices/+/telemetry/#)',
+  keyInUseMinutes: 'removing a key that verified a connect within this many minutes needs --force (0 = never)',
   auditRetention: 'audit history kept (30d, 12h, …); older entries are pruned in the background',
   auditMaxRefusals: 'refused-connect records kept at most; the oldest are pruned first',
   adminToken: 'admin API token (default: generated into <data dir>/admin-token)',
   logLevel: 'JSON log lines on stderr',
+  redisUrl: 'Redis several nodes share (sessions, queues, routing, presence); see docs/operations.md',
+  nodeId: 'this node\'s name in a cluster (letters, digits, _ -; default: host name + random)',
+  role: 'both, api (HTTP API only) or broker (MQTT, HTTP operations endpoints only); api and broker need --redis-url',
+  heartbeatInterval: 'seconds between cluster heartbeats and looks for dead nodes (whose wills are then published)',
+  queuedMessageTtl: 'seconds a queued QoS 1 message is kept in Redis',
 };
 
 const PLACEHOLDER: Partial<Record<UpSetting, string>> = {
@@ -55,10 +62,17 @@ const PLACEHOLDER: Partial<Record<UpSetting, string>> = {
   gcpProjects: '<ids>',
   gcpMaxTokenLifetime: '<s>',
   gcpClockTolerance: '<s>',
+  requireSignedTopics: '<filters>',
+  keyInUseMinutes: '<min>',
   auditRetention: '<duration>',
   auditMaxRefusals: '<n>',
   adminToken: '<token>',
   logLevel: '<level>',
+  redisUrl: '<url>',
+  nodeId: '<name>',
+  role: '<role>',
+  heartbeatInterval: '<s>',
+  queuedMessageTtl: '<s>',
 };
 
 /** The default each setting's owner gives it. */
@@ -68,6 +82,7 @@ function defaultOf(name: UpSetting): string {
   const s = UP_SETTINGS[name];
   const owner = s.owners[0]!;
   const defaults: object = owner === 'cli' ? DEFAULT_UP_CONFIG : DEFAULT_UP_CONFIG[owner];
+  if (name === 'nodeId') return 'generated';
   const v = (defaults as Record<string, unknown>)[s.key ?? name];
   if (s.kind === 'duration') return `${(v as number) / 86_400_000}d`;
   return v === null || (Array.isArray(v) && v.length === 0) ? 'off' : String(v);
@@ -117,14 +132,14 @@ export const upCommand: Command = {
 function announce(ctx: CommandContext, config: UpConfig, stack: Stack, tokenSource: string): void {
   const a = stack.addresses;
   if (!isLoopbackHost(config.broker.host)) {
-    const plain = [`mqtt ${a.mqtt.port}`, ...(a.ws !== null ? [`ws ${a.ws.port}`] : [])].join(', ');
+    const plain = [...(a.mqtt !== null ? [`mqtt ${a.mqtt.port}`] : []), ...(a.ws !== null ? [`ws ${a.ws.port}`] : [])].join(', ');
     ctx.err(
       `warning: insecure_listener: listening on ${config.broker.host} beyond loopback with plain MQTT (${plain}) and plain HTTP: ` +
         'connect tokens and the admin token cross the network unencrypted; serve MQTT with --mqtts-port/--tls-cert/--tls-key and put HTTP behind TLS, or use --host 127.0.0.1',
     );
   }
   ctx.out(`http: ${a.http.url}`);
-  ctx.out(`mqtt: ${a.mqtt.url}`);
+  if (a.mqtt !== null) ctx.out(`mqtt: ${a.mqtt.url}`);
   if (a.mqtts !== null) ctx.out(`mqtts: ${a.mqtts.url}`);
   if (a.ws !== null) ctx.out(`ws: ${a.ws.url}`);
   ctx.out(`admin token: ${stack.adminTokenPath === null ? `from ${tokenSource}` : displayPath(ctx.cwd, stack.adminTokenPath)}`);

@@ -40,7 +40,8 @@ export const SIMULATE_HELP = `Usage: latchkey simulate [--embedded | --url <http
 
 Provisions a fleet of simulated thermostats and smart locks (real keys, real tokens), connects it,
 runs it, and reports connect latency, telemetry loss, command round trips and refused rogues.
-Exits non-zero when a device failed to connect, telemetry was lost, or a rogue client got in.
+Exits non-zero when a device failed to connect, telemetry was lost, a rogue client got in, or a
+tampered message was not refused.
 
 Stack:
   --embedded               start provisioning + broker in this process on free ports
@@ -61,6 +62,9 @@ Fleet:
   --token-ttl <s>          connect token lifetime; short values force refreshes (default ${FLEET_DEFAULTS.tokenTtlS})
   --commands-per-s <r>     backend commands through the HTTP API per second (default ${FLEET_DEFAULTS.commandsPerS})
   --rogue <n>              clients with forged, expired or cross-device tokens; all must be refused (default 0)
+  --signed                 devices sign every message; the counting service account verifies each
+  --tamper <n>             a tampering-broker rogue re-publishes n altered copies; all must be refused
+                           (needs --signed; default 0)
   --telemetry-interval <s> each device's reporting interval (default ${FLEET_DEFAULTS.telemetryIntervalS})
   --enroll                 register devices with an enrollment token instead of the batch API
   --seed <n>               seeds device behaviour and command choice (default ${FLEET_DEFAULTS.seed})
@@ -75,6 +79,7 @@ const OPTIONS = {
   duration: { type: 'string' }, ramp: { type: 'string' }, 'token-ttl': { type: 'string' }, 'commands-per-s': { type: 'string' },
   rogue: { type: 'string' }, 'telemetry-interval': { type: 'string' }, enroll: { type: 'boolean' }, seed: { type: 'string' },
   keep: { type: 'boolean' }, json: { type: 'boolean' }, gcp: { type: 'string' }, 'gcp-project': { type: 'string' },
+  signed: { type: 'boolean' }, tamper: { type: 'string' },
 } as const;
 
 /**
@@ -146,12 +151,17 @@ function fleetSettings(v: ParsedOptions<typeof OPTIONS>) {
     tokenTtlS: int('token-ttl', FLEET_DEFAULTS.tokenTtlS, 1, DEFAULT_TOKEN_RULES.maxTokenLifetime),
     commandsPerS: rate('commands-per-s', FLEET_DEFAULTS.commandsPerS, 0, 10_000),
     rogue: int('rogue', 0, 0, 10_000),
+    signed: v.signed === true,
+    tamper: int('tamper', 0, 0, 10_000),
     telemetryIntervalS: int('telemetry-interval', FLEET_DEFAULTS.telemetryIntervalS, 1, 86_400),
     seed: int('seed', FLEET_DEFAULTS.seed, 0, 2 ** 32 - 1),
     provisioning: v.enroll === true ? ('enroll' as const) : ('batch' as const),
     audience,
   };
   if (settings.thermostats + settings.locks + settings.gcp === 0) throw new CliError('usage', '--thermostats + --locks + --gcp must be at least 1');
+  if (settings.signed && settings.gcp > 0) throw new CliError('usage', '--signed needs --gcp 0 (Cloud IoT Core devices do not sign their messages)');
+  if (settings.tamper > 0 && !settings.signed) throw new CliError('usage', '--tamper needs --signed');
+  if (settings.tamper > 0 && settings.thermostats + settings.locks < 2) throw new CliError('usage', '--tamper needs at least 2 devices');
   return settings;
 }
 
@@ -165,5 +175,7 @@ function explain(run: FleetResult): string {
   if (details.publishFailures > 0) lines.push(`  publishes refused by the SDK: ${details.publishFailures}`);
   const admitted = details.rogues.filter((r) => !r.refused);
   if (admitted.length > 0) lines.push(`  rogues not refused: ${admitted.map((r) => `${r.kind} (${r.code})`).join(', ')}`);
+  if (Object.keys(details.refusedOther).length > 0) lines.push(`  signed messages refused (not a tampered copy): ${list(details.refusedOther)}`);
+  if (details.tampered !== null) lines.push(`  tampered copies by kind: ${list(details.tampered)}${details.tamperFailures > 0 ? `; ${details.tamperFailures} could not be published` : ''}`);
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }

@@ -76,12 +76,13 @@ ${Object.keys(dev.metadata).length === 0
 <h2 id="keys-h">Keys</h2>
 <table>
   <caption class="visually-hidden">Keys of ${id}</caption>
-  <thead><tr><th scope="col">Key id</th><th scope="col">SHA-256 fingerprint</th><th scope="col">Added</th><th scope="col">Expires</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+  <thead><tr><th scope="col">Key id</th><th scope="col">SHA-256 fingerprint</th><th scope="col">Added</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
   <tbody>${dev.credentials.map(
     (c) => html`<tr>
     <th scope="row" class="mono">${c.kid}</th>
     <td><code class="fingerprint" data-fingerprint-for="${c.kid}">${c.fingerprint}</code> <button type="button" class="small" data-copy="${c.fingerprint}" aria-label="Copy fingerprint of ${c.kid}">Copy</button></td>
     <td>${time(c.createdAt, o.now)}</td>
+    <td data-last-used-for="${c.kid}">${c.lastUsedAt === null ? html`<span class="muted">never</span>` : time(c.lastUsedAt, o.now)}</td>
     <td>${c.expiresAt === null ? html`<span class="muted">never</span>` : html`${time(c.expiresAt, o.now)}${c.expiresAt <= o.now ? html` <span class="badge blocked">Expired</span>` : null}`}</td>
     <td><form method="post" action="${devicePath(id, `/credentials/${encodeURIComponent(c.kid)}/remove`)}">${csrf}<button type="submit" class="small" aria-label="Remove key ${c.kid}">Remove</button></form></td>
   </tr>`,
@@ -176,6 +177,31 @@ export function commandResult(
 }
 
 /** The confirmation before blocking or deleting. */
+/**
+ * Removing a key that verified a connect recently (the API's `credential_in_use`): what that means,
+ * and a second, explicit "Remove anyway" (`force`).
+ */
+export function keyInUsePage(o: { id: string; kid: string; lastConnectAt: number | null; now: number; session: ConsoleSession }, assets: ShellAssets): SafeHtml {
+  return page(
+    {
+      title: `Remove key ${o.kid} of ${o.id}`,
+      section: 'devices',
+      session: o.session,
+      body: html`<section class="narrow">
+<p class="crumbs"><a href="/console/devices">Devices</a> › <a href="${devicePath(o.id)}">${o.id}</a></p>
+<h1>Key <span class="mono">${o.kid}</span> is in use</h1>
+<p>It verified a connect ${o.lastConnectAt === null ? 'recently' : time(o.lastConnectAt, o.now)}. The device most likely still connects with it: removing it closes those sessions, and the device cannot connect again until it uses another of its keys. Check that the device has moved to its new key (its <strong>Last used</strong> time) first.</p>
+<form method="post" action="${devicePath(o.id, `/credentials/${encodeURIComponent(o.kid)}/remove`)}" class="stack">
+  ${csrfField(o.session)}
+  <input type="hidden" name="force" value="true">
+  <div class="actions"><button type="submit" class="danger">Remove anyway</button> <a href="${devicePath(o.id)}">Cancel</a></div>
+</form>
+</section>`,
+    },
+    assets,
+  );
+}
+
 export function confirmPage(
   o: { id: string; action: 'block' | 'delete'; session: ConsoleSession; error: string | null },
   assets: ShellAssets,

@@ -4,15 +4,20 @@ import { fetchClockOffset } from '../http/clock-offset.ts';
 import { DeviceClientError } from '../errors.ts';
 import { loadPrivateKeyPem } from '../keys/keys.ts';
 import { mintConnectToken, type Es256Signer } from '../token/mint-token.ts';
+import { signerOf } from '../token/jws-signing.ts';
 import type { QueueOverflow } from '../messaging/offline-queue.ts';
-import { assertDeviceId, DEFAULT_LIMITS, DEVICE_ID_PATTERN, systemClock, type Clock } from '../protocol/index.ts';
+import { assertDeviceId, DEFAULT_LIMITS, DEFAULT_TOKEN_RULES, DEVICE_ID_PATTERN, systemClock, type Clock } from '../protocol/index.ts';
 import { Session, type TlsOptions } from '../session/session.ts';
 import { TokenSource } from '../token/token-source.ts';
 
 /** Options shared by {@link DeviceClient.connect} and {@link ServiceClient.connect}. */
 export interface ConnectOptions {
-  /** `mqtt://host:1883`, `mqtts://…`, `ws://…/mqtt` or `wss://…` */
-  brokerUrl: string;
+  /**
+   * `mqtt://host:1883`, `mqtts://…`, `ws://…/mqtt` or `wss://…`; or several (the nodes of a
+   * cluster): the client starts at one drawn at random and moves to the next whenever a connection
+   * is lost or an attempt fails.
+   */
+  brokerUrl: string | readonly string[];
   /** The P-256 private key (KeyObject or PKCS#8/SEC1 PEM). Exactly one of `privateKey` and `sign`. */
   privateKey?: KeyObject | string;
   /** Signer for a key held in a secure element (64-byte P1363 signature). */
@@ -49,6 +54,8 @@ export interface ConnectOptions {
   tls?: TlsOptions;
   /** MQTT username (ignored by the broker, but always sent). Default: the client id. */
   username?: string;
+  /** Random numbers in [0, 1): backoff jitter, the refresh point, the first broker URL. Default `Math.random` (tests inject their own). */
+  random?: () => number;
 }
 
 const BROKER_PROTOCOLS = new Set(['mqtt:', 'mqtts:', 'tcp:', 'tls:', 'ssl:', 'ws:', 'wss:']);
@@ -69,7 +76,7 @@ function positiveInt(name: string, v: unknown, dflt: number, min = 1): number {
 }
 
 function checkBrokerUrl(url: unknown): string {
-  if (typeof url !== 'string') throw new TypeError('brokerUrl must be a URL string');
+  if (typeof url !== 'string') throw new TypeError('brokerUrl must be a URL string or an array of them');
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -80,17 +87,35 @@ function checkBrokerUrl(url: unknown): string {
   return url;
 }
 
+/** One URL or a non-empty list of at most 64. */
+function checkBrokerUrls(urls: unknown): readonly string[] {
+  if (!Array.isArray(urls)) return [checkBrokerUrl(urls)];
+  if (urls.length === 0 || urls.length > 64) throw new TypeError('brokerUrl must list 1 to 64 URLs');
+  return Object.freeze(urls.map(checkBrokerUrl));
+}
+
 function privateKeyOf(k: KeyObject | string | undefined): KeyObject | undefined {
   return typeof k === 'string' ? loadPrivateKeyPem(k) : k;
+}
+
+/** What a client signs messages with: the key that signs its tokens, its `kid` and audience, its corrected clock. */
+export interface ClientSigning {
+  signer: Es256Signer;
+  kid: string | undefined;
+  audience: string;
+  /** the clock plus the offset from `GET /v1/time`, epoch ms */
+  now: () => number;
 }
 
 /**
  * Validates the shared options once (caller misuse throws TypeError), mints a first token (so a
  * broken key or signer fails at once with `signing_failed`) and opens the session.
  */
-export async function openSession(o: ConnectOptions, ids: { clientId: string; subject: string }): Promise<Session> {
+export async function openSession(o: ConnectOptions, ids: { clientId: string; subject: string }): Promise<{ session: Session; signing: ClientSigning }> {
   if (o === null || typeof o !== 'object') throw new TypeError('options are required');
-  const brokerUrl = checkBrokerUrl(o.brokerUrl);
+  const brokerUrls = checkBrokerUrls(o.brokerUrl);
+  const random = o.random ?? Math.random;
+  if (typeof random !== 'function') throw new TypeError('random must be a function');
   const clock = o.clock ?? systemClock;
   if (typeof clock !== 'function') throw new TypeError('clock must be a function');
   const ttlSeconds = positiveInt('tokenTtlSeconds', o.tokenTtlSeconds, 3600);
@@ -111,10 +136,16 @@ export async function openSession(o: ConnectOptions, ids: { clientId: string; su
     throw new DeviceClientError('signing_failed', 'could not sign a connect token', { cause });
   }
   const provisioningUrl = o.provisioningUrl;
-  return Session.open({
+  const signing: ClientSigning = {
+    signer: signerOf(privateKey, o.sign), // checked by the first token already
+    kid: o.kid,
+    audience: o.audience ?? DEFAULT_TOKEN_RULES.audience,
+    now: () => clock() + tokens.clockOffsetMs,
+  };
+  const session = await Session.open({
     clientId: ids.clientId,
     username: o.username ?? ids.clientId,
-    brokerUrl,
+    brokerUrls,
     tokens,
     clock,
     backoff: resolveBackoff(o.backoff),
@@ -129,6 +160,7 @@ export async function openSession(o: ConnectOptions, ids: { clientId: string; su
       provisioningUrl === undefined
         ? undefined
         : async () => tokens.setClockOffset(await fetchClockOffset(provisioningUrl, { clock })),
-    random: Math.random,
+    random,
   });
+  return { session, signing };
 }

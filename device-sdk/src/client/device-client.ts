@@ -1,14 +1,24 @@
 import { EventEmitter } from 'node:events';
 import { CommandRouter, type CommandHandler } from '../messaging/command-router.ts';
-import { deviceIdOption, openSession, type ConnectOptions } from './connect-options.ts';
+import { MessageSigner } from '../messaging/message-signer.ts';
+import { messageAudience } from '../protocol/signed-message.ts';
+import { deviceIdOption, openSession, type ClientSigning, type ConnectOptions } from './connect-options.ts';
 import { forwardEvents, type ClientEvents } from './forward-events.ts';
 import { deviceTopics } from '../protocol/index.ts';
 import type { Session, SessionStats } from '../session/session.ts';
+import { encodePayload } from '../messaging/encode-payload.ts';
+
+export { encodePayload };
 
 /** Options of {@link DeviceClient.connect}. */
 export interface DeviceClientOptions extends ConnectOptions {
   /** The device id: MQTT client id and token `sub` (protocol.md §MQTT CONNECT). */
   deviceId: string;
+  /**
+   * Sign every telemetry, state and command-reply message with the device key (protocol.md
+   * §Signed messages) unless a call says `signed: false`. Default false: each call decides (`signed: true`).
+   */
+  signMessages?: boolean;
 }
 
 /** Options of {@link DeviceClient.publishTelemetry}. */
@@ -17,6 +27,14 @@ export interface TelemetryOptions {
   subtopic?: string;
   /** Default 1 (at least once). */
   qos?: 0 | 1;
+  /** Publish a signed message (protocol.md §Signed messages). Default: the client's `signMessages`. */
+  signed?: boolean;
+}
+
+/** Options of {@link DeviceClient.reportState} and {@link DeviceClient.onCommand} (for its replies). */
+export interface SigningOptions {
+  /** Sign the message (protocol.md §Signed messages). Default: the client's `signMessages`. */
+  signed?: boolean;
 }
 
 /** Receives a config delivered on `devices/{id}/config`. */
@@ -25,24 +43,6 @@ export type ConfigHandler = (config: unknown, meta: { version: number }) => void
 export type { ClientEvents } from './forward-events.ts';
 
 const SUBTOPIC_LEVEL = /^[^+#\u0000]+$/;
-
-/**
- * A payload as both clients put it on the wire: bytes and strings as they are, anything else as
- * JSON. Throws TypeError for what JSON cannot represent (`undefined`, a function).
- *
- * @example
- * ```ts
- * encodePayload({ celsius: 21.5 }).toString() // '{"celsius":21.5}'
- * ```
- */
-export function encodePayload(data: unknown): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  const json = JSON.stringify(data);
-  if (json === undefined) throw new TypeError('payload must be bytes, a string or JSON-serializable');
-  return Buffer.from(json, 'utf8');
-}
 
 /**
  * A device's MQTT connection to latchkey: authenticates with short-lived ES256 tokens it mints and
@@ -72,15 +72,24 @@ export class DeviceClient extends EventEmitter<ClientEvents> {
   readonly #session: Session;
   readonly #topics: ReturnType<typeof deviceTopics>;
   readonly #commands: CommandRouter;
+  readonly #signer: MessageSigner;
+  readonly #signByDefault: boolean;
+  /** commands whose replies are signed */
+  readonly #signedReplies = new Set<string>();
   #configHandler: ConfigHandler | null = null;
   #configVersion = Number.NEGATIVE_INFINITY;
 
-  private constructor(deviceId: string, session: Session) {
+  private constructor(deviceId: string, session: Session, signing: ClientSigning, signByDefault: boolean) {
     super();
     this.deviceId = deviceId;
     this.#session = session;
     this.#topics = deviceTopics(deviceId);
-    this.#commands = new CommandRouter((commandId, reply) => this.#session.publish(this.#topics.reply(commandId), reply, 1));
+    this.#signByDefault = signByDefault;
+    this.#signer = new MessageSigner({ deviceId, signer: signing.signer, kid: signing.kid, aud: messageAudience(signing.audience) }, signing.now);
+    this.#commands = new CommandRouter(
+      (commandId, reply) => this.#session.publish(this.#topics.reply(commandId), reply, 1),
+      async (name, commandId, reply) => (this.#signedReplies.has(name) ? this.#signer.sign(this.#topics.reply(commandId), reply) : reply),
+    );
     forwardEvents(session, this);
   }
 
@@ -96,8 +105,9 @@ export class DeviceClient extends EventEmitter<ClientEvents> {
    */
   static async connect(o: DeviceClientOptions): Promise<DeviceClient> {
     const deviceId = deviceIdOption(o?.deviceId);
-    const session = await openSession(o, { clientId: deviceId, subject: deviceId });
-    return new DeviceClient(deviceId, session);
+    const signByDefault = signedOption(o.signMessages, false, 'signMessages');
+    const { session, signing } = await openSession(o, { clientId: deviceId, subject: deviceId });
+    return new DeviceClient(deviceId, session, signing, signByDefault);
   }
 
   /** True while a session is up (false while reconnecting or refreshing the token). */
@@ -112,12 +122,13 @@ export class DeviceClient extends EventEmitter<ClientEvents> {
 
   /**
    * Publishes telemetry to `devices/{id}/telemetry[/{subtopic}]`. Objects are sent as JSON, strings
-   * and bytes as they are. Resolves when the broker acknowledged it (QoS 1) or it was sent (QoS 0);
-   * while disconnected it waits in the bounded offline queue.
+   * and bytes as they are; with `signed: true`, as a message signed with the device key
+   * (protocol.md §Signed messages). Resolves when the broker acknowledged it (QoS 1) or it was sent
+   * (QoS 0); while disconnected it waits in the bounded offline queue.
    *
    * @example
    * ```ts
-   * await client.publishTelemetry({ celsius: 21.5 }, { subtopic: 'living-room' });
+   * await client.publishTelemetry({ celsius: 21.5 }, { subtopic: 'living-room', signed: true });
    * ```
    */
   publishTelemetry(data: unknown, o: TelemetryOptions = {}): Promise<void> {
@@ -128,22 +139,22 @@ export class DeviceClient extends EventEmitter<ClientEvents> {
       }
       topic += `/${o.subtopic}`;
     }
-    return this.#session.publish(topic, encodePayload(data), o.qos ?? 1);
+    return this.#publish(topic, encodePayload(data), o.qos ?? 1, signedOption(o.signed, this.#signByDefault));
   }
 
   /**
    * Reports the device's current state (JSON) on `devices/{id}/state`, QoS 1; the registry keeps
-   * the last one (`GET /v1/devices/{id}/state`).
+   * the last one (`GET /v1/devices/{id}/state`). `signed: true` signs it.
    *
    * @example
    * ```ts
-   * await client.reportState({ locked: true, battery: 0.82 });
+   * await client.reportState({ locked: true, battery: 0.82 }, { signed: true });
    * ```
    */
-  reportState(state: unknown): Promise<void> {
+  reportState(state: unknown, o: SigningOptions = {}): Promise<void> {
     const json = JSON.stringify(state);
     if (json === undefined) throw new TypeError('state must be JSON-serializable');
-    return this.#session.publish(this.#topics.state, Buffer.from(json, 'utf8'), 1);
+    return this.#publish(this.#topics.state, Buffer.from(json, 'utf8'), 1, signedOption(o.signed, this.#signByDefault));
   }
 
   /**
@@ -151,21 +162,25 @@ export class DeviceClient extends EventEmitter<ClientEvents> {
    * handler's return value is replied as `{"ok":true,"result":…}` on `devices/{id}/replies/{id}`;
    * a thrown {@link CommandError} as `{"ok":false,"error":message}`, any other throw as
    * `{"ok":false,"error":"command failed"}` (details stay on the device, via `handler-error`).
-   * A redelivered command (QoS 1) is not run twice: its reply is sent again.
+   * A redelivered command (QoS 1) is not run twice: its reply is sent again. `signed: true` signs
+   * the replies (a redelivered command's reply is re-sent byte for byte, sequence number included).
    *
    * @example
    * ```ts
-   * await client.onCommand('unlock', async (params) => { await door.unlock(); return { unlocked: true }; });
+   * await client.onCommand('unlock', async (params) => { await door.unlock(); return { unlocked: true }; }, { signed: true });
    * ```
    */
-  async onCommand<P = unknown>(name: string, handler: CommandHandler<P>): Promise<void> {
+  async onCommand<P = unknown>(name: string, handler: CommandHandler<P>, o: SigningOptions = {}): Promise<void> {
+    const signed = signedOption(o.signed, this.#signByDefault);
     this.#commands.register(name, handler as CommandHandler);
+    if (signed) this.#signedReplies.add(name);
     try {
       await this.#session.subscribe(this.#topics.command(name), 1, (topic, payload) =>
         this.#commands.dispatch(name, payload, (err) => this.emit('handler-error', err, topic)),
       );
     } catch (err) {
       this.#commands.unregister(name); // a refused or closed subscription leaves the name free
+      this.#signedReplies.delete(name);
       throw err;
     }
   }
@@ -204,6 +219,15 @@ export class DeviceClient extends EventEmitter<ClientEvents> {
     return this.#session.close();
   }
 
+  /**
+   * Unsigned: to the session now. Signed: the sequence number is taken now and the signed message
+   * goes to the session after every message signed before it, so they leave in publish order.
+   */
+  #publish(topic: string, payload: Buffer, qos: 0 | 1, signed: boolean): Promise<void> {
+    if (!signed) return this.#session.publish(topic, payload, qos);
+    return this.#signer.sign(topic, payload).then((jws) => this.#session.publish(topic, jws, qos));
+  }
+
   #onConfigMessage(payload: Buffer): void | Promise<void> {
     let msg: unknown;
     try {
@@ -219,3 +243,9 @@ export class DeviceClient extends EventEmitter<ClientEvents> {
   }
 }
 
+/** A `signed` option: a boolean, or the default when absent (caller misuse is a TypeError). */
+function signedOption(value: unknown, dflt: boolean, name = 'signed'): boolean {
+  if (value === undefined) return dflt;
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean`);
+  return value;
+}

@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { openSession, type ConnectOptions } from './connect-options.ts';
-import { encodePayload } from './device-client.ts';
+import { openSession, type ClientSigning, type ConnectOptions } from './connect-options.ts';
+import { RegistryKeySource } from '../http/registry-key-source.ts';
+import { ReplayWindow } from '../verify/replay-window.ts';
+import { verifyDeviceMessage, type VerifiedDeviceMessage } from '../verify/verify-device-message.ts';
+import { encodePayload } from '../messaging/encode-payload.ts';
 import { forwardEvents, type ClientEvents } from './forward-events.ts';
 import { serviceClientId, servicePrincipal } from '../protocol/index.ts';
 import type { Session, SessionStats } from '../session/session.ts';
@@ -12,6 +15,13 @@ export interface ServiceClientOptions extends ConnectOptions {
   serviceName: string;
   /** Instance label for several connections of one account: client id `svc:{name}:{instance}`. */
   instance?: string;
+}
+
+/** What {@link ServiceClient.verifyDeviceMessage} needs: the account, its signer, the API. */
+interface VerifierSetup {
+  serviceName: string;
+  signing: ClientSigning;
+  provisioningUrl: string | undefined;
 }
 
 /** Options of {@link ServiceClient.publish}. */
@@ -38,11 +48,14 @@ export class ServiceClient extends EventEmitter<ClientEvents> {
   /** The MQTT client id: `svc:{name}` or `svc:{name}:{instance}`. */
   readonly clientId: string;
   readonly #session: Session;
+  readonly #setup: VerifierSetup;
+  #verifier: { keys: RegistryKeySource; replay: ReplayWindow } | null = null;
 
-  private constructor(clientId: string, session: Session) {
+  private constructor(clientId: string, session: Session, setup: VerifierSetup) {
     super();
     this.clientId = clientId;
     this.#session = session;
+    this.#setup = setup;
     forwardEvents(session, this);
   }
 
@@ -58,8 +71,8 @@ export class ServiceClient extends EventEmitter<ClientEvents> {
   static async connect(o: ServiceClientOptions): Promise<ServiceClient> {
     const clientId = serviceClientId(o?.serviceName, o?.instance); // TypeError for a bad name or instance
     const subject = servicePrincipal(o.serviceName);
-    const session = await openSession(o, { clientId, subject });
-    return new ServiceClient(clientId, session);
+    const { session, signing } = await openSession(o, { clientId, subject });
+    return new ServiceClient(clientId, session, { serviceName: o.serviceName, signing, provisioningUrl: o.provisioningUrl });
   }
 
   /** True while a session is up. */
@@ -109,6 +122,30 @@ export class ServiceClient extends EventEmitter<ClientEvents> {
    */
   publish(topic: string, payload: unknown, o: ServicePublishOptions = {}): Promise<void> {
     return this.#session.publish(topic, encodePayload(payload), o.qos ?? 1, o.retain ?? false);
+  }
+
+  /**
+   * Verifies a device's signed message as it arrived on `topic` (protocol.md §Signed messages):
+   * the device's key history comes from `GET /v1/devices/{id}/keys` at `provisioningUrl`, as this
+   * service account (its own key, no admin token), cached and refreshed on rotation; one replay
+   * window per client. Rejects with a `DeviceMessageError` (see `verifyDeviceMessage`).
+   *
+   * @example
+   * ```ts
+   * await svc.subscribe('devices/+/telemetry/#', async (topic, payload) => {
+   *   const m = await svc.verifyDeviceMessage(topic, payload);
+   *   console.log(m.deviceId, m.seq, JSON.parse(m.payload.toString()));
+   * });
+   * ```
+   */
+  verifyDeviceMessage(topic: string, payload: Uint8Array | string): Promise<VerifiedDeviceMessage> {
+    if (this.#verifier === null) {
+      const { serviceName, signing, provisioningUrl } = this.#setup;
+      if (provisioningUrl === undefined) throw new TypeError('verifyDeviceMessage needs the provisioningUrl connect option');
+      const keys = new RegistryKeySource({ provisioningUrl, serviceName, sign: signing.signer, kid: signing.kid, audience: signing.audience, clock: signing.now });
+      this.#verifier = { keys, replay: new ReplayWindow() };
+    }
+    return verifyDeviceMessage(topic, payload, { ...this.#verifier, audience: this.#setup.signing.audience, clock: this.#setup.signing.now });
   }
 
   /**

@@ -4,8 +4,8 @@ import { DeviceClientError, HTTP_ERROR_CODES, type HttpErrorCode } from '../erro
 const MAX_BODY_BYTES = 1_048_576;
 
 /** GET a JSON document; non-2xx answers become coded errors (errors.md §HTTP API). */
-export function getJson(url: URL, timeoutMs: number): Promise<unknown> {
-  return requestJson(url, { method: 'GET', headers: { accept: 'application/json' } }, timeoutMs);
+export function getJson(url: URL, timeoutMs: number, headers: Record<string, string> = {}): Promise<unknown> {
+  return requestJson(url, { method: 'GET', headers: { accept: 'application/json', ...headers } }, timeoutMs);
 }
 
 /** POST a JSON body; non-2xx answers become coded errors (errors.md §HTTP API). */

@@ -28,14 +28,23 @@ const TOPIC_LEVEL = /^[^/+#\u0000]{1,256}$/;
 const REMEMBERED_REPLIES = 256;
 const GENERIC_FAILURE = 'command failed';
 
+/** Turns a reply into the bytes published for command `name` (e.g. a signed message). */
+export type Seal = (name: string, commandId: string, reply: Buffer) => Promise<Buffer>;
+
 export class CommandRouter {
   readonly #handlers = new Map<string, CommandHandler>();
   /** command id → its reply (settles when the handler finished) */
   readonly #replies = new Map<string, Promise<Buffer>>();
   readonly #send: (commandId: string, reply: Buffer) => Promise<void>;
+  readonly #seal: Seal;
 
-  constructor(send: (commandId: string, reply: Buffer) => Promise<void>) {
+  /**
+   * `send` publishes a reply; `seal` turns a reply's JSON into the bytes to publish (signs it, for a
+   * command registered with `signed`). Sealed once: a redelivered command's reply is re-sent as is.
+   */
+  constructor(send: (commandId: string, reply: Buffer) => Promise<void>, seal: Seal = async (_name, _id, reply) => reply) {
     this.#send = send;
+    this.#seal = seal;
   }
 
   register(name: string, handler: CommandHandler): void {
@@ -67,15 +76,16 @@ export class CommandRouter {
   }
 
   async #run(handler: CommandHandler, name: string, c: { id: string; params: unknown }, report: (e: unknown) => void): Promise<Buffer> {
+    let json: string;
     try {
       const result = await handler(c.params, { id: c.id, name });
-      const json = JSON.stringify({ ok: true, result: result ?? null });
-      return Buffer.from(json, 'utf8');
+      json = JSON.stringify({ ok: true, result: result ?? null });
     } catch (err) {
       if (!(err instanceof CommandError)) report(err);
       const error = err instanceof CommandError ? err.message : GENERIC_FAILURE;
-      return Buffer.from(JSON.stringify({ ok: false, error }), 'utf8');
+      json = JSON.stringify({ ok: false, error });
     }
+    return this.#seal(name, c.id, Buffer.from(json, 'utf8'));
   }
 
   #remember(id: string, reply: Promise<Buffer>): void {

@@ -46,6 +46,7 @@ export const CONNACK_FOR = {
   throttled: 5,
   will_not_allowed: 5,
   auth_timeout: 3,
+  service_unavailable: 3,
   internal_error: 3,
 } as const satisfies Record<AuthFailureCode, RefusalCode>;
 

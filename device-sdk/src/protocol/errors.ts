@@ -53,15 +53,44 @@ export const AUTH_FAILURE_CODES = [
   'throttled',
   'will_not_allowed',
   'auth_timeout',
+  'service_unavailable',
   'internal_error',
+] as const;
+
+/**
+ * Why a signed message is refused (protocol.md §Signed messages), by the broker's edge check and by
+ * consumers. Several are the connect token's codes, for the same rule broken the same way.
+ */
+export const MESSAGE_FAILURE_CODES = [
+  'message_malformed', // not a compact JWS of canonical base64url; header or claims not a UTF-8 JSON object
+  'message_too_large', // longer than the verifier's cap (the broker's maxPacketSize)
+  'alg_not_allowed',
+  'header_forbidden',
+  'header_invalid', // typ is not latchkey-message+jwt (a connect token is not a message), or a bad kid
+  'unknown_principal', // the topic's device is not registered
+  'unknown_credential', // kid names no credential the device ever had, or it has none
+  'signature_invalid',
+  'claim_missing',
+  'claim_invalid',
+  'audience_mismatch', // aud is not <audience>:message
+  'subject_mismatch', // sub is not the device the topic names
+  'topic_mismatch', // signed for another topic, or the topic is not a device → cloud topic
+  'message_issued_in_future', // iat > now + clock tolerance
+  'credential_not_yet_valid', // signed before its key was registered
+  'credential_removed', // signed after its key was removed
+  'credential_expired', // signed after its key expired
+  'message_replayed', // seq already seen for the device, or below its replay window
 ] as const;
 
 export type IdErrorCode = (typeof ID_ERROR_CODES)[number];
 export type KeyErrorCode = (typeof KEY_ERROR_CODES)[number];
 export type AuthFailureCode = (typeof AUTH_FAILURE_CODES)[number];
-export type ProtocolErrorCode = IdErrorCode | KeyErrorCode | AuthFailureCode;
+export type MessageFailureCode = (typeof MESSAGE_FAILURE_CODES)[number];
+export type ProtocolErrorCode = IdErrorCode | KeyErrorCode | AuthFailureCode | MessageFailureCode;
 
-export const PROTOCOL_ERROR_CODES: readonly ProtocolErrorCode[] = [...ID_ERROR_CODES, ...KEY_ERROR_CODES, ...AUTH_FAILURE_CODES];
+export const PROTOCOL_ERROR_CODES: readonly ProtocolErrorCode[] = [
+  ...new Set<ProtocolErrorCode>([...ID_ERROR_CODES, ...KEY_ERROR_CODES, ...AUTH_FAILURE_CODES, ...MESSAGE_FAILURE_CODES]),
+];
 
 /**
  * A rule of the wire contract was broken.

@@ -11,8 +11,9 @@ export {
   ID_ERROR_CODES,
   KEY_ERROR_CODES,
   AUTH_FAILURE_CODES,
+  MESSAGE_FAILURE_CODES,
 } from './errors.ts';
-export type { ProtocolErrorCode, IdErrorCode, KeyErrorCode, AuthFailureCode } from './errors.ts';
+export type { ProtocolErrorCode, IdErrorCode, KeyErrorCode, AuthFailureCode, MessageFailureCode } from './errors.ts';
 export {
   DEVICE_ID_PATTERN,
   SERVICE_NAME_PATTERN,
@@ -46,7 +47,9 @@ export {
   MAX_GCP_CLIENT_ID_LENGTH,
   MIN_RSA_BITS,
   MAX_RSA_BITS,
+  MAX_API_TOKEN_LIFETIME,
   enrollAudience,
+  apiAudience,
 } from './limits.ts';
 export type { Clock, TokenRules } from './limits.ts';
 export { CONNACK, CONNACK_FOR, connackFor } from './connack.ts';
@@ -79,6 +82,23 @@ export type { GcpClientId } from './gcp-client-id.ts';
 export { isProxyRange, PROXY_RANGES, PROXY_RANGE_NAMES, PROXY_RANGE_RULE } from './internal/proxy-ranges.ts';
 export type { VerifiableCredential, VerifyTokenOptions, VerifiedToken } from './verify-token.ts';
 export {
+  MESSAGE_TYP,
+  messageAudience,
+  decodeSignedMessage,
+  messageCandidates,
+  checkMessageClaims,
+  checkCredentialAt,
+  verifySignedMessage,
+} from './signed-message.ts';
+export type {
+  MessageClaims,
+  MessageCredential,
+  MessageRules,
+  DecodedMessage,
+  VerifiedMessage,
+  VerifySignedMessageOptions,
+} from './signed-message.ts';
+export {
   deviceTopics,
   configMessage,
   topicMatches,
@@ -91,5 +111,7 @@ export {
   gcpDeviceTopics,
   toNativeTopic,
   toGcpTopic,
+  deviceOfPublishTopic,
+  filtersOverlap,
 } from './topics.ts';
 export type { TopicPrincipal, TopicAcl } from './topics.ts';

@@ -79,6 +79,17 @@ export function enrollAudience(audience: string): string {
   return `${audience}:enroll`;
 }
 
+/** Service-account API tokens (protocol.md §Service-account API tokens): `exp − iat` at most 5 minutes. */
+export const MAX_API_TOKEN_LIFETIME = 300;
+
+/**
+ * The audience of a service account's API token for a broker audience: `<audience>:api`, so a
+ * connect token (which the broker sees) is never accepted by the API, nor an API token at CONNECT.
+ */
+export function apiAudience(audience: string): string {
+  return `${audience}:api`;
+}
+
 /** protocol.md §Limits and docs/configuration.md defaults. */
 export const DEFAULT_LIMITS = Object.freeze({
   /** seconds from TCP connect to CONNECT */

@@ -4,6 +4,7 @@
  * `$`-topics (`$SYS/#`) are closed to everyone. protocol.md §Cloud IoT Core topics: a device connected with a
  * Cloud IoT Core client id uses `/devices/{id}/…`, mapped both ways onto the native topics.
  */
+import { isDeviceId } from './ids.ts';
 
 export interface TopicAcl {
   readonly publish: readonly string[];
@@ -32,6 +33,8 @@ export function deviceTopics(id: string) {
     state: `${base}/state`,
     config: `${base}/config`,
     commandsFilter: `${base}/commands/#`,
+    /** every topic of the device */
+    allFilter: `${base}/#`,
     command: (name: string) => `${base}/commands/${name}`,
     reply: (commandId: string) => `${base}/replies/${commandId}`,
   };
@@ -158,6 +161,28 @@ export function filterWithin(filter: string, allowed: string): boolean {
   return a.length === f.length || (a.length === f.length + 1 && a[f.length] === '#');
 }
 
+/**
+ * Can some topic name match both filters? [MQTT-4.7] level by level: `#` matches the rest (and the
+ * parent level), `+` any one level, literals only themselves.
+ *
+ * @example
+ * ```ts
+ * filtersOverlap('devices/+/telemetry/#', 'devices/thermo-1/#') // true
+ * filtersOverlap('devices/+/state', 'devices/thermo-1/telemetry/#') // false
+ * ```
+ */
+export function filtersOverlap(a: string, b: string): boolean {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; ; i++) {
+    const l = x[i];
+    const r = y[i];
+    if (l === '#' || r === '#') return true;
+    if (l === undefined || r === undefined) return l === r;
+    if (l !== '+' && r !== '+' && l !== r) return false;
+  }
+}
+
 const isDollar = (s: string) => s.startsWith('$');
 
 /**
@@ -180,6 +205,24 @@ export function canPublish(p: TopicPrincipal, topic: string): boolean {
   if (kind === 'state') return levels.length === 3;
   if (kind === 'replies') return levels.length === 4 && (levels[3]?.length ?? 0) > 0;
   return false;
+}
+
+/**
+ * The device a device → cloud topic belongs to (`devices/{id}/telemetry[/…]`, `…/state`,
+ * `…/replies/{commandId}`), or null for any other topic: the topics a device may publish to, and so
+ * the only ones a signed message can be for (protocol.md §Signed messages).
+ *
+ * @example
+ * ```ts
+ * deviceOfPublishTopic('devices/thermo-1/telemetry/hall') // 'thermo-1'
+ * deviceOfPublishTopic('devices/thermo-1/commands/reboot') // null
+ * ```
+ */
+export function deviceOfPublishTopic(topic: string): string | null {
+  if (typeof topic !== 'string' || !topic.startsWith('devices/')) return null;
+  const end = topic.indexOf('/', 8);
+  const id = end < 0 ? '' : topic.slice(8, end);
+  return isDeviceId(id) && canPublish({ kind: 'device', deviceId: id }, topic) ? id : null;
 }
 
 /**

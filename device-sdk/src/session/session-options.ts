@@ -18,7 +18,8 @@ export interface TlsOptions {
 export interface SessionOptions {
   clientId: string;
   username: string;
-  brokerUrl: string;
+  /** one or more; validated (session/broker-urls.ts) */
+  brokerUrls: readonly string[];
   tokens: TokenSource;
   clock: Clock;
   backoff: Required<BackoffOptions>;

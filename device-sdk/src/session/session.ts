@@ -3,6 +3,7 @@ import type { IConnackPacket, MqttClient } from 'mqtt';
 import { DeviceClientError, fatalRefusal } from '../errors.ts';
 import { Outbox } from '../messaging/outbox.ts';
 import { isValidTopicName } from '../protocol/index.ts';
+import { BrokerUrls } from './broker-urls.ts';
 import { untilFirstConnect } from './first-connect.ts';
 import { loadMqtt, type Mqtt } from './mqtt-module.ts';
 import { ReconnectSchedule } from './reconnect-schedule.ts';
@@ -30,6 +31,7 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly #outbox: Outbox;
   readonly #subs = new SubscriptionTable();
   readonly #schedule: ReconnectSchedule;
+  readonly #urls: BrokerUrls;
   #state: SessionState = { name: 'idle' };
   /** the clock correction still to do before the first CONNECT (dropped once it succeeded) */
   #prepare: (() => Promise<void>) | undefined;
@@ -46,8 +48,12 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#schedule = new ReconnectSchedule(o);
     this.#prepare = o.prepare;
     this.#stores = { incomingStore: new mqtt.Store({ clean: false }), outgoingStore: new mqtt.Store({ clean: false }) };
-    this.#client = mqtt.connect(o.brokerUrl, mqttClientOptions(o, this.#stores));
-    this.#client.on('reconnect', () => this.#applyToken());
+    this.#urls = new BrokerUrls(o.brokerUrls, o.random, o.tls?.servername);
+    this.#client = mqtt.connect(this.#urls.current, mqttClientOptions(o, this.#stores));
+    this.#client.on('reconnect', () => {
+      this.#urls.applyTo(this.#client.options);
+      this.#applyToken();
+    });
     this.#client.on('packetreceive', (p) => {
       if (p.cmd === 'connack' && p.returnCode === 0 && this.#state.name === 'awaiting-connack') this.#state.accepted = true;
     });
@@ -168,7 +174,10 @@ export class Session extends EventEmitter<SessionEvents> {
     if (s.cause === 'refresh' && this.#sessionToken !== null) this.emit('token-refresh', { exp: this.#sessionToken.exp });
   }
 
-  /** The connection closed without this session asking for it (while refreshing, it did). */
+  /**
+   * The connection closed without this session asking for it (while refreshing, it did). The next
+   * attempt goes to the next broker URL: this one's node may be gone.
+   */
   #connectionLost(): void {
     this.#outbox.connectionLost();
     const s = this.#state;
@@ -176,6 +185,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (s.name === 'awaiting-connack' && s.accepted) this.#outbox.strikeOldest(this.#client);
     this.#schedule.clear();
     if (reportedOnline(s)) this.emit('offline');
+    this.#urls.next();
     this.#backOff(causeAfterLoss(s));
   }
 

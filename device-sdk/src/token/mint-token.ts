@@ -1,22 +1,11 @@
-import { randomBytes, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import * as base64url from 'jose/base64url';
+import { randomBytes, type KeyObject } from 'node:crypto';
 // the protocol core's modules themselves, not its index: the light token entry loads no verifier
-import { isAudience, isJti } from '../protocol/claims.ts';
+import { isJti } from '../protocol/claims.ts';
 import { isDeviceId, isPrincipal } from '../protocol/ids.ts';
-import {
-  DEFAULT_TOKEN_RULES,
-  enrollAudience,
-  MAX_AUDIENCE_LENGTH,
-  MAX_ENROLL_PROOF_LIFETIME,
-  MAX_JTI_LENGTH,
-  MAX_KID_LENGTH,
-  systemClock,
-  type Clock,
-} from '../protocol/limits.ts';
-import { isKid } from '../protocol/token-header.ts';
+import { DEFAULT_TOKEN_RULES, enrollAudience, MAX_ENROLL_PROOF_LIFETIME, MAX_JTI_LENGTH, type Clock } from '../protocol/limits.ts';
+import { checkAudience, checkKid, nowSeconds, signCompact, signerOf, type Es256Signer } from './jws-signing.ts';
 
-/** A signer for keys held in a secure element: returns the 64-byte IEEE P1363 r‖s ES256 signature of `data`. */
-export type Es256Signer = (data: Uint8Array) => Promise<Uint8Array>;
+export type { Es256Signer } from './jws-signing.ts';
 
 export interface MintConnectTokenOptions {
   /** The device id, or `svc:{name}` for a service account (protocol.md §Service accounts). */
@@ -51,7 +40,6 @@ const DEFAULT_AUDIENCE = DEFAULT_TOKEN_RULES.audience;
 const DEFAULT_TTL = 3600;
 /** The verifier's default max token lifetime: a longer-lived token would be refused by a default broker. */
 const MAX_TTL = DEFAULT_TOKEN_RULES.maxTokenLifetime;
-const ES256_SIGNATURE_BYTES = 64;
 
 type Header = { alg: 'ES256'; typ: 'JWT'; kid?: string };
 type Claims = { sub: string; aud: string; iat: number; exp: number; jti?: string };
@@ -110,57 +98,10 @@ export async function mintEnrollProof(o: {
   return signCompact({ alg: 'ES256', typ: 'JWT' }, { sub: o.deviceId, aud: audience, iat, exp: iat + ttl }, signer);
 }
 
-/**
- * RFC 7515 §7.1 compact serialization: one path for both signers. The signing input is
- * `b64u(header).b64u(payload)`; the signature is the 64-byte r‖s of RFC 7518 §3.4.
- */
-async function signCompact(header: Header, claims: Claims, signer: Es256Signer): Promise<string> {
-  const signingInput = `${base64url.encode(JSON.stringify(header))}.${base64url.encode(JSON.stringify(claims))}`;
-  const signature = await signer(new TextEncoder().encode(signingInput));
-  if (!(signature instanceof Uint8Array) || signature.byteLength !== ES256_SIGNATURE_BYTES) {
-    throw new TypeError('the signer must return the 64-byte IEEE P1363 r‖s signature (not DER)');
-  }
-  return `${signingInput}.${base64url.encode(signature)}`;
-}
-
-/** Exactly one of a P-256 private key and a custom signer. */
-function signerOf(privateKey: KeyObject | undefined, sign: Es256Signer | undefined): Es256Signer {
-  if ((privateKey === undefined) === (sign === undefined)) {
-    throw new TypeError('pass exactly one of privateKey and sign');
-  }
-  if (sign !== undefined) {
-    if (typeof sign !== 'function') throw new TypeError('sign must be a function');
-    return sign;
-  }
-  const key = privateKey!;
-  if (
-    key === null ||
-    typeof key !== 'object' ||
-    key.type !== 'private' ||
-    key.asymmetricKeyType !== 'ec' ||
-    key.asymmetricKeyDetails?.namedCurve !== 'prime256v1'
-  ) {
-    throw new TypeError('privateKey must be a private EC P-256 KeyObject');
-  }
-  // RFC 7518 §3.4: ECDSA P-256 SHA-256, signature as r‖s.
-  return async (data) => cryptoSign('sha256', data, { key, dsaEncoding: 'ieee-p1363' });
-}
-
 /** protocol.md §Device ids / §Service accounts: `sub` is a device id or `svc:{name}`. */
 function checkSubject(subject: unknown): string {
   if (isPrincipal(subject)) return subject;
   throw new TypeError('subject must be a device id or svc:{name}');
-}
-
-/** The verifier's rules (protocol core), so no token is minted that the broker refuses for its header or claims. */
-function checkKid(kid: unknown): string {
-  if (!isKid(kid)) throw new TypeError(`kid must be a non-empty string of at most ${MAX_KID_LENGTH} characters`);
-  return kid;
-}
-
-function checkAudience(audience: unknown): string {
-  if (!isAudience(audience)) throw new TypeError(`audience must be a non-empty string of at most ${MAX_AUDIENCE_LENGTH} characters`);
-  return audience;
 }
 
 function checkTtl(ttl: unknown, max: number): number {
@@ -175,15 +116,4 @@ function jtiOf(jti: unknown): string | undefined {
   if (jti === true) return randomBytes(16).toString('base64url');
   if (!isJti(jti)) throw new TypeError(`jti must be a non-empty string of at most ${MAX_JTI_LENGTH} characters`);
   return jti;
-}
-
-/** Integer seconds (RFC 7519 §2 NumericDate) from the clock plus the offset. */
-function nowSeconds(clock: Clock | undefined, offsetMs: number | undefined): number {
-  if (clock !== undefined && typeof clock !== 'function') throw new TypeError('clock must be a function');
-  if (offsetMs !== undefined && (typeof offsetMs !== 'number' || !Number.isFinite(offsetMs))) {
-    throw new TypeError('clockOffsetMs must be a finite number');
-  }
-  const now = (clock ?? systemClock)() + (offsetMs ?? 0);
-  if (!Number.isFinite(now) || now < 0) throw new TypeError('the clock must return epoch milliseconds');
-  return Math.floor(now / 1000);
 }

@@ -83,6 +83,7 @@ export type BrokerFacingRegistry = Pick<
   | 'recordDisconnected'
   | 'recordSessionEvents'
   | 'recordSeen'
+  | 'recordCredentialUses'
   | 'recordAuthFailure'
   | 'recordLastErrors'
   | 'saveState'
@@ -182,6 +183,7 @@ export function observeRegistry(
       await publishStatus(batch.map((e) => e.deviceId));
     },
     recordSeen: (entries) => registry.recordSeen(entries),
+    recordCredentialUses: (uses) => registry.recordCredentialUses(uses),
     async recordAuthFailure(failure) {
       await registry.recordAuthFailure(failure);
       if (!events.listening) return;

@@ -7,6 +7,7 @@ import { EventStreams } from '../events/event-stream.ts';
 import type { FleetEventSource } from '../events/fleet-events.ts';
 import type { Registry } from '../registry/index.ts';
 import { AdminGate, requireAdmin, setAdminGate } from './admin-auth.ts';
+import { requireReader } from './reader-auth.ts';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../json-depth.ts';
 import { ApiError } from './api-error.ts';
 import { resolveHttpConfig, type HttpConfig } from './config.ts';
@@ -18,6 +19,7 @@ import { clientErrorHandler, frameworkErrorHandler, installProblemHandlers } fro
 import type { RouteDeps } from './route-deps.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { deviceMessagingRoutes } from './routes/device-messaging.ts';
+import { deviceKeyRoutes } from './routes/device-keys.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { enrollRoutes } from './routes/enroll.ts';
 import { enrollmentTokenRoutes } from './routes/enrollment-tokens.ts';
@@ -39,6 +41,11 @@ export interface AppDeps {
   messaging?: DeviceMessagingPort;
   /** `/readyz` also requires this to be true when given */
   brokerReady?: () => boolean;
+  /**
+   * `operations`: only `/healthz`, `/readyz`, `/metrics`, `/v1/time` and the OpenAPI document: a
+   * cluster node that takes devices but serves no API (`latchkey up --role broker`). Default `all`.
+   */
+  surface?: 'all' | 'operations';
   /** the fleet's live events; with it, `GET /v1/events` streams them (closed on `app.close()`) */
   events?: FleetEventSource;
 }
@@ -105,6 +112,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         securitySchemes: {
           adminToken: { type: 'http', scheme: 'bearer', description: 'the admin token' },
           enrollmentToken: { type: 'http', scheme: 'bearer', description: 'an enrollment token (lket.…)' },
+          serviceToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: "a service account's API token (protocol.md §Service-account API tokens)" },
         },
       },
     },
@@ -120,10 +128,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
   await app.register(async (open) => {
     operationRoutes(open, routeDeps, deps.metrics);
-    enrollRoutes(open, routeDeps);
+    if (deps.surface !== 'operations') enrollRoutes(open, routeDeps);
   });
   const adminGate = new AdminGate(config.adminToken, routeDeps.throttles.admin);
   setAdminGate(app, adminGate);
+  if (deps.surface === 'operations') return app;
   await app.register(async (admin) => {
     requireAdmin(admin, adminGate);
     deviceRoutes(admin, routeDeps);
@@ -138,6 +147,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       admin.addHook('preClose', async () => streams.closeAll());
       eventRoutes(admin, routeDeps, deps.events, streams);
     }
+  });
+  await app.register(async (reader) => {
+    requireReader(reader, { adminToken: config.adminToken, throttle: routeDeps.throttles.admin, registry: deps.registry, rules: config, clock: deps.clock });
+    deviceKeyRoutes(reader, routeDeps);
   });
   return app;
 }

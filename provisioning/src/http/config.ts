@@ -29,6 +29,8 @@ export interface HttpConfig {
   /** default and largest command reply wait, ms */
   readonly commandTimeoutMs: number;
   readonly maxCommandTimeoutMs: number;
+  /** removing a credential that verified a connect within this many minutes needs `force` (issue 15); 0 = never */
+  readonly keyInUseMinutes: number;
 }
 
 /** Every setting but the admin token, which `latchkey up` may generate only when it starts. */
@@ -49,6 +51,7 @@ export const DEFAULT_HTTP_CONFIG: HttpSettings = Object.freeze({
   trustProxy: Object.freeze([]) as readonly string[],
   commandTimeoutMs: 10_000,
   maxCommandTimeoutMs: 60_000,
+  keyInUseMinutes: 60,
 });
 
 /** The admin token must be long enough not to be guessed. */
@@ -98,6 +101,7 @@ export function checkHttpConfig(
   }
   int('commandTimeoutMs', 100);
   int('maxCommandTimeoutMs', 100);
+  int('keyInUseMinutes', 0, 525_600, 'an integer 0..525600 (minutes; 0 = never refuse)');
   if (c.commandTimeoutMs > c.maxCommandTimeoutMs) problems.push({ setting: 'commandTimeoutMs', message: 'must not exceed {maxCommandTimeoutMs}' });
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, config: Object.freeze({ ...c, trustProxy: Object.freeze([...c.trustProxy]) }) };

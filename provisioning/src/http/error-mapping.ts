@@ -9,6 +9,7 @@ export const API_CODE_FOR_REGISTRY = {
   key_in_use: 'key_in_use',
   credential_limit: 'credential_limit',
   credential_not_found: 'credential_not_found',
+  credential_in_use: 'credential_in_use',
   service_exists: 'service_exists',
   service_not_found: 'service_not_found',
   enrollment_token_invalid: 'enrollment_token_invalid',

@@ -4,8 +4,13 @@
  * provisioning never imports the broker.
  */
 export interface DeviceMessagingPort {
-  /** True while the device has a live authenticated MQTT session. */
-  isOnline(deviceId: string): boolean;
+  /** True while the device has a live authenticated MQTT session (on any broker node of a cluster). */
+  isOnline(deviceId: string): Promise<boolean>;
+  /**
+   * Which of these devices have a live session: the device resource's `status.connected` comes from
+   * here when a broker is attached (docs/api.md), so every node of a cluster reads the same.
+   */
+  onlineAmong(deviceIds: readonly string[]): Promise<ReadonlySet<string>>;
   /** Publish as the backend (bypasses device ACLs). Resolves once the broker accepted it. */
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
   /** Receive messages published by clients on topics matching `filter`; returns an unsubscribe function. */

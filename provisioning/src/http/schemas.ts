@@ -47,8 +47,11 @@ export const credentialSchema = {
     fingerprint: { type: 'string', description: 'SHA-256 of the canonical SPKI DER, lowercase hex' },
     createdAt: { type: 'integer' },
     expiresAt: nullableEpochMs,
+    lastConnectAt: { ...nullableEpochMs, description: 'when it last verified a connect (batched: may lag by the broker flush interval, 1 s)' },
+    lastMessageAt: { ...nullableEpochMs, description: 'when it last verified a signed message at the broker edge (requireSignedTopics)' },
+    lastUsedAt: { ...nullableEpochMs, description: 'the later of lastConnectAt and lastMessageAt; null: never used' },
   },
-  required: ['kid', 'fingerprint', 'createdAt', 'expiresAt'],
+  required: ['kid', 'fingerprint', 'createdAt', 'expiresAt', 'lastConnectAt', 'lastMessageAt', 'lastUsedAt'],
 } as const;
 
 export const deviceSchema = {
@@ -172,3 +175,5 @@ export function responses(ok: Record<number, unknown>, problems: number[]): Reco
 }
 
 export const ADMIN_SECURITY = [{ adminToken: [] }];
+/** Routes a service account may read with its own API token (protocol.md §Service-account API tokens). */
+export const READER_SECURITY: Array<Record<string, string[]>> = [{ adminToken: [] }, { serviceToken: [] }];

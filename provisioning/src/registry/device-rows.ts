@@ -1,3 +1,4 @@
+import { credentialRecord } from './credentials.ts';
 import { D, bool, json, same, sql, type SqlText } from './plan.ts';
 import type { DeviceRecord, JsonObject } from './types.ts';
 
@@ -13,7 +14,8 @@ export function deviceSelect(devicesSubquery: string): SqlText {
            s.sessions, s.last_connected_at, s.last_disconnected_at, s.last_seen_at,
            s.last_error_code, s.last_error_at, c.version AS config_version, c.device_ack_at AS config_ack_at,
            g.project AS gcp_project, g.location AS gcp_location, g.registry AS gcp_registry, g.num_id AS gcp_num_id,
-           cr.kid AS cred_kid, cr.fingerprint AS cred_fingerprint, cr.created_at AS cred_created_at, cr.expires_at AS cred_expires_at
+           cr.kid AS cred_kid, cr.fingerprint AS cred_fingerprint, cr.created_at AS cred_created_at, cr.expires_at AS cred_expires_at,
+           cr.last_connect_at AS cred_last_connect_at, cr.last_message_at AS cred_last_message_at
     FROM (${same(devicesSubquery)}) d
     LEFT JOIN device_status s ON s.device_id = d.id
     LEFT JOIN device_config c ON c.device_id = d.id
@@ -43,6 +45,8 @@ export interface DeviceRow {
   cred_fingerprint: string | null;
   cred_created_at: number | null;
   cred_expires_at: number | null;
+  cred_last_connect_at: number | null;
+  cred_last_message_at: number | null;
 }
 
 /** Builds the docs/api.md device resources from `deviceSelect` rows (same order). */
@@ -55,12 +59,16 @@ export function groupDevices(rows: readonly DeviceRow[]): DeviceRecord[] {
       out.push(current);
     }
     if (row.cred_kid !== null) {
-      current.credentials.push({
-        kid: row.cred_kid,
-        fingerprint: row.cred_fingerprint as string,
-        createdAt: row.cred_created_at as number,
-        expiresAt: row.cred_expires_at,
-      });
+      current.credentials.push(
+        credentialRecord({
+          kid: row.cred_kid,
+          fingerprint: row.cred_fingerprint as string,
+          created_at: row.cred_created_at as number,
+          expires_at: row.cred_expires_at,
+          last_connect_at: row.cred_last_connect_at,
+          last_message_at: row.cred_last_message_at,
+        }),
+      );
     }
   }
   return out;

@@ -1,10 +1,11 @@
 import type { RegistryContext, WriteTx } from './context.ts';
-import { deleteCredential, insertCredential } from './credentials.ts';
+import { deleteCredential, insertCredential, keyHistory, unusedCredentials, type RemoveCredentialOptions } from './credentials.ts';
 import { queryDevices, type DevicePage, type DeviceQuery } from './device-query.ts';
 import { deviceSelect, groupDevices, type DeviceRow } from './device-rows.ts';
 import { RegistryError, type BatchItemError } from './errors.ts';
-import { all, bool, get, run, sql, type Plan } from './plan.ts';
-import type { CredentialKey, CredentialRecord, DeviceRecord, JsonObject, NewDevice, Page } from './types.ts';
+import { all, bool, get, json, run, sql, type Plan } from './plan.ts';
+import { requiresSignedTelemetry } from './signed-telemetry.ts';
+import type { CredentialKey, CredentialRecord, DeviceRecord, JsonObject, KeyHistoryEntry, NewDevice, Page, UnusedCredential } from './types.ts';
 
 /** api.md §Devices: a batch holds at most this many devices. */
 export const MAX_BATCH = 10_000;
@@ -14,7 +15,7 @@ const Q = {
   insert: sql`INSERT INTO devices (id, blocked, metadata, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   delete: sql`DELETE FROM devices WHERE id = ?`,
   exists: sql`SELECT 1 AS found FROM devices WHERE id = ?`,
-  blockedOf: sql`SELECT blocked FROM devices WHERE id = ?`,
+  blockedOf: sql`SELECT blocked, metadata FROM devices WHERE id = ?`,
   setBlocked: sql`UPDATE devices SET blocked = ? WHERE id = ?`,
   setMetadata: sql`UPDATE devices SET metadata = ? WHERE id = ?`,
   one: deviceSelect('SELECT * FROM devices WHERE id = ?'),
@@ -154,13 +155,19 @@ export class DeviceStore {
   /** Sets `blocked` and/or replaces `metadata`. Blocking emits `principal_blocked`. */
   update(id: string, patch: { blocked?: boolean; metadata?: JsonObject }, actor: string): Promise<DeviceRecord> {
     return this.#ctx.write(function* (tx) {
-      const current = yield* get<{ blocked: unknown }>(Q.blockedOf, id);
+      const current = yield* get<{ blocked: unknown; metadata: unknown }>(Q.blockedOf, id);
       if (current === undefined) throw new RegistryError('device_not_found', 'no such device');
       if (patch.blocked !== undefined && patch.blocked !== bool(current.blocked)) {
         yield* run(Q.setBlocked, patch.blocked, id);
         tx.emit({ type: patch.blocked ? 'principal_blocked' : 'principal_unblocked', principal: id });
       }
-      if (patch.metadata !== undefined) yield* run(Q.setMetadata, JSON.stringify(patch.metadata), id);
+      if (patch.metadata !== undefined) {
+        yield* run(Q.setMetadata, JSON.stringify(patch.metadata), id);
+        // protocol.md §Signed messages at the broker: the broker re-reads a device whose requirement changed
+        if (requiresSignedTelemetry(patch.metadata) !== requiresSignedTelemetry(json<JsonObject>(current.metadata))) {
+          tx.emit({ type: 'principal_updated', principal: id });
+        }
+      }
       const detail: JsonObject = {};
       if (patch.blocked !== undefined) detail.blocked = patch.blocked;
       if (patch.metadata !== undefined) detail.metadata = true;
@@ -189,13 +196,30 @@ export class DeviceStore {
     });
   }
 
-  /** Removes a credential; emits `credential_removed`. Rejects with `device_not_found`, `credential_not_found`. */
-  async removeCredential(id: string, kid: string, actor: string): Promise<void> {
+  /**
+   * Removes a credential, keeping it in the key history; emits `credential_removed`. Rejects with
+   * `device_not_found`, `credential_not_found`, or `credential_in_use` when it verified a connect at
+   * or after `o.inUseSince` and `o.force` is not set.
+   */
+  async removeCredential(id: string, kid: string, actor: string, o: RemoveCredentialOptions = {}): Promise<void> {
     await this.#ctx.write(function* (tx) {
       yield* requireDevice(id);
-      yield* deleteCredential(id, kid);
+      yield* deleteCredential(tx, id, kid, o);
       tx.emit({ type: 'credential_removed', principal: id, kid });
-      yield* tx.audit({ actor, action: 'credential.remove', target: id, detail: { kid } });
+      yield* tx.audit({ actor, action: 'credential.remove', target: id, detail: o.force === true ? { kid, force: true } : { kid } });
     });
+  }
+
+  /** protocol.md §Signed messages: every key the device has had, with when it was removed (null: current). Rejects with `device_not_found`. */
+  keyHistory(id: string): Promise<KeyHistoryEntry[]> {
+    return this.#ctx.read(function* () {
+      yield* requireDevice(id);
+      return yield* keyHistory(id);
+    });
+  }
+
+  /** Device credentials neither used nor registered since `before` (epoch ms), by (device id, kid), after `after`. */
+  unusedCredentials(before: number, opts: { limit: number; after?: { deviceId: string; kid: string } }): Promise<UnusedCredential[]> {
+    return this.#ctx.read(() => unusedCredentials(before, opts.limit, opts.after ?? null));
   }
 }

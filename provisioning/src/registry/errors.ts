@@ -13,6 +13,7 @@ export const REGISTRY_ERROR_CODES = [
   'key_in_use',
   'credential_limit',
   'credential_not_found',
+  'credential_in_use',
   'service_exists',
   'service_not_found',
   'enrollment_token_invalid',

@@ -120,6 +120,31 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 4,
+    name: 'credential usage and key history',
+    sql: `
+      ALTER TABLE credentials ADD COLUMN last_connect_at bigint;
+      ALTER TABLE credentials ADD COLUMN last_message_at bigint;
+      CREATE TABLE credential_history (
+        kid             text COLLATE "C" PRIMARY KEY,
+        principal       text COLLATE "C" NOT NULL,
+        device_id       text COLLATE "C" REFERENCES devices(id) ON DELETE CASCADE,
+        service_name    text COLLATE "C" REFERENCES services(name) ON DELETE CASCADE,
+        fingerprint     text COLLATE "C" NOT NULL,
+        spki_der        bytea NOT NULL,
+        created_at      bigint NOT NULL,
+        expires_at      bigint,
+        removed_at      bigint NOT NULL,
+        last_connect_at bigint,
+        last_message_at bigint,
+        CHECK ((device_id IS NULL) <> (service_name IS NULL))
+      );
+      CREATE INDEX credential_history_by_principal ON credential_history(principal);
+      CREATE INDEX credential_history_by_device ON credential_history(device_id);
+      CREATE INDEX credential_history_by_service ON credential_history(service_name);
+    `,
+  },
+  {
+    version: 5,
     name: 'Cloud IoT Core bindings, raw config bytes and config acks',
     // the same as SQLite's (migrations.ts); numId is text: an unsigned 64-bit integer does not fit bigint
     sql: `

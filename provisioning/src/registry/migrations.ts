@@ -117,6 +117,33 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 4,
+    name: 'credential usage and key history',
+    sql: `
+      -- issue 15: when each credential last verified a connect and a signed message (batched by the broker)
+      ALTER TABLE credentials ADD COLUMN last_connect_at INTEGER;
+      ALTER TABLE credentials ADD COLUMN last_message_at INTEGER;
+      -- protocol.md §Signed messages: a removed credential stays in the key history, with when it was removed
+      CREATE TABLE credential_history (
+        kid             TEXT PRIMARY KEY,
+        principal       TEXT NOT NULL,
+        device_id       TEXT REFERENCES devices(id) ON DELETE CASCADE,
+        service_name    TEXT REFERENCES services(name) ON DELETE CASCADE,
+        fingerprint     TEXT NOT NULL,
+        spki_der        BLOB NOT NULL,
+        created_at      INTEGER NOT NULL,
+        expires_at      INTEGER,
+        removed_at      INTEGER NOT NULL,
+        last_connect_at INTEGER,
+        last_message_at INTEGER,
+        CHECK ((device_id IS NULL) <> (service_name IS NULL))
+      ) STRICT;
+      CREATE INDEX credential_history_by_principal ON credential_history(principal);
+      CREATE INDEX credential_history_by_device ON credential_history(device_id);
+      CREATE INDEX credential_history_by_service ON credential_history(service_name);
+    `,
+  },
+  {
+    version: 5,
     name: 'Cloud IoT Core bindings, raw config bytes and config acks',
     sql: `
       -- protocol.md §Cloud IoT Core client ids: the registry a device was imported from; numId is Cloud IoT Core's

@@ -18,23 +18,28 @@ import type { Runner } from './runner.ts';
 import { ServiceStore } from './services.ts';
 import { openSqlite } from './sqlite-runner.ts';
 import { StatusStore, type SessionEvent } from './status.ts';
-import type { AuthFailure, JsonObject, PrincipalRecord, RegistryChange, ServiceAcl } from './types.ts';
+import { recordCredentialUses } from './credentials.ts';
+import { requiresSignedTelemetry } from './signed-telemetry.ts';
+import type { AuthFailure, CredentialUse, JsonObject, PrincipalRecord, RegistryChange, ServiceAcl } from './types.ts';
 
 /** A principal's row (`found`: a device's `blocked`, a service's `acl`; null when unknown) with one credential, or none. */
 interface PrincipalRow {
   found: unknown;
+  /** a device's metadata (a service's acl again: both queries have one shape) */
+  extra: unknown;
   kid: string | null;
   spki_der: Buffer | null;
   expires_at: number | null;
 }
-const principalQuery = (table: string, key: string, found: string) => sql`
-  SELECT p.${same(found)} AS found, c.kid AS kid, c.spki_der AS spki_der, c.expires_at AS expires_at
+const principalQuery = (table: string, key: string, found: string, extra: string) => sql`
+  SELECT p.${same(found)} AS found, p.${same(extra)} AS extra, c.kid AS kid, c.spki_der AS spki_der, c.expires_at AS expires_at
   FROM (SELECT CAST(? AS text) AS key, CAST(? AS text) AS principal) AS q
   LEFT JOIN ${same(table)} AS p ON p.${same(key)} = q.key
   LEFT JOIN credentials AS c ON c.principal = q.principal
   ORDER BY c.created_at, c.${D.insertionOrder}`;
-const DEVICE_PRINCIPAL = principalQuery('devices', 'id', 'blocked');
-const SERVICE_PRINCIPAL = principalQuery('services', 'name', 'acl');
+const DEVICE_PRINCIPAL = principalQuery('devices', 'id', 'blocked', 'metadata');
+const SERVICE_PRINCIPAL = principalQuery('services', 'name', 'acl', 'acl');
+
 
 /** A device id, or a service principal: one statement either way (issue 16: the lookup's cost does not tell whether an id exists). */
 function* findPrincipal(principal: string): Plan<PrincipalRecord | null> {
@@ -50,8 +55,16 @@ function* findPrincipal(principal: string): Plan<PrincipalRecord | null> {
     .filter((r) => r.kid !== null)
     .map((r) => ({ kid: r.kid as string, spkiDer: new Uint8Array(r.spki_der as Buffer), expiresAt: r.expires_at }));
   return service !== null
-    ? { kind: 'service', principal, blocked: false, acl: json<ServiceAcl>(first.found), credentials }
-    : { kind: 'device', principal, blocked: first.found === true || first.found === 1, acl: null, credentials, ...(gcp === null ? {} : { gcp }) };
+    ? { kind: 'service', principal, blocked: false, acl: json<ServiceAcl>(first.found), credentials, signedTelemetry: false }
+    : {
+        kind: 'device',
+        principal,
+        blocked: first.found === true || first.found === 1,
+        acl: null,
+        credentials,
+        signedTelemetry: requiresSignedTelemetry(json<JsonObject>(first.extra)),
+        ...(gcp === null ? {} : { gcp }),
+      };
 }
 
 export interface RegistryOptions {
@@ -169,6 +182,15 @@ export class Registry {
 
   recordSeen(entries: ReadonlyArray<readonly [deviceId: string, at: number]>): Promise<void> {
     return this.status.seen(entries);
+  }
+
+  /**
+   * The broker's batched credential usage (BrokerRegistryPort.recordCredentialUses): when each
+   * credential last verified a connect and a signed message, for the whole batch in one transaction.
+   */
+  recordCredentialUses(uses: ReadonlyArray<CredentialUse>): Promise<void> {
+    if (uses.length === 0) return Promise.resolve();
+    return this.#ctx.write(() => recordCredentialUses(uses));
   }
 
   recordAuthFailure(failure: AuthFailure): Promise<void> {

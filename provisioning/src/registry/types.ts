@@ -15,6 +15,31 @@ export interface CredentialRecord {
   fingerprint: string;
   createdAt: number;
   expiresAt: number | null;
+  /** issue 15: when it last verified a connect, or a signed message, and the later of the two (epoch ms; null: never) */
+  lastConnectAt: number | null;
+  lastMessageAt: number | null;
+  lastUsedAt: number | null;
+}
+
+/** One key of a device's key history (protocol.md §Signed messages): a current or a removed credential, with its key. */
+export interface KeyHistoryEntry extends CredentialRecord {
+  /** canonical SPKI DER of the P-256 public key */
+  spkiDer: Uint8Array;
+  /** epoch ms; null while the credential is current */
+  removedAt: number | null;
+}
+
+/** A device credential not used since a time (`latchkey devices keys --unused-for`). */
+export interface UnusedCredential extends CredentialRecord {
+  deviceId: string;
+}
+
+/** When a credential verified a connect and/or a signed message: one entry of the broker's batch. */
+export interface CredentialUse {
+  principal: string;
+  kid: string;
+  connectAt: number | null;
+  messageAt: number | null;
 }
 
 export interface DeviceStatus {
@@ -117,6 +142,8 @@ export type RegistryChange =
   | { type: 'principal_created'; principal: string }
   | { type: 'principal_blocked'; principal: string }
   | { type: 'principal_unblocked'; principal: string }
+  /** what the broker caches about it changed (a device's metadata): no session ends */
+  | { type: 'principal_updated'; principal: string }
   | { type: 'principal_deleted'; principal: string }
   | { type: 'credential_added'; principal: string; kid: string }
   | { type: 'credential_removed'; principal: string; kid: string };
@@ -146,4 +173,6 @@ export interface PrincipalRecord {
   gcp?: GcpBindingRecord | null;
   acl: { publish: readonly string[]; subscribe: readonly string[] } | null;
   credentials: ReadonlyArray<{ kid: string; spkiDer: Uint8Array; expiresAt: number | null }>;
+  /** devices: metadata `signedTelemetry: "required"` (its telemetry must be signed at the broker); services: false */
+  signedTelemetry: boolean;
 }

@@ -7,13 +7,13 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { parsePublicKey } from '@latchkey/device-sdk/protocol';
 import { mintConnectToken, type MintConnectTokenOptions } from '../../../device-sdk/src/token/mint-token.ts';
 import { openRegistry, type Registry } from '../../../provisioning/src/registry/index.ts';
 import { testClock as registryTestClock, type TestClock } from '../../registry/registry-fixture.ts';
-import { createBroker, type Broker, type BrokerConfigInput, type BrokerLog } from '../../../broker/src/index.ts';
+import { createBroker, type Broker, type BrokerConfigInput, type BrokerDeps, type BrokerLog } from '../../../broker/src/index.ts';
 
 export type { TestClock };
 
@@ -71,29 +71,50 @@ export function newKeyPair(): { privateKey: KeyObject; pem: string } {
   return { privateKey, pem: publicKey.export({ type: 'spki', format: 'pem' }) as string };
 }
 
-export async function startBroker(config: BrokerConfigInput = {}, clock: TestClock = testClock()): Promise<BrokerFixture> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-broker-'));
-  const registry = await openRegistry(path.join(dir, 'latchkey.db'), { clock });
-  const log = recordingLog();
-  const metrics = new MetricsRegistry();
-  const broker = createBroker({ config: { host: '127.0.0.1', mqttPort: 0, ...config }, registry, clock, log, metrics });
-  await broker.listen();
-  const port = broker.addresses.mqtt?.port as number;
-  const clients: MqttClient[] = [];
+const connacks = new WeakMap<MqttClient, IConnackPacket>();
+
+/** The CONNACK `connectClient` got for `client` (e.g. its `sessionPresent`). */
+export function connackOf(client: MqttClient): IConnackPacket {
+  const connack = connacks.get(client);
+  if (connack === undefined) throw new Error('not a client from connectClient');
+  return connack;
+}
+
+/**
+ * An mqtt.js client as a device or service connects in these tests (MQTT 3.1.1, no automatic
+ * reconnect); rejects on refusal, or when the connection closes first (mqtt.connectAsync, which
+ * keeps the CONNACK to itself).
+ */
+export async function connectClient(url: string, clientId: string, password: string, opts: IClientOptions = {}): Promise<MqttClient> {
+  const client = mqtt.connect(url, { clientId, username: 'x', password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+  await new Promise<void>((resolve, reject) => {
+    const settle = (err: Error | null, connack?: IConnackPacket) => {
+      client.off('connect', onConnect).off('error', onError).off('close', onClose);
+      if (err === null) {
+        connacks.set(client, connack as IConnackPacket);
+        return resolve();
+      }
+      client.end(true);
+      reject(err);
+    };
+    const onConnect = (connack: IConnackPacket) => settle(null, connack);
+    const onError = (err: Error) => settle(err);
+    const onClose = () => settle(new Error("Couldn't connect to server"));
+    client.on('connect', onConnect).on('error', onError).on('close', onClose);
+  });
+  client.on('error', () => undefined);
+  return client;
+}
+
+/** Registers devices and services in `registry` with fresh keys, and mints their tokens against `clock`. */
+export function registrar(registry: Registry, clock: TestClock): Pick<BrokerFixture, 'device' | 'service'> {
   const principal = (id: string, privateKey: KeyObject, kid: string): TestPrincipal => ({
     id,
     privateKey,
     kid,
     token: async (opts = {}) => (await mintConnectToken({ subject: id, privateKey, ttlSeconds: 3600, clock, ...opts })).token,
   });
-  const fx: BrokerFixture = {
-    broker,
-    registry,
-    clock,
-    log,
-    metrics,
-    port,
-    url: `mqtt://127.0.0.1:${port}`,
+  return {
     async device(id, opts = {}) {
       const { privateKey, pem } = newKeyPair();
       const record = await registry.devices.create({ id, key: parsePublicKey(pem) }, 'test');
@@ -105,16 +126,34 @@ export async function startBroker(config: BrokerConfigInput = {}, clock: TestClo
       const record = await registry.services.create({ name, key: parsePublicKey(pem), acl }, 'test');
       return principal(`svc:${name}`, privateKey, record.credentials[0]?.kid as string);
     },
+  };
+}
+
+/** `deps`: what `createBroker` takes besides config, registry, clock, log and metrics (another store or emitter). */
+export async function startBroker(
+  config: BrokerConfigInput = {},
+  clock: TestClock = testClock(),
+  deps: Pick<BrokerDeps, 'persistence' | 'mq'> = {},
+): Promise<BrokerFixture> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-broker-'));
+  const registry = await openRegistry(path.join(dir, 'latchkey.db'), { clock });
+  const log = recordingLog();
+  const metrics = new MetricsRegistry();
+  const broker = createBroker({ config: { host: '127.0.0.1', mqttPort: 0, ...config }, registry, clock, log, metrics, ...deps });
+  await broker.listen();
+  const port = broker.addresses.mqtt?.port as number;
+  const clients: MqttClient[] = [];
+  const fx: BrokerFixture = {
+    broker,
+    registry,
+    clock,
+    log,
+    metrics,
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    ...registrar(registry, clock),
     async connect(clientId, password, opts = {}) {
-      const client = await mqtt.connectAsync(fx.url, {
-        clientId,
-        username: 'x',
-        password,
-        protocolVersion: 4,
-        reconnectPeriod: 0,
-        connectTimeout: 5000,
-        ...opts,
-      });
+      const client = await connectClient(fx.url, clientId, password, opts);
       clients.push(client);
       return client;
     },

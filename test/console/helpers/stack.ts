@@ -58,7 +58,7 @@ export async function startConsoleStack(): Promise<ConsoleStack> {
   return {
     stack,
     url,
-    mqttUrl: stack.addresses.mqtt.url,
+    mqttUrl: stack.addresses.mqtt!.url,
     admin,
     async seed(prefix, count) {
       for (let start = 0; start < count; start += 10_000) {
@@ -80,7 +80,7 @@ export async function startConsoleStack(): Promise<ConsoleStack> {
     async connect(keys, o = {}) {
       const mintedAt = o.mintedAt ?? Date.now();
       const { token } = await mintConnectToken({ subject: keys.id, privateKey: keys.privateKey, ttlSeconds: o.ttlSeconds ?? 600, clock: () => mintedAt });
-      const client = mqtt.connect(stack.addresses.mqtt.url, { clientId: keys.id, username: 'x', password: token, protocolVersion: 4, reconnectPeriod: 0 });
+      const client = mqtt.connect(stack.addresses.mqtt!.url, { clientId: keys.id, username: 'x', password: token, protocolVersion: 4, reconnectPeriod: 0 });
       return new Promise((resolve, reject) => {
         client.once('connect', () => resolve(client));
         client.once('error', (e) => {

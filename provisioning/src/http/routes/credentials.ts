@@ -2,13 +2,17 @@ import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../api-error.ts';
 import { readExpiresAt, readPublicKey } from '../device-input.ts';
 import { ADMIN_ACTOR, deviceIdParam, type RouteDeps } from '../route-deps.ts';
-import { ADMIN_SECURITY, credentialSchema, deviceIdSchema, expiresAtInputSchema, publicKeySchema, responses } from '../schemas.ts';
+import { decodeCursor, encodeCursor, pageLimit, pageQueryProperties } from '../cursor.ts';
+import { ADMIN_SECURITY, credentialSchema, deviceIdSchema, expiresAtInputSchema, pageSchema, publicKeySchema, responses } from '../schemas.ts';
 
 const KID = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** api.md §Devices: add a credential (≤ 3, protocol.md §Keys) and remove one. */
+/** The longest `unusedFor`: ten years, in seconds. */
+const MAX_UNUSED_FOR_S = 10 * 366 * 86_400;
+
+/** api.md §Devices: add a credential (≤ 3, protocol.md §Keys), remove one, list those unused for a while. */
 export function credentialRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { registry, clock } = deps;
+  const { registry, clock, config } = deps;
 
   app.post<{ Params: { id: string }; Body: { publicKey: unknown; expiresAt?: unknown } }>(
     '/v1/devices/:id/credentials',
@@ -37,22 +41,59 @@ export function credentialRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
   );
 
-  app.delete<{ Params: { id: string; kid: string } }>(
+  app.delete<{ Params: { id: string; kid: string }; Querystring: { force?: 'true' | 'false' } }>(
     '/v1/devices/:id/credentials/:kid',
     {
       schema: {
-        summary: 'Remove a credential; closes the sessions that used it',
+        summary: 'Remove a credential (kept in the key history); closes the sessions that used it. One that verified a connect within keyInUseMinutes needs force=true',
         tags: ['credentials'],
         security: ADMIN_SECURITY,
         params: { type: 'object', properties: { id: deviceIdSchema, kid: { type: 'string' } }, required: ['id', 'kid'] },
-        response: responses({ 204: { type: 'null', description: 'removed' } }, [400, 401, 404, 429]),
+        querystring: { type: 'object', properties: { force: { type: 'string', enum: ['true', 'false'] } }, additionalProperties: false },
+        response: responses({ 204: { type: 'null', description: 'removed' } }, [400, 401, 404, 409, 429]),
       },
     },
     async (request, reply) => {
       const id = deviceIdParam(request.params.id);
       if (!KID.test(request.params.kid)) throw new ApiError('credential_not_found', 'no such credential');
-      await registry.devices.removeCredential(id, request.params.kid, ADMIN_ACTOR);
+      const inUse = config.keyInUseMinutes === 0 ? {} : { inUseSince: clock() - config.keyInUseMinutes * 60_000 };
+      await registry.devices.removeCredential(id, request.params.kid, ADMIN_ACTOR, { ...inUse, force: request.query.force === 'true' });
       return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Querystring: { unusedFor: string; limit?: string; cursor?: string } }>(
+    '/v1/credentials',
+    {
+      schema: {
+        summary: 'Device credentials not used (connect or signed message) nor registered within the last unusedFor seconds: keys safe to retire',
+        tags: ['credentials'],
+        security: ADMIN_SECURITY,
+        querystring: {
+          type: 'object',
+          properties: { ...pageQueryProperties, unusedFor: { type: 'string', pattern: '^[0-9]{1,10}$', description: 'seconds' } },
+          required: ['unusedFor'],
+          additionalProperties: false,
+        },
+        response: responses(
+          { 200: pageSchema('credentials', { ...credentialSchema, properties: { deviceId: { type: 'string' }, ...credentialSchema.properties }, required: ['deviceId', ...credentialSchema.required] }) },
+          [400, 401, 429],
+        ),
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const seconds = Number(q.unusedFor);
+      if (seconds > MAX_UNUSED_FOR_S) throw new ApiError('validation_failed', `unusedFor must be at most ${MAX_UNUSED_FOR_S} seconds`);
+      const limit = pageLimit(q.limit);
+      const cursor = decodeCursor(q.cursor);
+      const split = cursor === null ? -1 : cursor.indexOf('\n');
+      if (cursor !== null && split < 0) throw new ApiError('validation_failed', 'cursor is not valid');
+      const after = cursor === null ? undefined : { deviceId: cursor.slice(0, split), kid: cursor.slice(split + 1) };
+      const items = await registry.devices.unusedCredentials(clock() - seconds * 1000, { limit: limit + 1, ...(after === undefined ? {} : { after }) });
+      const page = items.slice(0, limit);
+      const last = page[page.length - 1];
+      return { credentials: page, nextCursor: items.length > limit && last !== undefined ? encodeCursor(`${last.deviceId}\n${last.kid}`) : null };
     },
   );
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { configMessage, deviceTopics } from '@latchkey/device-sdk/protocol';
+import { configMessage, deviceOfPublishTopic, deviceTopics, publicKeyFromSpkiDer, verifySignedMessage, type Clock } from '@latchkey/device-sdk/protocol';
 import { jsonDepthExceeds } from '../../json-depth.ts';
-import type { JsonObject } from '../../registry/index.ts';
+import type { JsonObject, Registry } from '../../registry/index.ts';
 import { ApiError } from '../api-error.ts';
 import type { DeviceMessagingPort } from '../messaging-port.ts';
 import { ADMIN_ACTOR, deviceIdParam, type RouteDeps } from '../route-deps.ts';
@@ -18,6 +18,31 @@ export interface CommandResult {
   ok: boolean;
   result?: unknown;
   error?: string;
+  /** the reply was a signed message that verified with the device's keys (protocol.md §Signed messages) */
+  signed: boolean;
+}
+
+/** A signed reply's verified body, or null (not a signed message, or one that does not verify). */
+type UnwrapSigned = (topic: string, payload: Buffer) => Promise<Buffer | null>;
+
+/** Verifies a signed reply with the device's current keys from the registry (protocol.md §Signed messages). */
+export function signedReplies(registry: Registry, rules: { audience: string; clockTolerance: number }, clock: Clock): UnwrapSigned {
+  return async (topic, payload) => {
+    const deviceId = deviceOfPublishTopic(topic);
+    const record = deviceId === null ? null : await registry.findPrincipal(deviceId);
+    const credentials = record === null || record.kind !== 'device' ? null : record.credentials.map((c) => ({ kid: c.kid, key: publicKeyFromSpkiDer(c.spkiDer), expiresAt: c.expiresAt }));
+    try {
+      return verifySignedMessage(payload, {
+        topic,
+        audience: rules.audience,
+        clockTolerance: rules.clockTolerance,
+        now: clock(),
+        resolveCredentials: (id) => (id === deviceId ? credentials : null),
+      }).payload;
+    } catch {
+      return null;
+    }
+  };
 }
 
 function jsonWithin(value: JsonObject, what: string): string {
@@ -28,22 +53,32 @@ function jsonWithin(value: JsonObject, what: string): string {
   return json;
 }
 
-/** protocol.md §Topics: a reply is `{"ok":true,"result":…}` or `{"ok":false,"error":"…"}`. */
-function readReply(commandId: string, payload: Buffer): CommandResult {
+/**
+ * protocol.md §Topics: a reply is `{"ok":true,"result":…}` or `{"ok":false,"error":"…"}`, or a
+ * signed message of it (§Signed messages) that verifies with the device's keys.
+ */
+async function readReply(commandId: string, topic: string, payload: Buffer, unwrapSigned: UnwrapSigned): Promise<CommandResult> {
+  const plain = parseReply(payload);
+  if (plain !== null) return { id: commandId, ...plain, signed: false };
+  const body = await unwrapSigned(topic, payload).catch(() => null);
+  const signed = body === null ? null : parseReply(body);
+  if (signed !== null) return { id: commandId, ...signed, signed: true };
+  return { id: commandId, ok: false, error: 'the device sent a malformed reply', signed: false };
+}
+
+function parseReply(payload: Buffer): { ok: boolean; result?: unknown; error?: string } | null {
   try {
     const text = payload.toString('utf8');
     // returned in the HTTP answer: a reply nested deeper than the API's bodies is malformed
     const r = (jsonDepthExceeds(text) ? null : JSON.parse(text)) as unknown;
     if (r !== null && typeof r === 'object' && !Array.isArray(r) && typeof (r as { ok?: unknown }).ok === 'boolean') {
       const reply = r as { ok: boolean; result?: unknown; error?: unknown };
-      return reply.ok
-        ? { id: commandId, ok: true, result: reply.result ?? null }
-        : { id: commandId, ok: false, error: typeof reply.error === 'string' ? reply.error.slice(0, 1024) : 'error' };
+      return reply.ok ? { ok: true, result: reply.result ?? null } : { ok: false, error: typeof reply.error === 'string' ? reply.error.slice(0, 1024) : 'error' };
     }
   } catch {
-    // fall through
+    // not JSON
   }
-  return { id: commandId, ok: false, error: 'the device sent a malformed reply' };
+  return null;
 }
 
 /**
@@ -52,7 +87,7 @@ function readReply(commandId: string, payload: Buffer): CommandResult {
  */
 async function sendCommand(
   messaging: DeviceMessagingPort,
-  o: { deviceId: string; name: string; params: JsonObject; timeoutMs: number },
+  o: { deviceId: string; name: string; params: JsonObject; timeoutMs: number; unwrapSigned: UnwrapSigned },
 ): Promise<CommandResult> {
   const commandId = randomUUID();
   const topics = deviceTopics(o.deviceId);
@@ -60,8 +95,8 @@ async function sendCommand(
   let timer: NodeJS.Timeout | undefined;
   try {
     const reply = new Promise<CommandResult>((resolve) => {
-      unsubscribe = messaging.subscribe(topics.reply(commandId), (_topic, payload) =>
-        resolve(readReply(commandId, payload)),
+      unsubscribe = messaging.subscribe(topics.reply(commandId), (topic, payload) =>
+        resolve(readReply(commandId, topic, payload, o.unwrapSigned)),
       );
     });
     const timeout = new Promise<null>((resolve) => {
@@ -124,6 +159,7 @@ async function sendGcpCommandRoute(
 export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { registry, messaging, config } = deps;
   const params = { type: 'object', properties: { id: deviceIdSchema }, required: ['id'] } as const;
+  const unwrapSigned = signedReplies(registry, config, deps.clock);
 
   app.post<{ Params: { id: string }; Body: { name?: string; params?: JsonObject; timeoutMs?: number; subfolder?: string; data?: unknown; binaryData?: string } }>(
     '/v1/devices/:id/commands',
@@ -151,7 +187,14 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
           {
             200: {
               type: 'object',
-              properties: { id: { type: 'string' }, ok: { type: 'boolean' }, result: {}, error: { type: 'string' }, delivered: { type: 'boolean' } },
+              properties: {
+                id: { type: 'string' },
+                ok: { type: 'boolean' },
+                result: {},
+                error: { type: 'string' },
+                signed: { type: 'boolean', description: 'the reply was a signed message that verified with the device\'s keys' },
+                delivered: { type: 'boolean', description: 'Cloud IoT Core commands: the device PUBACKed it' },
+              },
               required: ['id'],
             },
           },
@@ -169,13 +212,14 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
       const commandParams = request.body.params ?? {};
       jsonWithin(commandParams, 'params');
       if (!(await registry.devices.exists(deviceId))) throw new ApiError('device_not_found', 'no such device');
-      if (messaging === null || !messaging.isOnline(deviceId)) throw new ApiError('device_offline', 'the device has no live session');
+      if (messaging === null || !(await messaging.isOnline(deviceId))) throw new ApiError('device_offline', 'the device has no live session');
       await registry.audit.record({ actor: ADMIN_ACTOR, action: 'command.send', target: deviceId, detail: { name: request.body.name } });
       return sendCommand(messaging, {
         deviceId,
         name: body.name,
         params: commandParams,
         timeoutMs: request.body.timeoutMs ?? config.commandTimeoutMs,
+        unwrapSigned,
       });
     },
   );

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { deviceTopics } from '@latchkey/device-sdk/protocol';
-import { MAX_BATCH, isRegistryError, type JsonObject, type NewDevice } from '../../registry/index.ts';
+import { MAX_BATCH, isRegistryError, type DeviceRecord, type JsonObject, type NewDevice } from '../../registry/index.ts';
 import { ApiError, type ProblemItem } from '../api-error.ts';
 import { decodeCursor, encodeCursor, pageLimit, pageQueryProperties } from '../cursor.ts';
 import { readMetadata, readNewDevice } from '../device-input.ts';
@@ -30,6 +30,17 @@ const KEY_ERRORS = [400, 401, 409, 413, 415, 429];
 /** api.md §Devices: create (single and batch), list, get, PATCH, delete. */
 export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { registry, clock, messaging } = deps;
+
+  /**
+   * docs/api.md `status.connected`: with a broker attached it is the broker's presence (any node of
+   * a cluster reads the same, and one node's restart changes nothing for the others' devices);
+   * without one, the registry's record of session events.
+   */
+  const withPresence = async (devices: DeviceRecord[]): Promise<DeviceRecord[]> => {
+    if (messaging === null || devices.length === 0) return devices;
+    const online = await messaging.onlineAmong(devices.map((d) => d.id));
+    return devices.map((d) => ({ ...d, status: { ...d.status, connected: online.has(d.id) } }));
+  };
 
   app.post<{ Body: unknown }>(
     '/v1/devices',
@@ -116,7 +127,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
         after: decodeCursor(q.cursor),
         blocked: q.blocked === undefined ? null : q.blocked === 'true',
       });
-      return { devices: page.items, nextCursor: page.next === null ? null : encodeCursor(page.next) };
+      return { devices: await withPresence(page.items), nextCursor: page.next === null ? null : encodeCursor(page.next) };
     },
   );
 
@@ -131,7 +142,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
         response: responses({ 200: deviceSchema }, [400, 401, 404, 429]),
       },
     },
-    async (request) => registry.devices.get(deviceIdParam(request.params.id)),
+    async (request) => (await withPresence([await registry.devices.get(deviceIdParam(request.params.id))]))[0],
   );
 
   app.patch<{ Params: { id: string }; Body: { blocked?: boolean; metadata?: JsonObject } }>(
@@ -157,7 +168,7 @@ export function deviceRoutes(app: FastifyInstance, deps: RouteDeps): void {
       if (request.body.blocked !== undefined) patch.blocked = request.body.blocked;
       const metadata = readMetadata(request.body.metadata);
       if (metadata !== undefined) patch.metadata = metadata;
-      return registry.devices.update(id, patch, ADMIN_ACTOR);
+      return (await withPresence([await registry.devices.update(id, patch, ADMIN_ACTOR)]))[0];
     },
   );
 
