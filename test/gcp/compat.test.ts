@@ -148,7 +148,7 @@ describe.each<[FirmwareStack, boolean]>([
       await dev.close();
     }
     // not subscribed any more: 409 device_offline
-    await waitFor(() => !stack.broker.messaging.isOnline(d.id), 5_000);
+    await waitFor(async () => !(await stack.broker.messaging.isOnline(d.id)), 5_000);
     expect((await admin('POST', `/v1/devices/${d.id}/commands`, { data: 'x' })).body.code).toBe('device_offline');
   }, 60_000);
 });
