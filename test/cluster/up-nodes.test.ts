@@ -131,7 +131,8 @@ describe.skipIf(skip)(`three latchkey up nodes on Redis and PostgreSQL${note}`, 
     const firstKids = new Map<string, string>();
     for (const d of devices) firstKids.set(d.id, (await api(a, 'GET', `/v1/devices/${d.id}`)).json.credentials.find((c: { kid: string }) => c.kid !== second.get(d.id)?.kid).kid);
     live = await connectOnBandC(devices.map((d) => ({ id: d.id, privateKey: d.privateKey, kid: firstKids.get(d.id) })));
-    const removal = await revokeThroughA(live, (id) => api(a, 'DELETE', `/v1/devices/${id}/credentials/${firstKids.get(id)}`));
+    // each first key has just verified a connect: removing a key in use needs force (issue 15, --key-in-use-minutes)
+    const removal = await revokeThroughA(live, (id) => api(a, 'DELETE', `/v1/devices/${id}/credentials/${firstKids.get(id)}?force=true`));
 
     live = await connectOnBandC(devices.map((d) => ({ id: d.id, ...(second.get(d.id) as { privateKey: KeyObject; kid: string }) })));
     const deletion = await revokeThroughA(live, (id) => api(a, 'DELETE', `/v1/devices/${id}`));
