@@ -22,6 +22,7 @@ const benches: Record<string, () => Promise<BenchResult>> = {
   console: async () => (await import('./console.ts')).benchConsole(),
   connect: async () => (await import('./connect.ts')).benchConnect(),
   'verify-offload': async () => (await import('./verify-offload.ts')).benchVerifyOffload(),
+  gcp: async () => (await import('./gcp.ts')).benchGcp(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

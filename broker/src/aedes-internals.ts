@@ -125,3 +125,50 @@ export function keepStoredSessionOnClose(client: Client): void {
 export function onAedesError(aedes: Aedes, listener: (err: Error) => void): void {
   (aedes as unknown as NodeJS.EventEmitter).on('error', listener);
 }
+
+interface PacketFields {
+  /** the packet identifier aedes gives its next QoS 1 delivery to this client (lib/qos-packet.js) */
+  _nextId: number;
+  /** mqtt-packet's parser of the client's stream; emits every packet the client sends */
+  _parser: NodeJS.EventEmitter;
+}
+
+/**
+ * Takes the next packet identifier from the client's own sequence, exactly as aedes's QoSPacket does
+ * (1..65535, wrapping to 1), so an identifier the broker chooses for a delivery it tracks never
+ * collides with one aedes is about to give another. A packet returned from `authorizeForward` with
+ * this `messageId` is delivered under it (lib/client.js keeps an original's messageId).
+ *
+ * @example
+ * ```ts
+ * packet.messageId = allocateMessageId(client); // in authorizeForward, for a delivery whose PUBACK matters
+ * ```
+ */
+export function allocateMessageId(client: Client): number {
+  const c = client as unknown as PacketFields;
+  const id = c._nextId;
+  c._nextId = id >= 65_535 ? 1 : id + 1;
+  return id;
+}
+
+/**
+ * Calls `listener` with every packet the client sends, as aedes's parser reads it (a PUBACK among
+ * them: aedes's own `ack` event carries the stored original, which a clean session does not have).
+ * Returns the function that removes the listener.
+ *
+ * @example
+ * ```ts
+ * const stop = onClientPacket(client, (p) => { if (p.cmd === 'puback') acked(p.messageId); });
+ * ```
+ */
+export function onClientPacket(client: Client, listener: (packet: { cmd: string; messageId?: number }) => void): () => void {
+  const parser = (client as unknown as PacketFields)._parser;
+  parser.on('packet', listener);
+  return () => parser.removeListener('packet', listener);
+}
+
+/** The QoS the client was granted for exactly this filter, or null when it has no such subscription. */
+export function grantedQos(client: Client, filter: string): number | null {
+  const sub = (client as unknown as { subscriptions: Record<string, { qos: number } | undefined> }).subscriptions[filter];
+  return sub === undefined ? null : sub.qos;
+}

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import {
+  DEFAULT_GCP_TOKEN_RULES,
   DEFAULT_LIMITS,
   DEFAULT_TOKEN_RULES,
   isAudience,
+  isGcpProject,
   isValidTopicFilter,
   isProxyRange,
   MAX_AUDIENCE_LENGTH,
@@ -60,6 +62,15 @@ export interface BrokerConfig {
    */
   readonly trustProxy: readonly string[];
   /**
+   * Cloud IoT Core compatibility (protocol.md §Cloud IoT Core compatibility): the Google Cloud project
+   * ids whose client ids and tokens are accepted; empty: off.
+   */
+  readonly gcpProjects: readonly string[];
+  /** Largest `exp − iat` of a Cloud IoT Core token, seconds. */
+  readonly gcpMaxTokenLifetime: number;
+  /** Clock skew for Cloud IoT Core tokens, seconds; their sessions end at `exp` + this. */
+  readonly gcpClockTolerance: number;
+  /**
    * Topic filters whose device → cloud topics need device-signed messages
    * (protocol.md §Signed messages at the broker), e.g. `devices/+/telemetry/#`; `#` for every device → cloud topic.
    * Empty: none.
@@ -112,6 +123,9 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = Object.freeze({
   jtiCacheSize: 200_000,
   statusFlushInterval: 1,
   trustProxy: Object.freeze([]) as readonly string[],
+  gcpProjects: Object.freeze([]) as readonly string[],
+  gcpMaxTokenLifetime: DEFAULT_GCP_TOKEN_RULES.maxTokenLifetime,
+  gcpClockTolerance: DEFAULT_GCP_TOKEN_RULES.clockTolerance,
   requireSignedTopics: Object.freeze([]) as readonly string[],
   redisUrl: null,
   nodeId: null,
@@ -134,6 +148,7 @@ const optText: Check = (v) => v === null || (typeof v === 'string' && v.length >
 const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$/;
 const host: Check = (v) => typeof v === 'string' && (isIP(v) !== 0 || HOST_NAME.test(v));
 const proxyList: Check = (v) => Array.isArray(v) && v.every(isProxyRange);
+const projectList: Check = (v) => Array.isArray(v) && v.every(isGcpProject) && new Set(v).size === v.length;
 const MAX_SIGNED_FILTERS = 100;
 const topicFilters: Check = (v) => Array.isArray(v) && v.length <= MAX_SIGNED_FILTERS && v.every((f) => isValidTopicFilter(f) && !f.startsWith('$'));
 const redisUrl: Check = (v) => {
@@ -169,6 +184,9 @@ const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   jtiCacheSize: [posInt, 'a positive integer'],
   statusFlushInterval: [positive, 'a positive number (seconds)'],
   trustProxy: [proxyList, PROXY_RANGE_RULE],
+  gcpProjects: [projectList, 'a list of distinct Google Cloud project ids (6 to 30 lowercase letters, digits and hyphens, starting with a letter)'],
+  gcpMaxTokenLifetime: [int(1, 31_536_000), 'an integer number of seconds, 1..31536000'],
+  gcpClockTolerance: [int(0, 86_400), 'an integer number of seconds, 0..86400'],
   requireSignedTopics: [topicFilters, `a list of at most ${MAX_SIGNED_FILTERS} MQTT topic filters (e.g. devices/+/telemetry/#), none starting with $`],
   redisUrl: [redisUrl, 'a redis:// or rediss:// URL'],
   nodeId: [(v) => v === null || (typeof v === 'string' && NODE_ID_PATTERN.test(v)), '1 to 32 letters, digits, _ or -'],

@@ -1,4 +1,5 @@
-import { MAX_CLIENT_ID_LENGTH, systemClock, type Clock } from '@latchkey/device-sdk/protocol';
+import { randomUUID } from 'node:crypto';
+import { MAX_CLIENT_ID_LENGTH, gcpDeviceTopics, systemClock, type Clock } from '@latchkey/device-sdk/protocol';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import type { Registry } from 'prom-client';
 import { createAuthorizers } from './acl/authorize.ts';
@@ -18,7 +19,8 @@ import { DeviceStatus } from './device-status.ts';
 import { addressesOf, startListeners, type BrokerAddresses } from './listeners/start-listeners.ts';
 import type { Listener } from './listeners/listeners.ts';
 import { connectionIntake, remoteAddressOf } from './listeners/connection-intake.ts';
-import { createMessaging, type DeviceMessaging } from './messaging.ts';
+import { DELIVERY_PROPERTY, GcpSessions } from './gcp/gcp-sessions.ts';
+import { createMessaging, type DeviceMessaging, type GcpCommandOutcome } from './messaging.ts';
 import type { BrokerRegistryPort, SessionEvent } from './registry-port.ts';
 import { createSessionEnder } from './session-ender.ts';
 import { processState, type SharedState } from './shared-state.ts';
@@ -73,6 +75,10 @@ const SWEEP_INTERVAL_MS = 250; // protocol.md: sessions end ≤ 1 s after exp + 
 const PRUNE_EVERY_SWEEPS = 40;
 const AUTH_TIMEOUT_MS = 5_000;
 const CLOSE_DEADLINE_MS = 5_000;
+/** protocol.md §Cloud IoT Core config: an unacknowledged QoS 1 config is sent again after this long */
+const GCP_CONFIG_RESEND_MS = 10_000;
+/** `devices/{id}/config`, as the HTTP API publishes a new config */
+const NATIVE_CONFIG_TOPIC = /^devices\/([^/]+)\/config$/;
 
 /**
  * Builds the MQTT broker (aedes 1.x) with token authentication, topic ACLs, session lifecycle
@@ -105,6 +111,12 @@ export function createBroker(deps: BrokerDeps): Broker {
   if (deps.onSessionEvent !== undefined && typeof deps.onSessionEvent !== 'function') throw new TypeError('onSessionEvent must be a function');
   const config = resolveBrokerConfig(deps.config);
   const clock = deps.clock ?? systemClock;
+  const gcpEnabled = config.gcpProjects.length > 0;
+  if (gcpEnabled) {
+    for (const m of ['deviceIdOfNumId', 'findGcpConfig', 'recordConfigAck'] as const) {
+      if (typeof registry[m] !== 'function') throw new TypeError(`registry.${m} must be a function when gcpProjects is set`);
+    }
+  }
   if (config.redisUrl !== null && (deps.persistence !== undefined || deps.mq !== undefined)) {
     throw new TypeError('persistence and mq are the cluster\'s own with redisUrl: give one or the other');
   }
@@ -126,6 +138,14 @@ export function createBroker(deps: BrokerDeps): Broker {
 
   const authenticate = createAuthenticate({
     rules: config,
+    gcp: gcpEnabled
+      ? {
+          projects: config.gcpProjects,
+          maxTokenLifetime: config.gcpMaxTokenLifetime,
+          clockTolerance: config.gcpClockTolerance,
+          deviceIdOfNumId: (numId) => (registry.deviceIdOfNumId as NonNullable<BrokerRegistryPort['deviceIdOfNumId']>)(numId),
+        }
+      : null,
     clock,
     credentials,
     verifiedTokens,
@@ -160,6 +180,7 @@ export function createBroker(deps: BrokerDeps): Broker {
       metrics.closed('publish_denied');
       log.info({ principal: p?.principal ?? null, topic: topic.slice(0, 256) }, 'publish refused; closing the connection');
     },
+    forwardGcp: (client, packet) => (gcp === null ? packet : gcp.forward(client, packet)),
     signed,
     onSignedPublish: (p, topic, result) => {
       if (result.ok) {
@@ -186,9 +207,69 @@ export function createBroker(deps: BrokerDeps): Broker {
     authenticate,
     ...authorizers,
   });
+  // protocol.md §Cloud IoT Core config, §Cloud IoT Core commands: what the broker sends Cloud IoT Core sessions itself
+  const pendingCommands = new Map<string, (outcome: GcpCommandOutcome) => void>();
+  const gcp = gcpEnabled
+    ? new GcpSessions({
+        aedes,
+        clock,
+        findConfig: async (deviceId) => (registry.findGcpConfig as NonNullable<BrokerRegistryPort['findGcpConfig']>)(deviceId),
+        recordConfigAck: async (deviceId, version, at) => (registry.recordConfigAck as NonNullable<BrokerRegistryPort['recordConfigAck']>)(deviceId, version, at),
+        resendMs: GCP_CONFIG_RESEND_MS,
+        onCommandDelivered: (id) => pendingCommands.get(id)?.('delivered'),
+        log,
+      })
+    : null;
+  if (gcp !== null) {
+    aedes.on('clientReady', (client) => {
+      const p = sessions.principalOf(client);
+      if (p?.topics.kind !== 'device' || p.topics.dialect !== 'gcp') return;
+      // one connection per device, as Cloud IoT Core allowed: its path by id and by numId are two
+      // client ids, so aedes's own takeover does not see them as one; the newer session wins
+      const previous = gcp.clientOf(p.principal);
+      const old = previous === undefined || previous === client ? undefined : sessions.principalOf(previous);
+      if (previous !== undefined && old !== undefined) ender.endSession(previous, old, 'session_taken_over');
+      gcp.attach(client, p.principal);
+    });
+    aedes.on('clientDisconnect', (client) => gcp.detach(client));
+    aedes.on('subscribe', (subs, client) => gcp.onSubscribe(client, subs));
+    // a new config published by the HTTP API (native form): a subscribed Cloud IoT Core session gets its bytes now
+    aedes.on('publish', (packet, client) => {
+      const m = client === null ? NATIVE_CONFIG_TOPIC.exec(packet.topic) : null;
+      if (m !== null) gcp.onConfigChanged(m[1] as string);
+    });
+  }
+
+  /**
+   * protocol.md §Cloud IoT Core commands: publishes on `/devices/{id}/commands[/{subfolder}]` marked for
+   * tracking; resolves once the device PUBACKed it (or it was written at QoS 0).
+   */
+  const sendGcpCommand = (deviceId: string, subfolder: string | undefined, payload: Buffer, timeoutMs: number): Promise<GcpCommandOutcome> => {
+    if (gcp === null || state !== 'listening' || !gcp.isSubscribedToCommands(deviceId)) return Promise.resolve('offline');
+    const id = randomUUID();
+    return new Promise<GcpCommandOutcome>((resolve) => {
+      const timer = setTimeout(() => settle('timeout'), timeoutMs);
+      const settle = (outcome: GcpCommandOutcome) => {
+        clearTimeout(timer);
+        pendingCommands.delete(id);
+        resolve(outcome);
+      };
+      pendingCommands.set(id, settle);
+      const packet = { cmd: 'publish' as const, topic: gcpDeviceTopics(deviceId).command(subfolder), payload, qos: 1 as const, retain: false, dup: false };
+      aedes.publish(Object.assign(packet, { properties: { userProperties: { [DELIVERY_PROPERTY]: id } } }), (err) => {
+        if (err) settle('offline');
+      });
+    });
+  };
   const messaging = createMessaging({
     aedes: () => (state === 'listening' ? aedes : null),
-    onlineAmong: async (ids) => (state === 'listening' ? shared.onlineAmong(ids) : new Set()),
+    onlineAmong: async (ids) => {
+      if (state !== 'listening') return new Set();
+      const online = await shared.onlineAmong(ids);
+      // a Cloud IoT Core session's client id is its path: this node's GcpSessions knows which device it is
+      if (gcp !== null) for (const id of ids) if (gcp.isOnline(id)) online.add(id);
+      return online;
+    },
     onHandlerError: (err, filter) => log.error({ err, filter }, 'a messaging subscriber threw'),
   });
 
@@ -244,6 +325,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     sweepTimer = setInterval(() => {
       const now = clock();
       sessions.sweep(now);
+      gcp?.sweep(now);
       void report.flush(now);
       if (++sweeps % PRUNE_EVERY_SWEEPS === 0) {
         shared.throttle.prune(now);
@@ -270,6 +352,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     state = 'closing';
     if (sweepTimer !== null) clearInterval(sweepTimer);
     unsubscribeFeed?.();
+    for (const settle of [...pendingCommands.values()]) settle('offline');
     unsubscribeFeedState?.();
     for (const client of allClients(aedes)) {
       const p = sessions.principalOf(client);
@@ -298,7 +381,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     get addresses() {
       return addressesOf(listeners);
     },
-    messaging,
+    messaging: { ...messaging, sendGcpCommand },
     get sessionCount() {
       return sessions.size;
     },

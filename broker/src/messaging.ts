@@ -12,7 +12,15 @@ export interface DeviceMessaging {
   onlineAmong(deviceIds: readonly string[]): Promise<ReadonlySet<string>>;
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
   subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): () => void;
+  /**
+   * protocol.md §Cloud IoT Core commands: the bytes on `/devices/{id}/commands[/{subfolder}]` of the device's Cloud IoT
+   * Core session; `delivered` once PUBACKed (QoS 1) or written (QoS 0), `offline` when no session of
+   * this device is subscribed to its commands, `timeout` when no PUBACK came within `timeoutMs`.
+   */
+  sendGcpCommand?(deviceId: string, subfolder: string | undefined, payload: Buffer, timeoutMs: number): Promise<GcpCommandOutcome>;
 }
+
+export type GcpCommandOutcome = 'delivered' | 'offline' | 'timeout';
 
 interface MessagingDeps {
   readonly aedes: () => Aedes | null;

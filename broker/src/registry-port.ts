@@ -44,6 +44,29 @@ export interface BrokerRegistryPort {
   allConfigs(after: string | null, limit: number): Promise<ReadonlyArray<{ deviceId: string; version: number; config: unknown }>>;
   /** The change feed's health: the CONNECT gate and the resync after an outage. */
   readonly feed: BrokerFeedHealth;
+  /**
+   * Cloud IoT Core compatibility (protocol.md §Cloud IoT Core compatibility); needed only with
+   * `gcpProjects`. The device id imported with this `numId`, or null.
+   */
+  deviceIdOfNumId?(numId: string): Promise<string | null>;
+  /** The device's latest config as Cloud IoT Core firmware gets it (raw bytes), or null when it has none. */
+  findGcpConfig?(deviceId: string): Promise<GcpConfigRecord | null>;
+  /** The device PUBACKed config `version`: sets `deviceAckTime` while that version is still the latest. */
+  recordConfigAck?(deviceId: string, version: number, at: number): Promise<void>;
+}
+
+/** A config as Cloud IoT Core firmware gets it: its version and raw bytes. */
+export interface GcpConfigRecord {
+  readonly version: number;
+  readonly data: Buffer;
+}
+
+/** The Cloud IoT Core registry a device was imported from: what its path client id must name. */
+export interface GcpBinding {
+  readonly project: string;
+  readonly location: string;
+  readonly registry: string;
+  readonly numId: string;
 }
 
 /**
@@ -99,6 +122,8 @@ export interface PrincipalRecord {
   principal: string;
   /** always false for services */
   blocked: boolean;
+  /** devices imported from Cloud IoT Core; absent or null otherwise */
+  gcp?: GcpBinding | null;
   /** service accounts only; null for devices */
   acl: { publish: readonly string[]; subscribe: readonly string[] } | null;
   credentials: ReadonlyArray<{

@@ -76,17 +76,22 @@ export class AdminClient {
     this.#target = target;
   }
 
-  async request<T>(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', route: string, body?: unknown): Promise<ApiResponse<T>> {
+  /**
+   * `body` is sent as JSON; `opts.rawJson` sends JSON text exactly as given instead (a file, whose
+   * numbers must not pass through `JSON.parse`). A refusal's problem document is the CliError's `cause`.
+   */
+  async request<T>(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', route: string, body?: unknown, opts?: { rawJson?: string; timeoutMs?: number }): Promise<ApiResponse<T>> {
     const url = new URL(route.replace(/^\//, ''), this.#target.baseUrl.href.endsWith('/') ? this.#target.baseUrl : `${this.#target.baseUrl.href}/`);
     const headers: Record<string, string> = { authorization: `Bearer ${this.#target.adminToken}`, accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    const payload = opts?.rawJson ?? (body !== undefined ? JSON.stringify(body) : undefined);
+    if (payload !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
     try {
       res = await fetch(url, {
         method,
         headers,
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        ...(payload !== undefined ? { body: payload } : {}),
+        signal: AbortSignal.timeout(opts?.timeoutMs ?? REQUEST_TIMEOUT_MS),
       });
     } catch (e) {
       const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name;
@@ -106,7 +111,7 @@ export class AdminClient {
     if (problem !== undefined && typeof problem === 'object' && problem !== null && typeof problem.code === 'string') {
       const detail = typeof problem.detail === 'string' ? problem.detail : typeof problem.title === 'string' ? problem.title : `HTTP ${res.status}`;
       // docs/errors.md: the API's code as it is; one this CLI does not know is reported as api_error
-      if (isApiErrorCode(problem.code)) throw new CliError(problem.code, detail);
+      if (isApiErrorCode(problem.code)) throw new CliError(problem.code, detail, { cause: problem });
       throw new CliError('api_error', `${method} ${url.pathname} answered HTTP ${res.status} ${problem.code.slice(0, 64)}: ${detail}`);
     }
     throw new CliError('api_error', `${method} ${url.pathname} answered HTTP ${res.status}`);

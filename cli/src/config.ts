@@ -40,7 +40,31 @@ export interface UpConfig {
 /** The settings `latchkey up` itself owns. */
 type CliSetting = 'dataDir' | 'databaseUrl' | 'httpPort' | 'adminToken' | 'logLevel' | 'role';
 /** The broker settings `latchkey up` exposes as flags. */
-type BrokerSetting = Extract<keyof BrokerConfig, 'host' | 'mqttPort' | 'mqttsPort' | 'tlsCert' | 'tlsKey' | 'wsPort' | 'audience' | 'maxTokenLifetime' | 'clockTolerance' | 'requireJti' | 'connectTimeout' | 'maxPacketSize' | 'authFailureLimit' | 'trustProxy' | 'requireSignedTopics' | 'redisUrl' | 'nodeId' | 'heartbeatInterval' | 'queuedMessageTtl'>;
+type BrokerSetting = Extract<
+  keyof BrokerConfig,
+  | 'host'
+  | 'mqttPort'
+  | 'mqttsPort'
+  | 'tlsCert'
+  | 'tlsKey'
+  | 'wsPort'
+  | 'audience'
+  | 'maxTokenLifetime'
+  | 'clockTolerance'
+  | 'requireJti'
+  | 'connectTimeout'
+  | 'maxPacketSize'
+  | 'authFailureLimit'
+  | 'trustProxy'
+  | 'gcpProjects'
+  | 'gcpMaxTokenLifetime'
+  | 'gcpClockTolerance'
+  | 'requireSignedTopics'
+  | 'redisUrl'
+  | 'nodeId'
+  | 'heartbeatInterval'
+  | 'queuedMessageTtl'
+>;
 export type UpSetting = CliSetting | BrokerSetting | 'httpAuthFailureLimit' | 'keyInUseMinutes' | 'auditRetention' | 'auditMaxRefusals';
 
 type Owner = 'cli' | 'broker' | 'http' | 'retention';
@@ -58,9 +82,9 @@ interface Setting {
   echo: boolean;
 }
 
-const setting = (flag: string, owners: Owner | readonly Owner[], kind: Setting['kind'], o: { key?: string; echo?: boolean } = {}): Setting => ({
+const setting = (flag: string, owners: Owner | readonly Owner[], kind: Setting['kind'], o: { key?: string; echo?: boolean; env?: string } = {}): Setting => ({
   flag,
-  env: `LATCHKEY_${flag.toUpperCase().replace(/-/g, '_')}`,
+  env: o.env ?? `LATCHKEY_${flag.toUpperCase().replace(/-/g, '_')}`,
   owners: typeof owners === 'string' ? [owners] : owners,
   key: o.key,
   kind,
@@ -90,6 +114,10 @@ export const UP_SETTINGS: { readonly [K in UpSetting]: Setting } = Object.freeze
   trustProxy: setting('trust-proxy', ['broker', 'http'], 'list'),
   requireSignedTopics: setting('require-signed', 'broker', 'list'),
   keyInUseMinutes: setting('key-in-use-minutes', 'http', 'number'),
+  // gcp-compat: `--gcp-project <id>[,<id>…]` with the plural variable the contract names
+  gcpProjects: setting('gcp-project', 'broker', 'list', { env: 'LATCHKEY_GCP_PROJECTS' }),
+  gcpMaxTokenLifetime: setting('gcp-max-token-lifetime', 'broker', 'number'),
+  gcpClockTolerance: setting('gcp-clock-tolerance', 'broker', 'number'),
   auditRetention: setting('audit-retention', 'retention', 'duration', { key: 'auditRetentionMs' }),
   auditMaxRefusals: setting('audit-max-refusals', 'retention', 'number', { key: 'maxRefusals' }),
   // docs/api.md §Conventions: a configured admin token must be hard to guess

@@ -11,6 +11,7 @@ export const COMMANDS: readonly CommandEntry[] = Object.freeze([
   { name: 'token', summary: 'print a connect token for a device (the MQTT password)', load: async () => (await import('./commands/token.ts')).tokenCommand },
   { name: 'devices', summary: 'add, list, show, block, unblock or delete devices (admin API client)', load: async () => (await import('./commands/devices.ts')).devicesCommand },
   { name: 'enroll-token', summary: 'create an enrollment token for zero-touch enrollment', load: async () => (await import('./commands/enroll-token.ts')).enrollTokenCommand },
+  { name: 'import', summary: 'import a Cloud IoT Core registry export (gcloud JSON or EMQX records)', load: async () => (await import('./commands/import.ts')).importCommand },
   { name: 'simulate', summary: 'run a simulated fleet of thermostats and locks and report', load: async () => (await import('./commands/simulate.ts')).simulateCommandEntry },
 ]);
 
@@ -32,7 +33,7 @@ function mainHelp(): string {
 export type CliIo = Omit<CommandContext, 'argv'>;
 
 /** Commands whose `--help` is handled per subcommand. */
-const WITH_SUBCOMMANDS = new Set(['devices', 'enroll-token']);
+const WITH_SUBCOMMANDS = new Set(['devices', 'enroll-token', 'import']);
 
 /**
  * Runs one `latchkey` invocation and resolves to its exit code. Every failure is printed as

@@ -4,12 +4,12 @@
  */
 import type { Random } from './random.ts';
 import { SimulatorError, type ProvisioningApi } from './provisioning-api.ts';
-import type { SimulatedDevice } from './simulated-device.ts';
+import type { FleetDevice } from './fleet-run.ts';
 
 export interface CommandDriverOptions {
   api: ProvisioningApi;
   /** Devices to command; only those online at the moment are picked. */
-  devices: readonly SimulatedDevice[];
+  devices: readonly FleetDevice[];
   ratePerS: number;
   timeoutMs: number;
   rng: Random;
@@ -89,13 +89,15 @@ export class CommandDriver {
     }
   }
 
-  async #send(device: SimulatedDevice): Promise<void> {
+  async #send(device: FleetDevice): Promise<void> {
     const { name, params } = commandFor(device.kind, this.#o.rng);
     this.sent++;
     const started = this.#o.clock();
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.#o.api.sendCommand(device.id, name, params, this.#o.timeoutMs);
+        // a Cloud IoT Core device gets the command name as the subfolder and the params as data; it never replies
+        if (device.dialect === 'gcp') await this.#o.api.sendGcpCommand(device.id, name, params, this.#o.timeoutMs);
+        else await this.#o.api.sendCommand(device.id, name, params, this.#o.timeoutMs);
         this.ok++;
         this.latenciesMs.push(this.#o.clock() - started);
         return;

@@ -38,6 +38,13 @@ export interface FleetOptions {
   connectTimeoutMs: number;
   /** Delete the run's devices and service account afterwards. */
   cleanup: boolean;
+  /**
+   * Cloud IoT Core devices (thermostats speaking that dialect, imported with `POST /v1/import/gcp`)
+   * mixed into the fleet: the broker must run with `gcpProject` among its `--gcp-project`s.
+   */
+  gcp: number;
+  /** The Google Cloud project id the Cloud IoT Core devices use. */
+  gcpProject: string;
   /** Devices sign every message (protocol.md §Signed messages); the counting service account verifies each. */
   signed: boolean;
   /** Altered copies of device messages the tampering-broker rogue re-publishes (needs `signed`); every one must be refused. */
@@ -60,6 +67,8 @@ export const FLEET_DEFAULTS = Object.freeze({
   drainTimeoutMs: 15_000,
   connectTimeoutMs: 30_000,
   cleanup: false,
+  gcp: 0,
+  gcpProject: 'latchkey-sim',
   signed: false,
   tamper: 0,
 }) satisfies Partial<FleetOptions>;
@@ -79,6 +88,7 @@ const INTEGER_RANGES: { [K in keyof FleetOptions]?: [number, number] } = {
   commandTimeoutMs: [1, 600_000],
   drainTimeoutMs: [0, 600_000],
   connectTimeoutMs: [1, 600_000],
+  gcp: [0, 100_000],
 };
 const RATE_RANGES: { [K in keyof FleetOptions]?: [number, number] } = {
   rampPerS: [0.01, 100_000],
@@ -113,11 +123,13 @@ export function resolveFleetOptions(input: Required & Partial<FleetOptions>): Re
     if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) problems.push(`${key} must be a number in ${min}..${max}`);
   }
   if (typeof o.cleanup !== 'boolean') problems.push('cleanup must be a boolean');
+  if (typeof o.gcpProject !== 'string' || o.gcpProject.length === 0) problems.push('gcpProject must be a Google Cloud project id');
   if (typeof o.signed !== 'boolean') problems.push('signed must be a boolean');
+  if (o.signed === true && o.gcp > 0) problems.push('signed needs gcp 0 (Cloud IoT Core devices do not sign their messages)');
   if (o.tamper > 0 && o.signed !== true) problems.push('tamper needs signed (the rogue alters signed messages)');
   if (o.tamper > 0 && o.thermostats + o.locks < 2) problems.push('tamper needs at least 2 devices (a copy is moved to another device)');
-  if (o.thermostats + o.locks === 0 && problems.length === 0) problems.push('thermostats + locks must be at least 1');
-  if (o.rogue > 0 && o.thermostats + o.locks < 2) problems.push('rogue needs at least 2 devices to impersonate');
+  if (o.thermostats + o.locks + o.gcp === 0 && problems.length === 0) problems.push('thermostats + locks + gcp must be at least 1');
+  if (o.rogue > 0 && o.thermostats + o.locks < 2) problems.push('rogue needs at least 2 native devices to impersonate');
   if (problems.length > 0) throw new TypeError(`invalid fleet options: ${problems.join('; ')}`);
   return Object.freeze(o);
 }

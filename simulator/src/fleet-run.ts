@@ -7,8 +7,9 @@ import type { CommandDriver } from './command-driver.ts';
 import type { FleetOptions } from './fleet-options.ts';
 import type { ProgressSnapshot } from './progress.ts';
 import type { ProvisioningApi } from './provisioning-api.ts';
-import { buildReport, type SimulationReport } from './report.ts';
+import { buildReport, type FleetMeasurements, type SimulationReport } from './report.ts';
 import type { RogueResult } from './rogues.ts';
+import type { GcpSimulatedDevice } from './gcp/gcp-device.ts';
 import type { TamperingBroker, TamperKind } from './tampering.ts';
 import type { FleetCounters, SimulatedDevice } from './simulated-device.ts';
 import type { TelemetryCounter } from './telemetry-counter.ts';
@@ -47,6 +48,9 @@ export interface FleetResult {
   };
 }
 
+/** A device of the fleet: native (the SDK), or speaking the Cloud IoT Core dialect. */
+export type FleetDevice = SimulatedDevice | GcpSimulatedDevice;
+
 /** Everything one run holds. */
 export interface Run {
   o: Readonly<FleetOptions>;
@@ -56,8 +60,8 @@ export interface Run {
   api: ProvisioningApi;
   runId: string;
   serviceName: string;
-  devices: SimulatedDevice[];
-  provisioned: SimulatedDevice[];
+  devices: FleetDevice[];
+  provisioned: FleetDevice[];
   counters: FleetCounters;
   counter: TelemetryCounter;
   service: ServiceClient | null;
@@ -116,6 +120,7 @@ export function fleetResult(run: Run): FleetResult {
     tamperPublished: run.tamperer?.published ?? 0,
     tamperDetected: run.tamperer?.detected ?? 0,
     durationMs: run.clock() - run.startedAt,
+    gcp: run.o.gcp === 0 ? null : gcpMeasurements(run),
   });
   return {
     report,
@@ -130,5 +135,18 @@ export function fleetResult(run: Run): FleetResult {
       tampered: run.tamperer?.byKind ?? null,
       tamperFailures: run.tamperer?.failed ?? 0,
     },
+  };
+}
+
+/** The Cloud IoT Core devices' share of the run (the report's `gcp`). */
+function gcpMeasurements(run: Run): NonNullable<FleetMeasurements['gcp']> {
+  const gcp = run.devices.filter((d): d is GcpSimulatedDevice => d.dialect === 'gcp');
+  return {
+    requested: gcp.length,
+    connected: gcp.filter((d) => d.connectLatencyMs !== null).length,
+    telemetrySent: gcp.reduce((n, d) => n + d.telemetrySent, 0),
+    telemetryReceived: gcp.reduce((n, d) => n + run.counter.receivedFrom(d.id), 0),
+    commandsReceived: gcp.reduce((n, d) => n + d.commandsReceived, 0),
+    configsReceived: gcp.reduce((n, d) => n + d.configsReceived, 0),
   };
 }

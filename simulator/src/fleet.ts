@@ -13,6 +13,8 @@ import { resolveFleetOptions, type FleetOptions } from './fleet-options.ts';
 import { ProvisioningApi, SimulatorError } from './provisioning-api.ts';
 import { createRandom } from './random.ts';
 import { fleetResult, snapshot, type FleetDeps, type FleetResult, type ProvisioningMode, type Run } from './fleet-run.ts';
+import { GcpSimulatedDevice } from './gcp/gcp-device.ts';
+import { gcloudExport, gcpIdentity, type GcpBinding } from './gcp/gcp-fleet.ts';
 import { runRogues } from './rogues.ts';
 import { SimulatedDevice, newCounters } from './simulated-device.ts';
 import { TamperingBroker } from './tampering.ts';
@@ -55,7 +57,7 @@ export async function runFleet(input: Input, deps: FleetDeps = {}): Promise<Flee
   };
   await checkAudience(run);
   try {
-    for (const step of [provisionDevices, registerService, startCounting, startTampering, connectFleet, holdSteadyState, drainTelemetry]) {
+    for (const step of [provisionDevices, provisionGcp, registerService, startCounting, startTampering, connectFleet, holdSteadyState, drainTelemetry]) {
       await step(run);
     }
   } finally {
@@ -107,6 +109,27 @@ async function provisionDevices(run: Run): Promise<void> {
     isDeviceClientError,
   );
   run.provisioned = enrolled.filter((d): d is SimulatedDevice => d !== null);
+}
+
+/** Cloud IoT Core location of the simulated devices (their registry is the run's own). */
+const GCP_LOCATION = 'us-central1';
+
+/**
+ * `--gcp`: thermostats that speak the Cloud IoT Core dialect, registered the way a migrating fleet
+ * is — a gcloud export of them imported with `POST /v1/import/gcp` (RS256 and ES256 keys alternately).
+ */
+async function provisionGcp(run: Run): Promise<void> {
+  const { o } = run;
+  if (o.gcp === 0) return;
+  const binding: GcpBinding = { project: o.gcpProject, location: GCP_LOCATION, registry: `sim-${run.runId}` };
+  const devices = Array.from({ length: o.gcp }, (_, k) => {
+    const id = `sim-${run.runId}-g${String(k + 1).padStart(5, '0')}`;
+    const model = createFleetModel('thermostat', id, { seed: o.seed, intervalS: o.telemetryIntervalS });
+    return new GcpSimulatedDevice(gcpIdentity(id, k + 1, run.runId), binding, model, run.counters);
+  });
+  run.devices.push(...devices);
+  const result = await run.api.importGcp(gcloudExport(devices.map((d) => d.identity), binding, { simulator: run.runId, kind: 'thermostat' }));
+  if (result.imported + result.unchanged === devices.length) run.provisioned.push(...devices);
 }
 
 /** A service account of the simulator's own, allowed only to read the fleet's telemetry. */
@@ -207,7 +230,7 @@ async function holdSteadyState(run: Run): Promise<void> {
   const rng = createRandom(o.seed ^ 0x5eed);
   run.driver = new CommandDriver({ api: run.api, devices: run.provisioned, ratePerS: o.commandsPerS, timeoutMs: o.commandTimeoutMs, rng, clock });
   run.driver.start();
-  const rogues = runRogues(run.o.rogue, run.provisioned, {
+  const rogues = runRogues(run.o.rogue, run.provisioned.filter((d): d is SimulatedDevice => d.dialect === 'latchkey'), {
     spreadMs: Math.max(0, o.durationS * 1000 - 1000),
     brokerUrl: o.mqttUrl,
     audience: o.audience,

@@ -111,6 +111,26 @@ export class ProvisioningApi {
     return { id: String(body.id), ok: body.ok, result: body.result, error: body.error };
   }
 
+  /**
+   * `POST /v1/import/gcp` with a Cloud IoT Core export as the body (docs/migrating-from-cloud-iot-core.md);
+   * resolves with how many devices were imported and how many were already there.
+   */
+  async importGcp(exported: unknown): Promise<{ imported: number; unchanged: number }> {
+    const body = (await this.#request('POST', '/v1/import/gcp', exported, Math.max(this.#timeoutMs, 120_000))) as { imported?: unknown; unchanged?: unknown };
+    if (typeof body.imported !== 'number' || typeof body.unchanged !== 'number') throw new SimulatorError('invalid_response', 'import answered without counts');
+    return { imported: body.imported, unchanged: body.unchanged };
+  }
+
+  /**
+   * `POST /v1/devices/{id}/commands` to a Cloud IoT Core device: `{subfolder, data}`; resolves once the
+   * device has PUBACKed (`delivered`), rejects with `device_offline`, `command_timeout`, ….
+   */
+  async sendGcpCommand(deviceId: string, subfolder: string, data: unknown, timeoutMs: number): Promise<void> {
+    const path = `/v1/devices/${encodeURIComponent(deviceId)}/commands`;
+    const body = (await this.#request('POST', path, { subfolder, data, timeoutMs }, timeoutMs + 5_000)) as { delivered?: unknown };
+    if (body.delivered !== true) throw new SimulatorError('invalid_response', 'commands answered without delivered');
+  }
+
   /** `DELETE /v1/devices/{id}` (a device already gone counts as deleted). */
   async deleteDevice(id: string): Promise<void> {
     await this.#request('DELETE', `/v1/devices/${encodeURIComponent(id)}`, undefined, undefined, [404]);

@@ -16,6 +16,11 @@ export interface SimulationReport {
   /** `--signed`: telemetry messages that verified at the counting service account; `--tamper`: the rogue's copies published and refused there. */
   signed: { verified: number; tampered: number; detected: number };
   durationS: number;
+  /**
+   * Present when the run mixed in Cloud IoT Core devices (`--gcp`): their share of the counts above
+   * (they are counted there too: one fleet), and the config and commands they received.
+   */
+  gcp?: { requested: number; connected: number; telemetrySent: number; telemetryReceived: number; commandsReceived: number; configsReceived: number };
 }
 
 /** What the fleet measured during a run. */
@@ -49,6 +54,8 @@ export interface FleetMeasurements {
   tamperDetected: number;
   /** The whole run, provisioning to the last count, ms. */
   durationMs: number;
+  /** The Cloud IoT Core devices' share, when the run had any. */
+  gcp?: SimulationReport['gcp'] | null;
 }
 
 /**
@@ -76,7 +83,7 @@ export function percentile(samples: readonly number[], p: number): number {
  */
 export function buildReport(m: FleetMeasurements): SimulationReport {
   const int = (n: number) => Math.max(0, Math.round(n));
-  return {
+  const report: SimulationReport = {
     devices: { requested: int(m.requested), provisioned: int(m.provisioned), connected: int(m.connected) },
     connect: {
       p50Ms: percentile(m.connectLatenciesMs, 50),
@@ -102,6 +109,18 @@ export function buildReport(m: FleetMeasurements): SimulationReport {
     signed: { verified: int(m.signedVerified), tampered: int(m.tamperPublished), detected: int(m.tamperDetected) },
     durationS: int(m.durationMs / 1000),
   };
+  if (m.gcp !== undefined && m.gcp !== null) {
+    const g = m.gcp;
+    report.gcp = {
+      requested: int(g.requested),
+      connected: int(g.connected),
+      telemetrySent: int(g.telemetrySent),
+      telemetryReceived: int(g.telemetryReceived),
+      commandsReceived: int(g.commandsReceived),
+      configsReceived: int(g.configsReceived),
+    };
+  }
+  return report;
 }
 
 /** Why a run failed (simulator.md §Measurements: exit non-zero). */
@@ -143,6 +162,9 @@ export function formatSummary(r: SimulationReport): string {
     ['tokens', `${r.tokenRefreshes} refreshes, ${r.reconnects} reconnects, ${r.authFailures} auth failures`],
     ['rogue', `${r.rogue.refused} refused / ${r.rogue.attempted} attempted`],
     ['signed', `${r.signed.verified} verified; tampered copies ${r.signed.detected} detected / ${r.signed.tampered} published`],
+    ...(r.gcp === undefined
+      ? []
+      : ([['cloud iot', `${r.gcp.connected} / ${r.gcp.requested} connected, telemetry ${r.gcp.telemetryReceived} received / ${r.gcp.telemetrySent} sent, ${r.gcp.configsReceived} configs, ${r.gcp.commandsReceived} commands`]] as [string, string][])),
     ['duration', `${r.durationS} s`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));

@@ -52,6 +52,7 @@ const COMMANDS: Record<DeviceKind, readonly string[]> = { thermostat: THERMOSTAT
  * ```
  */
 export class SimulatedDevice {
+  readonly dialect = 'latchkey';
   readonly id: string;
   readonly model: DeviceModel;
   readonly privateKey: KeyObject;

@@ -4,14 +4,16 @@
  * the broker relies on, this file fails, naming the accessor.
  */
 import { readFileSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server } from 'node:net';
-import { Aedes, type AedesOptions, type Client } from 'aedes';
+import type { Aedes, AedesOptions, Client } from 'aedes';
 import mqtt from 'mqtt';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   AEDES_VERSION,
   allClients,
+  allocateMessageId,
   clientById,
+  grantedQos,
+  onClientPacket,
   connectingWill,
   dropWill,
   keepStoredSessionOnClose,
@@ -21,25 +23,12 @@ import {
 } from '../../broker/src/aedes-internals.ts';
 import { limitOfflineQueues } from '../../broker/src/offline-queue-limit.ts';
 import { waitFor } from './helpers/broker-fixture.ts';
+import { plainAedes } from './helpers/plain-aedes.ts';
 
 const json = (p: string) => JSON.parse(readFileSync(new URL(`../../${p}`, import.meta.url), 'utf8'));
 
-let running: { aedes: Aedes; server: Server } | null = null;
-afterEach(async () => {
-  if (running === null) return;
-  const { aedes, server } = running;
-  running = null;
-  await new Promise<void>((resolve) => aedes.close(() => resolve()));
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
-
-async function start(opts: AedesOptions): Promise<{ aedes: Aedes; url: string }> {
-  const aedes = await Aedes.createBroker(opts);
-  const server = createServer((socket) => aedes.handle(socket));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  running = { aedes, server };
-  return { aedes, url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
+const plain = plainAedes();
+const start = (opts: AedesOptions) => plain.start(opts);
 
 /** A real persistence that records which of its methods aedes called, and for which client id. */
 function recording(inner: BrokerPersistence): { persistence: BrokerPersistence; calls: string[] } {
@@ -161,5 +150,51 @@ describe('the persistence aedes is handed', () => {
     expect(retained).toEqual(['devices/a/config']);
     await expect(bounded.outgoingEnqueue({ clientId: 'off-1' }, { cmd: 'publish', topic: 't', payload: Buffer.alloc(0), qos: 1, messageId: 1, brokerId: aedes.id, brokerCounter: 1 })).resolves.toBeUndefined();
     expect(bounded.queued('off-1')).toBe(1);
+  });
+});
+
+describe('tracking a delivery to its PUBACK (the Cloud IoT Core config and commands)', () => {
+  it('allocateMessageId follows the client’s own sequence, and a forwarded packet keeps the id it is given', async () => {
+    const ids: number[] = [];
+    const { aedes, url } = await start({
+      authorizeForward(client, packet) {
+        if (packet.topic === 'tracked') {
+          const id = allocateMessageId(client);
+          ids.push(id);
+          return Object.assign(packet, { messageId: id });
+        }
+        return packet;
+      },
+    });
+    const c = await mqtt.connectAsync(url, { clientId: 'probe-ack', reconnectPeriod: 0 });
+    const client = clientById(aedes, 'probe-ack') as Client;
+    const acked: number[] = [];
+    onClientPacket(client, (p) => {
+      if (p.cmd === 'puback') acked.push(p.messageId as number);
+    });
+    await c.subscribeAsync('tracked', { qos: 1 });
+    await c.subscribeAsync('other', { qos: 1 });
+    expect(grantedQos(client, 'tracked')).toBe(1);
+    expect(grantedQos(client, 'tracked/#')).toBeNull();
+    const received: number[] = [];
+    c.on('message', (_t, _p, packet) => received.push(packet.messageId as number));
+    aedes.publish({ cmd: 'publish', topic: 'tracked', payload: Buffer.from('a'), qos: 1, retain: false, dup: false }, () => {});
+    aedes.publish({ cmd: 'publish', topic: 'other', payload: Buffer.from('b'), qos: 1, retain: false, dup: false }, () => {});
+    aedes.publish({ cmd: 'publish', topic: 'tracked', payload: Buffer.from('c'), qos: 1, retain: false, dup: false }, () => {});
+    await waitFor(() => acked.length === 3);
+    // the tracked deliveries carried the ids allocated for them; aedes's own delivery took another one
+    expect(received.filter((id) => ids.includes(id))).toEqual(ids);
+    expect(new Set(received).size).toBe(3);
+    expect(acked.sort()).toEqual([...received].sort());
+    await c.endAsync();
+  });
+
+  it('the identifier wraps from 65535 to 1, as aedes’s own', async () => {
+    const { aedes, url } = await start({});
+    const c = await mqtt.connectAsync(url, { clientId: 'probe-wrap', reconnectPeriod: 0 });
+    const client = clientById(aedes, 'probe-wrap') as Client;
+    (client as unknown as { _nextId: number })._nextId = 65_535;
+    expect([allocateMessageId(client), allocateMessageId(client)]).toEqual([65_535, 1]);
+    await c.endAsync();
   });
 });

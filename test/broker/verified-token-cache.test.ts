@@ -116,8 +116,9 @@ describe('the cache itself', () => {
     acl: null,
     credentials: [{ kid, key: keyPair().publicKey, expiresAt }],
     signedTelemetry: false,
+    gcp: null,
   });
-  const token = (kid: string, expiresAtMs: number): VerifiedToken => ({ sub: 'd-1', aud: 'latchkey', iat: 0, exp: expiresAtMs / 1000, kid, expiresAtMs });
+  const token = (kid: string, expiresAtMs: number): VerifiedToken => ({ alg: 'ES256', sub: 'd-1', aud: 'latchkey', iat: 0, exp: expiresAtMs / 1000, kid, expiresAtMs });
   const entry = (r: CachedPrincipal, diesAt: number, principal = 'd-1') => ({ principal, record: r, token: token('k1', diesAt - 1000), verifiedAt: 100, diesAt });
 
   it('is keyed by the SHA-256 of the whole token: one byte anywhere makes another key', () => {

@@ -89,3 +89,23 @@ export function createCertFactory(): CertFactory {
     },
   };
 }
+
+/**
+ * A self-signed P-256 server certificate for 127.0.0.1 (subjectAltName IP:127.0.0.1), made with the
+ * openssl CLI for a TLS listener: the certificate doubles as the CA a client trusts. The private key
+ * is read into memory and its temp dir removed at once: nothing stays on disk.
+ */
+export function localhostServerCertificate(): { certPem: string; keyPem: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-tls-'));
+  try {
+    const key = path.join(dir, 'server.key');
+    const cert = path.join(dir, 'server.pem');
+    execFileSync(OPENSSL, [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert,
+      '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+    ], { stdio: 'pipe' });
+    return { certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(key, 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -59,6 +59,7 @@ describe('operations', () => {
         'POST /v1/devices/{id}/commands', 'PUT /v1/devices/{id}/config', 'GET /v1/devices/{id}/state',
         'POST /v1/services', 'GET /v1/services', 'GET /v1/services/{name}', 'DELETE /v1/services/{name}',
         'POST /v1/enrollment-tokens', 'GET /v1/enrollment-tokens', 'DELETE /v1/enrollment-tokens/{tokenId}', 'GET /v1/audit',
+        'POST /v1/import/gcp',
         'GET /v1/devices/{id}/keys', 'GET /v1/credentials',
       ].sort(),
     );

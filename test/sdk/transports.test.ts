@@ -1,31 +1,20 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceClient } from '@latchkey/device-sdk';
+import { localhostServerCertificate } from '../helpers/certs.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
 
 let stack: Stack;
-let certDir: string;
 let caPem: string;
 
 beforeAll(async () => {
-  // a self-signed server certificate for 127.0.0.1, made with the openssl CLI; the key stays in a temp dir
-  certDir = mkdtempSync(path.join(tmpdir(), 'latchkey-sdk-tls-'));
-  const key = path.join(certDir, 'server.key');
-  const cert = path.join(certDir, 'server.pem');
-  execFileSync('/usr/bin/openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert,
-    '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-  ], { stdio: 'pipe' });
-  caPem = readFileSync(cert, 'utf8');
-  stack = await startStack({ mqttsPort: 0, wsPort: 0, tlsCert: caPem, tlsKey: readFileSync(key, 'utf8') });
+  // a self-signed server certificate for 127.0.0.1, made with the openssl CLI
+  const tls = localhostServerCertificate();
+  caPem = tls.certPem;
+  stack = await startStack({ mqttsPort: 0, wsPort: 0, tlsCert: tls.certPem, tlsKey: tls.keyPem });
 });
 
 afterAll(async () => {
   await stack.close();
-  rmSync(certDir, { recursive: true, force: true });
 });
 
 describe('transports', () => {

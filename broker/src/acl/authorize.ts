@@ -1,4 +1,4 @@
-import { canPublish, canSubscribe } from '@latchkey/device-sdk/protocol';
+import { canPublish, canReceive, canSubscribe, toNativeTopic } from '@latchkey/device-sdk/protocol';
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes';
 import type { SessionPrincipal } from '../auth/session-table.ts';
 import type { SignedPublishCheck, SignedPublishResult } from './signed-publish.ts';
@@ -7,6 +7,8 @@ export interface AuthorizeDeps {
   readonly principalOf: (client: Client | null) => SessionPrincipal | undefined;
   /** A refused publish (the connection is closed by aedes). */
   readonly onPublishDenied: (principal: SessionPrincipal | undefined, topic: string) => void;
+  /** What the broker does with a packet it forwards to a Cloud IoT Core session (GcpSessions.forward), after the topic rules allowed it. */
+  readonly forwardGcp?: (client: Client, packet: AedesPublishPacket) => AedesPublishPacket;
   /** The edge check of signed messages (protocol.md §Signed messages at the broker). */
   readonly signed: SignedPublishCheck;
   /** A publish the signed-message check refused (the connection is closed), or one it verified. */
@@ -22,7 +24,9 @@ const denied = (): Error => new Error('not authorized');
  * that requires signed messages, the edge check of protocol.md §Signed messages at the broker),
  * `authorizeSubscribe` (refused filter → SUBACK 0x80) and `authorizeForward` (re-checked per
  * message: aedes persists refused filters of a `clean:false` SUBSCRIBE, architecture.md §Library facts).
- * `$`-topics are closed to everyone by the same rules.
+ * `$`-topics are closed to everyone by the same rules. A Cloud IoT Core session publishes on its
+ * `/devices/{id}/…` topics, rewritten to the native ones they map to (protocol.md §Cloud IoT Core topics)
+ * before the signed-message check, which so applies to them as to the native topics.
  *
  * @example
  * ```ts
@@ -40,6 +44,8 @@ export function createAuthorizers(deps: AuthorizeDeps) {
     }
     // protocol.md §Topics: the retain flag on device publishes is ignored
     if (p.kind === 'device') packet.retain = false;
+    // protocol.md §Cloud IoT Core topics: events and state are published where native telemetry and state are
+    if (p.topics.kind === 'device' && p.topics.dialect === 'gcp') packet.topic = toNativeTopic(packet.topic) as string;
     // protocol.md §Signed messages at the broker: one verify, only where signatures are required
     const settle = (result: SignedPublishResult) => {
       deps.onSignedPublish(p, packet.topic, result);
@@ -75,8 +81,9 @@ export function createAuthorizers(deps: AuthorizeDeps) {
 
   function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     const p = deps.principalOf(client);
-    // a topic name is a filter matching exactly itself: may this client subscribe to it?
-    return p !== undefined && canSubscribe(p.topics, packet.topic) ? packet : null;
+    // a topic name is a filter matching exactly itself: may this client subscribe to it (receive it)?
+    if (p === undefined || !canReceive(p.topics, packet.topic)) return null;
+    return p.topics.kind === 'device' && p.topics.dialect === 'gcp' && deps.forwardGcp !== undefined ? deps.forwardGcp(client, packet) : packet;
   }
 
   return { authorizePublish, authorizeSubscribe, authorizeForward };

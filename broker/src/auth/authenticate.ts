@@ -5,13 +5,17 @@ import {
   checkTokenSize,
   canPublish,
   connackFor,
+  gcpTokenRules,
+  GCP_DIALECT,
   decodeSegments,
   isProtocolError,
   parseClientId,
+  parseGcpClientId,
   verifyToken,
   type AuthFailureCode,
   type ClientIdentity,
   type Clock,
+  type GcpClientId,
   type TokenRules,
   type TopicPrincipal,
   type VerifiedToken,
@@ -26,8 +30,21 @@ import { runSteps, type Step } from './run-steps.ts';
 import type { SessionPrincipal, SessionTable } from './session-table.ts';
 import { VerifiedTokenCache } from './verified-token-cache.ts';
 
+/** Cloud IoT Core compatibility (protocol.md §Cloud IoT Core compatibility): on when projects are enabled. */
+export interface GcpAuthConfig {
+  /** the only projects a path client id (and a token's `aud`) may name */
+  readonly projects: readonly string[];
+  readonly maxTokenLifetime: number;
+  /** seconds of skew; the session ends at `exp` + this */
+  readonly clockTolerance: number;
+  /** the device id imported with this numId, or null (registry; a promise on an asynchronous registry) */
+  readonly deviceIdOfNumId: (numId: string) => string | null | Promise<string | null>;
+}
+
 export interface AuthenticateDeps {
   readonly rules: TokenRules;
+  /** absent or null: path client ids are invalid client ids, as without compatibility mode */
+  readonly gcp?: GcpAuthConfig | null;
   readonly clock: Clock;
   readonly credentials: CredentialCache;
   /** Tokens already verified (issue 12); null: every token is verified (always with `requireJti`). */
@@ -70,6 +87,8 @@ interface ConnectAttempt {
   remoteAddress: string | null | undefined;
   readonly now: number;
   identity: ClientIdentity | null;
+  /** the parsed path of a Cloud IoT Core client id, else null */
+  gcp: GcpClientId | null;
   /** the principal's cache entry, once loaded */
   entry: CacheEntry | null;
   record: CachedPrincipal | null;
@@ -129,6 +148,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   // single-use tokens are never cached: a hit would skip the jti being spent
   const verified = rules.requireJti || deps.verifiedTokens?.enabled !== true ? null : deps.verifiedTokens;
   const toleranceMs = rules.clockTolerance * 1000;
+  const gcpConfig = deps.gcp ?? null;
 
   /**
    * 3, whoever connects, while this node cannot serve: cut off from its shared store (Redis) for
@@ -144,8 +164,42 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   /** [MQTT-3.1.3-5] + protocol.md §MQTT CONNECT: a device id or `svc:{name}[:{instance}]`, else 2. */
   const checkClientId: Step<ConnectAttempt> = (a) => {
     if (deps.emptyClientIds.has(a.client)) refuse('client_id_invalid', 'client id missing');
+    if (gcpConfig !== null && typeof a.client.id === 'string' && a.client.id.startsWith('projects/')) return checkGcpClientId(a, gcpConfig);
     a.identity = parseClientId(a.client.id);
     if (a.identity === null) refuse('client_id_invalid', 'client id is neither a device id nor a service client id');
+  };
+
+  /**
+   * protocol.md §Cloud IoT Core client ids: the path parses (else 2), names a served project (else 2,
+   * `project_not_enabled`), and its `{device}` is a device id or an imported numId. An unknown numId
+   * goes on as itself (digits: never a device id), so its token meets the decoy key like any unknown id.
+   */
+  const checkGcpClientId = (a: ConnectAttempt, gcp: GcpAuthConfig): void => {
+    const path = parseGcpClientId(a.client.id);
+    if (path === null) refuse('client_id_invalid', 'client id is not a Cloud IoT Core device path');
+    a.gcp = path as GcpClientId;
+    if (!gcp.projects.includes(a.gcp.project)) refuse('project_not_enabled', 'the client id names a project this broker does not serve');
+    // a numId goes on as itself until resolveNumId names its device
+    const deviceId = a.gcp.device.kind === 'id' ? a.gcp.device.deviceId : a.gcp.device.numId;
+    a.identity = { kind: 'device', principal: deviceId, deviceId };
+  };
+
+  /**
+   * protocol.md §Cloud IoT Core client ids: a numId names the device imported with it (after the throttle and the
+   * size check, so a flood of garbage never reaches the registry). An unknown numId stays itself.
+   */
+  const resolveNumId: Step<ConnectAttempt> = (a) => {
+    const device = a.gcp?.device;
+    if (device === undefined || device.kind !== 'numId') return undefined;
+    const named = (id: string | null) => {
+      const deviceId = id ?? device.numId;
+      a.identity = { kind: 'device', principal: deviceId, deviceId };
+    };
+    const found = (gcpConfig as GcpAuthConfig).deviceIdOfNumId(device.numId);
+    if (!(found instanceof Promise)) return named(found);
+    return found.then(named, (err: unknown) => {
+      throw new ProtocolError('internal_error', 'the registry could not be read', { cause: err });
+    });
   };
 
   /** protocol.md §MQTT CONNECT: a throttled address gets 5 without its token being checked. */
@@ -166,7 +220,8 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
    * cached, so every refusal still gets the full check (constant work, issue 16).
    */
   const checkVerified: Step<ConnectAttempt> = (a) => {
-    if (verified === null) return;
+    // Cloud IoT Core tokens (their own audience, lifetime and skew rules) are never cached: always the full check
+    if (verified === null || a.gcp !== null) return;
     a.digest = VerifiedTokenCache.digest(a.password as Buffer);
     const hit = verified.get(a.digest, (a.identity as ClientIdentity).principal, a.now);
     if (hit === null) return;
@@ -189,7 +244,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
       a.entry = hit;
       return undefined;
     }
-    checkHeader(decodeSegments(a.password as Buffer).header);
+    checkHeader(decodeSegments(a.password as Buffer).header, a.gcp === null ? undefined : GCP_DIALECT.algorithms);
     return credentials.load(principal).then((entry) => {
       a.entry = entry;
     }, rethrowAsInternal);
@@ -209,11 +264,13 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     let looked = false;
     try {
       // a fixed-shape options object: only the token rules, never the whole broker config
+      const r = a.gcp === null ? rules : gcpTokenRules(a.gcp.project, gcpConfig as GcpAuthConfig);
       a.token = verifyToken(a.password as Buffer, {
-        audience: rules.audience,
-        maxTokenLifetime: rules.maxTokenLifetime,
-        clockTolerance: rules.clockTolerance,
-        requireJti: rules.requireJti,
+        audience: r.audience,
+        maxTokenLifetime: r.maxTokenLifetime,
+        clockTolerance: r.clockTolerance,
+        requireJti: r.requireJti,
+        dialect: a.gcp === null ? undefined : GCP_DIALECT,
         now: a.now,
         principal,
         resolveCredentials: () => {
@@ -235,6 +292,19 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
     if (digest !== null && verified !== null) {
       const token = a.token as VerifiedToken;
       verified.set(digest, { principal, record: a.record as CachedPrincipal, token, verifiedAt: a.now, diesAt: token.expiresAtMs + toleranceMs });
+    }
+  };
+
+  /**
+   * protocol.md §Cloud IoT Core client ids: the device was imported with the project, location and
+   * registry its path names (EMQX ignored them); a device with no binding cannot use a path. After
+   * the signature, like the subject binding, so it tells nothing to a client without the key.
+   */
+  const checkBinding: Step<ConnectAttempt> = (a) => {
+    if (a.gcp === null) return;
+    const b = (a.record as CachedPrincipal).gcp;
+    if (b === null || b.project !== a.gcp.project || b.location !== a.gcp.location || b.registry !== a.gcp.registry) {
+      refuse('binding_mismatch', 'the device was not imported with this project, location and registry');
     }
   };
 
@@ -261,7 +331,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   /** protocol.md §Limits: a will only on a topic the client may publish to, otherwise 5. */
   const checkWill: Step<ConnectAttempt> = (a) => {
     const will = connectingWill(a.client);
-    if (will && !canPublish(topicPrincipalOf(a.identity as ClientIdentity, a.record as CachedPrincipal), will.topic)) {
+    if (will && !canPublish(topicPrincipalOf(a.identity as ClientIdentity, a.record as CachedPrincipal, a.gcp !== null), will.topic)) {
       refuse('will_not_allowed', 'will topic outside the client ACL');
     }
   };
@@ -274,15 +344,16 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
       kind: identity.kind,
       principal: identity.principal,
       clientId: a.client.id,
-      topics: topicPrincipalOf(identity, a.record as CachedPrincipal),
+      topics: topicPrincipalOf(identity, a.record as CachedPrincipal, a.gcp !== null),
       kid: token.kid,
-      endsAt: token.expiresAtMs + rules.clockTolerance * 1000,
+      // protocol.md §Cloud IoT Core tokens: a Cloud IoT Core session ends at exp + its own skew
+      endsAt: token.expiresAtMs + (a.gcp === null ? rules.clockTolerance : (gcpConfig as GcpAuthConfig).clockTolerance) * 1000,
     };
     sessions.attach(a.client, principal);
     deps.supersede(a.client);
   };
 
-  const steps = [checkServing, checkClientId, checkThrottle, checkPassword, checkVerified, loadPrincipal, verify, useJti, checkBlocked, checkWill, attach];
+  const steps = [checkServing, checkClientId, checkThrottle, checkPassword, resolveNumId, checkVerified, loadPrincipal, verify, checkBinding, useJti, checkBlocked, checkWill, attach];
 
   const addressOf = (a: ConnectAttempt): string | null => {
     if (a.remoteAddress === undefined) a.remoteAddress = deps.remoteAddressOf(a.client);
@@ -312,7 +383,8 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
       {
         principal: a.identity?.principal ?? null,
         // an id that did not parse is kept to 64 characters: never a whole token pasted into the wrong field
-        clientId: typeof client.id !== 'string' ? '' : a.identity === null ? client.id.slice(0, 64) : client.id,
+        // (a Cloud IoT Core path that parsed is kept whole: its project, location and registry are the evidence)
+        clientId: typeof client.id !== 'string' ? '' : a.identity === null && a.gcp === null ? client.id.slice(0, 64) : client.id,
         reason,
         remoteAddress,
         at: a.now,
@@ -332,6 +404,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
         remoteAddress: undefined,
         now: deps.clock(),
         identity: null,
+        gcp: null,
         entry: null,
         record: null,
         token: null,
@@ -348,8 +421,8 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   };
 }
 
-/** What the topic rules need to know about a principal (protocol.md §Topics, §Service accounts). */
-export function topicPrincipalOf(identity: ClientIdentity, record: CachedPrincipal): TopicPrincipal {
-  if (identity.kind === 'device') return { kind: 'device', deviceId: identity.deviceId };
+/** What the topic rules need to know about a principal (protocol.md §Topics, §Service accounts, §Cloud IoT Core topics). */
+export function topicPrincipalOf(identity: ClientIdentity, record: CachedPrincipal, gcp = false): TopicPrincipal {
+  if (identity.kind === 'device') return gcp ? { kind: 'device', deviceId: identity.deviceId, dialect: 'gcp' } : { kind: 'device', deviceId: identity.deviceId };
   return { kind: 'service', acl: record.acl ?? { publish: [], subscribe: [] } };
 }

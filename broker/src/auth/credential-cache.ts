@@ -1,6 +1,6 @@
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { publicKeyFromSpkiDer, type TopicAcl, type VerifiableCredential } from '@latchkey/device-sdk/protocol';
-import type { BrokerRegistryPort, PrincipalRecord } from '../registry-port.ts';
+import type { BrokerRegistryPort, GcpBinding, PrincipalRecord } from '../registry-port.ts';
 
 /** What the broker keeps about a principal between connects: long-lived KeyObjects, never re-imported. */
 export interface CachedPrincipal {
@@ -9,6 +9,8 @@ export interface CachedPrincipal {
   readonly blocked: boolean;
   readonly acl: TopicAcl | null;
   readonly credentials: readonly VerifiableCredential[];
+  /** the Cloud IoT Core binding of an imported device, else null */
+  readonly gcp: GcpBinding | null;
   /** devices: metadata `signedTelemetry: "required"` (protocol.md §Signed messages at the broker) */
   readonly signedTelemetry: boolean;
 }
@@ -170,6 +172,7 @@ export class CredentialCache {
       blocked: record.blocked,
       acl: record.acl === null ? null : Object.freeze({ publish: [...record.acl.publish], subscribe: [...record.acl.subscribe] }),
       credentials: frozen,
+      gcp: record.gcp == null ? null : Object.freeze({ ...record.gcp }),
       signedTelemetry: record.signedTelemetry === true,
     });
     return Object.freeze({ record: known ? principal : null, credentials: frozen });

@@ -16,7 +16,7 @@ export interface SessionPrincipal {
 }
 
 /** Why the broker ended a live session. */
-export type SessionEndReason = 'token_expired' | 'principal_blocked' | 'principal_deleted' | 'credential_removed';
+export type SessionEndReason = 'token_expired' | 'principal_blocked' | 'principal_deleted' | 'credential_removed' | 'session_taken_over';
 
 /**
  * The live sessions and their principals. The principal stays readable (WeakMap) after a

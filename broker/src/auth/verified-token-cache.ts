@@ -104,7 +104,7 @@ export class VerifiedTokenCache {
     const r = entry.record;
     const kept: Kept = {
       principal: entry.principal,
-      record: Object.freeze({ kind: r.kind, principal: r.principal, blocked: r.blocked, acl: r.acl, credentials: [], signedTelemetry: r.signedTelemetry }),
+      record: Object.freeze({ kind: r.kind, principal: r.principal, blocked: r.blocked, acl: r.acl, credentials: [], signedTelemetry: r.signedTelemetry, gcp: r.gcp }),
       token: entry.token,
       verifiedAt: entry.verifiedAt,
       diesAt: entry.diesAt,

@@ -19,10 +19,11 @@ import { startStack, type BoundAddress } from '../stack.ts';
  * await stack.close();
  * ```
  */
-export async function startEmbeddedStack(): Promise<EmbeddedStack> {
+export async function startEmbeddedStack(o: { gcpProject?: string } = {}): Promise<EmbeddedStack> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'latchkey-simulate-'));
   const adminToken = randomBytes(32).toString('base64url');
-  const config = resolveUpConfig({ 'http-port': '0', 'mqtt-port': '0', 'data-dir': dataDir, 'log-level': 'error' }, {});
+  const flags = { 'http-port': '0', 'mqtt-port': '0', 'data-dir': dataDir, 'log-level': 'error', ...(o.gcpProject === undefined ? {} : { 'gcp-project': o.gcpProject }) };
+  const config = resolveUpConfig(flags, {});
   let stack;
   try {
     stack = await startStack({ ...config, adminToken }, { log: createLogger(config.logLevel) });

@@ -24,8 +24,11 @@ export interface EmbeddedStack {
 }
 
 export interface SimulateDeps {
-  /** Starts provisioning + broker in-process on free ports (the `latchkey up` composition). */
-  startStack: () => Promise<EmbeddedStack>;
+  /**
+   * Starts provisioning + broker in-process on free ports (the `latchkey up` composition); with
+   * `gcpProject`, Cloud IoT Core compatibility on for that project.
+   */
+  startStack: (o?: { gcpProject?: string }) => Promise<EmbeddedStack>;
   clock?: () => number;
   /** Ends the steady state early (SIGINT); the run still drains and reports. */
   signal?: AbortSignal;
@@ -50,6 +53,10 @@ Stack:
 Fleet:
   --thermostats <n>        simulated thermostats (default ${FLEET_DEFAULTS.thermostats})
   --locks <n>              simulated smart locks (default ${FLEET_DEFAULTS.locks})
+  --gcp <n>                thermostats speaking the Cloud IoT Core dialect (path client id, RS256/ES256,
+                           /devices/{id}/events…), imported with POST /v1/import/gcp (default 0)
+  --gcp-project <id>       their Google Cloud project; the stack must serve it (--gcp-project of up;
+                           --embedded turns it on) (default ${FLEET_DEFAULTS.gcpProject})
   --duration <s>           seconds of steady state after everyone connected (default ${FLEET_DEFAULTS.durationS})
   --ramp <per-s>           connects started per second (default ${FLEET_DEFAULTS.rampPerS})
   --token-ttl <s>          connect token lifetime; short values force refreshes (default ${FLEET_DEFAULTS.tokenTtlS})
@@ -71,7 +78,8 @@ const OPTIONS = {
   'data-dir': { type: 'string' }, audience: { type: 'string' }, thermostats: { type: 'string' }, locks: { type: 'string' },
   duration: { type: 'string' }, ramp: { type: 'string' }, 'token-ttl': { type: 'string' }, 'commands-per-s': { type: 'string' },
   rogue: { type: 'string' }, 'telemetry-interval': { type: 'string' }, enroll: { type: 'boolean' }, seed: { type: 'string' },
-  keep: { type: 'boolean' }, json: { type: 'boolean' }, signed: { type: 'boolean' }, tamper: { type: 'string' },
+  keep: { type: 'boolean' }, json: { type: 'boolean' }, gcp: { type: 'string' }, 'gcp-project': { type: 'string' },
+  signed: { type: 'boolean' }, tamper: { type: 'string' },
 } as const;
 
 /**
@@ -95,7 +103,7 @@ export async function runSimulate(ctx: CommandContext, deps: SimulateDeps): Prom
   try {
     let target: { httpUrl: string; mqttUrl: string; adminToken: string; audience: string };
     if (values.embedded === true) {
-      stack = await deps.startStack();
+      stack = await deps.startStack(fleet.gcp > 0 ? { gcpProject: fleet.gcpProject } : {});
       target = { httpUrl: stack.httpUrl, mqttUrl: stack.mqttUrl, adminToken: stack.adminToken, audience: stack.audience ?? fleet.audience };
     } else {
       const api = await resolveAdminTarget({ url: values.url, adminToken: values['admin-token'], dataDir: values['data-dir'] }, ctx.env, ctx.cwd);
@@ -136,6 +144,8 @@ function fleetSettings(v: ParsedOptions<typeof OPTIONS>) {
   const settings = {
     thermostats: int('thermostats', FLEET_DEFAULTS.thermostats, 0, 100_000),
     locks: int('locks', FLEET_DEFAULTS.locks, 0, 100_000),
+    gcp: int('gcp', FLEET_DEFAULTS.gcp, 0, 100_000),
+    gcpProject: v['gcp-project'] ?? FLEET_DEFAULTS.gcpProject,
     durationS: int('duration', FLEET_DEFAULTS.durationS, 0, 86_400),
     rampPerS: rate('ramp', FLEET_DEFAULTS.rampPerS, 0.01, 100_000),
     tokenTtlS: int('token-ttl', FLEET_DEFAULTS.tokenTtlS, 1, DEFAULT_TOKEN_RULES.maxTokenLifetime),
@@ -148,7 +158,8 @@ function fleetSettings(v: ParsedOptions<typeof OPTIONS>) {
     provisioning: v.enroll === true ? ('enroll' as const) : ('batch' as const),
     audience,
   };
-  if (settings.thermostats + settings.locks === 0) throw new CliError('usage', '--thermostats + --locks must be at least 1');
+  if (settings.thermostats + settings.locks + settings.gcp === 0) throw new CliError('usage', '--thermostats + --locks + --gcp must be at least 1');
+  if (settings.signed && settings.gcp > 0) throw new CliError('usage', '--signed needs --gcp 0 (Cloud IoT Core devices do not sign their messages)');
   if (settings.tamper > 0 && !settings.signed) throw new CliError('usage', '--tamper needs --signed');
   if (settings.tamper > 0 && settings.thermostats + settings.locks < 2) throw new CliError('usage', '--tamper needs at least 2 devices');
   return settings;

@@ -1,9 +1,11 @@
 import { ProtocolError } from './errors.ts';
 import { MAX_AUDIENCE_LENGTH, MAX_JTI_LENGTH, type TokenRules } from './limits.ts';
+import { LATCHKEY_DIALECT, type TokenDialect } from './token-dialect.ts';
 
 /** The claims of a verified connect token (protocol.md §The connect token, Claims). Dates are seconds. */
 export interface TokenClaims {
-  sub: string;
+  /** always present in a native token; a Cloud IoT Core token may leave it out (protocol.md §Cloud IoT Core tokens) */
+  sub?: string;
   aud: string | string[];
   iat: number;
   exp: number;
@@ -45,26 +47,28 @@ function numericDate(payload: Record<string, unknown>, name: 'iat' | 'exp' | 'nb
   return value;
 }
 
-function audienceOk(aud: unknown, expected: string): aud is string | string[] {
+function audienceOk(aud: unknown, expected: string, form: TokenDialect['audience']): aud is string | string[] {
   if (typeof aud === 'string') return aud === expected;
+  if (form === 'string') throw new ProtocolError('claim_invalid', 'aud must be a single string');
   if (Array.isArray(aud) && aud.length > 0 && aud.every((a) => typeof a === 'string')) return aud.includes(expected);
   throw new ProtocolError('claim_invalid', 'aud must be a string or an array of strings');
 }
 
 /**
- * The claim rules of protocol.md, checked after the signature verified, in this order:
- * shape (`sub`, `aud`, `iat`, `exp`, `nbf`, `jti`), audience, lifetime, then time against `nowMs`
- * with the clock tolerance. The subject binding (sub = client principal) is a separate step.
+ * The claim rules of protocol.md (or, with `dialect`, of §Cloud IoT Core tokens), checked after the
+ * signature verified, in this order: shape (`sub`, `aud`, `iat`, `exp`, `nbf`, `jti`), audience,
+ * lifetime, then time against `nowMs` with the clock tolerance. The subject binding (sub = client
+ * principal) is a separate step.
  *
  * @example
  * ```ts
  * const claims = checkClaims(JSON.parse(payload), DEFAULT_TOKEN_RULES, Date.now());
  * ```
  */
-export function checkClaims(payload: Record<string, unknown>, rules: TokenRules, nowMs: number): TokenClaims {
+export function checkClaims(payload: Record<string, unknown>, rules: TokenRules, nowMs: number, dialect: TokenDialect = LATCHKEY_DIALECT): TokenClaims {
   const { sub, aud, jti } = payload;
-  if (sub === undefined) throw new ProtocolError('claim_missing', 'sub is required');
-  if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH) {
+  if (sub === undefined && dialect.subject === 'required') throw new ProtocolError('claim_missing', 'sub is required');
+  if (sub !== undefined && (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH)) {
     throw new ProtocolError('claim_invalid', 'sub must be a non-empty string');
   }
   if (aud === undefined) throw new ProtocolError('claim_missing', 'aud is required');
@@ -75,7 +79,7 @@ export function checkClaims(payload: Record<string, unknown>, rules: TokenRules,
     throw new ProtocolError('claim_invalid', 'jti must be a non-empty string');
   }
   if (rules.requireJti && jti === undefined) throw new ProtocolError('jti_missing', 'jti is required');
-  if (!audienceOk(aud, rules.audience)) throw new ProtocolError('audience_mismatch', 'aud does not name this broker');
+  if (!audienceOk(aud, rules.audience, dialect.audience)) throw new ProtocolError('audience_mismatch', 'aud does not name this broker');
 
   // exp − iat ≤ max token lifetime and > 0
   const lifetime = exp - iat;
@@ -91,7 +95,8 @@ export function checkClaims(payload: Record<string, unknown>, rules: TokenRules,
   if (nbf !== undefined && nbf * 1000 > nowMs + toleranceMs) {
     throw new ProtocolError('token_not_yet_valid', 'token not valid yet (nbf)');
   }
-  const claims: TokenClaims = { sub, aud, iat, exp };
+  const claims: TokenClaims = { aud, iat, exp };
+  if (sub !== undefined) claims.sub = sub;
   if (nbf !== undefined) claims.nbf = nbf;
   if (typeof jti === 'string') claims.jti = jti;
   return claims;

@@ -14,8 +14,9 @@ export const ID_ERROR_CODES = ['invalid_device_id', 'invalid_service_name'] as c
 export const KEY_ERROR_CODES = [
   'invalid_public_key', // malformed PEM/JWK/certificate, off-curve point, bad encoding
   'private_key_rejected', // a private key (PEM, or JWK carrying `d`) was sent
-  'unsupported_key_type', // RSA, Ed25519, X25519, DSA, ...
+  'unsupported_key_type', // RSA (outside Cloud IoT Core compatibility), Ed25519, X25519, DSA, ...
   'unsupported_curve', // EC, but not P-256 (P-384, secp256k1, explicit parameters, ...)
+  'key_too_small', // an RSA key under 2048 bits (protocol.md §RSA keys)
   'certificate_expired', // an X.509 certificate whose notAfter has passed
 ] as const;
 
@@ -29,6 +30,7 @@ export const AUTH_FAILURE_CODES = [
   'token_too_large',
   'token_malformed',
   'alg_not_allowed',
+  'alg_key_mismatch', // protocol.md §Cloud IoT Core tokens: no credential of the device has the key type `alg` needs (RS256 vs EC, ES256 vs RSA)
   'header_forbidden',
   'header_invalid',
   'unknown_principal',
@@ -45,6 +47,8 @@ export const AUTH_FAILURE_CODES = [
   'subject_mismatch',
   'jti_missing',
   'jti_replayed',
+  'project_not_enabled', // protocol.md §Cloud IoT Core client ids: the path client id names a project not enabled by --gcp-project
+  'binding_mismatch', // protocol.md §Cloud IoT Core client ids: the device has no Cloud IoT Core binding, or another project, location or registry
   'principal_blocked',
   'throttled',
   'will_not_allowed',

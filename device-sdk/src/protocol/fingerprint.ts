@@ -1,5 +1,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { P256_COORDINATE_BYTES } from './internal/p256-point.ts';
+import { rsaSpkiFromComponents } from './internal/rsa-key.ts';
+import { parseSpki } from './internal/spki-der.ts';
 
 /**
  * DER prefix of every P-256 SubjectPublicKeyInfo with an uncompressed point (RFC 5480 §2):
@@ -22,25 +24,28 @@ export function spkiFromPoint(x: Uint8Array, y: Uint8Array): Buffer {
 }
 
 /**
- * The canonical SPKI DER of a P-256 key (protocol.md §Keys): named-curve parameters and an
- * uncompressed point, whatever format the key arrived in (compressed-point PEM, JWK,
- * certificate). A private KeyObject yields the SPKI of its public half.
- * Throws TypeError for anything but an EC P-256 KeyObject (caller misuse).
+ * The canonical SPKI DER of a key (protocol.md §Keys, §RSA keys), whatever format it
+ * arrived in (compressed-point PEM, JWK, certificate, PKCS#1):
+ * - P-256: named-curve parameters and an uncompressed point;
+ * - RSA: rsaEncryption with NULL parameters, modulus and exponent as minimal INTEGERs.
+ * A private KeyObject yields the SPKI of its public half.
+ * Throws TypeError for anything but an EC P-256 or an RSA KeyObject (caller misuse).
  *
  * @example
  * ```ts
- * const der = canonicalSpkiDer(createPublicKey(pem)); // 91 bytes, starts 3059301306…
+ * const der = canonicalSpkiDer(createPublicKey(pem)); // P-256: 91 bytes, starts 3059301306…
  * ```
  */
 export function canonicalSpkiDer(key: KeyObject): Buffer {
-  if (
-    key === null ||
-    typeof key !== 'object' ||
-    (key.type !== 'public' && key.type !== 'private') ||
-    key.asymmetricKeyType !== 'ec' ||
-    key.asymmetricKeyDetails?.namedCurve !== 'prime256v1'
-  ) {
-    throw new TypeError('canonicalSpkiDer expects an EC P-256 KeyObject');
+  if (key === null || typeof key !== 'object' || (key.type !== 'public' && key.type !== 'private')) {
+    throw new TypeError('canonicalSpkiDer expects an EC P-256 or RSA KeyObject');
+  }
+  if (key.asymmetricKeyType === 'rsa') {
+    const jwk = key.export({ format: 'jwk' });
+    return rsaSpkiFromComponents(Buffer.from(String(jwk.n), 'base64url'), Buffer.from(String(jwk.e), 'base64url'));
+  }
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new TypeError('canonicalSpkiDer expects an EC P-256 or RSA KeyObject');
   }
   const jwk = key.export({ format: 'jwk' });
   const x = Buffer.from(String(jwk.x), 'base64url');
@@ -48,11 +53,31 @@ export function canonicalSpkiDer(key: KeyObject): Buffer {
   return spkiFromPoint(x, y);
 }
 
+/** A canonical P-256 SPKI: the fixed prefix and an uncompressed point. */
+function isCanonicalP256(spkiDer: Uint8Array): boolean {
+  return (
+    spkiDer.length === P256_SPKI_LENGTH &&
+    P256_SPKI_PREFIX.equals(spkiDer.subarray(0, P256_SPKI_PREFIX.length)) &&
+    spkiDer[P256_SPKI_PREFIX.length] === 0x04
+  );
+}
+
+/** A canonical RSA SPKI of an accepted size: parses, and re-encodes to the same bytes. */
+function isCanonicalRsa(spkiDer: Uint8Array): boolean {
+  try {
+    const parsed = parseSpki(spkiDer);
+    return parsed.type === 'rsa' && rsaSpkiFromComponents(parsed.rsa.n, parsed.rsa.e).equals(spkiDer);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The credential fingerprint (protocol.md §Keys): SHA-256 of the canonical SPKI DER, as 64
  * lowercase hex characters. We pick SPKI-DER SHA-256 over the RFC 7638 JWK thumbprint because
- * operators can reproduce it with stock tools on any of the three input formats:
- * `openssl pkey -pubin -in key.pem -outform DER -ec_conv_form uncompressed | sha256sum`.
+ * operators can reproduce it with stock tools on any of the input formats:
+ * `openssl pkey -pubin -in key.pem -outform DER -ec_conv_form uncompressed | sha256sum`
+ * (for an RSA key, `openssl pkey -pubin -in key.pem -outform DER | sha256sum`).
  * Throws TypeError unless `spkiDer` is canonical (see {@link canonicalSpkiDer}): hashing any
  * other encoding of the same key would give a different fingerprint and defeat `key_in_use`.
  *
@@ -62,13 +87,8 @@ export function canonicalSpkiDer(key: KeyObject): Buffer {
  * ```
  */
 export function fingerprintOf(spkiDer: Uint8Array): string {
-  if (
-    !(spkiDer instanceof Uint8Array) ||
-    spkiDer.length !== P256_SPKI_LENGTH ||
-    !P256_SPKI_PREFIX.equals(spkiDer.subarray(0, P256_SPKI_PREFIX.length)) ||
-    spkiDer[P256_SPKI_PREFIX.length] !== 0x04
-  ) {
-    throw new TypeError('fingerprintOf expects a canonical P-256 SPKI DER (see canonicalSpkiDer)');
+  if (!(spkiDer instanceof Uint8Array) || (!isCanonicalP256(spkiDer) && !isCanonicalRsa(spkiDer))) {
+    throw new TypeError('fingerprintOf expects a canonical P-256 or RSA SPKI DER (see canonicalSpkiDer)');
   }
   return createHash('sha256').update(spkiDer).digest('hex');
 }

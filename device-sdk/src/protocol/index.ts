@@ -44,6 +44,9 @@ export {
   MIN_PACKET_SIZE,
   MAX_CREDENTIALS,
   MAX_ENROLL_PROOF_LIFETIME,
+  MAX_GCP_CLIENT_ID_LENGTH,
+  MIN_RSA_BITS,
+  MAX_RSA_BITS,
   MAX_API_TOKEN_LIFETIME,
   enrollAudience,
   apiAudience,
@@ -52,13 +55,30 @@ export type { Clock, TokenRules } from './limits.ts';
 export { CONNACK, CONNACK_FOR, connackFor } from './connack.ts';
 export type { RefusalCode } from './connack.ts';
 export { parsePublicKey, publicKeyFromSpkiDer } from './public-key.ts';
-export type { ParsedPublicKey, PublicKeyFormat } from './public-key.ts';
+export type { ParsedPublicKey, PublicKeyFormat, ParsePublicKeyOptions, KeyType, SignatureAlgorithm } from './public-key.ts';
 export { fingerprintOf, canonicalSpkiDer } from './fingerprint.ts';
 export { decodeSegments, checkHeader, checkTokenSize, isKid } from './token-header.ts';
 export type { DecodedToken, TokenHeader } from './token-header.ts';
 export { checkClaims, isAudience, isJti } from './claims.ts';
 export type { TokenClaims } from './claims.ts';
-export { verifyToken, verifySignatureP1363 } from './verify-token.ts';
+export { verifyToken, verifySignature, verifySignatureP1363, verifySignatureRs256, algorithmOfKey } from './verify-token.ts';
+export { LATCHKEY_DIALECT, GCP_DIALECT } from './token-dialect.ts';
+export type { TokenDialect } from './token-dialect.ts';
+export {
+  parseGcpClientId,
+  gcpClientId,
+  gcpTokenRules,
+  isGcpProject,
+  isGcpLocation,
+  isGcpRegistry,
+  isGcpNumId,
+  GCP_PROJECT_PATTERN,
+  GCP_LOCATION_PATTERN,
+  GCP_REGISTRY_PATTERN,
+  GCP_NUM_ID_PATTERN,
+  DEFAULT_GCP_TOKEN_RULES,
+} from './gcp-client-id.ts';
+export type { GcpClientId } from './gcp-client-id.ts';
 export { isProxyRange, PROXY_RANGES, PROXY_RANGE_NAMES, PROXY_RANGE_RULE } from './internal/proxy-ranges.ts';
 export type { VerifiableCredential, VerifyTokenOptions, VerifiedToken } from './verify-token.ts';
 export {
@@ -87,6 +107,10 @@ export {
   isValidTopicFilter,
   canPublish,
   canSubscribe,
+  canReceive,
+  gcpDeviceTopics,
+  toNativeTopic,
+  toGcpTopic,
   deviceOfPublishTopic,
   filtersOverlap,
 } from './topics.ts';

@@ -55,6 +55,19 @@ export const MAX_MQTT_PACKET_SIZE = 1 + 4 + 268_435_455;
  */
 export const MIN_PACKET_SIZE = 2 * MAX_TOKEN_BYTES;
 
+/**
+ * The longest client id a broker in Cloud IoT Core compatibility mode reads (protocol.md §Cloud IoT Core client ids):
+ * `projects/{project}/locations/{location}/registries/{registry}/devices/{device}` with a 30-character
+ * project, a 63-character location, a 255-character registry and a 64-character device id is 453.
+ */
+export const MAX_GCP_CLIENT_ID_LENGTH = 512;
+
+/** protocol.md §RSA keys: RSA keys have at least this many bits. */
+export const MIN_RSA_BITS = 2048;
+
+/** The largest RSA modulus accepted, in bits: one RS256 verification stays well under a millisecond. */
+export const MAX_RSA_BITS = 8192;
+
 /** A device (or service account) holds at most this many credentials at once. */
 export const MAX_CREDENTIALS = 3;
 

@@ -1,12 +1,13 @@
 import { ProtocolError } from './errors.ts';
 import { checkJoseHeader, decodeCompact, isKid, parseJsonObject as parseObject, type DecodedCompact } from './internal/compact-jws.ts';
 import { MAX_TOKEN_BYTES } from './limits.ts';
+import type { SignatureAlgorithm } from './public-key.ts';
 
 export { isKid };
 
 /** The protected header of a connect token, after `checkHeader`. */
 export interface TokenHeader {
-  alg: 'ES256';
+  alg: SignatureAlgorithm;
   typ?: string;
   kid?: string;
 }
@@ -54,11 +55,12 @@ export function decodeSegments(token: string | Uint8Array): DecodedToken {
 }
 
 /**
- * protocol.md §The connect token, header rules: `alg` exactly `ES256`; then an allowlist, so any
- * other parameter (`jwk`, `crit`, `zip`, `b64`, `enc`, anything unknown) is `header_forbidden`; `typ`,
+ * protocol.md §The connect token, header rules: `alg` exactly one of `algorithms` (`ES256` for
+ * native devices; protocol.md §Cloud IoT Core tokens adds `RS256`); then an allowlist, so any other
+ * parameter (`jwk`, `crit`, `zip`, `b64`, `enc`, anything unknown) is `header_forbidden`; `typ`,
  * if present, `JWT` (compared case-insensitively, as media types are — RFC 7515 §4.1.9), so a signed
  * message (`typ` `latchkey-message+jwt`) is never a connect token; `kid` optional, see {@link isKid}.
  */
-export function checkHeader(header: Record<string, unknown>): TokenHeader {
-  return { alg: 'ES256', ...checkJoseHeader(header, { expected: 'JWT', required: false }) };
+export function checkHeader(header: Record<string, unknown>, algorithms: readonly SignatureAlgorithm[] = ['ES256']): TokenHeader {
+  return checkJoseHeader(header, { expected: 'JWT', required: false }, algorithms);
 }

@@ -1,7 +1,8 @@
 /**
  * protocol.md §Topics: the topic namespace of a device, and who may publish or subscribe where.
  * Devices are confined to `devices/{id}/…`; service accounts to the filters of their ACL;
- * `$`-topics (`$SYS/#`) are closed to everyone.
+ * `$`-topics (`$SYS/#`) are closed to everyone. protocol.md §Cloud IoT Core topics: a device connected with a
+ * Cloud IoT Core client id uses `/devices/{id}/…`, mapped both ways onto the native topics.
  */
 import { isDeviceId } from './ids.ts';
 
@@ -10,7 +11,8 @@ export interface TopicAcl {
   readonly subscribe: readonly string[];
 }
 
-export type TopicPrincipal = { kind: 'device'; deviceId: string } | { kind: 'service'; acl: TopicAcl };
+/** A device (`dialect: 'gcp'` when it connected with a Cloud IoT Core client id), or a service account. */
+export type TopicPrincipal = { kind: 'device'; deviceId: string; dialect?: 'gcp' } | { kind: 'service'; acl: TopicAcl };
 
 const MAX_TOPIC_BYTES = 65_535; // [MQTT-1.5.3]
 
@@ -49,6 +51,63 @@ export function deviceTopics(id: string) {
  */
 export function configMessage(version: number, config: unknown): string {
   return JSON.stringify({ version, config });
+}
+
+/**
+ * protocol.md §Cloud IoT Core topics: the topics of one device as Cloud IoT Core firmware names them.
+ *
+ * @example
+ * ```ts
+ * gcpDeviceTopics('thermo-1').command('fw') // '/devices/thermo-1/commands/fw'
+ * ```
+ */
+export function gcpDeviceTopics(id: string) {
+  const base = `/devices/${id}`;
+  return {
+    events: `${base}/events`,
+    state: `${base}/state`,
+    config: `${base}/config`,
+    commandsFilter: `${base}/commands/#`,
+    /** `/devices/{id}/commands`, or `/devices/{id}/commands/{subfolder}` */
+    command: (subfolder?: string) => (subfolder === undefined ? `${base}/commands` : `${base}/commands/${subfolder}`),
+  };
+}
+
+/** The four families the dialects share: Cloud IoT Core level name → native level name (protocol.md §Cloud IoT Core topics). */
+const NATIVE_OF_GCP: Readonly<Record<string, string>> = { events: 'telemetry', state: 'state', config: 'config', commands: 'commands' };
+const GCP_OF_NATIVE: Readonly<Record<string, string>> = { telemetry: 'events', state: 'state', config: 'config', commands: 'commands' };
+
+/** Swaps the family level of `devices/{id}/{family}[/…]` between the dialects; null for anything outside the four families. */
+function remap(levels: string[], table: Readonly<Record<string, string>>, prefix: string): string | null {
+  const family = levels[2];
+  if (levels[0] !== 'devices' || levels.length < 3 || levels[1] === '' || family === undefined || !Object.hasOwn(table, family)) return null;
+  return `${prefix}${['devices', levels[1], table[family], ...levels.slice(3)].join('/')}`;
+}
+
+/**
+ * protocol.md §Cloud IoT Core topics, Cloud IoT Core → native: `/devices/{id}/events[/…]` → `devices/{id}/telemetry[/…]`,
+ * and `/state`, `/config`, `/commands[/…]` to their native namesakes. Works on topic names and filters
+ * alike; null for anything else. The inverse of {@link toGcpTopic}.
+ *
+ * @example
+ * ```ts
+ * toNativeTopic('/devices/thermo-1/events/alerts') // 'devices/thermo-1/telemetry/alerts'
+ * ```
+ */
+export function toNativeTopic(gcpTopic: string): string | null {
+  return gcpTopic.startsWith('/') ? remap(gcpTopic.slice(1).split('/'), NATIVE_OF_GCP, '') : null;
+}
+
+/**
+ * protocol.md §Cloud IoT Core topics, native → Cloud IoT Core: the inverse of {@link toNativeTopic}.
+ *
+ * @example
+ * ```ts
+ * toGcpTopic('devices/thermo-1/commands/fw') // '/devices/thermo-1/commands/fw'
+ * ```
+ */
+export function toGcpTopic(nativeTopic: string): string | null {
+  return remap(nativeTopic.split('/'), GCP_OF_NATIVE, '/');
 }
 
 function validCommon(s: unknown): s is string {
@@ -126,10 +185,19 @@ export function filtersOverlap(a: string, b: string): boolean {
 
 const isDollar = (s: string) => s.startsWith('$');
 
-/** May `p` publish to `topic`? Devices: their own telemetry, state and replies; services: their ACL. */
+/**
+ * May `p` publish to `topic`? Devices: their own telemetry, state and replies; services: their ACL.
+ * A Cloud IoT Core device: its own `/devices/{id}/events[/…]` and `/devices/{id}/state`, judged by the
+ * native rule for the topic they map to (protocol.md §Cloud IoT Core topics).
+ */
 export function canPublish(p: TopicPrincipal, topic: string): boolean {
   if (!isValidTopicName(topic) || isDollar(topic)) return false;
   if (p.kind === 'service') return p.acl.publish.some((f) => topicMatches(f, topic));
+  if (p.dialect === 'gcp') {
+    const native = toNativeTopic(topic);
+    const family = native?.split('/')[2];
+    return native !== null && (family === 'telemetry' || family === 'state') && canPublish({ kind: 'device', deviceId: p.deviceId }, native);
+  }
   const levels = topic.split('/');
   if (levels[0] !== 'devices' || levels[1] !== p.deviceId) return false;
   const kind = levels[2];
@@ -157,10 +225,30 @@ export function deviceOfPublishTopic(topic: string): string | null {
   return isDeviceId(id) && canPublish({ kind: 'device', deviceId: id }, topic) ? id : null;
 }
 
-/** May `p` subscribe to `filter`? Devices: inside `devices/{id}/commands/#`, or `devices/{id}/config`. */
+/**
+ * May `p` subscribe to `filter`? Devices: inside `devices/{id}/commands/#`, or `devices/{id}/config`.
+ * A Cloud IoT Core device: exactly `/devices/{id}/config` or `/devices/{id}/commands/#`, the only
+ * forms Cloud IoT Core allowed (protocol.md §Cloud IoT Core topics).
+ */
 export function canSubscribe(p: TopicPrincipal, filter: string): boolean {
   if (!isValidTopicFilter(filter) || isDollar(filter)) return false;
   if (p.kind === 'service') return p.acl.subscribe.some((a) => !isDollar(a) && filterWithin(filter, a));
+  if (p.dialect === 'gcp') {
+    const g = gcpDeviceTopics(p.deviceId);
+    return filter === g.config || filter === g.commandsFilter;
+  }
   const t = deviceTopics(p.deviceId);
   return filter === t.config || filterWithin(filter, t.commandsFilter);
+}
+
+/**
+ * May `topic` be delivered to `p` (the broker's check on every outgoing message)? What `p` may
+ * subscribe to; for a Cloud IoT Core device, its config and any command under its `/commands/#`.
+ */
+export function canReceive(p: TopicPrincipal, topic: string): boolean {
+  if (p.kind === 'device' && p.dialect === 'gcp') {
+    const g = gcpDeviceTopics(p.deviceId);
+    return isValidTopicName(topic) && (topic === g.config || topicMatches(g.commandsFilter, topic));
+  }
+  return canSubscribe(p, topic);
 }

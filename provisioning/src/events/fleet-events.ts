@@ -87,6 +87,9 @@ export type BrokerFacingRegistry = Pick<
   | 'recordAuthFailure'
   | 'recordLastErrors'
   | 'saveState'
+  | 'deviceIdOfNumId'
+  | 'findGcpConfig'
+  | 'recordConfigAck'
   | 'allConfigs'
   | 'feed'
 >;
@@ -202,6 +205,10 @@ export function observeRegistry(
       await publishStatus(entries.map(([deviceId]) => deviceId), false); // each device's status with its last refusal
     },
     saveState: (deviceId, stateJson, at) => registry.saveState(deviceId, stateJson, at),
+    // Cloud IoT Core compatibility: passed through (nothing here for the live views)
+    deviceIdOfNumId: (numId) => registry.deviceIdOfNumId(numId),
+    findGcpConfig: (deviceId) => registry.findGcpConfig(deviceId),
+    recordConfigAck: (deviceId, version, at) => registry.recordConfigAck(deviceId, version, at),
     allConfigs: (after, limit) => registry.allConfigs(after, limit),
     feed: registry.feed,
   };

@@ -25,10 +25,13 @@ export const API_ERROR_STATUS = {
   private_key_rejected: 400,
   unsupported_key_type: 400,
   unsupported_curve: 400,
+  key_too_small: 400,
   certificate_expired: 400,
   invalid_topic_filter: 400,
   invalid_id_pattern: 400,
   batch_rejected: 400,
+  import_malformed: 400,
+  import_rejected: 400,
   // authentication
   unauthorized: 401,
   enrollment_token_invalid: 401,
@@ -82,10 +85,13 @@ export const API_ERROR_TITLE: Record<ApiErrorCode, string> = {
   private_key_rejected: 'This is a private key; send only the public key',
   unsupported_key_type: 'Only EC P-256 keys are supported',
   unsupported_curve: 'Only the P-256 curve is supported',
+  key_too_small: 'RSA keys must have at least 2048 bits',
   certificate_expired: 'The certificate has expired',
   invalid_topic_filter: 'Invalid topic filter',
   invalid_id_pattern: 'Invalid device id pattern',
   batch_rejected: 'Some devices of the batch were refused; nothing was stored',
+  import_malformed: 'The file is not a Cloud IoT Core export',
+  import_rejected: 'Some devices of the import were refused; nothing was stored',
   unauthorized: 'Missing or invalid admin token',
   enrollment_token_invalid: 'Missing, unknown, expired or used-up enrollment token',
   proof_invalid: 'The proof of possession does not verify',
@@ -127,11 +133,21 @@ export class ApiError extends CodedError<ApiErrorCode> {
   readonly status: number;
   /** batch_rejected: every refused item, by index */
   readonly items: readonly ProblemItem[] | undefined;
-  constructor(code: ApiErrorCode, detail?: string, options?: { items?: readonly ProblemItem[]; cause?: unknown }) {
+  /** import_rejected: every refused device, by id */
+  readonly refused: readonly RefusedDevice[] | undefined;
+  constructor(code: ApiErrorCode, detail?: string, options?: { items?: readonly ProblemItem[]; refused?: readonly RefusedDevice[]; cause?: unknown }) {
     super(code, detail ?? API_ERROR_TITLE[code], options);
     this.status = API_ERROR_STATUS[code];
     this.items = options?.items;
+    this.refused = options?.refused;
   }
+}
+
+/** One refused device of an import (docs/migrating-from-cloud-iot-core.md §Refusals). */
+export interface RefusedDevice {
+  id: string;
+  code: string;
+  detail: string;
 }
 
 /** RFC 9457 body. */
@@ -142,6 +158,7 @@ export interface Problem {
   detail: string;
   code: ApiErrorCode;
   errors?: readonly ProblemItem[];
+  refused?: readonly RefusedDevice[];
 }
 
 export const PROBLEM_TYPE_PREFIX = 'urn:latchkey:problem:';
@@ -155,5 +172,6 @@ export function problemOf(err: ApiError): Problem {
     code: err.code,
   };
   if (err.items !== undefined) body.errors = err.items;
+  if (err.refused !== undefined) body.refused = err.refused;
   return body;
 }

@@ -23,6 +23,7 @@ import { deviceKeyRoutes } from './routes/device-keys.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { enrollRoutes } from './routes/enroll.ts';
 import { enrollmentTokenRoutes } from './routes/enrollment-tokens.ts';
+import { importRoutes } from './routes/import.ts';
 import { eventRoutes } from './routes/events.ts';
 import { adminOperationRoutes, operationRoutes } from './routes/operations.ts';
 import { serviceRoutes } from './routes/services.ts';
@@ -139,6 +140,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     deviceMessagingRoutes(admin, routeDeps);
     serviceRoutes(admin, routeDeps);
     enrollmentTokenRoutes(admin, routeDeps);
+    importRoutes(admin, routeDeps);
     adminOperationRoutes(admin, routeDeps);
     if (deps.events !== undefined) {
       const streams = new EventStreams();

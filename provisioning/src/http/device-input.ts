@@ -63,12 +63,16 @@ export function readExpiresAt(v: unknown, now: number): number | undefined {
   return ms;
 }
 
-/** protocol.md §Keys, via the protocol core: precise codes for every refusal. */
-export function readPublicKey(v: unknown, now: number) {
+/**
+ * protocol.md §Keys, via the protocol core: precise codes for every refusal. `allowRsa` only for a
+ * device with a Cloud IoT Core binding (protocol.md §RSA keys); everywhere else RSA stays
+ * `unsupported_key_type`.
+ */
+export function readPublicKey(v: unknown, now: number, opts: { allowRsa?: boolean } = {}) {
   if (typeof v !== 'string' && !isPlainObject(v)) {
     throw new ApiError('validation_failed', 'publicKey must be a PEM string or a JWK object');
   }
-  return parsePublicKey(v, { now });
+  return parsePublicKey(v, { now, allowRsa: opts.allowRsa === true });
 }
 
 const DEVICE_FIELDS = new Set(['id', 'publicKey', 'expiresAt', 'metadata']);

@@ -28,6 +28,7 @@ export const API_CODE_FOR_PROTOCOL = {
   private_key_rejected: 'private_key_rejected',
   unsupported_key_type: 'unsupported_key_type',
   unsupported_curve: 'unsupported_curve',
+  key_too_small: 'key_too_small',
   certificate_expired: 'certificate_expired',
 } as const satisfies Record<IdErrorCode | KeyErrorCode, ApiErrorCode>;
 

@@ -15,4 +15,10 @@ export interface DeviceMessagingPort {
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
   /** Receive messages published by clients on topics matching `filter`; returns an unsubscribe function. */
   subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): () => void;
+  /**
+   * protocol.md §Cloud IoT Core commands: the bytes on `/devices/{id}/commands[/{subfolder}]` of the
+   * device's Cloud IoT Core session; `delivered` once PUBACKed, `offline` when not subscribed, `timeout`.
+   * Absent when compatibility mode is off.
+   */
+  sendGcpCommand?(deviceId: string, subfolder: string | undefined, payload: Buffer, timeoutMs: number): Promise<'delivered' | 'offline' | 'timeout'>;
 }

@@ -76,7 +76,16 @@ export const deviceSchema = {
       },
       required: ['connected', 'lastConnectedAt', 'lastDisconnectedAt', 'lastSeenAt', 'lastError'],
     },
-    config: { type: 'object', properties: { version: { type: 'integer' } }, required: ['version'] },
+    config: {
+      type: 'object',
+      properties: { version: { type: 'integer' }, deviceAckTime: { ...nullableEpochMs, description: 'when a Cloud IoT Core session PUBACKed this version' } },
+      required: ['version'],
+    },
+    gcp: {
+      type: ['object', 'null'],
+      description: 'the Cloud IoT Core registry the device was imported from (docs/migrating-from-cloud-iot-core.md)',
+      properties: { project: { type: 'string' }, location: { type: 'string' }, registry: { type: 'string' }, numId: { type: 'string' } },
+    },
   },
   required: ['id', 'blocked', 'metadata', 'createdAt', 'credentials', 'status', 'config'],
 } as const;
@@ -142,6 +151,15 @@ export const problemSchema = {
         type: 'object',
         properties: { index: { type: 'integer' }, code: { type: 'string' }, detail: { type: 'string' } },
         required: ['index', 'code', 'detail'],
+      },
+    },
+    refused: {
+      type: 'array',
+      description: 'import_rejected: every refused device, by id (docs/migrating-from-cloud-iot-core.md §Refusals)',
+      items: {
+        type: 'object',
+        properties: { id: { type: 'string' }, code: { type: 'string' }, detail: { type: 'string' } },
+        required: ['id', 'code', 'detail'],
       },
     },
   },

@@ -7,8 +7,10 @@ import type { JsonObject } from './types.ts';
 
 const Q = {
   version: sql`SELECT version FROM device_config WHERE device_id = ?`,
-  upsert: sql`INSERT INTO device_config (device_id, version, config, updated_at) VALUES (?, ?, ?, ?)
-              ON CONFLICT (device_id) DO UPDATE SET version = excluded.version, config = excluded.config, updated_at = excluded.updated_at`,
+  // a new version: a Cloud IoT Core config's raw bytes (null: the JSON's text), and no device ack yet
+  upsert: sql`INSERT INTO device_config (device_id, version, config, updated_at, data) VALUES (?, ?, ?, ?, ?)
+              ON CONFLICT (device_id) DO UPDATE SET version = excluded.version, config = excluded.config, updated_at = excluded.updated_at,
+                data = excluded.data, device_ack_at = NULL`,
   config: sql`SELECT version, config, updated_at FROM device_config WHERE device_id = ?`,
   state: sql`SELECT state, reported_at FROM device_state WHERE device_id = ?`,
   // keyset pages by device id (both dialects sort ids byte by byte: PostgreSQL's columns are COLLATE "C")
@@ -30,14 +32,16 @@ export class ConfigStateStore {
   /**
    * Stores a new config and resolves its version (previous + 1, starting at 1). With `ifVersion`,
    * refuses unless the current version equals it (`config_version_mismatch`; 0 = none yet).
+   * `data`: the raw bytes a Cloud IoT Core session gets (protocol.md §Cloud IoT Core config); without it,
+   * the config's JSON text.
    */
-  setConfig(deviceId: string, config: JsonObject, ifVersion: number | undefined, actor: string): Promise<number> {
+  setConfig(deviceId: string, config: JsonObject, ifVersion: number | undefined, actor: string, data?: Buffer): Promise<number> {
     return this.#ctx.write(function* (tx) {
       if (!(yield* deviceExists(deviceId))) throw new RegistryError('device_not_found', 'no such device');
       const current = (yield* value<number>(Q.version, deviceId)) ?? 0;
       if (ifVersion !== undefined && ifVersion !== current) throw new RegistryError('config_version_mismatch', 'config version mismatch');
       const version = current + 1;
-      yield* run(Q.upsert, deviceId, version, JSON.stringify(config), tx.now());
+      yield* run(Q.upsert, deviceId, version, JSON.stringify(config), tx.now(), data ?? null);
       yield* tx.audit({ actor, action: 'config.set', target: deviceId, detail: { version } });
       return version;
     });

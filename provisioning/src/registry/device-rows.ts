@@ -12,12 +12,14 @@ export function deviceSelect(devicesSubquery: string): SqlText {
   return sql`
     SELECT d.id, d.blocked, d.metadata, d.created_at,
            s.sessions, s.last_connected_at, s.last_disconnected_at, s.last_seen_at,
-           s.last_error_code, s.last_error_at, c.version AS config_version,
+           s.last_error_code, s.last_error_at, c.version AS config_version, c.device_ack_at AS config_ack_at,
+           g.project AS gcp_project, g.location AS gcp_location, g.registry AS gcp_registry, g.num_id AS gcp_num_id,
            cr.kid AS cred_kid, cr.fingerprint AS cred_fingerprint, cr.created_at AS cred_created_at, cr.expires_at AS cred_expires_at,
            cr.last_connect_at AS cred_last_connect_at, cr.last_message_at AS cred_last_message_at
     FROM (${same(devicesSubquery)}) d
     LEFT JOIN device_status s ON s.device_id = d.id
     LEFT JOIN device_config c ON c.device_id = d.id
+    LEFT JOIN gcp_devices g ON g.device_id = d.id
     LEFT JOIN credentials cr ON cr.principal = d.id
     ORDER BY d.id, cr.created_at, cr.${D.insertionOrder}`;
 }
@@ -34,6 +36,11 @@ export interface DeviceRow {
   last_error_code: string | null;
   last_error_at: number | null;
   config_version: number | null;
+  config_ack_at: number | null;
+  gcp_project: string | null;
+  gcp_location: string | null;
+  gcp_registry: string | null;
+  gcp_num_id: string | null;
   cred_kid: string | null;
   cred_fingerprint: string | null;
   cred_created_at: number | null;
@@ -68,6 +75,16 @@ export function groupDevices(rows: readonly DeviceRow[]): DeviceRecord[] {
 }
 
 function toDeviceRecord(row: DeviceRow): DeviceRecord {
+  const record = deviceRecordOf(row);
+  // a device imported from Cloud IoT Core shows its binding and its config's deviceAckTime; a native one neither
+  if (row.gcp_num_id !== null) {
+    record.gcp = { project: row.gcp_project as string, location: row.gcp_location as string, registry: row.gcp_registry as string, numId: row.gcp_num_id };
+    record.config.deviceAckTime = row.config_ack_at;
+  }
+  return record;
+}
+
+function deviceRecordOf(row: DeviceRow): DeviceRecord {
   return {
     id: row.id,
     blocked: bool(row.blocked),

@@ -4,6 +4,7 @@ export type { RegistryOptions } from './registry.ts';
 export { RegistryError, isRegistryError, REGISTRY_ERROR_CODES } from './errors.ts';
 export type { RegistryErrorCode, BatchItemError } from './errors.ts';
 export { MAX_BATCH } from './devices.ts';
+export type { GcpImportResult } from './gcp-store.ts';
 export { parseTokenPageKey } from './enrollment.ts';
 export type { TokenPageKey } from './enrollment.ts';
 export { DEVICE_STATUS_FILTERS, RECENT_ERROR_MS } from './device-query.ts';
@@ -26,6 +27,7 @@ export type {
   DeviceRecord,
   DeviceStatus,
   EnrollmentTokenRecord,
+  GcpBindingRecord,
   JsonObject,
   NewDevice,
   NewEnrollmentToken,

@@ -143,6 +143,22 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX credential_history_by_service ON credential_history(service_name);
     `,
   },
+  {
+    version: 5,
+    name: 'Cloud IoT Core bindings, raw config bytes and config acks',
+    // the same as SQLite's (migrations.ts); numId is text: an unsigned 64-bit integer does not fit bigint
+    sql: `
+      CREATE TABLE gcp_devices (
+        device_id text COLLATE "C" PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+        project   text NOT NULL,
+        location  text NOT NULL,
+        registry  text NOT NULL,
+        num_id    text COLLATE "C" NOT NULL UNIQUE
+      );
+      ALTER TABLE device_config ADD COLUMN data bytea;
+      ALTER TABLE device_config ADD COLUMN device_ack_at bigint;
+    `,
+  },
 ];
 
 /** Held while migrating: several nodes starting at once migrate once, the others wait and find it done. */

@@ -142,6 +142,25 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX credential_history_by_service ON credential_history(service_name);
     `,
   },
+  {
+    version: 5,
+    name: 'Cloud IoT Core bindings, raw config bytes and config acks',
+    sql: `
+      -- protocol.md §Cloud IoT Core client ids: the registry a device was imported from; numId is Cloud IoT Core's
+      -- unsigned 64-bit id in canonical decimal (text: exact above 2^53)
+      CREATE TABLE gcp_devices (
+        device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+        project   TEXT NOT NULL,
+        location  TEXT NOT NULL,
+        registry  TEXT NOT NULL,
+        num_id    TEXT NOT NULL UNIQUE
+      ) STRICT;
+      -- protocol.md §Cloud IoT Core config: an imported config's raw bytes (null: the JSON config's text),
+      -- and when the device PUBACKed this version (deviceAckTime)
+      ALTER TABLE device_config ADD COLUMN data BLOB;
+      ALTER TABLE device_config ADD COLUMN device_ack_at INTEGER;
+    `,
+  },
 ];
 
 /**

@@ -7,6 +7,7 @@ import { checkDatabaseUrl } from './database-url.ts';
 import { DeviceStore } from './devices.ts';
 import { EnrollmentStore } from './enrollment.ts';
 import { FleetStats } from './fleet-stats.ts';
+import { findBinding, GcpStore } from './gcp-store.ts';
 import { toRegistryError } from './errors.ts';
 import { migratePostgres } from './migrations-postgres.ts';
 import { all, D, json, same, sql, type Dialect, type Plan } from './plan.ts';
@@ -46,6 +47,8 @@ function* findPrincipal(principal: string): Plan<PrincipalRecord | null> {
   const named = parsePrincipal(principal);
   const service = named?.kind === 'service' ? named.serviceName : null;
   const rows = yield* all<PrincipalRow>(service !== null ? SERVICE_PRINCIPAL : DEVICE_PRINCIPAL, service ?? principal, principal);
+  // a device's Cloud IoT Core binding, asked for a known and an unknown device alike (constant work)
+  const gcp = service === null ? yield* findBinding(principal) : null;
   const first = rows[0];
   if (first === undefined || first.found === null) return null;
   const credentials = rows
@@ -60,6 +63,7 @@ function* findPrincipal(principal: string): Plan<PrincipalRecord | null> {
         acl: null,
         credentials,
         signedTelemetry: requiresSignedTelemetry(json<JsonObject>(first.extra)),
+        ...(gcp === null ? {} : { gcp }),
       };
 }
 
@@ -106,6 +110,8 @@ export class Registry {
   readonly retention: RetentionStore;
   /** read-only fleet figures (connected count, statuses, refusals by minute) */
   readonly stats: FleetStats;
+  /** Cloud IoT Core bindings, raw configs and the import */
+  readonly gcp: GcpStore;
   /** the change feed's health: `downForMs`, `sync`, `onState` */
   readonly feed: FeedHealth;
   readonly #runner: Runner;
@@ -129,6 +135,7 @@ export class Registry {
     this.audit = new AuditStore(this.#ctx);
     this.retention = new RetentionStore(this.#ctx);
     this.stats = new FleetStats(this.#ctx);
+    this.gcp = new GcpStore(this.#ctx);
   }
 
   /**
@@ -201,6 +208,21 @@ export class Registry {
   /** Every device's current config, a page at a time (the broker's retained-config re-seed at start). */
   allConfigs(after: string | null, limit: number): Promise<Array<{ deviceId: string; version: number; config: JsonObject }>> {
     return this.configState.allConfigs(after, limit);
+  }
+
+  /** BrokerRegistryPort.deviceIdOfNumId: the device imported with this Cloud IoT Core numId, or null. */
+  deviceIdOfNumId(numId: string): Promise<string | null> {
+    return this.gcp.deviceIdOfNumId(numId);
+  }
+
+  /** BrokerRegistryPort.findGcpConfig: the latest config as raw bytes, or null. */
+  findGcpConfig(deviceId: string): Promise<{ version: number; data: Buffer } | null> {
+    return this.gcp.config(deviceId);
+  }
+
+  /** BrokerRegistryPort.recordConfigAck: the device PUBACKed this config version. */
+  recordConfigAck(deviceId: string, version: number, at: number): Promise<void> {
+    return this.gcp.recordConfigAck(deviceId, version, at);
   }
 
   /** For readiness probes: true when the database answers (SQLite: and passes a quick check). */

@@ -50,6 +50,15 @@ export interface DeviceStatus {
   lastError: { code: string; at: number } | null;
 }
 
+/** The Cloud IoT Core registry a device was imported from (protocol.md §Cloud IoT Core client ids). */
+export interface GcpBindingRecord {
+  project: string;
+  location: string;
+  registry: string;
+  /** Cloud IoT Core's numeric id, canonical decimal */
+  numId: string;
+}
+
 /** docs/api.md: a device resource. Never any secret. */
 export interface DeviceRecord {
   id: string;
@@ -58,7 +67,10 @@ export interface DeviceRecord {
   createdAt: number;
   credentials: CredentialRecord[];
   status: DeviceStatus;
-  config: { version: number };
+  /** `deviceAckTime`: when a Cloud IoT Core session PUBACKed this version (protocol.md §Cloud IoT Core config), else null */
+  config: { version: number; deviceAckTime?: number | null };
+  /** devices imported from Cloud IoT Core; null otherwise */
+  gcp?: GcpBindingRecord | null;
 }
 
 export interface NewDevice {
@@ -158,6 +170,7 @@ export interface PrincipalRecord {
   kind: 'device' | 'service';
   principal: string;
   blocked: boolean;
+  gcp?: GcpBindingRecord | null;
   acl: { publish: readonly string[]; subscribe: readonly string[] } | null;
   credentials: ReadonlyArray<{ kid: string; spkiDer: Uint8Array; expiresAt: number | null }>;
   /** devices: metadata `signedTelemetry: "required"` (its telemetry must be signed at the broker); services: false */

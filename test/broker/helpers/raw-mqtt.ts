@@ -131,3 +131,53 @@ export async function connackFor(port: number, fields: ConnectFields, localAddre
     conn.socket.destroy();
   }
 }
+
+export function subscribePacket(topic: string, qos: 0 | 1, messageId = 1): Buffer {
+  const id = Buffer.alloc(2);
+  id.writeUInt16BE(messageId);
+  return packet(0x82, Buffer.concat([id, str(topic), Buffer.from([qos])]));
+}
+
+export function pubackPacket(messageId: number): Buffer {
+  const id = Buffer.alloc(2);
+  id.writeUInt16BE(messageId);
+  return packet(0x40, id);
+}
+
+/** One packet read back: its type (the high nibble), flags (the low nibble) and body. */
+export interface RawPacket {
+  type: number;
+  flags: number;
+  body: Buffer;
+}
+
+/** Splits what a broker sent into whole packets (an incomplete last one is left out). */
+export function splitPackets(bytes: Buffer): RawPacket[] {
+  const out: RawPacket[] = [];
+  let i = 0;
+  while (i + 2 <= bytes.length) {
+    let length = 0;
+    let multiplier = 1;
+    let j = i + 1;
+    for (;;) {
+      if (j >= bytes.length) return out;
+      const b = bytes[j++] as number;
+      length += (b & 0x7f) * multiplier;
+      multiplier *= 128;
+      if ((b & 0x80) === 0) break;
+    }
+    if (j + length > bytes.length) return out;
+    out.push({ type: (bytes[i] as number) >> 4, flags: (bytes[i] as number) & 0x0f, body: bytes.subarray(j, j + length) });
+    i = j + length;
+  }
+  return out;
+}
+
+/** A PUBLISH read back: topic, QoS, DUP, packet identifier (QoS > 0) and payload. */
+export function readPublish(p: RawPacket): { topic: string; qos: number; dup: boolean; messageId: number | null; payload: Buffer } {
+  const topicLength = p.body.readUInt16BE(0);
+  const topic = p.body.subarray(2, 2 + topicLength).toString('utf8');
+  const qos = (p.flags >> 1) & 3;
+  const messageId = qos > 0 ? p.body.readUInt16BE(2 + topicLength) : null;
+  return { topic, qos, dup: (p.flags & 8) !== 0, messageId, payload: p.body.subarray(2 + topicLength + (qos > 0 ? 2 : 0)) };
+}

@@ -35,6 +35,8 @@ export interface Stack {
   restartBroker(downMs: number): Promise<void>;
   /** The provisioning HTTP API (buildApp) on port 0, wired to the broker's messaging port. */
   startHttp(): Promise<{ url: string; admin: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }> }>;
+  /** The current broker's Prometheus text. */
+  metricsText(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -46,8 +48,11 @@ export function newIdentity(id: string): TestIdentity {
 export async function startStack(config: BrokerConfigInput = {}, clock: Clock = systemClock): Promise<Stack> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-sdk-'));
   const registry = await openRegistry(path.join(dir, 'latchkey.db'), { clock });
-  const make = (port: number) =>
-    createBroker({ config: { host: '127.0.0.1', mqttPort: port, ...config }, registry, clock, log: quietLog, metrics: new MetricsRegistry() });
+  let metrics = new MetricsRegistry();
+  const make = (port: number) => {
+    metrics = new MetricsRegistry();
+    return createBroker({ config: { host: '127.0.0.1', mqttPort: port, ...config }, registry, clock, log: quietLog, metrics });
+  };
   let broker = make(0);
   await broker.listen();
   const apps: { close(): Promise<unknown> }[] = [];
@@ -55,6 +60,7 @@ export async function startStack(config: BrokerConfigInput = {}, clock: Clock = 
   const port = broker.addresses.mqtt?.port as number;
   const stack: Stack = {
     registry,
+    metricsText: () => metrics.metrics(),
     get broker() {
       return broker;
     },

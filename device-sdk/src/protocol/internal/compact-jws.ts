@@ -1,6 +1,7 @@
 import { ProtocolError, type ProtocolErrorCode } from '../errors.ts';
 import { MAX_KID_LENGTH } from '../limits.ts';
 import { parseStrictJson } from './strict-json.ts';
+import type { SignatureAlgorithm } from '../public-key.ts';
 
 /**
  * The compact JWS serialization (RFC 7515 §7.1) read strictly, for both kinds of JWS the protocol
@@ -94,17 +95,25 @@ function sameMediaType(a: string, b: string): boolean {
 }
 
 /**
- * The header rules both kinds of JWS share: `alg` exactly `ES256`; the allowlist (`alg`, `typ`,
+ * The header rules both kinds of JWS share: `alg` exactly one of `algorithms` (`ES256` unless the
+ * caller says otherwise: protocol.md §Cloud IoT Core tokens adds `RS256` for connect tokens); the allowlist (`alg`, `typ`,
  * `kid`), anything else `header_forbidden`; `typ` compared case-insensitively with `typ.expected`
  * (media types are, RFC 7515 §4.1.9), required or optional; `kid` optional, see {@link isKid}.
  */
-export function checkJoseHeader(header: Record<string, unknown>, typ: { expected: string; required: boolean }): { typ?: string; kid?: string } {
+export function checkJoseHeader(
+  header: Record<string, unknown>,
+  typ: { expected: string; required: boolean },
+  algorithms: readonly SignatureAlgorithm[] = ['ES256'],
+): { alg: SignatureAlgorithm; typ?: string; kid?: string } {
   // RFC 8725 §3.1: the algorithm is fixed by the verifier, never chosen by the JWS.
-  if (header.alg !== 'ES256') throw new ProtocolError('alg_not_allowed', 'alg must be ES256');
+  const alg = header.alg;
+  if (typeof alg !== 'string' || !(algorithms as readonly string[]).includes(alg)) {
+    throw new ProtocolError('alg_not_allowed', `alg must be ${algorithms.join(' or ')}`);
+  }
   for (const name of Object.keys(header)) {
     if (!ALLOWED_HEADERS.has(name)) throw new ProtocolError('header_forbidden', `header parameter ${JSON.stringify(name.slice(0, 32))} is not allowed`);
   }
-  const out: { typ?: string; kid?: string } = {};
+  const out: { alg: SignatureAlgorithm; typ?: string; kid?: string } = { alg: alg as SignatureAlgorithm };
   if (header.typ !== undefined || typ.required) {
     if (typeof header.typ !== 'string' || !sameMediaType(header.typ, typ.expected)) {
       throw new ProtocolError('header_invalid', `typ must be ${typ.expected}`);

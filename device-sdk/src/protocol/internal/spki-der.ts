@@ -2,6 +2,7 @@ import { ProtocolError } from '../errors.ts';
 import { contentOf, encodingOf, readChildren, readTlv, readWhole, TAG, type Tlv } from './der-reader.ts';
 import { decodePoint, type P256Point } from './p256-point.ts';
 import { PRIVATE_KEY_MESSAGE } from './pem.ts';
+import { readRsaPublicKey, RSA_ENCRYPTION, type RsaComponents } from './rsa-key.ts';
 
 /** Algorithm OIDs (DER content, hex) of SubjectPublicKeyInfo.algorithm (RFC 5280 §4.1.2.7). */
 const ID_EC_PUBLIC_KEY = '2a8648ce3d0201'; // 1.2.840.10045.2.1, RFC 5480 §2.1.1
@@ -20,17 +21,23 @@ function isPrivateKeyStructure(der: Uint8Array, first: Tlv): boolean {
   return first.tag === TAG.integer && first.end - first.start === 1 && der[first.start]! <= 2;
 }
 
+/** The key a SubjectPublicKeyInfo holds: a P-256 point, or RSA components. */
+export type SpkiKey = { type: 'ec'; point: P256Point } | { type: 'rsa'; rsa: RsaComponents };
+
 /**
- * Parses a SubjectPublicKeyInfo (RFC 5280 §4.1.2.7) and returns its P-256 point.
- * Refusals (protocol.md §Keys):
+ * Parses a SubjectPublicKeyInfo (RFC 5280 §4.1.2.7) holding a P-256 or an RSA key.
+ * Refusals (protocol.md §Keys, §RSA keys):
  * - a private-key structure → `private_key_rejected`;
- * - an algorithm other than id-ecPublicKey → `unsupported_key_type`;
+ * - an algorithm other than id-ecPublicKey or rsaEncryption (RSASSA-PSS, Ed25519, DSA, …) →
+ *   `unsupported_key_type`;
+ * - rsaEncryption without NULL parameters (RFC 3279 §2.3.1), or a malformed RSAPublicKey →
+ *   `invalid_public_key` (its size and exponent are `validateRsa`'s to judge);
  * - an EC key on a named curve other than prime256v1, or with explicit or implicit curve
  *   parameters → `unsupported_curve` (RFC 5480 §2.1.1: `specifiedCurve` and `implicitCurve`
  *   MUST NOT be used, so we never compare explicit parameters against P-256);
  * - anything malformed, a point off the curve, the point at infinity → `invalid_public_key`.
  */
-export function parseSpkiDer(der: Uint8Array): P256Point {
+export function parseSpki(der: Uint8Array): SpkiKey {
   const outer = readWhole(der);
   if (outer.tag !== TAG.sequence) throw invalid('SubjectPublicKeyInfo must be a SEQUENCE');
   const parts = readChildren(der, outer);
@@ -47,11 +54,14 @@ export function parseSpkiDer(der: Uint8Array): P256Point {
   const algParts = readChildren(der, algorithm);
   const [oid, params] = algParts;
   if (!oid || oid.tag !== TAG.oid || algParts.length > 2) throw invalid('malformed AlgorithmIdentifier');
-  if (Buffer.from(contentOf(der, oid)).toString('hex') !== ID_EC_PUBLIC_KEY) {
-    throw new ProtocolError('unsupported_key_type', 'only EC P-256 keys are supported');
+  const algorithmOid = Buffer.from(contentOf(der, oid)).toString('hex');
+  if (algorithmOid === RSA_ENCRYPTION) {
+    if (params?.tag !== TAG.null || params.end !== params.start) throw invalid('rsaEncryption parameters must be NULL');
+    return { type: 'rsa', rsa: readRsaPublicKey(bitStringOctets(der, subjectPublicKey)) };
   }
+  if (algorithmOid !== ID_EC_PUBLIC_KEY) throw new ProtocolError('unsupported_key_type', 'only EC P-256 and RSA keys are supported');
   checkNamedCurve(der, params);
-  return decodePoint(bitStringOctets(der, subjectPublicKey));
+  return { type: 'ec', point: decodePoint(bitStringOctets(der, subjectPublicKey)) };
 }
 
 /** RFC 5480 §2.1.1: ECParameters must be the namedCurve prime256v1. */

@@ -34,7 +34,8 @@ export function credentialRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async (request, reply) => {
       const id = deviceIdParam(request.params.id);
       const now = clock();
-      const key = readPublicKey(request.body.publicKey, now);
+      // an RSA key only for a device imported from Cloud IoT Core (gcp-compat: the native API stays ES256-only)
+      const key = readPublicKey(request.body.publicKey, now, { allowRsa: (await registry.gcp.binding(id)) !== null });
       const expiresAt = readExpiresAt(request.body.expiresAt, now);
       return reply.code(201).send(await registry.devices.addCredential(id, key, expiresAt, ADMIN_ACTOR));
     },

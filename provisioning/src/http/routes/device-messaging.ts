@@ -113,17 +113,61 @@ async function sendCommand(
   }
 }
 
+/** A Cloud IoT Core command subfolder: topic levels of command-name characters (protocol.md §Cloud IoT Core commands). */
+const GCP_SUBFOLDER = '^[A-Za-z0-9._-]{1,64}(/[A-Za-z0-9._-]{1,64}){0,7}$';
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+
+/**
+ * protocol.md §Cloud IoT Core commands (Cloud IoT Core's `sendCommandToDevice`): the bytes of `binaryData`
+ * (base64, either alphabet), or of `data` (a string as its UTF-8 bytes, any other JSON value as its
+ * JSON text), on `/devices/{id}/commands[/{subfolder}]`; 200 once the device PUBACKed it.
+ */
+async function sendGcpCommandRoute(
+  deps: RouteDeps,
+  deviceId: string,
+  body: { subfolder?: string; data?: unknown; binaryData?: string; timeoutMs?: number; params?: JsonObject },
+  log: { warn(obj: object, msg: string): void },
+): Promise<{ id: string; delivered: true }> {
+  const { registry, messaging, config } = deps;
+  if (body.params !== undefined || (body.data === undefined) === (body.binaryData === undefined)) {
+    throw new ApiError('validation_failed', 'a command needs name (native), or exactly one of data and binaryData (Cloud IoT Core)');
+  }
+  let payload: Buffer;
+  if (body.binaryData !== undefined) {
+    if (!BASE64.test(body.binaryData)) throw new ApiError('validation_failed', 'binaryData must be base64');
+    payload = Buffer.from(body.binaryData.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  } else {
+    payload = Buffer.from(typeof body.data === 'string' ? body.data : JSON.stringify(body.data));
+  }
+  if (payload.byteLength > MAX_MESSAGE_JSON_BYTES) throw new ApiError('validation_failed', `a command carries at most ${MAX_MESSAGE_JSON_BYTES} bytes`);
+  if (!(await registry.devices.exists(deviceId))) throw new ApiError('device_not_found', 'no such device');
+  if (messaging === null || messaging.sendGcpCommand === undefined || (await registry.gcp.binding(deviceId)) === null) {
+    throw new ApiError('validation_failed', 'commands with data or binaryData go to devices imported from Cloud IoT Core, with compatibility mode on');
+  }
+  await registry.audit.record({ actor: ADMIN_ACTOR, action: 'command.send', target: deviceId, detail: { subfolder: body.subfolder ?? null, bytes: payload.byteLength } });
+  const timeoutMs = body.timeoutMs ?? config.commandTimeoutMs;
+  const outcome = await messaging.sendGcpCommand(deviceId, body.subfolder, payload, timeoutMs);
+  if (outcome === 'offline') throw new ApiError('device_offline', 'the device has no live session subscribed to its commands');
+  if (outcome === 'timeout') {
+    log.warn({ deviceId }, 'Cloud IoT Core command not acknowledged in time');
+    throw new ApiError('command_timeout', `no PUBACK within ${timeoutMs} ms`);
+  }
+  return { id: randomUUID(), delivered: true };
+}
+
 /** api.md §Devices: commands, config and state, reaching devices through the broker. */
 export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { registry, messaging, config } = deps;
   const params = { type: 'object', properties: { id: deviceIdSchema }, required: ['id'] } as const;
   const unwrapSigned = signedReplies(registry, config, deps.clock);
 
-  app.post<{ Params: { id: string }; Body: { name: string; params?: JsonObject; timeoutMs?: number } }>(
+  app.post<{ Params: { id: string }; Body: { name?: string; params?: JsonObject; timeoutMs?: number; subfolder?: string; data?: unknown; binaryData?: string } }>(
     '/v1/devices/:id/commands',
     {
       schema: {
-        summary: 'Send a command and wait for the device to reply',
+        summary: 'Send a command and wait for the device to reply (native), or for its PUBACK (Cloud IoT Core)',
+        description:
+          'Native devices: `{name, params?}`, answered with the reply. A device imported from Cloud IoT Core and connected with its path client id: `{subfolder?, data | binaryData}`, answered `{id, delivered: true}` once PUBACKed (protocol.md §Cloud IoT Core commands).',
         tags: ['devices'],
         security: ADMIN_SECURITY,
         params,
@@ -133,8 +177,10 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
             name: { type: 'string', pattern: COMMAND_NAME },
             params: jsonObjectSchema,
             timeoutMs: { type: 'integer', minimum: 100, maximum: config.maxCommandTimeoutMs, description: `default ${config.commandTimeoutMs}` },
+            subfolder: { type: 'string', pattern: GCP_SUBFOLDER },
+            data: {},
+            binaryData: { type: 'string', maxLength: Math.ceil(MAX_MESSAGE_JSON_BYTES / 3) * 4 + 4 },
           },
-          required: ['name'],
           additionalProperties: false,
         },
         response: responses(
@@ -147,8 +193,9 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
                 result: {},
                 error: { type: 'string' },
                 signed: { type: 'boolean', description: 'the reply was a signed message that verified with the device\'s keys' },
+                delivered: { type: 'boolean', description: 'Cloud IoT Core commands: the device PUBACKed it' },
               },
-              required: ['id', 'ok', 'signed'],
+              required: ['id'],
             },
           },
           [400, 401, 404, 409, 413, 415, 429, 504],
@@ -157,6 +204,11 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
     },
     async (request) => {
       const deviceId = deviceIdParam(request.params.id);
+      const body = request.body;
+      if (body.name === undefined) return sendGcpCommandRoute(deps, deviceId, body, request.log);
+      if (body.subfolder !== undefined || body.data !== undefined || body.binaryData !== undefined) {
+        throw new ApiError('validation_failed', 'a command is either {name, params} (native) or {subfolder, data | binaryData} (Cloud IoT Core), not both');
+      }
       const commandParams = request.body.params ?? {};
       jsonWithin(commandParams, 'params');
       if (!(await registry.devices.exists(deviceId))) throw new ApiError('device_not_found', 'no such device');
@@ -164,7 +216,7 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
       await registry.audit.record({ actor: ADMIN_ACTOR, action: 'command.send', target: deviceId, detail: { name: request.body.name } });
       return sendCommand(messaging, {
         deviceId,
-        name: request.body.name,
+        name: body.name,
         params: commandParams,
         timeoutMs: request.body.timeoutMs ?? config.commandTimeoutMs,
         unwrapSigned,
@@ -172,18 +224,23 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
     },
   );
 
-  app.put<{ Params: { id: string }; Body: { config: JsonObject; ifVersion?: number } }>(
+  app.put<{ Params: { id: string }; Body: { config?: JsonObject; binaryData?: string; ifVersion?: number } }>(
     '/v1/devices/:id/config',
     {
       schema: {
         summary: 'Store a new config version and deliver it retained on devices/{id}/config',
+        description:
+          '`config` (a JSON object), or for a device imported from Cloud IoT Core `binaryData` (base64): the bytes its Cloud IoT Core session gets (protocol.md §Cloud IoT Core config).',
         tags: ['devices'],
         security: ADMIN_SECURITY,
         params,
         body: {
           type: 'object',
-          properties: { config: jsonObjectSchema, ifVersion: { type: 'integer', minimum: 0 } },
-          required: ['config'],
+          properties: {
+            config: jsonObjectSchema,
+            binaryData: { type: 'string', maxLength: Math.ceil(MAX_MESSAGE_JSON_BYTES / 3) * 4 + 4 },
+            ifVersion: { type: 'integer', minimum: 0 },
+          },
           additionalProperties: false,
         },
         response: responses(
@@ -200,11 +257,26 @@ export function deviceMessagingRoutes(app: FastifyInstance, deps: RouteDeps): vo
     },
     async (request) => {
       const deviceId = deviceIdParam(request.params.id);
-      jsonWithin(request.body.config, 'config');
-      const version = await registry.configState.setConfig(deviceId, request.body.config, request.body.ifVersion, ADMIN_ACTOR);
+      const { binaryData } = request.body;
+      if ((request.body.config === undefined) === (binaryData === undefined)) throw new ApiError('validation_failed', 'send exactly one of config and binaryData');
+      let config: JsonObject;
+      let data: Buffer | undefined;
+      if (binaryData !== undefined) {
+        if (!BASE64.test(binaryData)) throw new ApiError('validation_failed', 'binaryData must be base64');
+        data = Buffer.from(binaryData.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+        if (data.byteLength > MAX_MESSAGE_JSON_BYTES) throw new ApiError('validation_failed', `a config carries at most ${MAX_MESSAGE_JSON_BYTES} bytes`);
+        if (!(await registry.devices.exists(deviceId))) throw new ApiError('device_not_found', 'no such device');
+        if ((await registry.gcp.binding(deviceId)) === null) throw new ApiError('validation_failed', 'binaryData is for devices imported from Cloud IoT Core; send config');
+        // what native clients see of it: the same bytes, as base64 in a JSON object
+        config = { binaryData: data.toString('base64') };
+      } else {
+        config = request.body.config as JsonObject;
+        jsonWithin(config, 'config');
+      }
+      const version = await registry.configState.setConfig(deviceId, config, request.body.ifVersion, ADMIN_ACTOR, data);
       let published = false;
       if (messaging !== null) {
-        const payload = Buffer.from(configMessage(version, request.body.config));
+        const payload = Buffer.from(configMessage(version, config));
         try {
           await messaging.publish(deviceTopics(deviceId).config, payload, { qos: 1, retain: true });
           published = true;
