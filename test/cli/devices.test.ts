@@ -68,7 +68,7 @@ describe('latchkey devices and enroll-token against a running up (docs/configura
     expect(table.stdout).toMatch(new RegExp(`^${keys[0]!.kid}\\s+[0-9a-f]{16}\\s+(now|\\d+ s ago|\\d+ min ago)\\s+(now|\\d+ s ago)\\s+(now|\\d+ s ago)\\s+-$`, 'm'));
 
     const refused = await cli('devices', 'remove-key', 'lock-2', '--kid', keys[0]!.kid, ...url());
-    expect(refused.code).toBe(1);
+    expect(refused.code, refused.stderr).toBe(1);
     expect(errorLine(refused.stderr)?.code).toBe('credential_in_use');
     const forced = await cli('devices', 'remove-key', 'lock-2', '--kid', keys[0]!.kid, '--force', ...url());
     expect([forced.code, forced.stdout.trim()]).toEqual([0, `removed key ${keys[0]!.kid} of lock-2 (forced)`]);
@@ -100,7 +100,8 @@ describe('latchkey devices and enroll-token against a running up (docs/configura
   });
 
   it('prints API errors as "error: <code>: <detail>" with a non-zero exit', async () => {
-    expect((await cli('devices', 'add', '--id', 'dup-1', '--key', 'b/device.pub.pem', ...url())).code).toBe(0);
+    const added = await cli('devices', 'add', '--id', 'dup-1', '--key', 'b/device.pub.pem', ...url());
+    expect(added.code, added.stderr).toBe(0);
     const dup = await cli('devices', 'add', '--id', 'dup-1', '--key', 'b/device.pub.pem', ...url());
     expect(dup.code).toBe(1);
     expect(errorLine(dup.stderr)?.code).toBe('device_exists');

@@ -76,7 +76,8 @@ export async function startCluster(n: number, config: BrokerConfigInput = {}, op
     addNode,
     ...registrar(registry, clock),
     async connect(i, clientId, password, o = {}) {
-      const client = await connectClient((nodes[i] as ClusterNode).url, clientId, password, o);
+      // a node process loading a persistent session from Redis can take seconds to CONNACK with both cores saturated: a liveness bound, not a speed check
+      const client = await connectClient((nodes[i] as ClusterNode).url, clientId, password, { connectTimeout: 30_000, ...o });
       clients.push(client);
       return client;
     },
