@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runFleet, type FleetResult } from '../../simulator/src/fleet.ts';
-import { startTestStack, type TestStack } from './helpers/stack.ts';
+import { runFleetUntil, startTestStack, type TestStack } from './helpers/stack.ts';
 
 /**
  * Driven by counts, not by wall time: the steady state ends (through the run's abort signal) once
@@ -17,16 +17,13 @@ const CAP_S = 90;
 describe('a small fleet end to end (real SQLite, broker, HTTP)', () => {
   let stack: TestStack;
   let run: FleetResult;
-  let endedByCounts = false;
+  let endedByCounts: boolean;
 
   beforeAll(async () => {
     stack = await startTestStack();
-    const enough = new AbortController();
-    run = await runFleet(
+    ({ run, endedByCounts } = await runFleetUntil(
+      stack,
       {
-        httpUrl: stack.httpUrl,
-        mqttUrl: stack.mqttUrl,
-        adminToken: stack.adminToken,
         thermostats: DEVICES / 2,
         locks: DEVICES / 2,
         durationS: CAP_S,
@@ -37,16 +34,8 @@ describe('a small fleet end to end (real SQLite, broker, HTTP)', () => {
         telemetryIntervalS: 1,
         seed: 7,
       },
-      {
-        signal: enough.signal,
-        onProgress: (s) => {
-          if (s.phase === 'steady' && s.telemetryReceived >= TELEMETRY && s.commandsOk >= COMMANDS && s.tokenRefreshes >= REFRESHES) {
-            endedByCounts = true;
-            enough.abort();
-          }
-        },
-      },
-    );
+      (s) => s.telemetryReceived >= TELEMETRY && s.commandsOk >= COMMANDS && s.tokenRefreshes >= REFRESHES,
+    ));
   }, (CAP_S + 60) * 1000);
 
   afterAll(async () => {

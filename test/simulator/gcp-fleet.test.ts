@@ -5,8 +5,8 @@
  * HTTP API, config received on SUBSCRIBE. Driven by counts, `durationS` is only a cap.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runFleet, type FleetResult } from '../../simulator/src/fleet.ts';
-import { startTestStack, type TestStack } from './helpers/stack.ts';
+import type { FleetResult } from '../../simulator/src/fleet.ts';
+import { runFleetUntil, startTestStack, type TestStack } from './helpers/stack.ts';
 
 const GCP = 6;
 const NATIVE = 4;
@@ -17,16 +17,13 @@ const CAP_S = 90;
 describe('a fleet mixing Cloud IoT Core and native devices (real SQLite, broker, HTTP)', () => {
   let stack: TestStack;
   let run: FleetResult;
-  let endedByCounts = false;
+  let endedByCounts: boolean;
 
   beforeAll(async () => {
     stack = await startTestStack({ gcpProjects: ['latchkey-sim'] });
-    const enough = new AbortController();
-    run = await runFleet(
+    ({ run, endedByCounts } = await runFleetUntil(
+      stack,
       {
-        httpUrl: stack.httpUrl,
-        mqttUrl: stack.mqttUrl,
-        adminToken: stack.adminToken,
         thermostats: NATIVE / 2,
         locks: NATIVE / 2,
         gcp: GCP,
@@ -36,16 +33,8 @@ describe('a fleet mixing Cloud IoT Core and native devices (real SQLite, broker,
         telemetryIntervalS: 1,
         seed: 11,
       },
-      {
-        signal: enough.signal,
-        onProgress: (s) => {
-          if (s.phase === 'steady' && s.telemetryReceived >= TELEMETRY && s.commandsOk >= COMMANDS) {
-            endedByCounts = true;
-            enough.abort();
-          }
-        },
-      },
-    );
+      (s) => s.telemetryReceived >= TELEMETRY && s.commandsOk >= COMMANDS,
+    ));
   }, (CAP_S + 60) * 1000);
 
   afterAll(async () => {

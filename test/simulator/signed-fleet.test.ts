@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runFleet, type FleetResult } from '../../simulator/src/fleet.ts';
+import type { FleetResult } from '../../simulator/src/fleet.ts';
 import { resolveFleetOptions } from '../../simulator/src/fleet-options.ts';
 import { TAMPER_KINDS } from '../../simulator/src/tampering.ts';
-import { startTestStack, type TestStack } from './helpers/stack.ts';
+import { runFleetUntil, startTestStack, type TestStack } from './helpers/stack.ts';
 
 /**
  * A signed fleet with the tampering-broker rogue (docs/simulator.md §Signed fleets), driven by
@@ -18,16 +18,13 @@ const CAP_S = 90;
 describe('a signed fleet and a tampering broker (real SQLite, broker, HTTP)', () => {
   let stack: TestStack;
   let run: FleetResult;
-  let endedByCounts = false;
+  let endedByCounts: boolean;
 
   beforeAll(async () => {
     stack = await startTestStack();
-    const enough = new AbortController();
-    run = await runFleet(
+    ({ run, endedByCounts } = await runFleetUntil(
+      stack,
       {
-        httpUrl: stack.httpUrl,
-        mqttUrl: stack.mqttUrl,
-        adminToken: stack.adminToken,
         thermostats: DEVICES / 2,
         locks: DEVICES / 2,
         durationS: CAP_S,
@@ -38,16 +35,8 @@ describe('a signed fleet and a tampering broker (real SQLite, broker, HTTP)', ()
         tamper: TAMPER,
         seed: 3,
       },
-      {
-        signal: enough.signal,
-        onProgress: (s) => {
-          if (s.phase === 'steady' && s.telemetryReceived >= TELEMETRY && s.commandsOk >= COMMANDS) {
-            endedByCounts = true;
-            enough.abort();
-          }
-        },
-      },
-    );
+      (s) => s.telemetryReceived >= TELEMETRY && s.commandsOk >= COMMANDS,
+    ));
   }, (CAP_S + 60) * 1000);
 
   afterAll(async () => {

@@ -13,6 +13,9 @@ import { createBroker, type BrokerConfigInput, type BrokerLog } from '../../../b
 import { buildApp } from '../../../provisioning/src/index.ts';
 import { openRegistry } from '../../../provisioning/src/registry/index.ts';
 import type { EmbeddedStack } from '../../../cli/src/simulate/simulate-command.ts';
+import { runFleet, type FleetResult } from '../../../simulator/src/fleet.ts';
+import type { FleetOptions } from '../../../simulator/src/fleet-options.ts';
+import type { ProgressSnapshot } from '../../../simulator/src/progress.ts';
 
 export interface TestStack extends EmbeddedStack {
   /** Live authenticated MQTT sessions. */
@@ -53,4 +56,31 @@ export async function startTestStack(broker: BrokerConfigInput = {}): Promise<Te
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Runs a fleet against `stack` until `enough` holds for a steady-phase progress snapshot (then
+ * stops it), or until `options.durationS`, which is only a cap. Fleet tests drive runs by counts,
+ * never by durations: `endedByCounts` says the counts were reached before the cap.
+ */
+export async function runFleetUntil(
+  stack: TestStack,
+  options: Partial<FleetOptions>,
+  enough: (s: ProgressSnapshot) => boolean,
+): Promise<{ run: FleetResult; endedByCounts: boolean }> {
+  const stop = new AbortController();
+  let endedByCounts = false;
+  const run = await runFleet(
+    { httpUrl: stack.httpUrl, mqttUrl: stack.mqttUrl, adminToken: stack.adminToken, ...options },
+    {
+      signal: stop.signal,
+      onProgress: (s) => {
+        if (s.phase === 'steady' && enough(s)) {
+          endedByCounts = true;
+          stop.abort();
+        }
+      },
+    },
+  );
+  return { run, endedByCounts };
 }
