@@ -9,8 +9,8 @@
  * - `floor`: bare's aedes plus an `authenticate` hook doing only the ES256 signature check
  *   (split at the last '.', base64url-decode, crypto.verify with the device's KeyObject from
  *   the same kind of Map; no claims, no registry): issue 4's "the signature check itself".
- * In `auth` mode an entry whose id is `svc:{name}` is registered as a service account that may
- * subscribe to `devices/#` (a consumer for the publish benchmarks).
+ * In `auth` mode the services JSON (`[{name, publicKeyPem, acl}]`) registers service accounts too
+ * (the consumers of the publish benchmarks).
  * Talks to the parent over IPC: sends {port} when listening, answers {cmd:'cpu'|'mem'|'metrics'|'stop'}
  * (`metrics`: the broker's Prometheus text, `auth` mode only).
  */
@@ -79,15 +79,11 @@ function floorHook(keys: Map<string, KeyObject>) {
 if (mode === 'auth') {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-bench-'));
   const registry = await openRegistry(path.join(dir, 'bench.db'), { clock: Date.now });
-  const plain = devices.filter((d) => !d.id.startsWith('svc:'));
-  for (let i = 0; i < plain.length; i += 5000) {
+  for (let i = 0; i < devices.length; i += 5000) {
     await registry.devices.createMany(
-      plain.slice(i, i + 5000).map((d) => ({ id: d.id, key: parsePublicKey(d.publicKeyPem) })),
+      devices.slice(i, i + 5000).map((d) => ({ id: d.id, key: parsePublicKey(d.publicKeyPem) })),
       'bench',
     );
-  }
-  for (const s of devices.filter((d) => d.id.startsWith('svc:'))) {
-    await registry.services.create({ name: s.id.slice(4), key: parsePublicKey(s.publicKeyPem), acl: { publish: [], subscribe: ['devices/#'] } }, 'bench');
   }
   type Service = { name: string; publicKeyPem: string; acl: { publish: string[]; subscribe: string[] } };
   for (const svc of JSON.parse(servicesJson ?? '[]') as Service[]) await registry.services.create({ name: svc.name, key: parsePublicKey(svc.publicKeyPem), acl: svc.acl }, 'bench');

@@ -202,10 +202,11 @@ export async function benchSigned(): Promise<BenchResult> {
   const tokens = await Promise.all(devices.map(async (d) => (await mintConnectToken({ subject: d.id, privateKey: d.privateKey, ttlSeconds: 3600 })).token));
   const subToken = { token: (await mintConnectToken({ subject: sub.id, privateKey: sub.privateKey, ttlSeconds: 3600 })).token };
   const base = { authFailureLimit: 0 };
+  const services = [{ name: 'bench-sub', publicKeyPem: sub.publicKeyPem, acl: { publish: [], subscribe: ['devices/#'] } }];
   const children = new Map<Mode, BrokerChild>();
-  children.set('unsigned', await startBrokerChild('auth', [...devices, sub], ['--no-memory-reducer'], base));
-  children.set('signed, not checked', await startBrokerChild('auth', [...devices, sub], ['--no-memory-reducer'], base));
-  children.set('signed, checked', await startBrokerChild('auth', [...devices, sub], ['--no-memory-reducer'], { ...base, requireSignedTopics: SIGNED_TOPICS }));
+  children.set('unsigned', await startBrokerChild('auth', devices, ['--no-memory-reducer'], base, services));
+  children.set('signed, not checked', await startBrokerChild('auth', devices, ['--no-memory-reducer'], base, services));
+  children.set('signed, checked', await startBrokerChild('auth', devices, ['--no-memory-reducer'], { ...base, requireSignedTopics: SIGNED_TOPICS }, services));
   const perRound = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
   let checkedMessages = 0;
   try {
