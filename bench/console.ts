@@ -195,9 +195,15 @@ interface Flip {
   offline: number;
 }
 
-/** Resolves with the ms until `cond` holds, checked every 2 ms (an in-process registry read). */
+/**
+ * Resolves with the ms until `cond` holds, checked every 2 ms (an in-process registry read); throws
+ * after 10 s, like the badge waits, so a flip that never lands fails the run instead of hanging it.
+ */
 async function msUntil(cond: () => boolean | Promise<boolean>, t0: number): Promise<number> {
-  while (!(await cond())) await new Promise((r) => setTimeout(r, 2));
+  while (!(await cond())) {
+    if (Date.now() - t0 > 10_000) throw new Error('the registry did not store the flip within 10 s');
+    await new Promise((r) => setTimeout(r, 2));
+  }
   return Date.now() - t0;
 }
 
