@@ -1,8 +1,8 @@
 /**
  * The hunks of patches/aedes+1.2.0.patch (docs/architecture.md §Patches), each against the real
- * broker with a store that is slow the way a networked one is, and no Redis: hunks 1 and 2 fail on
- * stock aedes 1.2.0. The last two tests pin what aedes's queue read at the end of a CONNECT must keep
- * (issue 12 tried a cheaper read and withdrew it: docs/architecture.md §Patches).
+ * broker with a store that is slow (or failing) the way a networked one is, and no Redis: hunks 1,
+ * 2 and 3 fail on stock aedes 1.2.0. The last two tests pin what aedes's queue read at the end of a
+ * CONNECT must keep (issue 12 tried a cheaper read and withdrew it: docs/architecture.md §Patches).
  */
 import { Readable } from 'node:stream';
 import mqemitter from 'mqemitter';
@@ -62,6 +62,27 @@ describe('aedes patch', () => {
     ]);
     expect(granted).not.toBe('no suback');
     expect((granted as { qos: number }[]).map((g) => g.qos)).toEqual([1, 1]);
+  });
+
+  it('hunk 3: a store whose delWill fails at CONNECT leaves no unhandled rejection, and the CONNECT goes on', async () => {
+    const store = memoryPersistence();
+    // what a store on Redis does when its connection closes under the call
+    store.delWill = () => Promise.reject(new Error('Connection is closed.'));
+    const unhandled: unknown[] = [];
+    const collect = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', collect);
+    try {
+      fx = await startBroker({}, undefined, { persistence: store });
+      const dev = await fx.device('thermo-1');
+      const will = { topic: 'devices/thermo-1/state', payload: Buffer.from('{"lost":true}'), qos: 1 as const, retain: false };
+      const client = await fx.connect(dev.id, await dev.token(), { will });
+      expect(client.connected).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      process.off('unhandledRejection', collect);
+    }
+    // stock aedes: [Error: Connection is closed.] (the rejection passed on by the CONNECT's `.finally`)
+    expect(unhandled).toEqual([]);
   });
 
   it('the CONNECT queue read: a persistent session gets its queued messages in order on reconnect', async () => {
