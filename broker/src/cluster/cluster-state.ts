@@ -164,7 +164,11 @@ export function clusterState(deps: SharedStateDeps): SharedState & { readonly no
       aedes = null;
       for (const t of timers) clearInterval(t);
       if (resyncTimer !== null) clearTimeout(resyncTimer);
+      const replayed = replay.stop();
       await presence.stop().catch(() => undefined);
+      // a will scan running (another node stopping reads as dead) sends nothing more, and its
+      // call in flight returns before the connections close under it
+      await replayed;
       await link.close(); // the store's connection too (aedes.close() closed the emitter's)
     },
   };

@@ -45,13 +45,15 @@ export interface WillReplayDeps {
 export class WillReplay {
   readonly #d: WillReplayDeps;
   #running: Promise<void> | null = null;
+  #stopped = false;
 
   constructor(deps: WillReplayDeps) {
     this.#d = deps;
   }
 
-  /** Starts a scan unless one is running; resolves when it is done (errors are logged, never thrown). */
+  /** Starts a scan unless one is running (or the node stops); resolves when it is done (errors are logged, never thrown). */
   scan(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
     this.#running ??= this.#run()
       .catch((err: unknown) => this.#d.log.error({ err }, 'replaying the wills of a dead node failed'))
       .finally(() => {
@@ -60,18 +62,29 @@ export class WillReplay {
     return this.#running;
   }
 
+  /**
+   * The node stops: no scan starts, and one running sends nothing more once its Redis call in
+   * flight returns (its connections are about to close). Resolves once it has ended.
+   */
+  stop(): Promise<void> {
+    this.#stopped = true;
+    return this.#running ?? Promise.resolve();
+  }
+
   async #run(): Promise<void> {
     const { presence, store } = this.#d;
     const dead = new Set((await presence.deadNodes()).filter((id) => id !== this.#d.aedesId));
-    if (dead.size === 0) return;
+    if (dead.size === 0 || this.#stopped) return;
     const left = new Map<string, number>([...dead].map((id) => [id, 0]));
     const counts = { published: 0, stale: 0, revoked: 0 };
     for await (const will of store().streamWill({})) {
+      if (this.#stopped) return;
       if (!dead.has(will.brokerId)) continue;
       const outcome = await this.#handle(will);
       if (outcome === 'claimed_elsewhere') left.set(will.brokerId, (left.get(will.brokerId) ?? 0) + 1);
       else counts[outcome]++;
     }
+    if (this.#stopped) return;
     for (const [id, n] of left) if (n === 0) await presence.forgetNode(id);
     if (counts.published + counts.stale + counts.revoked > 0) this.#d.log.info({ deadNodes: [...dead], ...counts }, 'wills of a dead node handled');
   }
