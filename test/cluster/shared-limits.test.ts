@@ -107,12 +107,16 @@ describe.skipIf(redis.skip)(`limits shared by the nodes${redis.note}`, () => {
     const node = fx.nodes[0];
     const dev = await fx.device('thermo-1');
     expect(await connackFor(portOf(node), { clientId: dev.id, username: 'x', password: await dev.token() })).toBe(0); // warm the credential cache
-    const monitor = await fx.redis.client.duplicate().monitor();
+    const watcher = fx.redis.client.duplicate();
+    const monitor = await watcher.monitor();
+    // both end here; without a listener their refused reconnects after the Redis stops are printed as unhandled 'error' events
+    for (const c of [watcher, monitor]) c.on('error', () => undefined);
     const commands: string[][] = [];
     monitor.on('monitor', (_time: string, args: string[]) => commands.push(args));
     for (let i = 0; i < 10; i++) expect(await connackFor(portOf(node), { clientId: dev.id, username: 'x', password: await dev.token() })).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 200));
     monitor.disconnect();
+    watcher.disconnect();
     const latchkeyKeys = new Set(commands.flat().filter((a) => a.startsWith('lk:')).map((k) => k.split(':').slice(0, 2).join(':')));
     // presence is written after the CONNACK (clientReady) and cleared on close; liveness is the node's heartbeat
     for (const k of latchkeyKeys) expect(['lk:presence', 'lk:node', 'lk:nodes']).toContain(k);
