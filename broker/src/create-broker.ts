@@ -74,7 +74,12 @@ export interface Broker {
 const SWEEP_INTERVAL_MS = 250; // protocol.md: sessions end ≤ 1 s after exp + tolerance
 const PRUNE_EVERY_SWEEPS = 40;
 const AUTH_TIMEOUT_MS = 5_000;
-const CLOSE_DEADLINE_MS = 5_000;
+/**
+ * docs/operations.md: shutdown is done within 5 s. Of that, sessions and listeners get 4 s, and a
+ * cluster node then gets 1 s to leave the cluster (cluster/cluster-state.ts), which is all it
+ * takes with Redis away (its commands would otherwise wait out the client's retries).
+ */
+const SESSIONS_CLOSE_DEADLINE_MS = 4_000;
 /** protocol.md §Cloud IoT Core config: an unacknowledged QoS 1 config is sent again after this long */
 const GCP_CONFIG_RESEND_MS = 10_000;
 /** `devices/{id}/config`, as the HTTP API publishes a new config */
@@ -363,7 +368,7 @@ export function createBroker(deps: BrokerDeps): Broker {
       ...listeners.map((l) => l.close()),
     ]);
     let deadline: NodeJS.Timeout | undefined;
-    await Promise.race([shutdown, new Promise((resolve) => (deadline = setTimeout(resolve, CLOSE_DEADLINE_MS)))]);
+    await Promise.race([shutdown, new Promise((resolve) => (deadline = setTimeout(resolve, SESSIONS_CLOSE_DEADLINE_MS)))]);
     clearTimeout(deadline);
     await shared.stop().catch((err: unknown) => log.error({ err }, 'leaving the cluster failed'));
     // every pending refusal record and summary, and the last status batch, before the registry closes

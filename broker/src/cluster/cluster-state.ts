@@ -16,6 +16,8 @@ import { WillReplay } from './will-replay.ts';
 export const UNAVAILABLE_AFTER_MS = 1000;
 /** After a reconnect, wait this long for the other connections before catching up. */
 const RESYNC_DELAY_MS = 500;
+/** how long a stopping node tries to leave the presence set before it closes its connections (1 s of the broker's 5 s close) */
+const LEAVE_DEADLINE_MS = 1000;
 /** How long `listen` waits for Redis at start. */
 const CONNECT_WAIT_MS = 15_000;
 
@@ -165,10 +167,16 @@ export function clusterState(deps: SharedStateDeps): SharedState & { readonly no
       for (const t of timers) clearInterval(t);
       if (resyncTimer !== null) clearTimeout(resyncTimer);
       const replayed = replay.stop();
-      await presence.stop().catch(() => undefined);
-      // a will scan running (another node stopping reads as dead) sends nothing more, and its
-      // call in flight returns before the connections close under it
-      await replayed;
+      // Leaving is best effort and bounded: with Redis away, ioredis would hold these commands
+      // for its retries (about 20 s), past the broker's 5 s close; the liveness key expires in 3 s
+      // anyway. A will scan running (another node stopping reads as dead) sends nothing more, and
+      // its call in flight returns before the connections close under it, or fails as they close.
+      let deadline: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([presence.stop().catch(() => undefined), replayed]),
+        new Promise((resolve) => (deadline = setTimeout(resolve, LEAVE_DEADLINE_MS))),
+      ]);
+      clearTimeout(deadline);
       await link.close(); // the store's connection too (aedes.close() closed the emitter's)
     },
   };
