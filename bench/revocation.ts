@@ -11,10 +11,14 @@
  * a fresh ES256 token (mqtt.js, clean: false), then revoked one after another — block
  * (PATCH blocked: true), key removal (DELETE the credential the session used, ?force=true, after a
  * second key was added) and delete — measuring from sending the HTTP request to the client's
- * 'close' event; then all `--devices` blocked at once (concurrent PATCHes), measuring until the
- * last session closed. The test suite checks the mechanism (test/cluster/up-nodes.test.ts,
- * test/cluster/revocation.test.ts); the tail latency on a loaded machine is machine speed, so it
- * is measured here. A session still open 10 s after the last request is counted, not waited for.
+ * 'close' event; and (between key removal and delete) all of them blocked at once, concurrent
+ * PATCHes, measuring until the last session closed. Beside each: the HTTP response time, and how
+ * long after its response each session closed. A write's own node answers once the change reached
+ * its own broker, so a long response time is the write path's (queueing behind other writes), a
+ * long close-after-response the change feed's lag to the other nodes. The test suite checks the
+ * mechanism (test/cluster/up-nodes.test.ts, test/cluster/revocation.test.ts); the tail latency on a
+ * loaded machine is machine speed, so it is measured here. A session still open 10 s after the
+ * last request is counted, not waited for.
  */
 import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
@@ -201,57 +205,64 @@ interface Figures {
   closeMs: number[];
   /** request sent → HTTP response, ms */
   httpMs: number[];
+  /** HTTP response → 'close', ms (negative: the session closed before the response arrived) */
+  afterResponseMs: number[];
   /** sessions still open CLOSE_WAIT_MS after the last request */
   open: number;
-  /** first request sent → last close, ms (meaningful for the concurrent variant) */
+  /** first request sent → last close, and → last response, ms (the concurrent variant's figures) */
   allClosedMs: number;
+  allAnsweredMs: number;
 }
 
-/** Waits for the sessions' closes (at most CLOSE_WAIT_MS after the last request); `sent[i]` is when session i's request went out. */
-async function collect(sessions: Session[], sent: number[], httpMs: number[], firstSent: number): Promise<Figures> {
+/**
+ * Waits for the sessions' closes (at most CLOSE_WAIT_MS after the last request): session i's
+ * revocation request went out at `sent[i]` and was answered at `answered[i]`.
+ */
+async function collect(sessions: Session[], sent: number[], answered: number[]): Promise<Figures> {
   const timeout = new Promise<void>((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref());
   await Promise.race([Promise.all(sessions.map((s) => s.closedAt)), timeout]);
-  const closeMs: number[] = [];
-  let open = 0;
-  let last = firstSent;
+  const first = Math.min(...sent);
+  const f: Figures = { closeMs: [], httpMs: [], afterResponseMs: [], open: 0, allClosedMs: 0, allAnsweredMs: Math.max(...answered) - first };
   sessions.forEach((s, i) => {
-    if (s.closed === null) open++;
-    else {
-      closeMs.push(s.closed - sent[i]!);
-      last = Math.max(last, s.closed);
+    f.httpMs.push(answered[i]! - sent[i]!);
+    if (s.closed === null) {
+      f.open++;
+      s.client.end(true);
+    } else {
+      f.closeMs.push(s.closed - sent[i]!);
+      f.afterResponseMs.push(s.closed - answered[i]!);
+      f.allClosedMs = Math.max(f.allClosedMs, s.closed - first);
     }
   });
-  for (const s of sessions) if (s.closed === null) s.client.end(true);
-  return { closeMs, httpMs, open, allClosedMs: last - firstSent };
+  return f;
 }
 
+type Revoke = (id: string) => Promise<{ status: number; json: any }>;
+
 /** Revokes each session's device in turn (the next request after the previous response). */
-async function revokeInTurn(sessions: Session[], request: (id: string) => Promise<{ status: number; json: any }>, want: number): Promise<Figures> {
+async function revokeInTurn(sessions: Session[], request: Revoke, want: number): Promise<Figures> {
   const sent: number[] = [];
-  const httpMs: number[] = [];
+  const answered: number[] = [];
   for (const s of sessions) {
-    const t = performance.now();
-    sent.push(t);
+    sent.push(performance.now());
     await expectStatus(`revoke ${s.id}`, request(s.id), want);
-    httpMs.push(performance.now() - t);
+    answered.push(performance.now());
   }
-  return collect(sessions, sent, httpMs, sent[0]!);
+  return collect(sessions, sent, answered);
 }
 
 /** Revokes every session's device at once. */
-async function revokeAtOnce(sessions: Session[], request: (id: string) => Promise<{ status: number; json: any }>, want: number): Promise<Figures> {
-  const first = performance.now();
+async function revokeAtOnce(sessions: Session[], request: Revoke, want: number): Promise<Figures> {
   const sent: number[] = [];
-  const httpMs: number[] = [];
+  const answered: number[] = [];
   await Promise.all(
     sessions.map(async (s, i) => {
-      const t = performance.now();
-      sent[i] = t;
+      sent[i] = performance.now();
       await expectStatus(`revoke ${s.id}`, request(s.id), want);
-      httpMs.push(performance.now() - t);
+      answered[i] = performance.now();
     }),
   );
-  return collect(sessions, sent, httpMs, first);
+  return collect(sessions, sent, answered);
 }
 
 const KINDS = ['block', 'key removal', 'delete', 'block, all at once'] as const;
@@ -317,11 +328,25 @@ export async function benchRevocation(): Promise<BenchResult> {
       for (const kind of KINDS) {
         const f = figures.get(kind)!;
         const over = f.closeMs.filter((x) => x > 1000).length;
-        const base = `  ${kind.padEnd(18)} p50 ${ms(pct(f.closeMs, 50)).padStart(7)}  p99 ${ms(pct(f.closeMs, 99)).padStart(7)}  p100 ${ms(pct(f.closeMs, 100)).padStart(7)}  over 1 s ${over}/${n}`;
-        const tail = kind === 'block, all at once' ? `  all closed ${ms(f.allClosedMs)} after the first request` : '';
-        lines.push(`${base}${f.open > 0 ? `  STILL OPEN ${f.open}` : ''}  (HTTP p50 ${ms(pct(f.httpMs, 50))})${tail}`);
+        const cols = [
+          `  ${kind.padEnd(18)} p50 ${ms(pct(f.closeMs, 50)).padStart(7)}  p99 ${ms(pct(f.closeMs, 99)).padStart(7)}  p100 ${ms(pct(f.closeMs, 100)).padStart(7)}  over 1 s ${over}/${n}`,
+          ...(f.open > 0 ? [`STILL OPEN ${f.open}`] : []),
+          `(HTTP p50 ${ms(pct(f.httpMs, 50))} p100 ${ms(pct(f.httpMs, 100))}; close after the response p100 ${ms(pct(f.afterResponseMs, 100))})`,
+          ...(kind === 'block, all at once' ? [`all answered ${ms(f.allAnsweredMs)}, all closed ${ms(f.allClosedMs)} after the first request`] : []),
+        ];
+        lines.push(cols.join('  '));
         const m = `${key}_${kind.replace(/[^a-z]+/g, '_')}`;
-        Object.assign(metrics, { [`${m}_p50`]: pct(f.closeMs, 50), [`${m}_p99`]: pct(f.closeMs, 99), [`${m}_p100`]: pct(f.closeMs, 100), [`${m}_over1s`]: over, [`${m}_open`]: f.open, [`${m}_allClosedMs`]: f.allClosedMs });
+        Object.assign(metrics, {
+          [`${m}_p50`]: pct(f.closeMs, 50),
+          [`${m}_p99`]: pct(f.closeMs, 99),
+          [`${m}_p100`]: pct(f.closeMs, 100),
+          [`${m}_over1s`]: over,
+          [`${m}_open`]: f.open,
+          [`${m}_httpP50`]: pct(f.httpMs, 50),
+          [`${m}_afterResponseP100`]: pct(f.afterResponseMs, 100),
+          [`${m}_allAnsweredMs`]: f.allAnsweredMs,
+          [`${m}_allClosedMs`]: f.allClosedMs,
+        });
       }
       lines.push(`  load average at end ${load()}`);
       await runCleanup(cleanup);
