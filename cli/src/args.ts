@@ -29,11 +29,12 @@ export function parseCommandArgs<S extends OptionSpecs>(
   options: S,
   maxPositionals: number,
 ): ParsedArgs<S> {
+  const all: OptionSpecs = { ...options, help: { type: 'boolean', short: 'h' } };
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...argv],
-      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      args: attachDashValues(argv, all),
+      options: all,
       strict: true,
       allowPositionals: true,
       tokens: true,
@@ -52,6 +53,39 @@ export function parseCommandArgs<S extends OptionSpecs>(
     throw new CliError('usage', `unexpected argument "${clip(parsed.positionals[maxPositionals]!)}" (see latchkey ${command} --help)`);
   }
   return { values: parsed.values as ParsedArgs<S>['values'], positionals: parsed.positionals };
+}
+
+/**
+ * `--kid -Xb3…` as `--kid=-Xb3…`: a value may begin with a dash (a kid is random base64url, so one
+ * in 64 does), and parseArgs refuses that form as ambiguous. Only when the dash word is not an
+ * option of this command: `--kid --force` still reports the missing value. Nothing after `--`.
+ */
+function attachDashValues(argv: readonly string[], options: OptionSpecs): string[] {
+  const isOption = (word: string): boolean => {
+    if (word.startsWith('--')) return Object.hasOwn(options, word.slice(2).split('=')[0] as string);
+    return Object.values(options).some((o) => o.short !== undefined && word.startsWith(`-${o.short}`));
+  };
+  const stringOption = (word: string): boolean => {
+    if (!word.startsWith('--') || word.includes('=')) return false;
+    const name = word.slice(2);
+    return Object.hasOwn(options, name) && options[name]?.type === 'string';
+  };
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i] as string;
+    if (word === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const next = argv[i + 1];
+    if (stringOption(word) && next !== undefined && next.length > 1 && next.startsWith('-') && next !== '--' && !isOption(next)) {
+      out.push(`${word}=${next}`);
+      i++;
+    } else {
+      out.push(word);
+    }
+  }
+  return out;
 }
 
 /** Node's parseArgs messages are long; keep the option name and what is wrong with it. */

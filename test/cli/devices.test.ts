@@ -67,6 +67,9 @@ describe('latchkey devices and enroll-token against a running up (docs/configura
     expect(table.stdout.split('\n')[0]).toMatch(/^KID\s+FINGERPRINT\s+REGISTERED\s+LAST USED\s+LAST CONNECT\s+REMOVED$/);
     expect(table.stdout).toMatch(new RegExp(`^${keys[0]!.kid}\\s+[0-9a-f]{16}\\s+(now|\\d+ s ago|\\d+ min ago)\\s+(now|\\d+ s ago)\\s+(now|\\d+ s ago)\\s+-$`, 'm'));
 
+    // a kid is random base64url: one in 64 begins with a dash, and is still a value (cli/src/args.ts)
+    const dashed = await cli('devices', 'remove-key', 'lock-2', '--kid', '-Xb3dA_9noSuchKid', ...url());
+    expect([dashed.code, errorLine(dashed.stderr)?.code], dashed.stderr).toEqual([1, 'credential_not_found']);
     const refused = await cli('devices', 'remove-key', 'lock-2', '--kid', keys[0]!.kid, ...url());
     expect(refused.code, refused.stderr).toBe(1);
     expect(errorLine(refused.stderr)?.code).toBe('credential_in_use');

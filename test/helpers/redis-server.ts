@@ -137,11 +137,11 @@ export async function cuttableProxy(targetPort: number): Promise<{ port: number;
   };
 }
 
-/** Polls `predicate` every 20 ms until it holds; rejects after `timeoutMs`. */
-export async function waitUntil(predicate: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+/** Polls `predicate` every 20 ms until it holds; rejects after `timeoutMs`, with `state()` in the message. */
+export async function waitUntil(predicate: () => boolean | Promise<boolean>, timeoutMs = 5000, state?: () => string | Promise<string>): Promise<void> {
   const started = Date.now();
   while (!(await predicate())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms${state === undefined ? '' : `: ${await state()}`}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
