@@ -43,7 +43,8 @@ const DISCONNECT = Buffer.from([0xe0, 0x00]);
 /** a storm CONNECT without a CONNACK within this long counts as dropped */
 const STORM_ATTEMPT_TIMEOUT_MS = 60_000;
 
-function option(name: string, fallback: number): number {
+/** `--name=N` after `--` (a non-negative integer), or `fallback`. */
+export function option(name: string, fallback: number): number {
   const arg = process.argv.find((a) => a.startsWith(`--${name}=`));
   if (arg === undefined) return fallback;
   const v = Number(arg.slice(name.length + 3));

@@ -23,6 +23,7 @@ const benches: Record<string, () => Promise<BenchResult>> = {
   connect: async () => (await import('./connect.ts')).benchConnect(),
   'verify-offload': async () => (await import('./verify-offload.ts')).benchVerifyOffload(),
   gcp: async () => (await import('./gcp.ts')).benchGcp(),
+  revocation: async () => (await import('./revocation.ts')).benchRevocation(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
