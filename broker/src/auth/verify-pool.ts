@@ -120,6 +120,7 @@ export class VerifyPool {
   #queue: Job[] = [];
   #scheduled: NodeJS.Immediate | null = null;
   #closed = false;
+  #checked = 0;
   /** Tests only: called right after a batch is posted to thread `index`. */
   onPostedForTesting: ((index: number) => void) | null = null;
 
@@ -135,6 +136,11 @@ export class VerifyPool {
   /** Threads running now (they start with the first job and are replaced after a failure). */
   get running(): number {
     return this.#slots.filter((s) => s !== null && !s.dead).length;
+  }
+
+  /** Jobs the threads answered since the pool started. */
+  get checked(): number {
+    return this.#checked;
   }
 
   /**
@@ -257,6 +263,7 @@ export class VerifyPool {
     const batch = slot.inFlight.shift();
     if (batch === undefined) return;
     slot.pending -= batch.length;
+    this.#checked += batch.length;
     for (let j = 0; j < batch.length; j++) {
       const job = batch[j] as Job;
       const found = out[j] as number;
