@@ -121,6 +121,7 @@ export class VerifyPool {
   #scheduled: NodeJS.Immediate | null = null;
   #closed = false;
   #checked = 0;
+  #crashBefore = -1;
   /** Tests only: called right after a batch is posted to thread `index`. */
   onPostedForTesting: ((index: number) => void) | null = null;
 
@@ -174,6 +175,10 @@ export class VerifyPool {
       const index = this.#leastBusy();
       const slot = this.#slotAt(index);
       const batch = queue.slice(from, from + MAX_BATCH);
+      if (this.#crashBefore === index) {
+        this.#crashBefore = -1;
+        slot.worker.postMessage({ crash: true });
+      }
       this.#post(slot, batch);
       this.onPostedForTesting?.(index);
     }
@@ -298,9 +303,9 @@ export class VerifyPool {
     await ended;
   }
 
-  /** Tests only: thread `index` throws once it reaches this message (after what was posted before it). */
+  /** Tests only: the next batch for thread `index` is preceded by a message on which the thread throws (it never answers that batch). */
   crashThreadForTesting(index: number): void {
-    this.#slotAt(index).worker.postMessage({ crash: true });
+    this.#crashBefore = index;
   }
 
   /** Fails every job not yet answered and ends the threads. */
