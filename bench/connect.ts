@@ -209,6 +209,8 @@ interface StormResult {
   p50: number;
   p99: number;
   dropped: number;
+  /** why, per cause: `connack <code>`, `closed`, `timeout`, or the socket error's code */
+  causes: Record<string, number>;
   connected: number;
 }
 
@@ -220,6 +222,7 @@ async function storm(port: number, packets: readonly Buffer[], inflight: number 
   const open: Socket[] = [];
   const latencies: number[] = [];
   let dropped = 0;
+  const causes: Record<string, number> = {};
   let lastConnack = 0;
   const started = performance.now();
   const attempt = (packet: Buffer): Promise<void> =>
@@ -227,10 +230,11 @@ async function storm(port: number, packets: readonly Buffer[], inflight: number 
       const t0 = performance.now();
       let done = false;
       const s = connect({ port, host: '127.0.0.1', noDelay: true });
-      const finish = (ok: boolean) => {
+      const finish = (ok: boolean, cause = '') => {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        if (!ok) causes[cause] = (causes[cause] ?? 0) + 1;
         if (ok) {
           const now = performance.now();
           latencies.push(now - t0);
@@ -242,11 +246,11 @@ async function storm(port: number, packets: readonly Buffer[], inflight: number 
         }
         resolve();
       };
-      const timer = setTimeout(() => finish(false), STORM_ATTEMPT_TIMEOUT_MS);
+      const timer = setTimeout(() => finish(false, 'timeout'), STORM_ATTEMPT_TIMEOUT_MS);
       s.once('connect', () => s.write(packet));
-      s.once('data', (d: Buffer) => finish(d[0] === 0x20 && d[3] === 0));
-      s.once('error', () => finish(false));
-      s.once('close', () => finish(false));
+      s.once('data', (d: Buffer) => finish(d[0] === 0x20 && d[3] === 0, d[0] === 0x20 ? `connack ${d[3]}` : 'not a CONNACK'));
+      s.once('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? 'error'));
+      s.once('close', () => finish(false, 'closed'));
     });
   if (inflight === null) {
     await Promise.all(packets.map(attempt));
@@ -258,7 +262,7 @@ async function storm(port: number, packets: readonly Buffer[], inflight: number 
       }),
     );
   }
-  const result = { allInMs: lastConnack - started, p50: pct(latencies, 50), p99: pct(latencies, 99), dropped, connected: latencies.length };
+  const result = { allInMs: lastConnack - started, p50: pct(latencies, 50), p99: pct(latencies, 99), dropped, causes, connected: latencies.length };
   await Promise.all(
     open.map(
       (s) =>
@@ -271,6 +275,9 @@ async function storm(port: number, packets: readonly Buffer[], inflight: number 
   );
   return result;
 }
+
+/** ` (ECONNRESET 12, connack 3 4)`: what ended the dropped attempts. */
+const dropCauses = (r: StormResult): string => (r.dropped === 0 ? '' : ` (${Object.entries(r.causes).map(([c, n]) => `${c} ${n}`).join(', ')})`);
 
 /** Connector w cycles over the devices w, w+connectors, …; `token(d, k)` is the password of its k-th cycle. */
 function plan(devices: readonly BenchDevice[], connectors: number, perConnector: number, packetOf: (d: BenchDevice, k: number) => Buffer): Buffer[][] {
@@ -436,7 +443,7 @@ async function stormRounds(
     });
     const label = `${kind === 'paced' ? `paced (${inflight} mid-connect)` : 'unpaced (all at once)'}, ${b === 'up' ? 'latchkey up' : 'Mosquitto + password_file'}`;
     lines.push(
-      `  ${label.padEnd(54)} all in ${(r.allInMs / 1000).toFixed(2)} s, p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms, dropped ${r.dropped}, connected ${r.connected}, broker CPU ${(cpuMs / 1000).toFixed(2)} s`,
+      `  ${label.padEnd(54)} all in ${(r.allInMs / 1000).toFixed(2)} s, p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms, dropped ${r.dropped}${dropCauses(r)}, connected ${r.connected}, broker CPU ${(cpuMs / 1000).toFixed(2)} s`,
     );
     await new Promise((r2) => setTimeout(r2, SETTLE_MS));
   }
@@ -459,7 +466,7 @@ async function stormRounds(
     Object.assign(metrics, { [`storm_fresh_${b}_allInMs`]: r.allInMs, [`storm_fresh_${b}_p99Ms`]: r.p99, [`storm_fresh_${b}_dropped`]: r.dropped, [`storm_fresh_${b}_cpuMs`]: cpuMs });
     const label = b === 'up' ? 'latchkey up (default verify threads)' : 'latchkey up --verify-threads 0';
     lines.push(
-      `  ${label.padEnd(54)} all in ${(r.allInMs / 1000).toFixed(2)} s, p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms, dropped ${r.dropped}, connected ${r.connected}, broker CPU ${(cpuMs / 1000).toFixed(2)} s`,
+      `  ${label.padEnd(54)} all in ${(r.allInMs / 1000).toFixed(2)} s, p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms, dropped ${r.dropped}${dropCauses(r)}, connected ${r.connected}, broker CPU ${(cpuMs / 1000).toFixed(2)} s`,
     );
     await new Promise((r2) => setTimeout(r2, SETTLE_MS));
   }
