@@ -173,11 +173,20 @@ export class VerifyPool {
     this.#queue = [];
     for (let from = 0; from < queue.length; from += MAX_BATCH) {
       const index = this.#leastBusy();
-      const slot = this.#slotAt(index);
       const batch = queue.slice(from, from + MAX_BATCH);
-      if (this.#crashBefore === index) {
-        this.#crashBefore = -1;
-        slot.worker.postMessage({ crash: true });
+      let slot: Slot;
+      try {
+        slot = this.#slotAt(index);
+        if (this.#crashBefore === index) {
+          this.#crashBefore = -1;
+          slot.worker.postMessage({ crash: true });
+        }
+      } catch (err) {
+        // no thread could start (out of memory, a thread limit): these connects fail, the broker goes on
+        const failure = new Error('no verify thread could start', { cause: err });
+        for (const job of batch) job.reject(failure);
+        this.#onThreadFailure(err);
+        continue;
       }
       this.#post(slot, batch);
       this.onPostedForTesting?.(index);
@@ -240,7 +249,13 @@ export class VerifyPool {
     }
     slot.inFlight.push(batch);
     slot.pending += batch.length;
-    slot.worker.postMessage({ keys, forget, bytes: buffer, meta, count: batch.length }, [buffer, meta.buffer]);
+    try {
+      slot.worker.postMessage({ keys, forget, bytes: buffer, meta, count: batch.length }, [buffer, meta.buffer]);
+    } catch (err) {
+      // the message could not be sent: the thread's key table may now differ from the pool's mirror, so it is replaced
+      void slot.worker.terminate();
+      this.#ended(slot, err);
+    }
   }
 
   /** The id `key` has in `slot`'s thread; a key new to it joins `keys`, and an evicted one `forget`. */
