@@ -7,28 +7,33 @@
  * - `bare`: aedes 1.2 with no authentication; `floor`: the same aedes plus a bare
  *   `crypto.verify` of the token (bench/broker-child.ts);
  * - `up`: the full `latchkey up` as a user runs it (compiled bin, defaults, log on stderr) with
- *   `fresh` tokens (each used once) and `reused` ones (already verified by this broker).
+ *   `fresh` tokens (each used once) and `reused` ones (already verified by this broker). Its
+ *   default `--verify-threads` is the cores − 1 (1 on a 2-core host): beside it runs a second
+ *   `latchkey up --verify-threads 0` (signatures on the main thread) with fresh tokens.
  * Broker CPU is the broker process's own CPU time (every thread's, /proc/<pid>/task/<tid>/schedstat,
- * ns), not wall time; connects/s is the load generator's wall rate (it shares the cores). Rounds
+ * ns), not wall time, and separately its main thread's (the thread that bounds a Node broker's rate);
+ * connects/s is the load generator's wall rate (it shares the cores). Rounds
  * rotate the order of the brokers; the figure is the median round. A round's CPU window closes only
  * after a settle period longer than latchkey's status flush (1 s).
  *
  * Then the reconnect storm: `--storm` (default 10,000) registered devices, which each connected
  * once before, reconnect paced (500 mid-connect at any moment) and unpaced (all at once), every
- * socket kept open until all are in, against latchkey and Mosquitto in the same run.
+ * socket kept open until all are in, against latchkey and Mosquitto in the same run; then the same
+ * devices all with fresh tokens (never seen by the broker), paced, against both latchkey processes.
  *
  * Options (after `--`): --rounds=N (default 6), --per-connector=N (cycles per connector per round,
  * default 20), --connectors=N (default 50), --storm=N (0: no storm), --inflight=N (default 500),
- * --up-flags='--verify-threads 1 …' (extra `latchkey up` flags).
+ * --up-flags='--verify-threads 2 …' (extra flags of the default `latchkey up`).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mintConnectToken } from '../device-sdk/src/token/mint-token.ts';
 import { parsePublicKey } from '@latchkey/device-sdk/protocol';
+import { DEFAULT_BROKER_CONFIG } from '../broker/src/config.ts';
 import { openRegistry } from '../provisioning/src/registry/index.ts';
 import { connectPacket, makeDevices, startBrokerChild, type BenchDevice } from './broker-children.ts';
 import { cycle, median, pct } from './broker-connect.ts';
@@ -67,6 +72,11 @@ export function processCpuNs(pid: number): number {
     }
   }
   return total;
+}
+
+/** The main thread's CPU time of a process, ns. */
+export function mainThreadCpuNs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]);
 }
 
 interface Target {
@@ -200,6 +210,8 @@ interface StormResult {
   p50: number;
   p99: number;
   dropped: number;
+  /** why, per cause: `connack <code>`, `closed`, `timeout`, or the socket error's code */
+  causes: Record<string, number>;
   connected: number;
 }
 
@@ -211,6 +223,7 @@ async function storm(port: number, packets: readonly Buffer[], inflight: number 
   const open: Socket[] = [];
   const latencies: number[] = [];
   let dropped = 0;
+  const causes: Record<string, number> = {};
   let lastConnack = 0;
   const started = performance.now();
   const attempt = (packet: Buffer): Promise<void> =>
@@ -218,10 +231,11 @@ async function storm(port: number, packets: readonly Buffer[], inflight: number 
       const t0 = performance.now();
       let done = false;
       const s = connect({ port, host: '127.0.0.1', noDelay: true });
-      const finish = (ok: boolean) => {
+      const finish = (ok: boolean, cause = '') => {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        if (!ok) causes[cause] = (causes[cause] ?? 0) + 1;
         if (ok) {
           const now = performance.now();
           latencies.push(now - t0);
@@ -233,11 +247,11 @@ async function storm(port: number, packets: readonly Buffer[], inflight: number 
         }
         resolve();
       };
-      const timer = setTimeout(() => finish(false), STORM_ATTEMPT_TIMEOUT_MS);
+      const timer = setTimeout(() => finish(false, 'timeout'), STORM_ATTEMPT_TIMEOUT_MS);
       s.once('connect', () => s.write(packet));
-      s.once('data', (d: Buffer) => finish(d[0] === 0x20 && d[3] === 0));
-      s.once('error', () => finish(false));
-      s.once('close', () => finish(false));
+      s.once('data', (d: Buffer) => finish(d[0] === 0x20 && d[3] === 0, d[0] === 0x20 ? `connack ${d[3]}` : 'not a CONNACK'));
+      s.once('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? 'error'));
+      s.once('close', () => finish(false, 'closed'));
     });
   if (inflight === null) {
     await Promise.all(packets.map(attempt));
@@ -249,7 +263,7 @@ async function storm(port: number, packets: readonly Buffer[], inflight: number 
       }),
     );
   }
-  const result = { allInMs: lastConnack - started, p50: pct(latencies, 50), p99: pct(latencies, 99), dropped, connected: latencies.length };
+  const result = { allInMs: lastConnack - started, p50: pct(latencies, 50), p99: pct(latencies, 99), dropped, causes, connected: latencies.length };
   await Promise.all(
     open.map(
       (s) =>
@@ -263,6 +277,9 @@ async function storm(port: number, packets: readonly Buffer[], inflight: number 
   return result;
 }
 
+/** ` (ECONNRESET 12, connack 3 4)`: what ended the dropped attempts. */
+const dropCauses = (r: StormResult): string => (r.dropped === 0 ? '' : ` (${Object.entries(r.causes).map(([c, n]) => `${c} ${n}`).join(', ')})`);
+
 /** Connector w cycles over the devices w, w+connectors, …; `token(d, k)` is the password of its k-th cycle. */
 function plan(devices: readonly BenchDevice[], connectors: number, perConnector: number, packetOf: (d: BenchDevice, k: number) => Buffer): Buffer[][] {
   const owned = Math.floor(devices.length / connectors);
@@ -271,14 +288,15 @@ function plan(devices: readonly BenchDevice[], connectors: number, perConnector:
 
 const mint = async (d: BenchDevice) => (await mintConnectToken({ subject: d.id, privateKey: d.privateKey, ttlSeconds: 3600 })).token;
 
-type Lane = 'mosquitto' | 'bare' | 'floor' | 'upFresh' | 'upReused';
-const LANES: readonly Lane[] = ['mosquitto', 'bare', 'floor', 'upFresh', 'upReused'];
+type Lane = 'mosquitto' | 'bare' | 'floor' | 'upFresh' | 'upReused' | 'up0Fresh';
+const LANES: readonly Lane[] = ['mosquitto', 'bare', 'floor', 'upFresh', 'upReused', 'up0Fresh'];
 const LABELS: Record<Lane, string> = {
   mosquitto: 'Mosquitto + password_file (PBKDF2-SHA512)',
   bare: 'bare aedes 1.2',
   floor: 'aedes + bare crypto.verify (floor)',
   upFresh: 'latchkey up, fresh tokens',
   upReused: 'latchkey up, already-verified tokens',
+  up0Fresh: 'latchkey up --verify-threads 0, fresh tokens',
 };
 
 export async function benchConnect(): Promise<BenchResult> {
@@ -312,30 +330,32 @@ export async function benchConnect(): Promise<BenchResult> {
   const lines: string[] = [];
   const metrics: Record<string, number> = {};
   try {
-    targets.push(await startChild('bare', cycling), await startChild('floor', cycling), await startUp(devices, upFlags));
-    const [, bare, floor, up] = targets as [Target, Target, Target, Target];
-    const laneTarget: Record<Lane, Target> = { mosquitto, bare, floor, upFresh: up, upReused: up };
+    targets.push(await startChild('bare', cycling), await startChild('floor', cycling), await startUp(devices, upFlags), await startUp(devices, ['--verify-threads', '0']));
+    const [, bare, floor, up, up0] = targets as [Target, Target, Target, Target, Target];
+    const laneTarget: Record<Lane, Target> = { mosquitto, bare, floor, upFresh: up, upReused: up, up0Fresh: up0 };
     const laneplan = (lane: Lane, round: number): Buffer[][] =>
       lane === 'mosquitto' ? mosquittoPlan : lane === 'upReused' ? reusedPlan : (freshPlans[round + 1] as Buffer[][]);
     // warm-up: every lane once (the up process: fresh tokens, then each reused token once, so the broker has verified it)
     for (const lane of LANES) await runCycles(laneTarget[lane].port, lane === 'upReused' ? reusedPlan : lane === 'mosquitto' ? mosquittoPlan : (freshPlans[0] as Buffer[][]));
-    const stats = new Map(LANES.map((l) => [l, { cpuUs: [] as number[], rate: [] as number[], latencies: [] as number[] }]));
+    const stats = new Map(LANES.map((l) => [l, { cpuUs: [] as number[], mainUs: [] as number[], rate: [] as number[], latencies: [] as number[] }]));
     for (let round = 0; round < rounds; round++) {
       const shift = round % LANES.length;
       for (const lane of [...LANES.slice(shift), ...LANES.slice(0, shift)]) {
         const t = laneTarget[lane];
         const before = processCpuNs(t.pid);
+        const mainBefore = mainThreadCpuNs(t.pid);
         const { latencies, wallMs } = await runCycles(t.port, laneplan(lane, round));
         await new Promise((r) => setTimeout(r, SETTLE_MS));
         const cpu = (processCpuNs(t.pid) - before) / 1000 / latencies.length;
         const s = stats.get(lane)!;
         s.cpuUs.push(cpu);
+        s.mainUs.push((mainThreadCpuNs(t.pid) - mainBefore) / 1000 / latencies.length);
         s.rate.push((latencies.length / wallMs) * 1000);
         s.latencies.push(...latencies);
       }
     }
     lines.push(
-      `${connectors} concurrent connectors, ${rounds} rounds × ${connectors * perConnector} CONNECT→CONNACK→DISCONNECT cycles per lane (order rotated each round), ${cycleDevices} devices; broker CPU = the broker process's CPU time (all threads), not wall; Mosquitto ${mosquitto.version}`,
+      `${connectors} concurrent connectors, ${rounds} rounds × ${connectors * perConnector} CONNECT→CONNACK→DISCONNECT cycles per lane (order rotated each round), ${cycleDevices} devices; broker CPU = the broker process's CPU time (all threads; main thread apart), not wall; Mosquitto ${mosquitto.version}; latchkey up default --verify-threads ${DEFAULT_BROKER_CONFIG.verifyThreads}${upFlags.length > 0 ? `, flags ${upFlags.join(' ')}` : ''}; load average before: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
     );
     const med = (l: Lane) => median(stats.get(l)!.cpuUs);
     const rate = (l: Lane) => median(stats.get(l)!.rate);
@@ -344,8 +364,9 @@ export async function benchConnect(): Promise<BenchResult> {
       metrics[`${l}CpuUs`] = med(l);
       metrics[`${l}ConnectsPerSec`] = rate(l);
       metrics[`${l}P99Ms`] = pct(s.latencies, 99);
+      metrics[`${l}MainThreadCpuUs`] = median(s.mainUs);
       lines.push(
-        `${LABELS[l].padEnd(42)} ${med(l).toFixed(0).padStart(4)} µs CPU/connect (rounds ${s.cpuUs.map((x) => x.toFixed(0)).join(' ')}), ${rate(l).toFixed(0)} connects/s, p99 ${pct(s.latencies, 99).toFixed(1)} ms`,
+        `${LABELS[l].padEnd(46)} ${med(l).toFixed(0).padStart(4)} µs CPU/connect (main thread ${median(s.mainUs).toFixed(0)}; rounds ${s.cpuUs.map((x) => x.toFixed(0)).join(' ')}), ${rate(l).toFixed(0)} connects/s, p99 ${pct(s.latencies, 99).toFixed(1)} ms`,
       );
     }
     /** the median over rounds of a figure computed within each round, and its range */
@@ -366,13 +387,19 @@ export async function benchConnect(): Promise<BenchResult> {
     lines.push(`fresh tokens: latchkey up − floor CPU per connect: ${freshOverFloor} µs — target ≤ +40 µs: ${verdict(metrics['upFreshMinusFloorUs']! <= 40)}`);
     const rateRatio = perRoundRate('upFreshRateOverMosquitto', (at) => at('upFresh') / at('mosquitto'));
     lines.push(`fresh tokens: latchkey up / Mosquitto connects/s: ${rateRatio}× — target ≥ 0.5×: ${verdict(metrics['upFreshRateOverMosquitto']! >= 0.5)}`);
+    const fresh0OverFloor = perRound('up0FreshMinusFloorUs', (at) => at('up0Fresh') - at('floor'));
+    const rate0Ratio = perRoundRate('up0FreshRateOverMosquitto', (at) => at('up0Fresh') / at('mosquitto'));
+    const threadsGain = perRoundRate('upFreshRateOverUp0', (at) => at('upFresh') / at('up0Fresh'));
+    lines.push(`fresh tokens, --verify-threads 0: latchkey up − floor CPU per connect: ${fresh0OverFloor} µs (target ≤ +40 µs: ${verdict(metrics['up0FreshMinusFloorUs']! <= 40)}); / Mosquitto connects/s: ${rate0Ratio}× (target ≥ 0.5×: ${verdict(metrics['up0FreshRateOverMosquitto']! >= 0.5)})`);
+    lines.push(`fresh tokens: connects/s with the default verify threads / with 0: ${threadsGain}×`);
     perRound('floorOverBare', (at) => at('floor') / at('bare'));
     perRound('mosquittoOverBare', (at) => at('mosquitto') / at('bare'));
     lines.push(`floor / bare: ${metrics['floorOverBare']!.toFixed(2)}×, Mosquitto / bare aedes CPU per connect: ${metrics['mosquittoOverBare']!.toFixed(2)}×`);
 
     if (stormSize > 0) {
-      await stormRounds(stormSize, inflight, devices.slice(0, stormSize), { up, mosquitto }, reusedToken, mosquittoPacket, lines, metrics);
+      await stormRounds(stormSize, inflight, devices.slice(0, stormSize), { up, up0, mosquitto }, reusedToken, mosquittoPacket, lines, metrics);
     }
+    lines.push(`load average after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   } finally {
     await Promise.all(targets.map((t) => t.stop()));
   }
@@ -383,7 +410,7 @@ async function stormRounds(
   size: number,
   inflight: number,
   devices: readonly BenchDevice[],
-  brokers: { up: Target; mosquitto: Target },
+  brokers: { up: Target; up0: Target; mosquitto: Target },
   reusedToken: ReadonlyMap<string, Buffer>,
   mosquittoPacket: (d: BenchDevice) => Buffer,
   lines: string[],
@@ -417,7 +444,7 @@ async function stormRounds(
     });
     const label = `${kind === 'paced' ? `paced (${inflight} mid-connect)` : 'unpaced (all at once)'}, ${b === 'up' ? 'latchkey up' : 'Mosquitto + password_file'}`;
     lines.push(
-      `  ${label.padEnd(54)} all in ${(r.allInMs / 1000).toFixed(2)} s, p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms, dropped ${r.dropped}, connected ${r.connected}, broker CPU ${(cpuMs / 1000).toFixed(2)} s`,
+      `  ${label.padEnd(54)} all in ${(r.allInMs / 1000).toFixed(2)} s, p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms, dropped ${r.dropped}${dropCauses(r)}, connected ${r.connected}, broker CPU ${(cpuMs / 1000).toFixed(2)} s`,
     );
     await new Promise((r2) => setTimeout(r2, SETTLE_MS));
   }
@@ -427,4 +454,22 @@ async function stormRounds(
   const unpacedOk = got['unpaced-up']!.dropped === 0;
   lines.push(`storm, paced: latchkey/Mosquitto time ${ratio.toFixed(2)}×, latchkey dropped ${got['paced-up']!.dropped} — target none dropped, ≤ 1.5×: ${pacedOk ? 'MET' : 'NOT MET'}`);
   lines.push(`storm, unpaced: latchkey dropped ${got['unpaced-up']!.dropped} — target none dropped: ${unpacedOk ? 'MET' : 'NOT MET'}`);
+
+  // every device with a token neither latchkey process has seen: each one a signature check
+  const freshTokens = await Promise.all(devices.map(async (d) => connectWith(d.id, 'x', await mint(d))));
+  lines.push(`fresh-token storm, paced (${inflight} mid-connect): the same ${size} devices, each with a token the broker never saw`);
+  const fresh: Record<string, StormResult> = {};
+  for (const b of ['up', 'up0'] as const) {
+    const cpuBefore = processCpuNs(brokers[b].pid);
+    const r = await storm(brokers[b].port, freshTokens, inflight);
+    const cpuMs = (processCpuNs(brokers[b].pid) - cpuBefore) / 1e6;
+    fresh[b] = r;
+    Object.assign(metrics, { [`storm_fresh_${b}_allInMs`]: r.allInMs, [`storm_fresh_${b}_p99Ms`]: r.p99, [`storm_fresh_${b}_dropped`]: r.dropped, [`storm_fresh_${b}_cpuMs`]: cpuMs });
+    const label = b === 'up' ? 'latchkey up (default verify threads)' : 'latchkey up --verify-threads 0';
+    lines.push(
+      `  ${label.padEnd(54)} all in ${(r.allInMs / 1000).toFixed(2)} s, p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms, dropped ${r.dropped}${dropCauses(r)}, connected ${r.connected}, broker CPU ${(cpuMs / 1000).toFixed(2)} s`,
+    );
+    await new Promise((r2) => setTimeout(r2, SETTLE_MS));
+  }
+  lines.push(`fresh-token storm, paced: latchkey (default threads) / Mosquitto time ${(fresh['up']!.allInMs / got['paced-mosquitto']!.allInMs).toFixed(2)}×, --verify-threads 0 / Mosquitto ${(fresh['up0']!.allInMs / got['paced-mosquitto']!.allInMs).toFixed(2)}×`);
 }

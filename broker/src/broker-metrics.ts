@@ -11,6 +11,8 @@ export interface BrokerMetrics {
   connectRefused(reason: AuthFailureCode): void;
   observeVerify(seconds: number): void;
   tokenCacheHit(): void;
+  /** A verify thread ended unasked: its connects were refused (CONNACK 3) and it is replaced. */
+  verifyThreadFailed(): void;
   dropped(reason: 'offline_queue_full', count: number): void;
   closed(reason: ConnectionCloseReason): void;
   /** A publish on a topic that requires signed messages: verified, or refused with its reason. */
@@ -52,6 +54,11 @@ export function createBrokerMetrics(registry: Registry, liveSessions: () => numb
     help: 'CONNECTs whose token this broker had verified before (no signature check)',
     registers,
   });
+  const threadFailures = new Counter({
+    name: 'latchkey_broker_verify_thread_failures_total',
+    help: 'Verify threads that ended unasked (crash, out of memory); the CONNECTs they held were refused with CONNACK 3 and the thread replaced',
+    registers,
+  });
   const throttled = new Counter({
     name: 'latchkey_broker_throttled_total',
     help: 'CONNECTs refused because their source address was throttled',
@@ -85,6 +92,7 @@ export function createBrokerMetrics(registry: Registry, liveSessions: () => numb
     },
     observeVerify: (seconds) => verify.observe(seconds),
     tokenCacheHit: () => cacheHits.inc(),
+    verifyThreadFailed: () => threadFailures.inc(),
     dropped: (reason, count) => dropped.inc({ reason }, count),
     closed: (reason) => closed.inc({ reason }),
     signedPublish: (reason) => (reason === 'ok' ? verifiedMessages.inc() : signed.inc({ result: 'refused', reason })),

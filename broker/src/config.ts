@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import {
   DEFAULT_GCP_TOKEN_RULES,
   DEFAULT_LIMITS,
@@ -49,6 +50,11 @@ export interface BrokerConfig {
    * never used with `requireJti`). docs/operations.md §Reconnect storms.
    */
   readonly verifiedTokenCacheSize: number;
+  /**
+   * Threads that check connect-token signatures off the main thread (issue 12; docs/operations.md
+   * §Verify threads); 0: on the main thread. Default: the cores − 1, when there are more than one.
+   */
+  readonly verifyThreads: number;
   /** Distinct source addresses tracked by the failure throttle (oldest forgotten first). */
   readonly throttleTableSize: number;
   /** Used `jti`s remembered until they expire; when full of live entries, connects get CONNACK 3. */
@@ -101,6 +107,10 @@ export interface ConfigProblem {
   readonly message: string;
 }
 
+/** docs/operations.md §Verify threads: one core stays the main thread's; one core alone verifies inline. */
+export const MAX_VERIFY_THREADS = 256;
+const DEFAULT_VERIFY_THREADS = Math.min(MAX_VERIFY_THREADS, Math.max(0, availableParallelism() - 1));
+
 /** One place for every default. */
 export const DEFAULT_BROKER_CONFIG: BrokerConfig = Object.freeze({
   host: '127.0.0.1', // nothing listens beyond loopback unless asked
@@ -119,6 +129,7 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfig = Object.freeze({
   maxQueuedMessages: DEFAULT_LIMITS.maxQueuedMessages,
   credentialCacheSize: 2048,
   verifiedTokenCacheSize: 50_000,
+  verifyThreads: DEFAULT_VERIFY_THREADS,
   throttleTableSize: 100_000,
   jtiCacheSize: 200_000,
   statusFlushInterval: 1,
@@ -180,6 +191,7 @@ const RULES: { [K in keyof BrokerConfig]: [Check, string] } = {
   maxQueuedMessages: [nonNegInt, 'a non-negative integer'],
   credentialCacheSize: [posInt, 'a positive integer'],
   verifiedTokenCacheSize: [nonNegInt, 'a non-negative integer (0 = off)'],
+  verifyThreads: [int(0, MAX_VERIFY_THREADS), `an integer 0..${MAX_VERIFY_THREADS} (0 = verify on the main thread)`],
   throttleTableSize: [posInt, 'a positive integer'],
   jtiCacheSize: [posInt, 'a positive integer'],
   statusFlushInterval: [positive, 'a positive number (seconds)'],

@@ -12,6 +12,7 @@ import { reportConnects } from './auth/connect-report.ts';
 import { CredentialCache } from './auth/credential-cache.ts';
 import { SessionTable, type SessionPrincipal } from './auth/session-table.ts';
 import { VerifiedTokenCache } from './auth/verified-token-cache.ts';
+import { VerifyPool } from './auth/verify-pool.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { clusterState } from './cluster/cluster-state.ts';
 import { resolveBrokerConfig, type BrokerConfig, type BrokerConfigInput } from './config.ts';
@@ -62,6 +63,8 @@ export interface Broker {
   readonly sessionCount: number;
   /** This node's name in a cluster (`nodeId`, or the generated one); null for one process. */
   readonly nodeId: string | null;
+  /** The threads checking token signatures (`verifyThreads`, issue 12); null when 0. */
+  readonly verifyPool: VerifyPool | null;
   /**
    * Starts the broker. `serve: false` (`latchkey up --role api`) runs it without MQTT listeners:
    * a cluster member that publishes and reads presence for the HTTP API but takes no devices.
@@ -136,6 +139,18 @@ export function createBroker(deps: BrokerDeps): Broker {
     log.error({ err, principal, kid }, 'a stored credential does not parse; skipped'),
   );
   const verifiedTokens = new VerifiedTokenCache(config.verifiedTokenCacheSize);
+  const verifyPool =
+    config.verifyThreads === 0
+      ? null
+      : new VerifyPool({
+          threads: config.verifyThreads,
+          // the keys of the principals the credential cache holds, a few each
+          keyCacheSize: Math.max(1024, config.credentialCacheSize * 2),
+          onThreadFailure: (err) => {
+            metrics.verifyThreadFailed();
+            log.error({ err }, 'a verify thread ended; its connects were refused with CONNACK 3 and it is replaced');
+          },
+        });
   const onStatusError = (err: unknown) => log.error({ err }, 'device status write failed');
   const status = new DeviceStatus(registry, clock, config.statusFlushInterval * 1000, onStatusError, deps.onSessionEvent ?? null);
   const emptyClientIds = new WeakSet<Client>();
@@ -154,6 +169,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     clock,
     credentials,
     verifiedTokens,
+    verifyPool,
     onTokenCacheHit: metrics.tokenCacheHit,
     throttle: shared.throttle,
     jtis: shared.jtis,
@@ -375,6 +391,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     await Promise.all([report.flush(Number.POSITIVE_INFINITY), status.close()]);
     credentials.clear();
     verifiedTokens.clear();
+    await verifyPool?.close();
     state = 'closed';
   }
 
@@ -391,6 +408,7 @@ export function createBroker(deps: BrokerDeps): Broker {
       return sessions.size;
     },
     nodeId: shared.nodeId ?? null,
+    verifyPool,
     listen,
     close,
   };

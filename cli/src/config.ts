@@ -64,6 +64,7 @@ type BrokerSetting = Extract<
   | 'nodeId'
   | 'heartbeatInterval'
   | 'queuedMessageTtl'
+  | 'verifyThreads'
 >;
 export type UpSetting = CliSetting | BrokerSetting | 'httpAuthFailureLimit' | 'keyInUseMinutes' | 'auditRetention' | 'auditMaxRefusals';
 
@@ -129,6 +130,7 @@ export const UP_SETTINGS: { readonly [K in UpSetting]: Setting } = Object.freeze
   role: setting('role', 'cli', 'text'),
   heartbeatInterval: setting('heartbeat-interval', 'broker', 'number'),
   queuedMessageTtl: setting('queued-message-ttl', 'broker', 'number'),
+  verifyThreads: setting('verify-threads', 'broker', 'number'),
 });
 
 /** Every default in one place: the owners' own, plus this module's five. */

@@ -2,7 +2,8 @@
  * test/fixtures/vectors.json over a real socket: each case is a hand-built CONNECT
  * (client id, password = token) against the broker at the vectors' `now`; the CONNACK code must
  * match, and the internal reason must be the one the broker counted (never sent to the client).
- * Issue 12: every group runs with the verified-token cache off and on, and (except single-use
+ * Issue 12: every group runs with the verified-token cache off and on, with the signatures checked
+ * on the main thread and on a verify thread (`verifyThreads` 0 and 1), and (except single-use
  * `requireJti` tokens) each case is sent three times in a row: the same answer every time.
  */
 import { readFileSync } from 'node:fs';
@@ -37,13 +38,13 @@ it('the vector file has cases for every CONNACK code the broker sends', () => {
   expect(new Set(vectors.cases.map((c) => Number(c.expectedConnack)))).toEqual(new Set([0, 2, 4, 5]));
 });
 
-for (const [rulesKey, cases] of groups) for (const verifiedTokenCacheSize of [0, 1000]) {
+for (const [rulesKey, cases] of groups) for (const verifiedTokenCacheSize of [0, 1000]) for (const verifyThreads of [0, 1]) {
   const rules = { ...vectors.rules, ...(JSON.parse(rulesKey) as object) };
   const times = rules.requireJti ? 1 : 3;
-  describe(`vectors with rules ${rulesKey}, verified-token cache ${verifiedTokenCacheSize === 0 ? 'off' : 'on'}`, () => {
+  describe(`vectors with rules ${rulesKey}, verified-token cache ${verifiedTokenCacheSize === 0 ? 'off' : 'on'}, verify threads ${verifyThreads}`, () => {
     let fx: BrokerFixture;
     beforeAll(async () => {
-      fx = await startBroker({ ...rules, authFailureLimit: 0, verifiedTokenCacheSize }, testClock(vectors.now * 1000));
+      fx = await startBroker({ ...rules, authFailureLimit: 0, verifiedTokenCacheSize, verifyThreads }, testClock(vectors.now * 1000));
       for (const p of vectors.principals) {
         const key = parsePublicKey(p.publicKey);
         if (p.kind === 'service') {
@@ -76,6 +77,11 @@ for (const [rulesKey, cases] of groups) for (const verifiedTokenCacheSize of [0,
       const hits = await fx.metric('latchkey_broker_verified_token_cache_hits_total');
       if (verifiedTokenCacheSize > 0 && !rules.requireJti) expect(hits).toBeGreaterThan(0);
       else expect(hits).toBe(0);
+    });
+
+    it(verifyThreads > 0 ? 'the signatures were checked on the verify thread' : 'no verify thread was started', () => {
+      if (verifyThreads === 0) expect(fx.broker.verifyPool).toBeNull();
+      else expect(fx.broker.verifyPool?.checked).toBeGreaterThan(0);
     });
   });
 }

@@ -4,8 +4,9 @@
  * real registry: the cache's own rules (expiry at exp + tolerance, the change feed, LRU), and a
  * randomized differential run where every CONNECT goes through two `authenticate` hooks over the
  * same registry, one with the cache and one without, feeding the same tokens again and again
- * while the clock moves and the registry blocks, deletes, adds and removes keys. The attack
- * vectors run with the cache on and off in test/broker/vectors.test.ts.
+ * while the clock moves and the registry blocks, deletes, adds and removes keys. A third hook has
+ * the cache and checks signatures on a verify thread (`verifyThreads`): the same decisions again.
+ * The attack vectors run with the cache on and off, threads 0 and 1, in test/broker/vectors.test.ts.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { FailureThrottle } from '../../broker/src/auth/failure-throttle.ts';
 import { JtiCache } from '../../broker/src/auth/jti-cache.ts';
 import { SessionTable } from '../../broker/src/auth/session-table.ts';
 import { VerifiedTokenCache } from '../../broker/src/auth/verified-token-cache.ts';
+import { VerifyPool } from '../../broker/src/auth/verify-pool.ts';
 import { mintConnectToken } from '../../device-sdk/src/token/mint-token.ts';
 import { openRegistry, type Registry } from '../../provisioning/src/registry/index.ts';
 import { connackFor } from './helpers/raw-mqtt.ts';
@@ -35,12 +37,14 @@ const pem = (k: KeyObject) => k.export({ type: 'spki', format: 'pem' }) as strin
 
 let dir: string;
 let registry: Registry;
+const pools: VerifyPool[] = [];
 beforeEach(async () => {
   now = START;
   dir = mkdtempSync(path.join(tmpdir(), 'latchkey-token-cache-'));
   registry = await openRegistry(path.join(dir, 'db'), { clock });
 });
 afterEach(async () => {
+  for (const pool of pools.splice(0)) await pool.close();
   await registry.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -50,8 +54,13 @@ interface Outcome {
   reason: string;
 }
 
-/** latchkey's authenticate hook over `registry`, with (`cacheSize` > 0) or without the verified-token cache. */
-function hook(cacheSize: number, opts: { requireJti?: boolean; will?: string } = {}) {
+/**
+ * latchkey's authenticate hook over `registry`, with (`cacheSize` > 0) or without the verified-token
+ * cache, checking signatures inline or (`verifyThreads` > 0) on a verify pool.
+ */
+function hook(cacheSize: number, opts: { requireJti?: boolean; will?: string; verifyThreads?: number } = {}) {
+  const verifyPool = (opts.verifyThreads ?? 0) === 0 ? null : new VerifyPool({ threads: opts.verifyThreads as number, keyCacheSize: 64, onThreadFailure: () => {} });
+  if (verifyPool !== null) pools.push(verifyPool);
   const credentials = new CredentialCache(registry, 16, () => {});
   const verifiedTokens = new VerifiedTokenCache(cacheSize);
   registry.onChange((c) => {
@@ -66,6 +75,7 @@ function hook(cacheSize: number, opts: { requireJti?: boolean; will?: string } =
     clock,
     credentials,
     verifiedTokens,
+    verifyPool,
     onTokenCacheHit: () => void hits++,
     throttle: new FailureThrottle({ limit: 0, windowMs: 60_000, capacity: 10 }),
     feedDownForMs: () => 0,
@@ -93,7 +103,7 @@ function hook(cacheSize: number, opts: { requireJti?: boolean; will?: string } =
         });
       });
     });
-  return { connect, verifiedTokens, counts: () => ({ hits, verifies }) };
+  return { connect, verifiedTokens, verifyPool, counts: () => ({ hits, verifies }) };
 }
 
 const mint = async (subject: string, privateKey: KeyObject, over: { ttl?: number; kid?: string; jti?: boolean; offsetMs?: number } = {}) =>
@@ -236,9 +246,9 @@ describe('in the authenticate hook', () => {
   });
 });
 
-describe('differential: the same decisions with the cache on and off', () => {
+describe('differential: the same decisions with the cache on and off, and with a verify thread', () => {
   for (const seed of [1, 2, 3]) {
-    it(`randomized run, seed ${seed}: every CONNECT gets the same CONNACK and reason from both`, async () => {
+    it(`randomized run, seed ${seed}: every CONNECT gets the same CONNACK and reason from all three`, async () => {
       const random = seeded(seed);
       const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
       const ids = ['dev-a', 'dev-b', 'dev-c', 'dev-d'];
@@ -247,6 +257,7 @@ describe('differential: the same decisions with the cache on and off', () => {
       // the cache is smaller than the token pool, so eviction is exercised too
       const on = hook(12);
       const off = hook(0);
+      const threaded = hook(12, { verifyThreads: 1 });
       const pool: Array<{ subject: string; token: string }> = [];
       const kidsOf = async (id: string) => ((await registry.findPrincipal(id))?.credentials ?? []).map((c) => c.kid);
       const mintOne = async () => {
@@ -289,7 +300,9 @@ describe('differential: the same decisions with the cache on and off', () => {
           const will = random() < 0.1 ? pick([`devices/${clientId}/state`, 'devices/other/state']) : undefined;
           const a = await on.connect(clientId, token, will);
           const b = await off.connect(clientId, token, will);
+          const c = await threaded.connect(clientId, token, will);
           expect(a, `step ${step}: ${clientId}`).toEqual(b);
+          expect(c, `step ${step}: ${clientId} (verify thread)`).toEqual(b);
           seen.set(a.reason, (seen.get(a.reason) ?? 0) + 1);
           compared++;
         } else if (r < 0.77) {
@@ -305,6 +318,8 @@ describe('differential: the same decisions with the cache on and off', () => {
       expect(compared).toBeGreaterThan(800);
       expect(on.counts().hits).toBeGreaterThan(50);
       expect(on.counts().verifies + on.counts().hits).toBe(off.counts().verifies);
+      expect(threaded.counts()).toEqual(on.counts());
+      expect(threaded.verifyPool?.checked).toBeGreaterThan(100);
       for (const reason of ['accepted', 'principal_blocked', 'will_not_allowed', 'token_expired', 'signature_invalid', 'unknown_principal', 'unknown_credential']) {
         expect(seen.get(reason) ?? 0, reason).toBeGreaterThan(0);
       }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -40,6 +41,15 @@ describe('resolveUpConfig (configuration.md §`latchkey up`)', () => {
     expect(c.broker.mqttPort).toBe(0);
     expect(c.broker.audience).toBe('fleet');
     expect(c.http.audience).toBe('fleet'); // enrollment proofs use the broker's audience
+  });
+
+  it('--verify-threads: the cores − 1 by default (0 on one core), from the flag or LATCHKEY_VERIFY_THREADS', () => {
+    expect(DEFAULT_UP_CONFIG.broker.verifyThreads).toBe(Math.max(0, availableParallelism() - 1));
+    expect(resolveUpConfig({ 'verify-threads': '0' }, { LATCHKEY_VERIFY_THREADS: '3' }).broker.verifyThreads).toBe(0);
+    expect(resolveUpConfig({}, { LATCHKEY_VERIFY_THREADS: '3' }).broker.verifyThreads).toBe(3);
+    const e = problemOf(() => resolveUpConfig({}, { LATCHKEY_VERIFY_THREADS: '-1' }));
+    expect(e.message).toContain('LATCHKEY_VERIFY_THREADS');
+    expect(e.message).toContain('--verify-threads');
   });
 
   it('parses booleans from the environment and the --require-jti switch', () => {
@@ -128,6 +138,10 @@ describe('resolveUpConfig (configuration.md §`latchkey up`)', () => {
       ['connect-timeout', 'connectTimeout', 3601],
       ['auth-failure-limit', 'authFailureLimit', 1_000_001],
       ['host', 'host', 'not a host'],
+      ['verify-threads', 'verifyThreads', 0],
+      ['verify-threads', 'verifyThreads', 256],
+      ['verify-threads', 'verifyThreads', 257],
+      ['verify-threads', 'verifyThreads', 1.5],
     ];
     for (const [flag, key, value] of cases) {
       const broker = checkBrokerConfig({ [key]: value }).ok;

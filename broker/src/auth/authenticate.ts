@@ -7,18 +7,23 @@ import {
   connackFor,
   gcpTokenRules,
   GCP_DIALECT,
+  completeTokenVerification,
   decodeSegments,
+  findSigner,
   isProtocolError,
   parseClientId,
   parseGcpClientId,
-  verifyToken,
+  prepareTokenVerification,
+  signatureInvalid,
   type AuthFailureCode,
   type ClientIdentity,
   type Clock,
   type GcpClientId,
   type TokenRules,
   type TopicPrincipal,
+  type PreparedToken,
   type VerifiedToken,
+  type VerifyTokenOptions,
 } from '@latchkey/device-sdk/protocol';
 import type { AuthenticateError, Client } from 'aedes';
 import { connectingWill, keepStoredSessionOnClose } from '../aedes-internals.ts';
@@ -29,6 +34,7 @@ import type { JtiStore } from './jti-cache.ts';
 import { runSteps, type Step } from './run-steps.ts';
 import type { SessionPrincipal, SessionTable } from './session-table.ts';
 import { VerifiedTokenCache } from './verified-token-cache.ts';
+import type { VerifyPool } from './verify-pool.ts';
 
 /** Cloud IoT Core compatibility (protocol.md §Cloud IoT Core compatibility): on when projects are enabled. */
 export interface GcpAuthConfig {
@@ -49,6 +55,11 @@ export interface AuthenticateDeps {
   readonly credentials: CredentialCache;
   /** Tokens already verified (issue 12); null: every token is verified (always with `requireJti`). */
   readonly verifiedTokens: VerifiedTokenCache | null;
+  /**
+   * Signature checks off the main thread (issue 12, `verifyThreads`); absent or null: inline. Every
+   * rule and step order is the same either way; a thread that ends with the check in flight is CONNACK 3.
+   */
+  readonly verifyPool?: VerifyPool | null;
   /** A CONNECT whose token was a hit of `verifiedTokens` (metrics). */
   readonly onTokenCacheHit: () => void;
   readonly throttle: ConnectThrottle;
@@ -98,6 +109,10 @@ interface ConnectAttempt {
   notice: boolean;
   /** for an unknown principal: what the check against the decoy key said (refused as unknown_principal) */
   decoyResult: unknown;
+  /** `performance.now()` when the token check began (the verify metric) */
+  verifyStarted: number;
+  /** the token check reached the credential lookup: from there an unknown principal's refusal is the decoy's */
+  looked: boolean;
 }
 
 type AedesDone = (error: AuthenticateError | null, success: boolean | null) => void;
@@ -149,6 +164,7 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
   const verified = rules.requireJti || deps.verifiedTokens?.enabled !== true ? null : deps.verifiedTokens;
   const toleranceMs = rules.clockTolerance * 1000;
   const gcpConfig = deps.gcp ?? null;
+  const pool = deps.verifyPool ?? null;
 
   /**
    * 3, whoever connects, while this node cannot serve: cut off from its shared store (Redis) for
@@ -255,43 +271,80 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
    * token is verified against the cache's decoy key (issue 16: the same work as for a known id,
    * so timing does not tell whether an id exists); whatever that check says, it is refused as
    * `unknown_principal` (protocol.md: indistinguishable from a bad signature, CONNACK 4).
+   * With a verify pool the signature check alone runs on a thread, between the same steps before
+   * and after it (the decoy's too); a thread that ends with it in flight refuses the CONNECT as
+   * `internal_error` (CONNACK 3), known id or not.
    */
   const verify: Step<ConnectAttempt> = (a) => {
-    const principal = (a.identity as ClientIdentity).principal;
-    if (a.token !== null) return; // a hit of the verified-token cache
-    const digest = a.digest;
-    const started = performance.now();
-    let looked = false;
+    if (a.token !== null) return undefined; // a hit of the verified-token cache
+    a.verifyStarted = performance.now();
+    let opts: VerifyTokenOptions;
+    let prepared: PreparedToken;
+    let inline: VerifiedToken | null = null;
     try {
-      // a fixed-shape options object: only the token rules, never the whole broker config
-      const r = a.gcp === null ? rules : gcpTokenRules(a.gcp.project, gcpConfig as GcpAuthConfig);
-      a.token = verifyToken(a.password as Buffer, {
-        audience: r.audience,
-        maxTokenLifetime: r.maxTokenLifetime,
-        clockTolerance: r.clockTolerance,
-        requireJti: r.requireJti,
-        dialect: a.gcp === null ? undefined : GCP_DIALECT,
-        now: a.now,
-        principal,
-        resolveCredentials: () => {
-          looked = true;
-          const entry = a.entry as CacheEntry;
-          a.record = entry.record;
-          return entry.credentials;
-        },
-      });
+      opts = tokenOptions(a);
+      prepared = prepareTokenVerification(a.password as Buffer, opts);
+      if (pool === null) inline = completeTokenVerification(prepared, findSigner(prepared), opts);
     } catch (err) {
-      // settle() refuses it as unknown_principal; no second error is built (a stack capture costs µs)
-      if (looked && a.record === null) a.decoyResult = err;
-      throw err;
-    } finally {
-      deps.observeVerify((performance.now() - started) / 1000);
+      return verifyFailed(a, err);
     }
+    if (inline !== null) return verified_(a, inline);
+    const pending = (pool as VerifyPool).findSigner(prepared);
+    if (pending === null) return verifyFailed(a, signatureInvalid());
+    return pending.then(
+      (kid) => {
+        let token: VerifiedToken;
+        try {
+          if (kid === null) throw signatureInvalid();
+          token = completeTokenVerification(prepared, kid, opts);
+        } catch (err) {
+          return verifyFailed(a, err);
+        }
+        verified_(a, token);
+      },
+      (err: unknown) => {
+        deps.observeVerify((performance.now() - a.verifyStarted) / 1000);
+        throw new ProtocolError('internal_error', 'the signature check did not finish on its verify thread', { cause: err });
+      },
+    );
+  };
+
+  /** The options of the protocol core's verifier for this CONNECT: a fixed shape, only the token rules, never the whole broker config. */
+  const tokenOptions = (a: ConnectAttempt): VerifyTokenOptions => {
+    const r = a.gcp === null ? rules : gcpTokenRules(a.gcp.project, gcpConfig as GcpAuthConfig);
+    return {
+      audience: r.audience,
+      maxTokenLifetime: r.maxTokenLifetime,
+      clockTolerance: r.clockTolerance,
+      requireJti: r.requireJti,
+      dialect: a.gcp === null ? undefined : GCP_DIALECT,
+      now: a.now,
+      principal: (a.identity as ClientIdentity).principal,
+      resolveCredentials: () => {
+        const entry = a.entry as CacheEntry;
+        a.record = entry.record;
+        a.looked = true;
+        return entry.credentials;
+      },
+    };
+  };
+
+  /** A refusal from the token check: for an unknown principal, what the decoy said (settle() refuses it as unknown_principal; no second error is built, a stack capture costs µs). */
+  const verifyFailed = (a: ConnectAttempt, err: unknown): never => {
+    deps.observeVerify((performance.now() - a.verifyStarted) / 1000);
+    if (a.looked && a.record === null) a.decoyResult = err;
+    throw err;
+  };
+
+  /** The token verified: the registry must agree on the kind, then the verified-token cache keeps it. */
+  const verified_ = (a: ConnectAttempt, token: VerifiedToken): void => {
+    deps.observeVerify((performance.now() - a.verifyStarted) / 1000);
+    a.token = token;
     // the registry must agree on the kind the client id names (a device id never names a service)
     if (a.record === null || a.record.kind !== (a.identity as ClientIdentity).kind) refuse('unknown_principal', 'unknown principal');
+    const digest = a.digest;
     if (digest !== null && verified !== null) {
-      const token = a.token as VerifiedToken;
-      verified.set(digest, { principal, record: a.record as CachedPrincipal, token, verifiedAt: a.now, diesAt: token.expiresAtMs + toleranceMs });
+      verified.set(digest, { principal: (a.identity as ClientIdentity).principal, record: a.record as CachedPrincipal, token, verifiedAt: a.now, diesAt: token.expiresAtMs + toleranceMs });
     }
   };
 
@@ -411,6 +464,8 @@ export function createAuthenticate(deps: AuthenticateDeps): AedesAuthenticate {
         digest: null,
         notice: true,
         decoyResult: undefined,
+        verifyStarted: 0,
+        looked: false,
       };
     } catch (err) {
       done(connackError('internal_error'), null);

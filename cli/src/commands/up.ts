@@ -39,6 +39,7 @@ const DESCRIPTIONS: Record<UpSetting, string> = {
   role: 'both, api (HTTP API only) or broker (MQTT, HTTP operations endpoints only); api and broker need --redis-url',
   heartbeatInterval: 'seconds between cluster heartbeats and looks for dead nodes (whose wills are then published)',
   queuedMessageTtl: 'seconds a queued QoS 1 message is kept in Redis',
+  verifyThreads: 'threads checking connect-token signatures off the main thread (0 = on it; default: cores − 1)',
 };
 
 const PLACEHOLDER: Partial<Record<UpSetting, string>> = {
@@ -73,6 +74,7 @@ const PLACEHOLDER: Partial<Record<UpSetting, string>> = {
   role: '<role>',
   heartbeatInterval: '<s>',
   queuedMessageTtl: '<s>',
+  verifyThreads: '<n>',
 };
 
 /** The default each setting's owner gives it. */

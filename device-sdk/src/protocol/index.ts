@@ -61,7 +61,19 @@ export { decodeSegments, checkHeader, checkTokenSize, isKid } from './token-head
 export type { DecodedToken, TokenHeader } from './token-header.ts';
 export { checkClaims, isAudience, isJti } from './claims.ts';
 export type { TokenClaims } from './claims.ts';
-export { verifyToken, verifySignature, verifySignatureP1363, verifySignatureRs256, algorithmOfKey } from './verify-token.ts';
+export {
+  verifyToken,
+  prepareTokenVerification,
+  completeTokenVerification,
+  findSigner,
+  signatureInvalid,
+  signatureFits,
+  SIGNATURE_VERIFY_PARAMS,
+  verifySignature,
+  verifySignatureP1363,
+  verifySignatureRs256,
+  algorithmOfKey,
+} from './verify-token.ts';
 export { LATCHKEY_DIALECT, GCP_DIALECT } from './token-dialect.ts';
 export type { TokenDialect } from './token-dialect.ts';
 export {
@@ -80,7 +92,7 @@ export {
 } from './gcp-client-id.ts';
 export type { GcpClientId } from './gcp-client-id.ts';
 export { isProxyRange, PROXY_RANGES, PROXY_RANGE_NAMES, PROXY_RANGE_RULE } from './internal/proxy-ranges.ts';
-export type { VerifiableCredential, VerifyTokenOptions, VerifiedToken } from './verify-token.ts';
+export type { PreparedToken, VerifiableCredential, VerifyTokenOptions, VerifiedToken } from './verify-token.ts';
 export {
   MESSAGE_TYP,
   messageAudience,

@@ -47,35 +47,56 @@ export function algorithmOfKey(key: KeyObject): SignatureAlgorithm | null {
   return null;
 }
 
-/** RFC 7518 §3.4: ES256 signatures are the 64-byte r‖s; anything else (DER, wrong length) fails. */
-export function verifySignatureP1363(key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
-  if (signature.byteLength !== 64) return false;
+/**
+ * How `crypto.verify` checks each algorithm (RFC 7518 §3.3, §3.4): the digest and the options beside
+ * the key. ES256 signatures are the 64-byte r‖s (`ieee-p1363`); RS256 is RSASSA-PKCS1-v1_5 with
+ * SHA-256. The broker's verify threads (issue 12) receive this table, so they apply the same rules.
+ */
+export const SIGNATURE_VERIFY_PARAMS: Readonly<Record<SignatureAlgorithm, { readonly digest: 'sha256'; readonly options: Readonly<{ dsaEncoding?: 'ieee-p1363'; padding?: number }> }>> = Object.freeze({
+  ES256: Object.freeze({ digest: 'sha256', options: Object.freeze({ dsaEncoding: 'ieee-p1363' as const }) }),
+  RS256: Object.freeze({ digest: 'sha256', options: Object.freeze({ padding: constants.RSA_PKCS1_PADDING }) }),
+});
+
+/**
+ * The checks before `crypto.verify` runs, none of which uses the key's math: the key is of the one
+ * type `alg` verifies with (protocol.md §Cloud IoT Core tokens), and the signature has the exact
+ * length: 64 bytes for ES256 (RFC 7518 §3.4: DER or any other length fails), the modulus length
+ * for RS256 (RFC 8017 §8.2.2 step 1: "If the length of S is not k octets, output 'invalid
+ * signature'"). False means the signature does not verify.
+ */
+export function signatureFits(alg: SignatureAlgorithm, key: KeyObject, signature: Uint8Array): boolean {
+  if (algorithmOfKey(key) !== alg) return false;
+  if (alg === 'ES256') return signature.byteLength === 64;
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  return bits !== undefined && signature.byteLength === Math.ceil(bits / 8);
+}
+
+/** `crypto.verify` under `alg` once {@link signatureFits} held; a key or signature crypto rejects verifies nothing. */
+function cryptoCheck(alg: SignatureAlgorithm, key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
+  const params = SIGNATURE_VERIFY_PARAMS[alg];
   try {
-    return cryptoVerify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature);
+    return cryptoVerify(params.digest, data, { key, ...params.options }, signature);
   } catch {
     return false;
   }
+}
+
+/** RFC 7518 §3.4: ES256 signatures are the 64-byte r‖s; anything else (DER, wrong length) fails. */
+export function verifySignatureP1363(key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
+  return signature.byteLength === 64 && cryptoCheck('ES256', key, data, signature);
 }
 
 /**
  * RFC 7518 §3.3: RS256 is RSASSA-PKCS1-v1_5 with SHA-256 (RFC 8017 §8.2.2). The signature is exactly
- * as long as the modulus (RFC 8017 §8.2.2 step 1: "If the length of S is not k octets, output
- * 'invalid signature'"); a shorter or longer one fails before the key is used.
+ * as long as the modulus; a shorter or longer one fails before the key is used.
  */
 export function verifySignatureRs256(key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
-  const bits = key.asymmetricKeyDetails?.modulusLength;
-  if (key.asymmetricKeyType !== 'rsa' || bits === undefined || signature.byteLength !== Math.ceil(bits / 8)) return false;
-  try {
-    return cryptoVerify('sha256', data, { key, padding: constants.RSA_PKCS1_PADDING }, signature);
-  } catch {
-    return false;
-  }
+  return signatureFits('RS256', key, signature) && cryptoCheck('RS256', key, data, signature);
 }
 
 /** Verifies `signature` under `alg` with a key of that algorithm's type only: an RS256 token never verifies with an EC key, nor ES256 with RSA. */
 export function verifySignature(alg: SignatureAlgorithm, key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
-  if (algorithmOfKey(key) !== alg) return false;
-  return alg === 'ES256' ? verifySignatureP1363(key, data, signature) : verifySignatureRs256(key, data, signature);
+  return signatureFits(alg, key, signature) && cryptoCheck(alg, key, data, signature);
 }
 
 /**
@@ -102,12 +123,49 @@ function selectCredentials(creds: readonly VerifiableCredential[] | null, header
   return usable;
 }
 
-/** Verifies the signature against the candidates; returns the kid that verified. */
-function findSigner(decoded: DecodedToken, alg: SignatureAlgorithm, candidates: readonly VerifiableCredential[]): string {
+/** Verifies the signature against the candidates in order; returns the kid that verified. */
+export function findSigner(prepared: PreparedToken): string {
+  const { decoded, header, candidates } = prepared;
   for (const c of candidates) {
-    if (verifySignature(alg, c.key, decoded.signingInput, decoded.signature)) return c.kid;
+    if (verifySignature(header.alg, c.key, decoded.signingInput, decoded.signature)) return c.kid;
   }
-  throw new ProtocolError('signature_invalid', 'signature does not verify');
+  throw signatureInvalid();
+}
+
+/** The refusal of a signature no candidate verifies. */
+export const signatureInvalid = (): ProtocolError => new ProtocolError('signature_invalid', 'signature does not verify');
+
+/** A token up to its signature check: decoded, its header checked, the credentials to try selected. */
+export interface PreparedToken {
+  readonly decoded: DecodedToken;
+  readonly header: TokenHeader;
+  readonly candidates: readonly VerifiableCredential[];
+}
+
+/**
+ * The steps of {@link verifyToken} before the signature: size cap → strict base64url → header →
+ * credential lookup. Throws their {@link ProtocolError}. The broker's verify threads (issue 12)
+ * run the signature check between this and {@link completeTokenVerification}.
+ */
+export function prepareTokenVerification(token: string | Uint8Array, opts: VerifyTokenOptions): PreparedToken {
+  const decoded = decodeSegments(token);
+  const header = checkHeader(decoded.header, (opts.dialect ?? LATCHKEY_DIALECT).algorithms);
+  return { decoded, header, candidates: selectCredentials(opts.resolveCredentials(opts.principal), header, opts.now) };
+}
+
+/** The steps of {@link verifyToken} after the signature verified with `kid`: claims → subject binding → single-use `jti`. */
+export function completeTokenVerification(prepared: PreparedToken, kid: string, opts: VerifyTokenOptions): VerifiedToken {
+  const dialect = opts.dialect ?? LATCHKEY_DIALECT;
+  const claims = checkClaims(parseJsonObject(prepared.decoded.payload, 'payload'), opts, opts.now, dialect);
+  // protocol.md §MQTT CONNECT: client id MUST equal the token's sub; protocol.md §Cloud IoT Core tokens: sub, if present, is the device id.
+  if (claims.sub === undefined ? dialect.subject === 'required' : claims.sub !== opts.principal) {
+    throw new ProtocolError('subject_mismatch', 'sub does not match the client id');
+  }
+  const expiresAtMs = claims.exp * 1000;
+  if (claims.jti !== undefined && opts.checkJti !== undefined && !opts.checkJti(opts.principal, claims.jti, expiresAtMs)) {
+    throw new ProtocolError('jti_replayed', 'jti was already used');
+  }
+  return { ...claims, kid, alg: prepared.header.alg, expiresAtMs };
 }
 
 /**
@@ -126,19 +184,6 @@ function findSigner(decoded: DecodedToken, alg: SignatureAlgorithm, candidates: 
  * ```
  */
 export function verifyToken(token: string | Uint8Array, opts: VerifyTokenOptions): VerifiedToken {
-  const dialect = opts.dialect ?? LATCHKEY_DIALECT;
-  const decoded = decodeSegments(token);
-  const header = checkHeader(decoded.header, dialect.algorithms);
-  const candidates = selectCredentials(opts.resolveCredentials(opts.principal), header, opts.now);
-  const kid = findSigner(decoded, header.alg, candidates);
-  const claims = checkClaims(parseJsonObject(decoded.payload, 'payload'), opts, opts.now, dialect);
-  // protocol.md §MQTT CONNECT: client id MUST equal the token's sub; protocol.md §Cloud IoT Core tokens: sub, if present, is the device id.
-  if (claims.sub === undefined ? dialect.subject === 'required' : claims.sub !== opts.principal) {
-    throw new ProtocolError('subject_mismatch', 'sub does not match the client id');
-  }
-  const expiresAtMs = claims.exp * 1000;
-  if (claims.jti !== undefined && opts.checkJti !== undefined && !opts.checkJti(opts.principal, claims.jti, expiresAtMs)) {
-    throw new ProtocolError('jti_replayed', 'jti was already used');
-  }
-  return { ...claims, kid, alg: header.alg, expiresAtMs };
+  const prepared = prepareTokenVerification(token, opts);
+  return completeTokenVerification(prepared, findSigner(prepared), opts);
 }
