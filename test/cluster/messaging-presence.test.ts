@@ -22,6 +22,14 @@ const messages = (c: import('mqtt').MqttClient) => {
   return got;
 };
 
+/** One node on Redis with device thermo-1 registered (the Redis-away tests). */
+async function oneNode() {
+  redis.assertPresent();
+  fx = await startCluster(1);
+  const node = fx.nodes[0] as ClusterFixture['nodes'][0];
+  return { f: fx, node, port: node.broker.addresses.mqtt?.port as number, dev: await fx.device('thermo-1') };
+}
+
 describe.skipIf(redis.skip)(`broker nodes on Redis${redis.note}`, () => {
   it('a command sent through node A reaches a device on node B, its reply comes back to A; both read it online', async () => {
     redis.assertPresent();
@@ -82,15 +90,11 @@ describe.skipIf(redis.skip)(`broker nodes on Redis${redis.note}`, () => {
   });
 
   it('a node closes while Redis is away: leaving the cluster is bounded, not held by the Redis client\'s retries', async () => {
-    redis.assertPresent();
-    fx = await startCluster(1);
-    const node = fx.nodes[0] as ClusterFixture['nodes'][0];
-    const port = node.broker.addresses.mqtt?.port as number;
-    const dev = await fx.device('thermo-1');
-    const device = await fx.connect(0, dev.id, await dev.token(), { clean: false });
+    const { f, node, port, dev } = await oneNode();
+    const device = await f.connect(0, dev.id, await dev.token(), { clean: false });
     const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
-    const probe = await fx.device('probe-1');
-    await fx.redis.stop();
+    const probe = await f.device('probe-1');
+    await f.redis.stop();
     // the node reads Redis as away (new connects get CONNACK 3 past 1 s)
     await waitUntil(async () => (await connackFor(port, { clientId: probe.id, username: 'x', password: await probe.token() }).catch(() => null)) === 3, 15_000);
     const started = performance.now();
@@ -106,17 +110,13 @@ describe.skipIf(redis.skip)(`broker nodes on Redis${redis.note}`, () => {
   });
 
   it('while Redis is away for more than 1 s a node refuses new connects with CONNACK 3, survives, and serves again once it is back', async () => {
-    redis.assertPresent();
-    fx = await startCluster(1);
-    const node = fx.nodes[0] as ClusterFixture['nodes'][0];
-    const port = node.broker.addresses.mqtt?.port as number;
-    const dev = await fx.device('thermo-1');
+    const { f, node, port, dev } = await oneNode();
     expect(await connackFor(port, { clientId: dev.id, username: 'x', password: await dev.token() })).toBe(0);
-    await fx.redis.stop();
+    await f.redis.stop();
     await new Promise((resolve) => setTimeout(resolve, 1300));
     expect(await connackFor(port, { clientId: dev.id, username: 'x', password: await dev.token() })).toBe(3);
     expect(await node.metric('latchkey_broker_connects_total', { result: 'refused', reason: 'service_unavailable' })).toBeGreaterThan(0);
-    await fx.redis.start();
+    await f.redis.start();
     await waitUntil(async () => (await connackFor(port, { clientId: dev.id, username: 'x', password: await dev.token() })) === 0, 10_000);
     expect(node.broker.ready).toBe(true);
   });
