@@ -26,6 +26,7 @@ describe('latchkey simulate: arguments', () => {
     [['--thermostats', '0', '--locks', '0'], /at least 1/],
     [['--tamper', '2'], /--tamper needs --signed/],
     [['--signed', '--tamper', '2', '--thermostats', '1', '--locks', '0'], /--tamper needs at least 2 devices/],
+    [['--signed', '--gcp', '2'], /--signed needs --gcp 0/],
     [['extra'], /unexpected argument "extra"/],
     [['--json=yes'], /option --json takes no value/],
     [['--admin-token'], /option --admin-token needs a value/],
