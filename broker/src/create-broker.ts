@@ -25,6 +25,7 @@ import { createMessaging, type DeviceMessaging, type GcpCommandOutcome } from '.
 import type { BrokerRegistryPort, SessionEvent } from './registry-port.ts';
 import { createSessionEnder } from './session-ender.ts';
 import { processState, type SharedState } from './shared-state.ts';
+import { waitAtMost } from './wait-at-most.ts';
 import { DEFAULT_LIMITS } from '@latchkey/device-sdk/protocol';
 
 /** The logger the broker writes to (a pino logger fits). Never given a token or a key. */
@@ -383,9 +384,7 @@ export function createBroker(deps: BrokerDeps): Broker {
       new Promise<void>((resolve) => aedes.close(() => resolve())),
       ...listeners.map((l) => l.close()),
     ]);
-    let deadline: NodeJS.Timeout | undefined;
-    await Promise.race([shutdown, new Promise((resolve) => (deadline = setTimeout(resolve, SESSIONS_CLOSE_DEADLINE_MS)))]);
-    clearTimeout(deadline);
+    await waitAtMost(shutdown, SESSIONS_CLOSE_DEADLINE_MS);
     await shared.stop().catch((err: unknown) => log.error({ err }, 'leaving the cluster failed'));
     // every pending refusal record and summary, and the last status batch, before the registry closes
     await Promise.all([report.flush(Number.POSITIVE_INFINITY), status.close()]);

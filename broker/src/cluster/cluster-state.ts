@@ -4,6 +4,7 @@ import type { Aedes, Client } from 'aedes';
 import mqemitterRedis from 'mqemitter-redis';
 import { failureThrottle, hasLocalSession, type SharedState, type SharedStateDeps } from '../shared-state.ts';
 import { clientById } from '../aedes-internals.ts';
+import { waitAtMost } from '../wait-at-most.ts';
 import { ClusterStore } from './cluster-store.ts';
 import { Presence } from './presence.ts';
 import { LK_KEYS, LK_TOPICS, STORE_KEYS } from './redis-keys.ts';
@@ -171,12 +172,7 @@ export function clusterState(deps: SharedStateDeps): SharedState & { readonly no
       // for its retries (about 20 s), past the broker's 5 s close; the liveness key expires in 3 s
       // anyway. A will scan running (another node stopping reads as dead) sends nothing more, and
       // its call in flight returns before the connections close under it, or fails as they close.
-      let deadline: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.all([presence.stop().catch(() => undefined), replayed]),
-        new Promise((resolve) => (deadline = setTimeout(resolve, LEAVE_DEADLINE_MS))),
-      ]);
-      clearTimeout(deadline);
+      await waitAtMost(Promise.all([presence.stop().catch(() => undefined), replayed]), LEAVE_DEADLINE_MS);
       await link.close(); // the store's connection too (aedes.close() closed the emitter's)
     },
   };
