@@ -3,7 +3,6 @@
  * sessions within a second), and a deleted device's session state leaving Redis. Three nodes in
  * this process share one registry, whose change feed reaches each as PostgreSQL's does.
  */
-import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parsePublicKey } from '@latchkey/device-sdk/protocol';
 import { mintConnectToken } from '../../device-sdk/src/token/mint-token.ts';
@@ -11,6 +10,7 @@ import { newKeyPair, type TestPrincipal } from '../broker/helpers/broker-fixture
 import { waitUntil } from '../helpers/redis-server.ts';
 import { requireTools } from '../helpers/tools.ts';
 import { startCluster, type ClusterFixture } from './helpers/cluster-fixture.ts';
+import { revokeInTurn, watchClose } from './helpers/revocation-latency.ts';
 
 const redis = requireTools(['redis-server'], 'apt-get install redis-server');
 let fx: ClusterFixture | null = null;
@@ -25,27 +25,9 @@ const DEVICES = 50;
 async function connectAll(f: ClusterFixture, devices: TestPrincipal[], token: (d: TestPrincipal) => Promise<string>) {
   return Promise.all(
     devices.map(async (d, i) => {
-      const client = await f.connect(i % f.nodes.length, d.id, await token(d), { clean: false });
-      const closedAt = new Promise<number>((resolve) => client.once('close', () => resolve(performance.now())));
-      return { client, closedAt };
+      return watchClose(await f.connect(i % f.nodes.length, d.id, await token(d), { clean: false }));
     }),
   );
-}
-
-/**
- * Revokes each device in turn (`revoke(i)`, in session order) and measures each one from its own
- * request to its session's close: p50 and p100 in ms. (Timing the whole sequence counted the
- * writes before a device's own in its latency: under load, 50 writes alone took over a second.)
- */
-async function measure(sessions: { client: MqttClient; closedAt: Promise<number> }[], revoke: (i: number) => Promise<unknown>): Promise<{ p50: number; p100: number }> {
-  const ms: Promise<number>[] = [];
-  for (const [i, s] of sessions.entries()) {
-    const sent = performance.now();
-    await revoke(i);
-    ms.push(s.closedAt.then((t) => t - sent));
-  }
-  const sorted = (await Promise.all(ms)).sort((x, y) => x - y);
-  return { p50: Math.round(sorted[Math.floor(sorted.length / 2)] as number), p100: Math.round(sorted[sorted.length - 1] as number) };
 }
 
 describe.skipIf(redis.skip)(`revocation across nodes${redis.note}`, () => {
@@ -58,7 +40,7 @@ describe.skipIf(redis.skip)(`revocation across nodes${redis.note}`, () => {
     const live = await connectAll(f, devices, (d) => d.token());
     await waitUntil(async () => (await (f.nodes[0] as ClusterFixture['nodes'][0]).broker.messaging.onlineAmong(ids)).size === DEVICES);
     // through the registry every node follows (as node A's HTTP API writes it)
-    const block = await measure(live, (i) => f.registry.devices.update(ids[i] as string, { blocked: true }, 'admin'));
+    const block = await revokeInTurn(live, (i) => f.registry.devices.update(ids[i] as string, { blocked: true }, 'admin'));
     for (const d of devices) await f.registry.devices.update(d.id, { blocked: false }, 'admin');
 
     // key removal: each device gets a second key; the sessions of the first key end
@@ -68,14 +50,14 @@ describe.skipIf(redis.skip)(`revocation across nodes${redis.note}`, () => {
       second.set(d.id, { privateKey, kid: (await f.registry.devices.addCredential(d.id, parsePublicKey(pem), null, 'admin')).kid });
     }
     const withFirstKey = await connectAll(f, devices, (d) => d.token());
-    const removal = await measure(withFirstKey, (i) => f.registry.devices.removeCredential(ids[i] as string, (devices[i] as TestPrincipal).kid, 'admin'));
+    const removal = await revokeInTurn(withFirstKey, (i) => f.registry.devices.removeCredential(ids[i] as string, (devices[i] as TestPrincipal).kid, 'admin'));
 
     // delete
     const withSecondKey = await connectAll(f, devices, async (d) => {
       const k = second.get(d.id) as { privateKey: import('node:crypto').KeyObject; kid: string };
       return (await mintConnectToken({ subject: d.id, privateKey: k.privateKey, kid: k.kid, ttlSeconds: 3600, clock: f.clock })).token;
     });
-    const deletion = await measure(withSecondKey, (i) => f.registry.devices.delete(ids[i] as string, 'admin'));
+    const deletion = await revokeInTurn(withSecondKey, (i) => f.registry.devices.delete(ids[i] as string, 'admin'));
 
     console.info(`revocation across 3 nodes, ${DEVICES} devices: block p50 ${block.p50} ms p100 ${block.p100} ms; key removal p50 ${removal.p50} ms p100 ${removal.p100} ms; delete p50 ${deletion.p50} ms p100 ${deletion.p100} ms`);
     // Every session closed (the awaits above). The 1 s promise's tail is a latency figure (`npm run

@@ -7,7 +7,6 @@
  * works afterwards. Real processes; the PostgreSQL server is the test's own (it is restarted).
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mintConnectToken } from '../../device-sdk/src/token/mint-token.ts';
 import { connackFor } from '../broker/helpers/raw-mqtt.ts';
@@ -16,6 +15,7 @@ import { pgBinDir, startPgCluster, type PgCluster } from '../helpers/pg-cluster.
 import { requireTools } from '../helpers/tools.ts';
 import { DEFAULT_FEED_TIMINGS } from '../../provisioning/src/registry/postgres-feed.ts';
 import { startProcessCluster, type NodeProcess, type ProcessCluster } from './helpers/node-processes.ts';
+import { revokeInTurn, watchClose, type WatchedSession } from './helpers/revocation-latency.ts';
 
 const redis = requireTools(['redis-server'], 'apt-get install redis-server');
 const noPg = pgBinDir() === null;
@@ -27,12 +27,6 @@ const DEVICES = 50;
 /** the change feed's safety poll (a notification is the wake-up; the poll catches what one missed) */
 const POLL_MS = DEFAULT_FEED_TIMINGS.pollMs;
 const pem = (key: KeyObject) => key.export({ type: 'spki', format: 'pem' }) as string;
-
-/** p50 and p100 of `ms`, rounded */
-function spread(ms: number[]): { p50: number; p100: number } {
-  const sorted = [...ms].sort((a, b) => a - b);
-  return { p50: Math.round(sorted[Math.floor(sorted.length / 2)] as number), p100: Math.round(sorted[sorted.length - 1] as number) };
-}
 
 describe.skipIf(skip)(`three latchkey up nodes on Redis and PostgreSQL${note}`, { timeout: 120_000 }, () => {
   let pgServer: PgCluster;
@@ -90,26 +84,15 @@ describe.skipIf(skip)(`three latchkey up nodes on Redis and PostgreSQL${note}`, 
     const sessions = await Promise.all(
       devices.map(async (d, i) => {
         const { token } = await mintConnectToken({ subject: d.id, privateKey: d.privateKey, ...(d.kid === undefined ? {} : { kid: d.kid }) });
-        const client = await fx.connect(i % 2 === 0 ? b : c, d.id, token, { clean: false });
-        const closedAt = new Promise<number>((resolve) => client.once('close', () => resolve(performance.now())));
-        return { id: d.id, client, closedAt };
+        return { id: d.id, ...watchClose(await fx.connect(i % 2 === 0 ? b : c, d.id, token, { clean: false })) };
       }),
     );
     return sessions;
   }
 
   /** Revokes each device in turn through node A (`request`); the latency of each from its request to its session's close. */
-  async function revokeThroughA(sessions: { id: string; client: MqttClient; closedAt: Promise<number> }[], request: (id: string) => Promise<{ status: number }>) {
-    const ms: number[] = [];
-    const closes: Promise<void>[] = [];
-    for (const s of sessions) {
-      const sent = performance.now();
-      const res = await request(s.id);
-      expect(res.status).toBeLessThan(300);
-      closes.push(s.closedAt.then((t) => void ms.push(t - sent)));
-    }
-    await Promise.all(closes);
-    return spread(ms);
+  async function revokeThroughA(sessions: (WatchedSession & { id: string })[], request: (id: string) => Promise<{ status: number }>) {
+    return revokeInTurn(sessions, async (i) => expect((await request((sessions[i] as { id: string }).id)).status).toBeLessThan(300));
   }
 
   it(`block, key removal and delete through node A close the sessions of ${DEVICES} devices on B and C by notification (median under 1 s)`, async () => {
@@ -169,11 +152,9 @@ describe.skipIf(skip)(`three latchkey up nodes on Redis and PostgreSQL${note}`, 
       for (const node of [a, b, c]) expect(await connackOn(node)).toBe(0);
     };
     const blockClosesOnB = async (d: (typeof devices)[number]) => {
-      const client = await fx.connect(b, d.id, await token(d), { clean: false });
-      const closed = new Promise<number>((resolve) => client.once('close', () => resolve(performance.now())));
-      const sent = performance.now();
-      expect((await api(a, 'PATCH', `/v1/devices/${d.id}`, { blocked: true })).status).toBe(200);
-      return Math.round((await closed) - sent);
+      const session = watchClose(await fx.connect(b, d.id, await token(d), { clean: false }));
+      const latency = await revokeInTurn([session], async () => expect((await api(a, 'PATCH', `/v1/devices/${d.id}`, { blocked: true })).status).toBe(200));
+      return latency.p100;
     };
     const results: string[] = [];
 
