@@ -4,8 +4,9 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_GCP_TOKEN_RULES, GCP_DIALECT, ProtocolError, gcpTokenRules, verifyToken, type VerifiableCredential } from '@latchkey/device-sdk/protocol';
+import { DEFAULT_GCP_TOKEN_RULES, GCP_DIALECT, gcpTokenRules, verifyToken, type VerifiableCredential } from '@latchkey/device-sdk/protocol';
 import { missingPythonStack, tokenOf, type FirmwareStack } from './helpers/firmware.ts';
+import { protocolCodeOf } from '../helpers/protocol-code.ts';
 
 const python = missingPythonStack();
 if (python !== null && process.env.CI !== 'true') console.warn(`skipped, ${python} not installed`);
@@ -19,14 +20,7 @@ const pem = (alg: keyof typeof keys) => keys[alg].privateKey.export({ type: 'pkc
 function verify(token: string, creds: VerifiableCredential[], project = 'acme-iot') {
   return verifyToken(token, { ...gcpTokenRules(project, DEFAULT_GCP_TOKEN_RULES), dialect: GCP_DIALECT, now: Date.now(), principal: 'thermo-1', resolveCredentials: () => creds });
 }
-const codeOf = (f: () => unknown) => {
-  try {
-    f();
-    return 'accepted';
-  } catch (e) {
-    return (e as ProtocolError).code;
-  }
-};
+const codeOf = protocolCodeOf;
 
 describe.each<[FirmwareStack, boolean]>([
   ['paho+pyjwt', python !== null],

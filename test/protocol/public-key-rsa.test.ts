@@ -4,19 +4,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ProtocolError, canonicalSpkiDer, fingerprintOf, parsePublicKey, publicKeyFromSpkiDer, type KeyErrorCode, type ParsePublicKeyOptions } from '@latchkey/device-sdk/protocol';
 import { OPENSSL } from '../helpers/certs.ts';
 import { selfSignedCertificate } from '../helpers/x509.ts';
+import { protocolCodeOf } from '../helpers/protocol-code.ts';
 
 const RSA: ParsePublicKeyOptions = { allowRsa: true };
 const DAY = 86_400_000;
 
-function codeOf(input: unknown, opts?: ParsePublicKeyOptions): KeyErrorCode | 'accepted' {
-  try {
-    parsePublicKey(input, opts);
-    return 'accepted';
-  } catch (e) {
-    expect(e).toBeInstanceOf(ProtocolError);
-    return (e as ProtocolError<KeyErrorCode>).code;
-  }
-}
+const codeOf = (input: unknown, opts?: ParsePublicKeyOptions) => protocolCodeOf<KeyErrorCode>(() => parsePublicKey(input, opts));
 
 const pemOf = (label: string, der: Uint8Array): string =>
   `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END ${label}-----\n`;

@@ -5,16 +5,9 @@ import { canonicalSpkiDer, fingerprintOf } from '../../device-sdk/src/protocol/f
 import { decodePoint, validatePoint } from '../../device-sdk/src/protocol/internal/p256-point.ts';
 import { parsePublicKey, publicKeyFromSpkiDer } from '../../device-sdk/src/protocol/public-key.ts';
 import { createCertFactory, type CertFactory } from '../helpers/certs.ts';
+import { protocolCodeOf } from '../helpers/protocol-code.ts';
 
-function codeOf(input: unknown, opts?: { now?: number }): KeyErrorCode | 'accepted' {
-  try {
-    parsePublicKey(input, opts);
-    return 'accepted';
-  } catch (e) {
-    expect(e).toBeInstanceOf(ProtocolError);
-    return (e as ProtocolError<KeyErrorCode>).code;
-  }
-}
+const codeOf = (input: unknown, opts?: { now?: number }) => protocolCodeOf<KeyErrorCode>(() => parsePublicKey(input, opts));
 
 function errorOf(input: unknown): ProtocolError {
   try {
@@ -320,14 +313,7 @@ describe('publicKeyFromSpkiDer', () => {
     ['a PKCS#8 private key', p256().privateKey.export({ type: 'pkcs8', format: 'der' })],
     ['not bytes', 'abc' as unknown as Uint8Array],
   ])('refuses %s with invalid_public_key', (_name, input) => {
-    let code: string | undefined;
-    try {
-      publicKeyFromSpkiDer(input);
-    } catch (e) {
-      expect(e).toBeInstanceOf(ProtocolError);
-      code = (e as ProtocolError).code;
-    }
-    expect(code).toBe('invalid_public_key');
+    expect(protocolCodeOf(() => publicKeyFromSpkiDer(input))).toBe('invalid_public_key');
   });
 });
 
@@ -337,14 +323,7 @@ describe('P-256 point validation (our own check, independent of OpenSSL)', () =>
     y: Buffer.from('4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5', 'hex'),
   };
   const p = Buffer.from('ffffffff00000001000000000000000000000000ffffffffffffffffffffffff', 'hex');
-  const refusal = (f: () => unknown): string => {
-    try {
-      f();
-      return 'accepted';
-    } catch (e) {
-      return (e as ProtocolError).code;
-    }
-  };
+  const refusal = protocolCodeOf;
 
   it('accepts the generator and decompresses it both ways', () => {
     expect(validatePoint(G.x, G.y).y.equals(G.y)).toBe(true);
